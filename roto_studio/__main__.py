@@ -1,0 +1,3 @@
+from roto_studio.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""Command line: `roto-studio` opens the GUI, subcommands run headless (no Qt)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from roto_studio import __version__
+from roto_studio.core.errors import RotoError
+
+# subcommand name -> module in roto_studio.commands (each: add_arguments, run, HELP)
+COMMANDS = {
+    "info": "info",
+    "export": "export",
+    "segment": "segment",
+    "models": "models",
+    "matte": "matte",
+    "cleanplate": "cleanplate",
+}
+
+
+def build_parser(load=True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roto-studio",
+        description="Rotoscoping studio. With no subcommand (or just a media file) the window opens.",
+    )
+    parser.add_argument("--version", action="version", version=f"roto-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"roto_studio.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("roto_studio.commands"):
+                continue  # subcommand not built yet
+            raise
+        p = sub.add_parser(name, help=getattr(module, "HELP", None), description=getattr(module, "HELP", None))
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        # No subcommand: the GUI, optionally with a media file or project to open.
+        from roto_studio.ui.app import main as gui_main
+
+        return gui_main(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except RotoError as exc:
+        print(f"roto-studio: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("roto-studio: interrupted; finished frames were kept.", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("roto-studio: out of memory; try a smaller range or close other programs.", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"roto-studio: {_os_message(exc)}", file=sys.stderr)
+        return 2
+
+
+def _os_message(exc: OSError) -> str:
+    import errno
+
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EFBIG:
+        return f"the disk is full or the file is too large{where}; free some space or choose another folder."
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"permission denied{where}; choose a folder you can write to."
+    if exc.errno == errno.ENOENT:
+        return f"no such file or folder{where}; check the path."
+    return f"{exc.strerror or exc}{where}."
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

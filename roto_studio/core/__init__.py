@@ -1,0 +1,1 @@
+"""Pure Python + numpy: media, masks, project, export. Never imports Qt or torch."""

@@ -1,0 +1,64 @@
+"""Atomic file writes: write a temp file in the same folder, fsync, then rename over the target."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str | None = None):
+    """Yield a temp path next to `target`; on success it replaces `target`, on error it is removed.
+
+    `suffix` keeps the extension writers look at (cv2 picks the codec from it)."""
+    target = Path(target)
+    suffix = target.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    write_bytes(target, text.encode("utf-8"))
+
+
+def _fsync_file(path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Delete temp files left by a killed writer; returns how many."""
+    n = 0
+    for p in Path(folder).glob(".*.tmp*"):
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n

@@ -1,0 +1,1 @@
+"""Backends (torch and classical) behind small interfaces. Never imports Qt."""

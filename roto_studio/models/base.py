@@ -1,0 +1,113 @@
+"""Small backend interfaces, shaped like the upstream APIs (SAM 2, Cutie, ViTMatte).
+
+Conventions used everywhere:
+- images are RGB, HxWx3, uint8 (what `Media.read(frame)` returns);
+- alpha is float32, HxW, in 0..1, at the frame's full size;
+- frames are addressed by plate frame number (1001...), never by position.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Sequence
+
+import numpy as np
+
+
+class FrameSource(Protocol):
+    """What a video backend reads frames from; `roto_studio.core.media.Media` is one.
+
+    Backends read frames lazily through this and keep only a bounded number in memory.
+    """
+
+    width: int
+    height: int
+
+    @property
+    def frame_numbers(self) -> Sequence[int]: ...  # plate numbers present, ascending
+
+    def read(self, frame: int) -> np.ndarray: ...  # HxWx3 uint8 RGB
+
+
+@dataclass
+class Prompt:
+    """Clicks and/or a box and/or a mask for one object on one frame."""
+
+    points: list[tuple[float, float]] = field(default_factory=list)  # (x, y) in frame pixels
+    labels: list[int] = field(default_factory=list)  # 1 include, 0 exclude
+    box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2
+    mask: np.ndarray | None = None  # HxW alpha 0..1 (or bool)
+
+    def is_empty(self) -> bool:
+        return not self.points and self.box is None and self.mask is None
+
+
+@dataclass
+class Prediction:
+    alpha: np.ndarray  # HxW float32 0..1
+    score: float = 1.0  # predicted IoU / confidence
+    logits: np.ndarray | None = None  # low-res logits to feed back for refinement
+
+
+class ImageSegmenter(ABC):
+    """set_image once per frame (embedding cached), then predict from prompts."""
+
+    name = "image"
+
+    @abstractmethod
+    def set_image(self, image: np.ndarray, key: object = None) -> None:
+        """Make `image` current; `key` (e.g. (media path, frame)) lets the embedding be cached."""
+
+    @abstractmethod
+    def predict(self, prompt: Prompt, mask_logits: np.ndarray | None = None,
+                multimask: bool | None = None) -> Prediction:
+        """Mask for the current image. multimask=None: automatic (on for a single click)."""
+
+    def prefetch(self, images: Sequence[tuple[object, np.ndarray]]) -> None:
+        """Optionally compute embeddings for (key, image) pairs ahead of time."""
+
+
+class VideoPropagator(ABC):
+    """Per-shot state: prompts on frames, propagation through the frames of a FrameSource."""
+
+    name = "video"
+
+    @abstractmethod
+    def start(self, frames: FrameSource) -> None:
+        """Begin a session on `frames` (lazy; nothing is decoded up front)."""
+
+    @abstractmethod
+    def add_prompt(self, frame: int, obj_id: str, prompt: Prompt) -> np.ndarray:
+        """Condition `obj_id` on `frame`; returns that object's alpha on that frame."""
+
+    @abstractmethod
+    def propagate(self, start: int, reverse: bool = False,
+                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Yield (frame, {obj_id: alpha}) frame by frame from `start` towards `stop` (inclusive;
+        None = end of shot). Closing the generator cancels; yielded frames stay valid."""
+
+    @abstractmethod
+    def remove_object(self, obj_id: str) -> None: ...
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget every prompt and all memory (keeps the loaded model)."""
+
+
+class Matter(ABC):
+    """Alpha from an image and a trimap (0 background, 128 unknown, 255 foreground)."""
+
+    name = "matting"
+
+    @abstractmethod
+    def refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        """HxW float32 alpha 0..1."""
+
+
+class Inpainter(ABC):
+    name = "inpaint"
+
+    @abstractmethod
+    def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """image HxWx3 uint8, hole HxW bool -> HxWx3 uint8 with the hole filled."""

@@ -1,0 +1,1 @@
+"""Threads: the model service and long jobs with progress and cancel. No widgets."""
