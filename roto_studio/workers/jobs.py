@@ -1,0 +1,169 @@
+"""Long jobs off the GUI thread, with progress and cancel, reported through Qt signals.
+
+Job runs `fn(progress, cancelled)` in a Python thread: `progress(done, total, info=None)` reports,
+`cancelled()` says whether the user asked to stop (checked by fn between frames). Signals reach
+the GUI thread queued, so slots there may touch widgets. No widgets here.
+
+FrameReader decodes frames for scrubbing in its own thread: the newest request wins, and the
+frames around it are prefetched into the media's cache while the user looks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+
+from PySide6.QtCore import QObject, Signal
+
+from roto_studio.core.errors import Cancelled, RotoError
+
+log = logging.getLogger(__name__)
+
+
+def plain_message(exc: BaseException, what: str = "the job") -> str:
+    """One line for the user; the traceback goes to the log only."""
+    if isinstance(exc, RotoError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return f"{what} ran out of memory; try a smaller range or close other programs."
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return f"{what} failed: {exc.strerror or exc}{where}."
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{what} failed: {text}"
+
+
+class Job(QObject):
+    progress = Signal(int, int, object)  # done, total, info
+    succeeded = Signal(object)  # fn's result
+    failed = Signal(str)  # plain message
+    cancelled = Signal()
+    ended = Signal()  # after any of the three above
+
+    def __init__(self, fn, name: str = "job", parent=None):
+        super().__init__(parent)
+        self.fn = fn
+        self.name = name
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.result = None
+        self.error: str | None = None
+        self.done = 0
+        self.total = 0
+        self.started_at = 0.0
+        self.state = "new"  # new, running, succeeded, failed, cancelled
+
+    # -- control (GUI thread)
+    def start(self) -> "Job":
+        self.state = "running"
+        self.started_at = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name=f"roto-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.is_running()
+
+    def rate(self) -> tuple[float, float | None]:
+        """(items per second, seconds left or None)."""
+        elapsed = time.perf_counter() - self.started_at
+        if self.done <= 0 or elapsed <= 0:
+            return 0.0, None
+        fps = self.done / elapsed
+        left = (self.total - self.done) / fps if self.total >= self.done and fps > 0 else None
+        return fps, left
+
+    # -- worker thread
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _progress(self, done: int, total: int, info=None) -> None:
+        self.done, self.total = int(done), int(total)
+        self.progress.emit(self.done, self.total, info)
+
+    def _run(self) -> None:
+        try:
+            self.result = self.fn(self._progress, self.is_cancelled)
+        except Cancelled:
+            self.state = "cancelled"
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a plain message
+            log.error("%s failed:\n%s", self.name, traceback.format_exc())
+            self.error = plain_message(exc, self.name)
+            self.state = "failed"
+        else:
+            self.state = "cancelled" if self._cancel.is_set() else "succeeded"
+        if self.state == "succeeded":
+            self.succeeded.emit(self.result)
+        elif self.state == "cancelled":
+            self.cancelled.emit()
+        else:
+            self.failed.emit(self.error)
+        self.ended.emit()
+
+
+class FrameReader(QObject):
+    """Decodes frames in a thread for the canvas; the newest request wins."""
+
+    frameReady = Signal(int, object)  # frame, HxWx3 uint8
+    failed = Signal(int, str)
+
+    def __init__(self, media, prefetch: int = 3, parent=None):
+        super().__init__(parent)
+        self.media = media
+        self.prefetch = prefetch
+        self._want: int | None = None
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="roto-frames", daemon=True)
+        self._thread.start()
+
+    def request(self, frame: int) -> None:
+        with self._cond:
+            self._want = int(frame)
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(2.0)
+
+    def _loop(self) -> None:
+        numbers = list(self.media.frame_numbers)
+        index = {f: i for i, f in enumerate(numbers)}
+        while True:
+            with self._cond:
+                while self._want is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                frame, self._want = self._want, None
+            try:
+                image = self.media.read(frame)
+            except Exception as exc:  # noqa: BLE001
+                self.failed.emit(frame, plain_message(exc, f"reading frame {frame}"))
+                continue
+            self.frameReady.emit(frame, image)
+            # prefetch neighbours into the media cache unless a new request came in
+            i = index.get(frame)
+            if i is None:
+                continue
+            for j in (i + 1, i - 1, *range(i + 2, i + 1 + self.prefetch)):
+                with self._cond:
+                    if self._want is not None or self._stop:
+                        break
+                if 0 <= j < len(numbers):
+                    try:
+                        self.media.read(numbers[j])
+                    except Exception:  # noqa: BLE001 - shown when actually requested
+                        pass
