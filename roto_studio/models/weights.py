@@ -336,13 +336,13 @@ def _fetch(s: registry.WeightSpec, staging: Path, progress, cancel) -> Path:
     except hf_errors.OfflineModeIsEnabled:
         raise ModelError(f"HF_HUB_OFFLINE is set, so {s.name} cannot be downloaded; copy the file into "
                          "a folder and point ROTO_WEIGHTS_OFFLINE at it.") from None
+    except hf_errors.LocalEntryNotFoundError:
+        raise ModelError(f"cannot reach the model hub to download {s.name}; check the internet connection, "
+                         "or copy the file into a folder and point ROTO_WEIGHTS_OFFLINE at it.") from None
     except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError,
             hf_errors.EntryNotFoundError) as exc:
         raise ModelError(f"{s.repo_id}@{s.revision} has no {s.filename} ({type(exc).__name__}); "
                          "update Roto Studio.") from None
-    except hf_errors.LocalEntryNotFoundError:
-        raise ModelError(f"cannot reach the model hub to download {s.name}; check the internet connection, "
-                         "or copy the file into a folder and point ROTO_WEIGHTS_OFFLINE at it.") from None
     except hf_errors.HfHubHTTPError as exc:
         raise ModelError(f"the model hub refused the download of {s.name} ({_first_line(exc)}); try again later.") from None
     except OSError as exc:
