@@ -281,6 +281,8 @@ def _os_error_message(exc: OSError, where: Path | str) -> str:
         return f"the disk is full while writing {name}; free some space or choose another folder with --out."
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write to {name} (permission denied); choose a folder you can write to."
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"part of the path {name} is a file, not a folder; choose another output folder."
     if exc.errno == errno.ENOENT:
         return f"the folder for {name} does not exist or was removed; check the output folder."
     return f"writing {name} failed: {exc.strerror or exc}; check the output folder and free disk space."
@@ -369,6 +371,8 @@ class _Plan:
 
 
 def _project_name(project) -> str:
+    if isinstance(getattr(project, "name", None), str) and project.name:
+        return file_safe(project.name, "project")
     folder = Path(getattr(project, "folder", "project"))
     name = folder.name
     if name.lower().endswith(".roto"):
@@ -384,11 +388,9 @@ def _pick_objects(project, wanted) -> list:
         return objects
     picked = []
     for item in wanted:
-        obj = None
-        for o in objects:
-            if o.name == item or (isinstance(item, int) and o.id == item) or str(o.id) == str(item):
-                obj = o
-                break
+        obj = next((o for o in objects if o.name == str(item)), None)
+        if obj is None:  # not a name: maybe an id
+            obj = next((o for o in objects if str(o.id) == str(item)), None)
         if obj is None:
             names = ", ".join(o.name for o in objects)
             raise ExportError(f"the project has no object named '{item}'; its objects are: {names}.")
@@ -400,7 +402,7 @@ def _pick_objects(project, wanted) -> list:
 def _open_media(project, need_pixels: bool):
     try:
         return project.open_media()
-    except (MediaError, OSError, AttributeError) as exc:
+    except (RotoError, OSError, ImportError, AttributeError) as exc:
         if need_pixels:
             msg = str(exc) if isinstance(exc, RotoError) else f"the plate cannot be opened ({exc})"
             raise ExportError(f"{msg.rstrip('.')}; cut-outs need the plate: relink the media or export "

@@ -1,0 +1,83 @@
+"""`roto-studio export PROJECT --out DIR --format exr|png8|png16|prores ...`"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+HELP = "Export the project's mattes as EXR, PNG (8/16-bit) or ProRes 4444 with alpha."
+
+FORMATS = ("exr", "png8", "png16", "prores")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("project", help="the project folder (NAME.roto) or its project.json")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--format", required=True, choices=FORMATS, help="file format")
+    p.add_argument("--object", dest="objects", action="extend", nargs="+", metavar="NAME",
+                   help="export only these objects (by name); default: all")
+    p.add_argument("--combine", action="store_true",
+                   help="one file per frame with every object (EXR layers <object>.A; PNG/ProRes: union)")
+    p.add_argument("--pattern", metavar="PATTERN",
+                   help="file names, e.g. '{object}.####.exr', '{object}.%%05d.png', '{object}_{frame:06d}'; "
+                        "default {object}.####.<ext> ({project} when combined, {object}.mov for ProRes)")
+    p.add_argument("--start-frame", type=int, metavar="N",
+                   help="renumber so the first exported frame is N (e.g. 1001); default: plate numbers")
+    p.add_argument("--range", dest="frame_range", metavar="A-B",
+                   help="plate frames to export, inclusive (e.g. 1001-1100); default: all")
+    p.add_argument("--rgba", choices=("straight", "premultiplied"),
+                   help="write RGBA cut-outs of the plate instead of alpha only")
+    p.add_argument("--exr-float", action="store_true", help="32-bit float EXR (default: half)")
+    p.add_argument("--compression", choices=("zip", "zips", "piz", "rle", "none"), default="zip",
+                   help="EXR compression (default: zip, lossless)")
+    p.add_argument("--workers", type=int, metavar="N", help="frames written in parallel (default: CPUs)")
+    p.add_argument("--autosave", action="store_true", help="export the autosaved state instead of the saved one")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+class _Progress:
+    """Progress on stderr: a rewritten line on a terminal, a line per ~10% otherwise."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.last_step = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet or total <= 0:
+            return
+        if self.tty:
+            now = time.monotonic()
+            if done == total or now - self.last > 0.2:
+                self.last = now
+                end = "\n" if done == total else ""
+                print(f"\rexport: {done}/{total}", end=end, file=sys.stderr, flush=True)
+        else:
+            step = done * 10 // total
+            if step != self.last_step:
+                self.last_step = step
+                print(f"export: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    from roto_studio.core.export import ExportOptions, export_project, parse_range
+    from roto_studio.core.project import load_project
+
+    options = ExportOptions(
+        format=args.format,
+        objects=args.objects or None,
+        combine=args.combine,
+        pattern=args.pattern,
+        start_frame=args.start_frame,
+        frame_range=parse_range(args.frame_range) if args.frame_range else None,
+        rgba=args.rgba,
+        exr_precision="float" if args.exr_float else "half",
+        exr_compression=args.compression,
+        workers=args.workers,
+    )
+    project = load_project(args.project, use_autosave=args.autosave)
+    paths = export_project(project, args.out, options, progress=_Progress(args.quiet))
+    what = "movie" if args.format == "prores" else "file"
+    print(f"wrote {len(paths)} {what}{'s' if len(paths) != 1 else ''} to {args.out}")
+    return 0

@@ -1,0 +1,403 @@
+"""Export: EXR / PNG / ProRes writers, naming templates, atomic and cancellable project export."""
+
+import errno
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from roto_studio.core import export as ex
+from roto_studio.core.errors import Cancelled, ExportError
+from roto_studio.core.export import ExportOptions, export_project, parse_range
+from roto_studio.core.exr import read_exr, write_exr
+from roto_studio.core.naming import (
+    check_pattern, example_name, file_safe, format_name, layer_name, unique_names,
+)
+from roto_studio.core.project import create_project, load_project
+
+W, H = 64, 48
+FRAMES = list(range(1001, 1007))
+
+
+def soft_alpha(seed: int, w=W, h=H) -> np.ndarray:
+    """A soft-edged disc plus noise: values all over 0..1."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = np.hypot(xx - w * (0.3 + 0.05 * (seed % 5)), yy - h / 2)
+    a = np.clip((h / 3 - d) / 6 + 0.5, 0, 1)
+    rng = np.random.default_rng(seed)
+    return np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1).astype(np.float32)
+
+
+class FakeMedia:
+    """A 16-bit plate whose values are not multiples of 257 (so 8-bit rounding would show)."""
+
+    def __init__(self, frames=FRAMES, w=W, h=H, fps=Fraction(24000, 1001)):
+        self.width, self.height, self.frame_numbers, self.fps = w, h, list(frames), fps
+        self.closed = False
+
+    def read_full(self, frame):
+        img = np.empty((self.height, self.width, 3), np.uint16)
+        img[..., 0] = 1000 + 37 * (frame % 100)
+        img[..., 1] = np.arange(self.width, dtype=np.uint16)[None, :] * 1001
+        img[..., 2] = 60001
+        return img
+
+    def read(self, frame):
+        return np.rint(self.read_full(frame) / 257.0).astype(np.uint8)
+
+    def close(self):
+        self.closed = True
+
+
+def make_project(tmp_path, names=("hero", "2", "my car!"), media=True):
+    p = create_project(tmp_path / "shot.roto", tmp_path / "plate.####.png")
+    for i, name in enumerate(names):
+        obj = p.add_object(name)
+        for f in FRAMES:
+            p.masks.set(obj.id, f, soft_alpha(100 * i + f))
+    p.save()
+    if media:
+        p.open_media = lambda **kw: FakeMedia()
+    return p
+
+
+def no_temps(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if ".tmp" in p.name]
+
+
+# ---------------------------------------------------------------- naming
+
+def test_pattern_tokens_and_padding():
+    assert format_name(check_pattern("{object}.####.exr", "exr"), "hero", 7) == "hero.0007.exr"
+    assert format_name(check_pattern("{object}.%05d.png", "png16"), "hero", 1001) == "hero.01001.png"
+    assert format_name(check_pattern("{object}_{frame:06d}", "png8"), "hero", 12) == "hero_000012.png"
+    assert format_name(check_pattern("{object}.%d", "exr"), "a", 5) == "a.5.exr"
+    assert format_name(check_pattern("{object}/{object}.##.exr", "exr"), "a", 123) == "a/a.123.exr"
+    assert format_name(check_pattern("{object}.####", "exr"), "a", -3) == "a.-003.exr"
+    assert example_name(None, "my hero", 1001, "exr") == "my_hero.1001.exr"
+    assert example_name(None, "x", 1001, "prores") == "x.mov"
+    assert example_name(None, "x", 1001, "png8", combined=True, project_name="shot") == "shot.1001.png"
+
+
+@pytest.mark.parametrize("pattern, fmt, several, words", [
+    ("{object}.exr", "exr", False, "no frame number"),
+    ("{object}.####.png", "exr", False, "ends in .png"),
+    ("{obj}.####", "exr", False, "unknown field"),
+    ("/tmp/{object}.####", "exr", False, "inside the output folder"),
+    ("../{object}.####", "exr", False, "inside the output folder"),
+    ("mask.####", "exr", True, "{object}"),
+    ("{object}.####.%04d", "exr", False, "more than one"),
+    ("{object}.{frame:x?}", "exr", False, "not a valid number format"),
+    ("", "png8", False, "empty"),
+])
+def test_bad_patterns_say_what_to_do(pattern, fmt, several, words):
+    with pytest.raises(ExportError, match=None) as err:
+        check_pattern(pattern, fmt, several_objects=several)
+    assert words in str(err.value)
+
+
+def test_layer_names_nuke_safe_and_unique():
+    assert layer_name("hero") == "hero"
+    assert layer_name("2") == "obj_2"
+    assert layer_name("3d car") == "obj_3d_car"
+    assert layer_name("my car!") == "my_car"
+    assert layer_name("Zoë") == "Zoe"
+    assert layer_name("rgba") == "obj_rgba"
+    assert layer_name("***") == "obj"
+    names = unique_names(["a b", "a-b", "A_B", "7"])
+    assert names == ["a_b", "a_b_2", "A_B_3", "obj_7"]
+    for n in names:
+        assert n.replace("_", "").isalnum() and not n[0].isdigit()
+    assert file_safe('a/b:c*?"') == "a_b_c_"
+    assert file_safe("  ") == "object"
+    assert file_safe("con") == "_con"
+
+
+def test_parse_range():
+    assert parse_range("1001-1100") == (1001, 1100)
+    assert parse_range("1010") == (1010, 1010)
+    assert parse_range("-5--1") == (-5, -1)
+    for bad in ("a-b", "10-5", "1-2-3"):
+        with pytest.raises(ExportError):
+            parse_range(bad)
+
+
+# ---------------------------------------------------------------- pure writers
+
+def test_exr_half_and_float_round_trip(tmp_path):
+    a = soft_alpha(1)
+    write_exr(tmp_path / "h.exr", {"A": a})
+    header, ch = read_exr(tmp_path / "h.exr")
+    assert list(ch) == ["A"] and ch["A"].dtype == np.float16
+    assert np.allclose(ch["A"].astype(np.float32), a, rtol=2 ** -11, atol=2 ** -24)
+    assert np.array_equal(ch["A"], a.astype(np.float16))
+    assert header["compression"].name == "ZIP_COMPRESSION"
+    for win in ("dataWindow", "displayWindow"):
+        lo, hi = header[win]
+        assert tuple(lo) == (0, 0) and tuple(hi) == (W - 1, H - 1)
+
+    rng = np.random.default_rng(0)
+    f = rng.random((H, W), dtype=np.float32)
+    write_exr(tmp_path / "f.exr", {"A": f}, precision="float")
+    _, ch = read_exr(tmp_path / "f.exr")
+    assert ch["A"].dtype == np.float32 and np.array_equal(ch["A"], f)
+
+
+@pytest.mark.parametrize("comp, name", [("piz", "PIZ_COMPRESSION"), ("rle", "RLE_COMPRESSION"),
+                                        ("none", "NO_COMPRESSION")])
+def test_exr_compressions(tmp_path, comp, name):
+    a = soft_alpha(2)
+    write_exr(tmp_path / "c.exr", {"A": a}, compression=comp)
+    header, ch = read_exr(tmp_path / "c.exr")
+    assert header["compression"].name == name
+    assert np.array_equal(ch["A"], a.astype(np.float16))
+
+
+def test_png16_and_png8_round_trip(tmp_path):
+    a = soft_alpha(3)
+    ex.write_png_file(tmp_path / "a16.png", ex.alpha_to_uint16(a))
+    got = cv2.imread(str(tmp_path / "a16.png"), cv2.IMREAD_UNCHANGED)
+    assert got.dtype == np.uint16 and got.ndim == 2
+    assert np.array_equal(got, ex.alpha_to_uint16(a))
+    assert np.abs(got / 65535.0 - a).max() <= 0.5 / 65535 + 1e-7
+    ex.write_png_file(tmp_path / "a8.png", ex.alpha_to_uint8(a))
+    got8 = cv2.imread(str(tmp_path / "a8.png"), cv2.IMREAD_UNCHANGED)
+    assert got8.dtype == np.uint8 and np.abs(got8 / 255.0 - a).max() <= 0.5 / 255 + 1e-6
+
+
+def test_cutout_straight_vs_premultiplied():
+    rgb = np.full((2, 2, 3), 40000, np.uint16)
+    rgb[..., 0] = 1234
+    a = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+    s = ex.cutout(rgb, a, "straight")
+    p = ex.cutout(rgb, a, "premultiplied")
+    assert s.dtype == np.uint16 and np.array_equal(s[..., :3], rgb)
+    assert np.array_equal(s[..., 3], np.rint(a * 65535).astype(np.uint16))
+    assert np.array_equal(p[..., 3], s[..., 3])
+    assert np.array_equal(p[..., 0], np.rint(1234 * a).astype(np.uint16))
+    assert p[0, 0, 1] == 0 and p[1, 1, 1] == 40000 and p[1, 0, 1] == 20000
+    f = ex.cutout(np.full((2, 2, 3), 2.5, np.float32), a, "premultiplied")  # HDR stays HDR
+    assert f.dtype == np.float32 and f[1, 1, 0] == 2.5 and f[1, 0, 0] == 1.25
+
+
+# ---------------------------------------------------------------- project export
+
+def test_exr_per_object_channel_a(tmp_path):
+    p = make_project(tmp_path)
+    out = export_project(p, tmp_path / "out", ExportOptions(format="exr", objects=["hero"]))
+    assert [x.name for x in out] == [f"hero.{f}.exr" for f in FRAMES]
+    hero = p.object_by_name("hero")
+    for f, path in zip(FRAMES, out):
+        header, ch = read_exr(path)
+        assert list(ch) == ["A"]
+        want = p.final_alpha(hero.id, f)
+        assert np.abs(ch["A"].astype(np.float32) - want).max() <= 2 ** -11
+        assert tuple(header["displayWindow"][1]) == (W - 1, H - 1)
+        assert tuple(header["dataWindow"][1]) == (W - 1, H - 1)
+    assert no_temps(tmp_path / "out")
+
+
+def test_exr_combined_layers_float(tmp_path):
+    p = make_project(tmp_path)
+    out = export_project(p, tmp_path / "out", ExportOptions(format="exr", combine=True, exr_precision="float"))
+    assert [x.name for x in out] == [f"shot.{f}.exr" for f in FRAMES]
+    _, ch = read_exr(out[2])
+    assert sorted(ch) == ["hero.A", "my_car.A", "obj_2.A"]
+    for name, layer in (("hero", "hero.A"), ("2", "obj_2.A"), ("my car!", "my_car.A")):
+        want = p.final_alpha(p.object_by_name(name).id, FRAMES[2])
+        assert ch[layer].dtype == np.float32 and np.array_equal(ch[layer], want)
+
+
+def test_exr_rgba_cutout(tmp_path):
+    p = make_project(tmp_path, names=("hero",))
+    media = FakeMedia()
+    for mode in ("straight", "premultiplied"):
+        out = export_project(p, tmp_path / mode, ExportOptions(format="exr", rgba=mode, exr_precision="float"))
+        _, ch = read_exr(out[0])
+        assert sorted(ch) == ["A", "B", "G", "R"]
+        plate = media.read_full(FRAMES[0]).astype(np.float32) / 65535
+        a = p.final_alpha("obj1", FRAMES[0])
+        k = a if mode == "premultiplied" else 1.0
+        assert np.allclose(ch["R"], plate[..., 0] * k, atol=1e-6)
+        assert np.allclose(ch["G"], plate[..., 1] * k, atol=1e-6)
+        assert np.array_equal(ch["A"], a)
+
+
+def test_png_exports_naming_range_start_frame(tmp_path):
+    p = make_project(tmp_path)
+    opts = ExportOptions(format="png16", objects=["2", "hero"], pattern="{object}_{frame:06d}",
+                         start_frame=1, frame_range=(1003, 1005))
+    seen = []
+    out = export_project(p, tmp_path / "out", opts, progress=lambda d, t: seen.append((d, t)))
+    assert [x.name for x in out] == ["2_000001.png", "hero_000001.png", "2_000002.png", "hero_000002.png",
+                                     "2_000003.png", "hero_000003.png"]
+    assert seen[0] == (0, 6) and seen[-1] == (6, 6)
+    got = cv2.imread(str(tmp_path / "out" / "hero_000002.png"), cv2.IMREAD_UNCHANGED)
+    want = p.final_alpha(p.object_by_name("hero").id, 1004)  # frame 1004 -> 2
+    assert got.dtype == np.uint16 and np.array_equal(got, ex.alpha_to_uint16(want))
+
+    out8 = export_project(p, tmp_path / "c8", ExportOptions(format="png8", combine=True, pattern="m.%05d.png"))
+    assert out8[0].name == "m.01001.png"
+    got8 = cv2.imread(str(out8[0]), cv2.IMREAD_UNCHANGED)
+    union = np.maximum.reduce([p.final_alpha(o.id, 1001) for o in p.objects])
+    assert got8.dtype == np.uint8 and np.array_equal(got8, ex.alpha_to_uint8(union))
+
+
+def test_png_rgba_keeps_16bit_and_colour_order(tmp_path):
+    p = make_project(tmp_path, names=("hero",))
+    media = FakeMedia()
+    out = export_project(p, tmp_path / "s", ExportOptions(format="png16", rgba="straight", frame_range=(1001, 1001)))
+    bgra = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
+    plate = media.read_full(1001)
+    assert bgra.shape == (H, W, 4) and bgra.dtype == np.uint16
+    assert np.array_equal(bgra[..., 2], plate[..., 0])  # red stays red, 16-bit values intact
+    assert np.array_equal(bgra[..., 0], plate[..., 2])
+    a = p.final_alpha("obj1", 1001)
+    assert np.array_equal(bgra[..., 3], ex.alpha_to_uint16(a))
+    out = export_project(p, tmp_path / "p", ExportOptions(format="png8", rgba="premultiplied", frame_range=(1001, 1001)))
+    bgra8 = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
+    want = np.rint(media.read(1001)[..., 0] * a).astype(np.uint8)
+    assert bgra8.dtype == np.uint8 and np.array_equal(bgra8[..., 2], want)
+
+
+def test_prores_4444_alpha_round_trip(tmp_path):
+    import av
+
+    p = make_project(tmp_path, names=("hero", "tree"))
+    out = export_project(p, tmp_path / "mov", ExportOptions(format="prores"))
+    assert [x.name for x in out] == ["hero.mov", "tree.mov"]
+    with av.open(str(out[0])) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "prores"
+        assert s.average_rate == Fraction(24000, 1001)
+        assert (s.width, s.height) == (W, H)
+        frames = list(c.decode(video=0))
+    assert len(frames) == len(FRAMES)
+    assert frames[0].format.name.startswith("yuva444p1")
+    hero = p.object_by_name("hero").id
+    plate = FakeMedia().read_full(FRAMES[3])
+    rgba = frames[3].to_ndarray(format="rgba64le").astype(np.float32) / 65535
+    want = p.final_alpha(hero, FRAMES[3])
+    assert np.abs(rgba[..., 3] - want).max() <= 1.5 / 1023
+    assert np.abs(rgba[..., 2] - plate[..., 2] / 65535).mean() < 0.02  # colour = the plate
+
+
+def test_cancel_midway_leaves_only_whole_files(tmp_path):
+    p = make_project(tmp_path)
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled) as err:
+        export_project(p, tmp_path / "out", ExportOptions(format="exr", workers=2), cancel=cancel)
+    files = sorted((tmp_path / "out").iterdir())
+    assert 0 < len(files) < len(FRAMES) * 3
+    assert sorted(err.value.written) == files
+    for f in files:  # every file under a final name is complete and readable
+        _, ch = read_exr(f)
+        assert list(ch) == ["A"]
+    assert no_temps(tmp_path / "out")
+
+    frames_done = []
+    with pytest.raises(Cancelled):  # cancelled after 3 of 6 movie frames: no movie at all
+        export_project(p, tmp_path / "mov", ExportOptions(format="prores", objects=["hero"]),
+                       progress=lambda d, t: frames_done.append(d), cancel=lambda: len(frames_done) > 3)
+    assert frames_done[-1] == 3
+    assert list((tmp_path / "mov").iterdir()) == []
+
+
+def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
+    p = make_project(tmp_path)
+    real = ex.encode_png
+    count = []
+
+    def flaky(image):
+        count.append(1)
+        if len(count) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(image)
+
+    monkeypatch.setattr(ex, "encode_png", flaky)
+    with pytest.raises(ExportError, match="disk is full"):
+        export_project(p, tmp_path / "out", ExportOptions(format="png16", workers=1))
+    assert no_temps(tmp_path / "out")
+    for f in (tmp_path / "out").iterdir():
+        assert cv2.imread(str(f), cv2.IMREAD_UNCHANGED).shape == (H, W)
+
+
+def test_unwritable_folder_gives_export_error(tmp_path, monkeypatch):
+    p = make_project(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="not a folder|choose"):
+        export_project(p, tmp_path / "file", ExportOptions(format="exr"))
+    with pytest.raises(ExportError, match="choose"):
+        export_project(p, tmp_path / "file" / "sub", ExportOptions(format="exr"))
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            with pytest.raises(ExportError, match="permission denied"):
+                export_project(p, ro, ExportOptions(format="png8"))
+        finally:
+            ro.chmod(0o700)
+    else:  # root may write anywhere: make the write check fail as a read-only folder would
+
+        def denied(*a, **k):
+            raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "ro"))
+
+        monkeypatch.setattr(ex.tempfile, "NamedTemporaryFile", denied)
+        with pytest.raises(ExportError, match=r"\(permission denied\); choose a folder you can write to"):
+            export_project(p, tmp_path / "ro", ExportOptions(format="png8"))
+
+
+def test_bad_requests_are_clear(tmp_path):
+    p = make_project(tmp_path)
+    with pytest.raises(ExportError, match="no object named 'ghost'"):
+        export_project(p, tmp_path / "o", ExportOptions(format="exr", objects=["ghost"]))
+    with pytest.raises(ExportError, match="holds no frames"):
+        export_project(p, tmp_path / "o", ExportOptions(format="exr", frame_range=(1, 5)))
+    with pytest.raises(ExportError, match="overwrite"):
+        export_project(p, tmp_path / "o", ExportOptions(format="exr", pattern="matte.####"))
+    with pytest.raises(ExportError, match="unknown export format"):
+        export_project(p, tmp_path / "o", ExportOptions(format="tiff"))
+
+
+def test_alpha_export_without_media_uses_masks(tmp_path):
+    p = make_project(tmp_path, names=("hero",), media=False)  # plate.####.png does not exist
+    out = export_project(p, tmp_path / "o", ExportOptions(format="png8"))
+    assert [x.name for x in out] == [f"hero.{f}.png" for f in FRAMES]
+    with pytest.raises(ExportError, match="cut-outs need the plate"):
+        export_project(p, tmp_path / "o2", ExportOptions(format="png8", rgba="straight"))
+
+
+# ---------------------------------------------------------------- CLI
+
+def test_cli_export_end_to_end(tmp_path, capsys):
+    from roto_studio.cli import main
+
+    make_project(tmp_path, names=("hero", "42"), media=False)
+    code = main(["export", str(tmp_path / "shot.roto"), "--out", str(tmp_path / "cli"), "--format", "exr",
+                 "--combine", "--start-frame", "1", "--range", "1002-1004", "--pattern", "comp.%03d"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert sorted(x.name for x in (tmp_path / "cli").iterdir()) == ["comp.001.exr", "comp.002.exr", "comp.003.exr"]
+    assert "export: 3/3" in cap.err and "wrote 3 files" in cap.out
+    _, ch = read_exr(tmp_path / "cli" / "comp.002.exr")
+    q = load_project(tmp_path / "shot.roto")
+    assert sorted(ch) == ["hero.A", "obj_42.A"]
+    assert np.abs(ch["obj_42.A"].astype(np.float32) - q.final_alpha(q.object_by_name("42").id, 1003)).max() <= 2 ** -11
+
+    code = main(["export", str(tmp_path / "shot.roto"), "--out", str(tmp_path / "cli2"), "--format", "png16",
+                 "--object", "42", "--quiet"])
+    assert code == 0 and len(list((tmp_path / "cli2").iterdir())) == len(FRAMES)
+
+    code = main(["export", str(tmp_path / "shot.roto"), "--out", str(tmp_path / "x"), "--format", "png8",
+                 "--object", "nobody"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "no object named 'nobody'" in err
