@@ -1,0 +1,62 @@
+"""`roto-studio info MEDIA [--json]`: what a video, sequence or image holds."""
+
+from __future__ import annotations
+
+import json
+
+HELP = "Show size, frames, frame rate, pixel format and bit depth of a video, sequence or image."
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("media", metavar="MEDIA",
+                        help="a video file, a sequence pattern (plate.####.exr, plate.%%04d.png), "
+                             "a folder of numbered images, or one image")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _text(info: dict) -> str:
+    fps = info["fps"]
+    num, _, den = fps.partition("/")
+    try:
+        fps_value = f"{int(num) / int(den):.3f}".rstrip("0").rstrip(".")
+    except (ValueError, ZeroDivisionError):
+        fps_value = fps
+    lines = [
+        f"path:          {info['path']}",
+        f"kind:          {info['kind']}",
+        f"size:          {info['width']}x{info['height']}",
+        f"frames:        {info['frame_count']} ({info['first_frame']}-{info['last_frame']})",
+        f"fps:           {fps_value} ({fps})" + ("  variable frame rate" if info["variable_frame_rate"] else ""),
+        f"pixel format:  {info['pixel_format']}",
+        f"bit depth:     {info['bit_depth']}",
+    ]
+    if info.get("codec"):
+        lines.append(f"codec:         {info['codec']}")
+    if info.get("has_alpha"):
+        lines.append("alpha:         yes")
+    if info.get("missing_frames"):
+        from roto_studio.core.media import _ranges
+
+        lines.append(f"missing:       {_ranges(info['missing_frames'])}")
+    if info.get("sequence_hint"):
+        lines.append(f"note:          one frame of the sequence {info['sequence_hint']}; "
+                     f"give that pattern to open the whole shot")
+    if info.get("note"):
+        lines.append(f"note:          {info['note']}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from roto_studio.core.media import open_media, sequence_pattern_for
+
+    with open_media(args.media, cache_bytes=64 * 1024 * 1024) as media:
+        info = media.info()
+    if info["kind"] == "image":
+        hint = sequence_pattern_for(args.media)
+        if hint:
+            info["sequence_hint"] = hint
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        print(_text(info))
+    return 0
