@@ -20,8 +20,15 @@ COMMANDS = {
 }
 
 
-def build_parser(load=True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one plain line (exit 2) that says where to look."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="roto-studio",
         description="Rotoscoping studio. With no subcommand (or just a media file) the window opens.",
     )
