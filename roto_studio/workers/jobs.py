@@ -112,18 +112,24 @@ class Job(QObject):
 
 
 class FrameReader(QObject):
-    """Decodes frames in a thread for the canvas; the newest request wins."""
+    """Loads what the canvas shows for a frame in a thread; the newest request wins.
 
-    frameReady = Signal(int, object)  # frame, HxWx3 uint8
+    load(frame) -> anything (e.g. the image and the masks), emitted with frameReady;
+    prefetch(frame) warms caches for the frames around the last one shown."""
+
+    frameReady = Signal(int, object)  # frame, load(frame)
     failed = Signal(int, str)
 
-    def __init__(self, media, prefetch: int = 3, parent=None):
+    def __init__(self, load, numbers, prefetch=None, ahead: int = 3, parent=None):
         super().__init__(parent)
-        self.media = media
+        self.load = load
+        self.numbers = list(numbers)
         self.prefetch = prefetch
+        self.ahead = ahead
         self._want: int | None = None
         self._cond = threading.Condition()
         self._stop = False
+        self._busy = False
         self._thread = threading.Thread(target=self._loop, name="roto-frames", daemon=True)
         self._thread.start()
 
@@ -132,6 +138,10 @@ class FrameReader(QObject):
             self._want = int(frame)
             self._cond.notify()
 
+    def idle(self) -> bool:
+        with self._cond:
+            return self._want is None and not self._busy
+
     def close(self) -> None:
         with self._cond:
             self._stop = True
@@ -139,8 +149,7 @@ class FrameReader(QObject):
         self._thread.join(2.0)
 
     def _loop(self) -> None:
-        numbers = list(self.media.frame_numbers)
-        index = {f: i for i, f in enumerate(numbers)}
+        index = {f: i for i, f in enumerate(self.numbers)}
         while True:
             with self._cond:
                 while self._want is None and not self._stop:
@@ -148,22 +157,27 @@ class FrameReader(QObject):
                 if self._stop:
                     return
                 frame, self._want = self._want, None
+                self._busy = True
             try:
-                image = self.media.read(frame)
+                result = self.load(frame)
             except Exception as exc:  # noqa: BLE001
+                log.error("loading frame %s failed:\n%s", frame, traceback.format_exc())
                 self.failed.emit(frame, plain_message(exc, f"reading frame {frame}"))
-                continue
-            self.frameReady.emit(frame, image)
-            # prefetch neighbours into the media cache unless a new request came in
+                result = None
+            if result is not None:
+                self.frameReady.emit(frame, result)
+            with self._cond:
+                self._busy = False
+            # prefetch neighbours unless a new request came in
             i = index.get(frame)
-            if i is None:
+            if i is None or self.prefetch is None:
                 continue
-            for j in (i + 1, i - 1, *range(i + 2, i + 1 + self.prefetch)):
+            for j in (i + 1, i - 1, *range(i + 2, i + 1 + self.ahead)):
                 with self._cond:
                     if self._want is not None or self._stop:
                         break
-                if 0 <= j < len(numbers):
+                if 0 <= j < len(self.numbers):
                     try:
-                        self.media.read(numbers[j])
+                        self.prefetch(self.numbers[j])
                     except Exception:  # noqa: BLE001 - shown when actually requested
                         pass

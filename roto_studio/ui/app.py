@@ -1,0 +1,66 @@
+"""GUI entry: `roto-studio [MEDIA_OR_PROJECT]`. With no file, opens the bundled sample shot."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def sample_shot() -> Path | None:
+    """The sample clip made by resources/make_sample.py (generated on first use, then cached)."""
+    script = Path(__file__).resolve().parents[2] / "resources" / "make_sample.py"
+    if not script.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("roto_make_sample", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_sample()
+
+
+def create_app(argv=None):
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv or ["roto-studio"]))
+    app.setApplicationName("Roto Studio")
+    app.setOrganizationName("roto-studio")
+    style = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
+    if style.exists():
+        app.setStyleSheet(style.read_text())
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: roto-studio [MEDIA | PROJECT.roto]\n\nOpens the studio window; with no file, "
+              "the bundled sample shot.")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app([sys.argv[0]] + argv)
+    from roto_studio.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if argv:
+        window.open_path(argv[0])
+    else:
+        try:
+            path = sample_shot()
+        except Exception as exc:  # noqa: BLE001 - a missing sample must not stop the app
+            log.warning("could not make the sample shot: %s", exc)
+            path = None
+        if path is not None:
+            window.open_media_path(path)
+        else:
+            window.show_message("Drop a video, an image sequence or a folder of frames here.", error=False)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

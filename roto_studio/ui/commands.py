@@ -1,0 +1,247 @@
+"""Undo commands. Each edit of the project goes through one of these on the window's QUndoStack.
+
+A command changes the project (core) and then tells the window what to redraw via
+`window.project_changed(obj_id=None, frame=None)`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import uuid
+
+import cv2
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from roto_studio.core.masks import to_alpha
+
+
+def encode_alpha(alpha: np.ndarray | None) -> bytes | None:
+    """Lossless, compact copy of a mask (16-bit PNG, the mask store's own precision)."""
+    if alpha is None:
+        return None
+    data = np.round(to_alpha(alpha) * 65535.0).astype(np.uint16)
+    ok, buf = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError("could not encode a mask for undo")
+    return buf.tobytes()
+
+
+def decode_alpha(data: bytes | None) -> np.ndarray | None:
+    if data is None:
+        return None
+    return to_alpha(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
+
+
+def _put(masks, obj_id: str, frame: int, alpha) -> None:
+    if alpha is None:
+        masks.delete(obj_id, frame)
+    else:
+        masks.set(obj_id, frame, alpha)
+
+
+class MaskEdit(QUndoCommand):
+    """A click, box, brush stroke or cleared mask on one object and frame.
+
+    `after` may arrive later (a click's mask comes back from the engine): set_after() stores it.
+    """
+
+    def __init__(self, window, obj_id: str, frame: int, before_alpha, before_prompt,
+                 after_prompt, after_alpha=None, text: str = "Edit mask", apply_mask: bool = True):
+        super().__init__(text)
+        self.window = window
+        self.obj_id, self.frame = obj_id, int(frame)
+        self.before = encode_alpha(before_alpha)
+        self.before_prompt = copy.deepcopy(before_prompt)
+        self.after_prompt = copy.deepcopy(after_prompt)
+        self.after = encode_alpha(after_alpha) if after_alpha is not None else None
+        self.apply_mask = apply_mask  # False while the engine's answer is pending
+        self.request_id = None
+        self.applied = False
+
+    def set_after(self, alpha) -> None:
+        self.after = encode_alpha(alpha)
+        self.apply_mask = True
+
+    def redo(self) -> None:
+        p = self.window.project
+        p.set_prompt(self.obj_id, self.frame, copy.deepcopy(self.after_prompt))
+        if self.apply_mask:
+            _put(p.masks, self.obj_id, self.frame, decode_alpha(self.after))
+        elif self.applied:
+            # redo of a click whose answer never came: ask again
+            self.window.request_mask(self.obj_id, self.frame, command=self)
+        self.applied = True
+        self.window.project_changed(self.obj_id, self.frame)
+
+    def undo(self) -> None:
+        p = self.window.project
+        self.window.forget_request(self)
+        p.set_prompt(self.obj_id, self.frame, copy.deepcopy(self.before_prompt))
+        _put(p.masks, self.obj_id, self.frame, decode_alpha(self.before))
+        self.window.project_changed(self.obj_id, self.frame)
+
+
+class PropagationRun(QUndoCommand):
+    """A propagation run: undo puts back the masks it replaced (and removes the ones it added)."""
+
+    def __init__(self, window, before: dict, text: str = "Propagate"):
+        super().__init__(text)
+        self.window = window
+        self.before = before  # {(obj_id, frame): bytes | None} for every frame the run wrote
+        self.after: dict | None = None
+        self._first = True
+
+    def redo(self) -> None:
+        if self._first:  # the run already wrote its masks
+            self._first = False
+            return
+        masks = self.window.project.masks
+        for (oid, f), data in (self.after or {}).items():
+            _put(masks, oid, f, decode_alpha(data))
+        self.window.project_changed()
+
+    def undo(self) -> None:
+        masks = self.window.project.masks
+        if self.after is None:
+            self.after = {(oid, f): encode_alpha(masks.get(oid, f)) for (oid, f) in self.before}
+        for (oid, f), data in self.before.items():
+            _put(masks, oid, f, decode_alpha(data))
+        self.window.project_changed()
+
+
+class ObjectAdd(QUndoCommand):
+    def __init__(self, window, name=None, color=None):
+        super().__init__("Add object")
+        self.window = window
+        self.name, self.color = name, color
+        self.obj = None
+        self.index = None
+
+    def redo(self) -> None:
+        p = self.window.project
+        if self.obj is None:
+            self.obj = p.add_object(self.name, self.color)
+            self.index = len(p.objects) - 1
+        else:
+            p.objects.insert(self.index, self.obj)
+        self.window.select_object(self.obj.id)
+        self.window.project_changed()
+
+    def undo(self) -> None:
+        p = self.window.project
+        p.remove_object(self.obj.id, delete_masks=True)
+        self.window.project_changed()
+
+
+class ObjectDelete(QUndoCommand):
+    """Deletes an object; its masks move to a trash folder in the project so undo restores them."""
+
+    def __init__(self, window, obj_id: str):
+        super().__init__("Delete object")
+        self.window = window
+        self.obj_id = obj_id
+        self.saved = None
+
+    def _dirs(self):
+        masks = self.window.project.masks
+        trash = self.window.project.folder / ".trash"
+        if self.saved is None:
+            name = f"{self.obj_id}-{uuid.uuid4().hex[:8]}"
+        else:
+            name = self.saved["trash"]
+        return masks.folder / self.obj_id, trash / name, name
+
+    def redo(self) -> None:
+        p = self.window.project
+        obj = p.object(self.obj_id)
+        live, trash, name = self._dirs()
+        self.saved = {"obj": obj, "index": p.objects.index(obj), "prompts": p.prompts.get(self.obj_id),
+                      "locked": p.locked.get(self.obj_id), "trash": name}
+        if live.is_dir():
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(live, trash)
+        p.remove_object(self.obj_id, delete_masks=False)
+        p.masks.clear_cache()
+        self.window.project_changed()
+
+    def undo(self) -> None:
+        p = self.window.project
+        s = self.saved
+        live, trash, _ = self._dirs()
+        if trash.is_dir():
+            if live.exists():
+                shutil.rmtree(live)
+            live.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(trash, live)
+        p.objects.insert(s["index"], s["obj"])
+        if s["prompts"] is not None:
+            p.prompts[self.obj_id] = s["prompts"]
+        if s["locked"] is not None:
+            p.locked[self.obj_id] = s["locked"]
+        p.masks.clear_cache()
+        self.window.select_object(self.obj_id)
+        self.window.project_changed()
+
+
+class ObjectChange(QUndoCommand):
+    """Rename, colour, show/hide, lock: one attribute of an ObjectInfo."""
+
+    LABELS = {"name": "Rename object", "color": "Change colour", "visible": "Show / hide object",
+              "locked": "Lock / unlock object", "refine": "Edge settings"}
+
+    def __init__(self, window, obj_id: str, attr: str, value):
+        super().__init__(self.LABELS.get(attr, "Change object"))
+        self.window = window
+        self.obj_id, self.attr = obj_id, attr
+        self.new = copy.deepcopy(value)
+        self.old = copy.deepcopy(getattr(window.project.object(obj_id), attr))
+
+    def _set(self, value) -> None:
+        setattr(self.window.project.object(self.obj_id), self.attr, copy.deepcopy(value))
+        self.window.project_changed(self.obj_id)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+class ObjectMove(QUndoCommand):
+    def __init__(self, window, obj_id: str, delta: int):
+        super().__init__("Reorder objects")
+        self.window = window
+        self.obj_id, self.delta = obj_id, delta
+
+    def _move(self, delta: int) -> None:
+        objs = self.window.project.objects
+        i = next(k for k, o in enumerate(objs) if o.id == self.obj_id)
+        j = min(max(i + delta, 0), len(objs) - 1)
+        objs.insert(j, objs.pop(i))
+        self.window.project_changed()
+
+    def redo(self) -> None:
+        self._move(self.delta)
+
+    def undo(self) -> None:
+        self._move(-self.delta)
+
+
+class LockRange(QUndoCommand):
+    def __init__(self, window, obj_id: str, first: int, last: int, lock: bool = True):
+        super().__init__("Lock range" if lock else "Unlock range")
+        self.window = window
+        self.obj_id, self.first, self.last, self.lock = obj_id, first, last, lock
+        self.old = list(window.project.locked.get(obj_id, []))
+
+    def redo(self) -> None:
+        p = self.window.project
+        (p.lock_range if self.lock else p.unlock_range)(self.obj_id, self.first, self.last)
+        self.window.project_changed(self.obj_id)
+
+    def undo(self) -> None:
+        self.window.project.locked[self.obj_id] = list(self.old)
+        self.window.project_changed(self.obj_id)

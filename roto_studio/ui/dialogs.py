@@ -1,0 +1,365 @@
+"""Dialogs: export, settings / models, keyboard shortcuts (F1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from roto_studio.workers.jobs import Job
+
+# (keys, what) - the same table goes into README.md
+SHORTCUTS = [
+    ("Left click", "Include click (click tool)"),
+    ("Alt+click / right click", "Exclude click"),
+    ("Q / W / E / H", "Click tool / box tool / brush tool / pan tool"),
+    ("Left drag (brush)", "Paint the mask; Alt or right drag erases"),
+    ("[ / ] or Ctrl+drag", "Brush smaller / larger"),
+    ("Wheel, Ctrl+= / Ctrl+-", "Zoom in / out (crisp pixels when magnified)"),
+    ("Middle drag", "Pan"),
+    ("Ctrl+0 / Ctrl+1", "Fit to window / 100%"),
+    ("1 ... 9", "Select object 1 ... 9"),
+    ("N", "Add object"),
+    ("Left / Right", "Previous / next frame"),
+    ("Shift+Left / Shift+Right", "Back / forward 10 frames"),
+    ("Home / End", "First / last frame"),
+    ("Space", "Play / pause"),
+    ("J / K / L", "Play backward / stop / play forward"),
+    ("I / O", "Set in / out of the range"),
+    ("F / B / Shift+F", "Propagate forward / backward / both over the range"),
+    ("Esc", "Cancel the running job (finished frames are kept)"),
+    ("Ctrl+L", "Lock the current object over the range"),
+    ("Delete", "Clear the current object's mask on this frame"),
+    ("V", "Next view mode: overlay, matte, cut-out, outline"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"),
+    ("Ctrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S", "New from media / open / save / save as"),
+    ("Ctrl+E", "Export"),
+    ("Ctrl+,", "Settings and models"),
+    ("F1", "This help"),
+]
+
+
+def shortcuts_markdown() -> str:
+    lines = ["| Keys | Action |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in SHORTCUTS]
+    return "\n".join(lines)
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.setObjectName("shortcuts_dialog")
+        table = QTableWidget(len(SHORTCUTS), 2)
+        table.setHorizontalHeaderLabels(["Keys", "Action"])
+        for i, (k, v) in enumerate(SHORTCUTS):
+            table.setItem(i, 0, QTableWidgetItem(k))
+            table.setItem(i, 1, QTableWidgetItem(v))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = table
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        box.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(box)
+        self.resize(560, 620)
+
+
+class ExportDialog(QDialog):
+    """Collects ExportOptions and an output folder; the window runs the export as a job."""
+
+    def __init__(self, project, frame_range=None, out_dir: str = "", parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        self.setObjectName("export_dialog")
+        self.project = project
+        self.format = QComboBox()
+        for key, label in [("exr", "OpenEXR (half, ZIP)"), ("png16", "PNG 16-bit"), ("png8", "PNG 8-bit"),
+                           ("prores", "ProRes 4444 .mov with alpha")]:
+            self.format.addItem(label, key)
+        self.objects = QListWidget()
+        for o in project.objects:
+            item = QListWidgetItem(o.name)
+            item.setData(Qt.ItemDataRole.UserRole, o.id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.objects.addItem(item)
+        self.objects.setMaximumHeight(110)
+        self.combine = QCheckBox("One file per frame holding every object (layers)")
+        self.pattern = QLineEdit()
+        self.pattern.setPlaceholderText("{object}.####.exr")
+        self.example = QLabel()
+        self.example.setObjectName("export_example")
+        self.start = QSpinBox()
+        self.start.setRange(-1, 10_000_000)
+        self.start.setSpecialValueText("plate numbers")
+        self.start.setValue(-1)
+        self.first = QSpinBox()
+        self.last = QSpinBox()
+        for s in (self.first, self.last):
+            s.setRange(-10_000_000, 10_000_000)
+        if frame_range:
+            self.first.setValue(frame_range[0])
+            self.last.setValue(frame_range[1])
+        self.rgba = QComboBox()
+        self.rgba.addItem("Alpha only", None)
+        self.rgba.addItem("RGBA cut-out, straight", "straight")
+        self.rgba.addItem("RGBA cut-out, premultiplied", "premultiplied")
+        self.out = QLineEdit(out_dir)
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out)
+        out_row.addWidget(browse)
+        rng = QHBoxLayout()
+        rng.addWidget(self.first)
+        rng.addWidget(QLabel("to"))
+        rng.addWidget(self.last)
+        form = QFormLayout()
+        form.addRow("Format", self.format)
+        form.addRow("Objects", self.objects)
+        form.addRow("", self.combine)
+        form.addRow("Name pattern", self.pattern)
+        form.addRow("Example", self.example)
+        form.addRow("Start frame", self.start)
+        form.addRow("Range", rng)
+        form.addRow("Output", self.rgba)
+        form.addRow("Folder", out_row)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        for sig in (self.format.currentIndexChanged, self.combine.toggled, self.pattern.textChanged,
+                    self.start.valueChanged, self.first.valueChanged):
+            sig.connect(self.update_example)
+        self.update_example()
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Export to folder", self.out.text())
+        if d:
+            self.out.setText(d)
+
+    def selected_objects(self) -> list[str]:
+        out = []
+        for i in range(self.objects.count()):
+            item = self.objects.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(item.data(Qt.ItemDataRole.UserRole))
+        return out
+
+    def options(self):
+        from roto_studio.core.export import ExportOptions
+
+        first, last = sorted((self.first.value(), self.last.value()))
+        return ExportOptions(
+            format=self.format.currentData(), objects=self.selected_objects(),
+            combine=self.combine.isChecked(), pattern=self.pattern.text().strip() or None,
+            start_frame=None if self.start.value() < 0 else self.start.value(),
+            frame_range=(first, last), rgba=self.rgba.currentData())
+
+    def update_example(self) -> None:
+        from roto_studio.core.errors import RotoError
+        from roto_studio.core.naming import example_name
+
+        objs = self.selected_objects()
+        name = next((o.name for o in self.project.objects if o.id in objs), "object")
+        start = self.start.value()
+        frame = start if start >= 0 else min(self.first.value(), self.last.value())
+        try:
+            text = example_name(self.pattern.text().strip() or None, name, frame, self.format.currentData(),
+                                combined=self.combine.isChecked(), project_name=self.project.name)
+            self.example.setText(text)
+            self.example.setStyleSheet("")
+            ok = True
+        except RotoError as exc:
+            self.example.setText(str(exc))
+            self.example.setStyleSheet("color: #e55;")
+            ok = False
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+
+class WeightsRow(QWidget):
+    """One model: its status, and a download button with progress and cancel."""
+
+    changed = Signal()
+
+    def __init__(self, name: str, description: str, parent=None):
+        super().__init__(parent)
+        self.name = name
+        self.label = QLabel(f"<b>{name}</b> {description}")
+        self.state = QLabel()
+        self.state.setObjectName(f"weights_state_{name}")
+        self.bar = QProgressBar()
+        self.bar.setVisible(False)
+        self.button = QPushButton("Download")
+        self.button.setObjectName(f"weights_download_{name}")
+        self.button.clicked.connect(self._clicked)
+        self.job: Job | None = None
+        row = QGridLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label, 0, 0, 1, 2)
+        row.addWidget(self.state, 1, 0)
+        row.addWidget(self.button, 1, 1)
+        row.addWidget(self.bar, 2, 0, 1, 2)
+        self.refresh()
+
+    def refresh(self) -> None:
+        from roto_studio.models import weights
+
+        try:
+            st = weights.status(self.name, check=False)
+            state = st.state
+            where = f" ({st.path})" if st.path else ""
+        except Exception as exc:  # noqa: BLE001
+            state, where = f"unknown ({exc})", ""
+        present = state in ("ok", "unverified", "present")
+        self.state.setText(("installed" if present else state) + where)
+        self.button.setEnabled(not present or self.job is not None)
+        self.button.setText("Cancel" if self.job is not None else ("Installed" if present else "Download"))
+
+    def _clicked(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            return
+        from roto_studio.models import weights
+
+        def run(progress, cancelled):
+            return weights.download(self.name, progress=lambda d, t: progress(d, t), cancel=cancelled)
+
+        self.job = Job(run, f"downloading {self.name}", self)
+        self.job.progress.connect(self._progress)
+        self.job.failed.connect(lambda msg: self.state.setText(msg))
+        self.job.cancelled.connect(lambda: self.state.setText("download cancelled"))
+        self.job.ended.connect(self._ended)
+        self.bar.setVisible(True)
+        self.bar.setRange(0, 0)
+        self.job.start()
+        self.refresh()
+
+    def _progress(self, done: int, total: int, _info) -> None:
+        if total > 0:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * done / total))
+            self.bar.setFormat(f"{done / 2**20:.0f} / {total / 2**20:.0f} MB")
+
+    def _ended(self) -> None:
+        msg = self.state.text()
+        self.job = None
+        self.bar.setVisible(False)
+        self.refresh()
+        if msg.startswith(("download cancelled",)) or "fail" in msg or "cannot" in msg:
+            self.state.setText(msg)
+        self.changed.emit()
+
+
+class SettingsDialog(QDialog):
+    """Device, precision, backend, cache folders, weights status and downloads."""
+
+    def __init__(self, values: dict, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings and models")
+        self.setObjectName("settings_dialog")
+        self.device = QComboBox()
+        for d in ("auto", "cuda", "mps", "cpu"):
+            self.device.addItem(d, d)
+        self.precision = QComboBox()
+        for p in ("auto", "bfloat16", "float16", "float32"):
+            self.precision.addItem(p, p)
+        self.backend = QComboBox()
+        for b in ("auto", "sam2", "cutie", "classical"):
+            self.backend.addItem(b, b)
+        self.weights_dir = QLineEdit()
+        self.offline_dir = QLineEdit()
+        self.offline_dir.setPlaceholderText("folder with weights copied by hand (optional)")
+        self.frame_cache = QSpinBox()
+        self.frame_cache.setRange(64, 65536)
+        self.frame_cache.setSuffix(" MiB")
+        self.autosave = QSpinBox()
+        self.autosave.setRange(0, 3600)
+        self.autosave.setSuffix(" s (0 = off)")
+        self._set_combo(self.device, values.get("device", "auto"))
+        self._set_combo(self.precision, values.get("precision", "auto"))
+        self._set_combo(self.backend, values.get("backend", "auto"))
+        self.offline_dir.setText(values.get("offline_dir", ""))
+        self.frame_cache.setValue(int(values.get("frame_cache_mb", 512)))
+        self.autosave.setValue(int(values.get("autosave_s", 60)))
+        try:
+            from roto_studio.models import weights
+
+            self.weights_dir.setText(str(weights.weights_dir()))
+        except Exception:  # noqa: BLE001
+            pass
+        self.weights_dir.setReadOnly(True)
+        self.weights_dir.setToolTip("Set ROTO_WEIGHTS_DIR to move it.")
+        form = QFormLayout()
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        form.addRow("Segmentation backend", self.backend)
+        form.addRow("Frame cache", self.frame_cache)
+        form.addRow("Autosave every", self.autosave)
+        form.addRow("Weights folder", self.weights_dir)
+        form.addRow("Offline weights folder", self.offline_dir)
+        models = QGroupBox("Models")
+        mlay = QVBoxLayout(models)
+        self.rows: list[WeightsRow] = []
+        try:
+            from roto_studio.models import registry
+
+            for s in registry.SPECS:
+                row = WeightsRow(s.name, s.description)
+                row.changed.connect(self._update_fallback)
+                self.rows.append(row)
+                mlay.addWidget(row)
+        except Exception as exc:  # noqa: BLE001
+            mlay.addWidget(QLabel(f"model list unavailable: {exc}"))
+        self.fallback = QLabel()
+        self.fallback.setObjectName("cpu_fallback_note")
+        self.fallback.setWordWrap(True)
+        mlay.addWidget(self.fallback)
+        self._update_fallback()
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(models)
+        layout.addWidget(box)
+
+    @staticmethod
+    def _set_combo(combo: QComboBox, value) -> None:
+        i = combo.findData(value)
+        combo.setCurrentIndex(max(i, 0))
+
+    def _update_fallback(self) -> None:
+        sam_ok = any(r.name.startswith("sam2") and r.state.text().startswith("installed") for r in self.rows)
+        if sam_ok:
+            self.fallback.setText("SAM 2 weights found: clicks and propagation use SAM 2 (backend auto).")
+        else:
+            self.fallback.setText("No SAM 2 weights: the CPU fallback (classical segmentation and optical-flow "
+                                  "propagation) is used. Download a SAM 2 model above for better masks.")
+
+    def values(self) -> dict:
+        return {"device": self.device.currentData(), "precision": self.precision.currentData(),
+                "backend": self.backend.currentData(), "offline_dir": self.offline_dir.text().strip(),
+                "frame_cache_mb": self.frame_cache.value(), "autosave_s": self.autosave.value()}
+
+    def closeEvent(self, event):
+        for r in self.rows:
+            if r.job is not None:
+                r.job.cancel()
+        super().closeEvent(event)
+
+
+def existing_dir(path: str) -> str:
+    p = Path(path).expanduser()
+    return str(p) if p.is_dir() else ""
