@@ -1,0 +1,259 @@
+"""Choosing and building the segmentation backends: auto | sam2 | classical | cutie.
+
+Nothing heavy is imported here at import time (no torch, no sam2): `choose` looks at what is
+installed and which weights are on disk and says what it picked and why; `BackendSet` builds the
+image segmenter and the video propagator on first use.
+
+Test / benchmark mode: env ROTO_SAM2_RANDOM_WEIGHTS=SIZE (or CONFIG@SIZE, e.g. tiny@256) builds
+SAM 2 from its shipped config with seeded random weights instead of loading a checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from roto_studio.core.errors import ModelError
+
+NAMES = ("auto", "sam2", "classical", "cutie")
+SAM2_BY_SPEED = ["sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large"]
+SAM2_BY_QUALITY_GPU = ["sam2.1-base-plus", "sam2.1-large", "sam2.1-small", "sam2.1-tiny"]
+DEFAULT_SAM2 = "sam2.1-tiny"
+SMALLER_SIZES = (768, 512)  # SAM 2 input sizes tried after running out of GPU memory
+
+
+@dataclass
+class BackendPlan:
+    name: str  # 'sam2' | 'classical' | 'cutie'
+    reason: str  # one line for the user: why this backend
+    model: str | None = None  # registry name (e.g. sam2.1-tiny)
+    weights: Path | None = None  # checkpoint file
+    random: tuple[str, int] | None = None  # (sam2 config, image size): random weights, tests only
+    device: str | None = None  # None = models.device.choose_device(); 'cpu' forces the CPU
+    image_size: int | None = None  # SAM 2 input size override (smaller after OOM)
+    offload: bool = False  # SAM 2 video state kept on the CPU (after OOM)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def uses_torch(self) -> bool:
+        return self.name in ("sam2", "cutie")
+
+    def describe(self) -> str:
+        what = self.name
+        if self.name == "sam2":
+            what += f" ({self.model or 'random weights'})" if not self.random else " (random weights, test mode)"
+        return f"{what}: {self.reason}"
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _random_mode(value: str | None = None) -> tuple[str, int] | None:
+    text = (value if value is not None else os.environ.get("ROTO_SAM2_RANDOM_WEIGHTS", "")).strip()
+    if not text:
+        return None
+    config, _, size = text.rpartition("@")
+    try:
+        return (config or "tiny", int(size))
+    except ValueError:
+        raise ModelError(f"ROTO_SAM2_RANDOM_WEIGHTS={text!r} is not SIZE or CONFIG@SIZE (e.g. tiny@256).") from None
+
+
+def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
+    """(registry name, file, why-not) of the SAM 2 weights to use."""
+    from roto_studio.models import weights
+
+    if model:
+        path = weights.find(model)
+        return model, path, "" if path else f"the {model} weights are missing (run `{weights.fix_command(model)}`)"
+    found = [(n, weights.find(n)) for n in SAM2_BY_SPEED]
+    found = [(n, p) for n, p in found if p is not None]
+    if not found:
+        return None, None, f"SAM 2 weights are missing (run `{weights.fix_command(DEFAULT_SAM2)}` for better masks)"
+    if len(found) > 1:
+        from roto_studio.models.device import choose_device
+
+        try:
+            gpu = choose_device().kind != "cpu"
+        except ModelError:
+            gpu = False
+        order = SAM2_BY_QUALITY_GPU if gpu else SAM2_BY_SPEED
+        found.sort(key=lambda np_: order.index(np_[0]))
+    return found[0][0], found[0][1], ""
+
+
+def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: str | None = None,
+           device: str | None = None) -> BackendPlan:
+    """Pick a backend. name: auto | sam2 | classical | cutie. weights: a checkpoint file, or a
+    folder to search (an offline weights folder). model: a SAM 2 registry name."""
+    name = (name or "auto").lower()
+    if name not in NAMES:
+        raise ModelError(f"unknown backend {name!r}; use one of {', '.join(NAMES)}.")
+    model = model or os.environ.get("ROTO_SAM2_MODEL") or None
+    wfile = None
+    if weights:
+        wpath = Path(weights).expanduser()
+        if wpath.is_dir():
+            from roto_studio.models import weights as wmod
+
+            wmod.set_offline_folders([wpath, *wmod._offline_extra])
+        elif wpath.is_file():
+            wfile = wpath
+        else:
+            raise ModelError(f"--weights {wpath} does not exist; give a checkpoint file or a folder of weights.")
+
+    if name == "classical":
+        return BackendPlan("classical", "requested (CPU, no weights needed)", device="cpu")
+
+    if name == "cutie":
+        if not _installed("cutie"):
+            raise ModelError("the Cutie backend needs rf-cutie; pip install -e .[cutie] (see README).")
+        if wfile is None:
+            from roto_studio.models import cutie_video
+
+            wfile = cutie_video.find_weights()
+            if wfile is None:
+                raise ModelError("Cutie weights are missing; run `roto-studio models download cutie-base`.")
+        return BackendPlan("cutie", f"requested, weights {wfile.name}", weights=wfile, device=device)
+
+    random = _random_mode()
+    sam2_ok = _installed("sam2") and _installed("torch")
+    if name == "sam2" or (name == "auto" and sam2_ok):
+        if not sam2_ok:
+            raise ModelError("SAM 2 is not installed; install it with `pip install -e .[sam2]` (see README) "
+                             "or use --backend classical.")
+        if random:
+            return BackendPlan("sam2", "SAM 2 from its config with random weights (ROTO_SAM2_RANDOM_WEIGHTS)",
+                               random=random, device=device)
+        if wfile is not None:
+            return BackendPlan("sam2", f"weights {wfile.name}", model=model, weights=wfile, device=device)
+        reg, path, why = _sam2_weights(model)
+        if path is not None:
+            return BackendPlan("sam2", f"SAM 2 weights found ({path})", model=reg, weights=path, device=device)
+        if name == "sam2":
+            raise ModelError(f"cannot use SAM 2: {why}.")
+        return BackendPlan("classical", f"{why}; using the CPU fallback", device="cpu")
+    return BackendPlan("classical", "SAM 2 is not installed; using the CPU fallback", device="cpu")
+
+
+class BackendSet:
+    """The image segmenter and video propagator of a plan, built on first use (in the thread that
+    uses them). For SAM 2 both share one model."""
+
+    def __init__(self, plan: BackendPlan):
+        self.plan = plan
+        self._image = None
+        self._video = None
+        self._sam2_model = None
+        self._device = None
+        self._clicks_model = None
+
+    @property
+    def device(self):
+        """models.device.DeviceChoice for torch backends, None for the classical one."""
+        if self._device is None and self.plan.uses_torch:
+            from roto_studio.models.device import choose_device, cpu
+
+            self._device = cpu() if self.plan.device == "cpu" else choose_device(self.plan.device)
+        return self._device
+
+    def _sam2(self):
+        if self._sam2_model is None:
+            from roto_studio.models import sam2_common
+
+            dev = self.device.device
+            if self.plan.random:
+                config, size = self.plan.random
+                self._sam2_model = sam2_common.from_config(config, image_size=self.plan.image_size or size,
+                                                           seed=0, device=dev)
+            elif self.plan.name == "cutie":  # SAM 2 only answers the clicks
+                self._sam2_model = sam2_common.load(self._clicks_model, device=dev)
+            else:
+                target = self.plan.weights or self.plan.model or DEFAULT_SAM2
+                config = None
+                if self.plan.weights is not None and self.plan.model:
+                    config = sam2_common.config_for(self.plan.model)
+                self._sam2_model = sam2_common.load(target, device=dev, config=config,
+                                                    image_size=self.plan.image_size)
+        return self._sam2_model
+
+    @property
+    def image(self):
+        if self._image is None:
+            if self.plan.name == "sam2" or (self.plan.name == "cutie" and self._sam2_for_clicks()):
+                from roto_studio.models.sam2_image import Sam2ImageSegmenter
+
+                self._image = Sam2ImageSegmenter(self._sam2())
+            else:
+                from roto_studio.models.classical import GrabCutSegmenter
+
+                self._image = GrabCutSegmenter()
+        return self._image
+
+    def _sam2_for_clicks(self) -> bool:
+        if not (_installed("sam2") and _installed("torch")):
+            return False
+        reg, path, _ = _sam2_weights(None)
+        self._clicks_model = reg
+        return path is not None
+
+    @property
+    def video(self):
+        if self._video is None:
+            if self.plan.name == "sam2":
+                from roto_studio.models.sam2_video import Sam2VideoPropagator
+
+                self._video = Sam2VideoPropagator(self._sam2(), offload_state_to_cpu=self.plan.offload)
+            elif self.plan.name == "cutie":
+                from roto_studio.models.cutie_video import CutieVideoPropagator
+
+                self._video = CutieVideoPropagator.load(self.plan.weights, device=self.device.device)
+            else:
+                from roto_studio.models.classical import FlowPropagator
+
+                self._video = FlowPropagator()
+        return self._video
+
+    @property
+    def built(self) -> bool:
+        return self._image is not None or self._video is not None
+
+    def close(self) -> None:
+        self._image = self._video = self._sam2_model = None
+        if self.plan.uses_torch:
+            from roto_studio.models.device import free_memory
+
+            free_memory()
+
+
+def retry_plan(plan: BackendPlan, option: str) -> BackendPlan:
+    """The plan to use after running out of memory: 'offload', 'smaller' or 'cpu'."""
+    if option == "cpu":
+        return replace(plan, device="cpu", notes=plan.notes + ["moved to the CPU after running out of GPU memory"])
+    if option == "offload" and plan.name == "sam2":
+        return replace(plan, offload=True, notes=plan.notes + ["video state kept on the CPU"])
+    if option == "smaller" and plan.name == "sam2":
+        current = plan.image_size or (plan.random[1] if plan.random else 1024)
+        smaller = [s for s in SMALLER_SIZES if s < current]
+        if smaller:
+            return replace(plan, image_size=smaller[0], notes=plan.notes + [f"SAM 2 input size {smaller[0]}"])
+    raise ModelError(f"no '{option}' retry for the {plan.name} backend; retry on the CPU instead.")
+
+
+def retry_options(plan: BackendPlan, device: str) -> tuple[str, ...]:
+    out = []
+    if plan.name == "sam2" and not plan.offload and not device.startswith("cpu"):
+        out.append("offload")
+    if plan.name == "sam2":
+        current = plan.image_size or (plan.random[1] if plan.random else 1024)
+        if any(s < current for s in SMALLER_SIZES):
+            out.append("smaller")
+    if not device.startswith("cpu"):
+        out.append("cpu")
+    return tuple(out)

@@ -1,0 +1,443 @@
+"""The segmentation engine the GUI (through workers.service) and the CLI both drive. No Qt.
+
+- prompt(): clicks / box / mask on one frame -> the object's alpha on that frame, stored in the
+  project's mask store, the prompt recorded in project.prompts (a keyframe).
+- propagate(): from a frame forward, backward or both. For each object the span written ends just
+  before its next keyframe in that direction (so a correction on a later frame re-propagates only
+  what it affects), never touches frames in the object's locked ranges, writes soft alpha frame by
+  frame (finished frames stay when cancelled) and reports what it wrote (for undo).
+
+The video propagator is conditioned on the stored masks of the keyframes, so what propagates is
+exactly what the artist sees on those frames (brush fixes included).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from roto_studio.core.errors import ModelError, ProjectError
+from roto_studio.models import backends as backends_mod
+from roto_studio.models.base import ImageSegmenter, Prompt, VideoPropagator
+
+DIRECTIONS = ("forward", "backward", "both")
+
+
+@dataclass
+class Span:
+    obj_id: str
+    direction: str  # 'forward' | 'backward'
+    first: int  # first frame written (plate number), in propagation order
+    last: int  # last frame written, in propagation order
+    frames: list[int] = field(default_factory=list)  # every frame of the span, in order
+
+    def __contains__(self, frame: int) -> bool:
+        a, b = sorted((self.first, self.last))
+        return a <= frame <= b and frame in self.frames
+
+
+@dataclass
+class PropagationResult:
+    written: dict[str, list[int]] = field(default_factory=dict)  # obj_id -> frames written, in order
+    locked: dict[str, list[int]] = field(default_factory=dict)  # frames left alone because locked
+    spans: list[Span] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # obj_id -> why it was not propagated
+    cancelled: bool = False
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.written.values())
+
+
+@dataclass
+class Step:
+    """One propagated frame: progress for the caller."""
+
+    frame: int
+    done: int
+    total: int
+    written: list[str]  # objects written on this frame
+    direction: str
+
+
+class Engine:
+    """Owns one project's backends: an ImageSegmenter for clicks, a VideoPropagator for tracking.
+
+    Not thread-safe: use it from one thread (workers.service runs it in the model thread).
+    """
+
+    def __init__(self, project, backend: str = "auto", weights=None, model: str | None = None,
+                 device: str | None = None, image: ImageSegmenter | None = None,
+                 video: VideoPropagator | None = None, media=None,
+                 plan: backends_mod.BackendPlan | None = None):
+        self.project = project
+        self._media = media
+        self._own_media = media is None
+        self._image = image
+        self._video = video
+        if image is not None or video is not None:
+            self.plan = plan or backends_mod.BackendPlan(
+                getattr(video or image, "name", "custom"), "given by the caller", device=device or "cpu")
+            self.backends = None
+        else:
+            self.plan = plan or backends_mod.choose(backend, weights=weights, model=model, device=device)
+            self.backends = backends_mod.BackendSet(self.plan)
+        self._video_started = False
+        self._last: dict[tuple[str, int], tuple[Prompt, np.ndarray | None]] = {}  # for refinement
+
+    # ---------------------------------------------------------------- plumbing
+    @property
+    def media(self):
+        if self._media is None:
+            self._media = self.project.open_media()
+        return self._media
+
+    @property
+    def image(self) -> ImageSegmenter:
+        if self._image is None:
+            self._image = self.backends.image
+        return self._image
+
+    @property
+    def video(self) -> VideoPropagator:
+        if self._video is None:
+            self._video = self.backends.video
+        return self._video
+
+    @property
+    def device(self):
+        """DeviceChoice when a torch backend is in use (for inference contexts), else None."""
+        return self.backends.device if self.backends is not None else None
+
+    def describe(self) -> str:
+        return self.plan.describe()
+
+    @property
+    def frames(self) -> list[int]:
+        return list(self.media.frame_numbers)
+
+    def _check_frame(self, frame: int) -> int:
+        frame = int(frame)
+        numbers = self.media.frame_numbers
+        i = bisect.bisect_left(numbers, frame)
+        if i >= len(numbers) or numbers[i] != frame:
+            if not numbers:
+                raise ModelError("the media has no frames.")
+            raise ModelError(f"frame {frame} is not in the media (frames {numbers[0]}-{numbers[-1]}"
+                             f"{', some missing' if len(numbers) != numbers[-1] - numbers[0] + 1 else ''}).")
+        return frame
+
+    def image_key(self, frame: int):
+        return (str(getattr(self.media, "path", id(self.media))), int(frame))
+
+    def _run(self, fn):
+        """Call fn(), turning device out-of-memory into DeviceOutOfMemory with retry options."""
+        from roto_studio.models import device as dev
+
+        try:
+            return fn()
+        except Exception as exc:
+            if not dev.is_out_of_memory(exc):
+                raise
+            where = self.device.device if self.device is not None else "cpu"
+            dev.free_memory(where)
+            err = dev.out_of_memory_error(exc, where)
+            err.retry = backends_mod.retry_options(self.plan, where)
+            raise err from None
+
+    def retry(self, option: str) -> None:
+        """After running out of memory: rebuild the backends ('offload', 'smaller' or 'cpu')."""
+        if self.backends is None:
+            raise ModelError("these backends were given by the caller and cannot be rebuilt.")
+        self.plan = backends_mod.retry_plan(self.plan, option)
+        self.backends.close()
+        self.backends = backends_mod.BackendSet(self.plan)
+        self._image = self._video = None
+        self._video_started = False
+        self._last.clear()
+
+    def close(self) -> None:
+        if self.backends is not None:
+            self.backends.close()
+        self._image = self._video = None
+        self._video_started = False
+        if self._own_media and self._media is not None and hasattr(self._media, "close"):
+            self._media.close()
+            self._media = None
+
+    # ---------------------------------------------------------------- single frame
+    def set_frame(self, frame: int) -> None:
+        """Make `frame` current in the image segmenter (embedding computed or taken from cache)."""
+        frame = self._check_frame(frame)
+        self._run(lambda: self.image.set_image(self.media.read(frame), key=self.image_key(frame)))
+
+    def prefetch(self, frames: Iterable[int]) -> None:
+        numbers = set(self.media.frame_numbers)
+        pairs = [(self.image_key(f), self.media.read(f)) for f in frames if f in numbers]
+        if pairs:
+            self._run(lambda: self.image.prefetch(pairs))
+
+    def prompt(self, obj_id: str, frame: int, prompt: Prompt, refine: bool = True) -> np.ndarray:
+        """The object's alpha on `frame` from clicks / box / mask; stored, and recorded as a keyframe.
+
+        `prompt` holds every click on that frame so far (not just the new one); when it extends
+        the previous prompt of the same frame, the previous low-res logits refine the answer.
+        An empty prompt clears the frame's keyframe and mask.
+        """
+        from roto_studio.core.project import FramePrompt
+
+        self.project.object(obj_id)  # ProjectError when unknown
+        frame = self._check_frame(frame)
+        if self.project.is_locked(obj_id, frame):
+            raise ProjectError(f"frame {frame} of {self.project.object(obj_id).name} is locked; unlock it first.")
+        h, w = int(self.media.height), int(self.media.width)
+        if prompt.is_empty():
+            self.project.set_prompt(obj_id, frame, None)
+            self.project.masks.delete(obj_id, frame)
+            self._last.pop((obj_id, frame), None)
+            return np.zeros((h, w), np.float32)
+        if prompt.mask is not None:
+            mask = _as_alpha(prompt.mask)
+            if mask.shape != (h, w):
+                raise ModelError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the frame is {w}x{h}; "
+                                 "give a mask of the frame's size.")
+            prompt = Prompt(list(prompt.points), list(prompt.labels), prompt.box, mask)
+        if prompt.points and len(prompt.labels) != len(prompt.points):
+            prompt = Prompt(list(prompt.points), (list(prompt.labels) + [1] * len(prompt.points))[: len(prompt.points)],
+                            prompt.box, prompt.mask)
+        if prompt.mask is not None and not prompt.points and prompt.box is None:
+            alpha = prompt.mask
+            logits = None
+        else:
+            logits_in = None
+            prev = self._last.get((obj_id, frame))
+            if refine and prev is not None and _extends(prev[0], prompt):
+                logits_in = prev[1]
+            self.set_frame(frame)
+            pred = self._run(lambda: self.image.predict(prompt, mask_logits=logits_in))
+            alpha = _as_alpha(pred.alpha)
+            logits = pred.logits
+            if alpha.shape != (h, w):
+                raise ModelError(f"the {self.plan.name} backend answered a {alpha.shape} mask for a {w}x{h} frame.")
+        self._last[(obj_id, frame)] = (prompt, logits)
+        self.project.masks.set(obj_id, frame, alpha)
+        self.project.set_prompt(obj_id, frame, FramePrompt(
+            points=[(float(x), float(y), int(lab)) for (x, y), lab in zip(prompt.points, prompt.labels)],
+            box=tuple(float(v) for v in prompt.box) if prompt.box is not None else None,
+            has_mask=prompt.mask is not None))
+        return alpha
+
+    def set_mask(self, obj_id: str, frame: int, alpha: np.ndarray, keyframe: bool = True) -> None:
+        """Store an edited mask (e.g. a brush fix); as a keyframe it conditions later propagation."""
+        from roto_studio.core.project import FramePrompt
+
+        self.project.object(obj_id)
+        frame = self._check_frame(frame)
+        if self.project.is_locked(obj_id, frame):
+            raise ProjectError(f"frame {frame} of {self.project.object(obj_id).name} is locked; unlock it first.")
+        self.project.masks.set(obj_id, frame, alpha)
+        if keyframe:
+            old = self.project.prompts.get(obj_id, {}).get(frame)
+            fp = FramePrompt(points=list(old.points) if old else [], box=old.box if old else None, has_mask=True)
+            self.project.set_prompt(obj_id, frame, fp)
+        self._last.pop((obj_id, frame), None)
+
+    def clear_keyframe(self, obj_id: str, frame: int, delete_mask: bool = False) -> None:
+        self.project.set_prompt(obj_id, frame, None)
+        self._last.pop((obj_id, frame), None)
+        if delete_mask:
+            self.project.masks.delete(obj_id, frame)
+
+    # ---------------------------------------------------------------- propagation
+    def plan_spans(self, obj_ids: Iterable[str], start: int, direction: str = "forward",
+                   stop=None) -> tuple[list[Span], dict[str, str]]:
+        """The frames each object would get: up to (not including) its next keyframe that way."""
+        if direction not in DIRECTIONS:
+            raise ModelError(f"unknown direction {direction!r}; use forward, backward or both.")
+        start = self._check_frame(start)
+        numbers = list(self.media.frame_numbers)
+        pos = bisect.bisect_left(numbers, start)
+        stops = _split_stop(direction, stop)
+        spans: list[Span] = []
+        skipped: dict[str, str] = {}
+        for obj_id in obj_ids:
+            name = self.project.object(obj_id).name
+            if not self.project.masks.has(obj_id, start):
+                skipped[obj_id] = f"{name} has no mask on frame {start}; click on it there first"
+                continue
+            keys = sorted(f for f in self.project.prompted_frames(obj_id) if f != start)
+            for d in (("forward", "backward") if direction == "both" else (direction,)):
+                if d == "forward":
+                    nxt = [k for k in keys if k > start]
+                    end = bisect.bisect_left(numbers, nxt[0]) - 1 if nxt else len(numbers) - 1
+                    if stops[d] is not None:
+                        end = min(end, bisect.bisect_right(numbers, int(stops[d])) - 1)
+                    frames = numbers[pos + 1: end + 1]
+                else:
+                    prv = [k for k in keys if k < start]
+                    end = bisect.bisect_right(numbers, prv[-1]) if prv else 0
+                    if stops[d] is not None:
+                        end = max(end, bisect.bisect_left(numbers, int(stops[d])))
+                    frames = numbers[end:pos][::-1]
+                if frames:
+                    spans.append(Span(obj_id, d, frames[0], frames[-1], frames))
+        return spans, skipped
+
+    def propagate_steps(self, obj_ids: Iterable[str], start: int, direction: str = "forward", stop=None,
+                        on_write: Callable[[str, int, np.ndarray | None], None] | None = None,
+                        result: PropagationResult | None = None) -> Iterator[Step]:
+        """Generator form of propagate(): yields a Step per frame; closing it cancels between
+        frames (finished frames stay). `result` (given, or the generator's return value) is
+        filled in as frames are written."""
+        obj_ids = list(dict.fromkeys(obj_ids))
+        spans, skipped = self.plan_spans(obj_ids, start, direction, stop)
+        result = result if result is not None else PropagationResult()
+        result.spans, result.skipped = spans, skipped
+        active = [o for o in obj_ids if o not in skipped]
+        if not active:
+            reasons = "; ".join(skipped.values()) or "no objects given"
+            raise ModelError(f"nothing to propagate: {reasons}.")
+        for o in active:
+            result.written[o] = []
+            result.locked[o] = []
+        by_dir = {d: [s for s in spans if s.direction == d] for d in ("forward", "backward")}
+        total = sum(len(_union(by_dir[d])) for d in by_dir)
+        self._condition(active, start, spans)
+        done = 0
+        try:
+            for d in ("forward", "backward"):
+                todo = by_dir[d]
+                if not todo:
+                    continue
+                wanted = {s.obj_id: set(s.frames) for s in todo}
+                order = _union(todo)
+                last = order[-1]
+                gen = self.video.propagate(start, reverse=(d == "backward"), stop=last)
+                try:
+                    while True:
+                        try:
+                            frame, alphas = self._run(lambda: next(gen))
+                        except StopIteration:
+                            break
+                        if frame == start:
+                            continue
+                        wrote = []
+                        for obj_id, frames in wanted.items():
+                            if frame not in frames:
+                                continue
+                            if self.project.is_locked(obj_id, frame):
+                                result.locked[obj_id].append(frame)
+                                continue
+                            alpha = alphas.get(obj_id)
+                            if alpha is None:
+                                continue
+                            if on_write is not None:
+                                on_write(obj_id, frame, self.project.masks.get(obj_id, frame))
+                            self.project.masks.set(obj_id, frame, _as_alpha(alpha))
+                            result.written[obj_id].append(frame)
+                            wrote.append(obj_id)
+                        done += 1
+                        yield Step(frame, done, total, wrote, d)
+                        if frame == last:
+                            break
+                finally:
+                    gen.close()
+        except GeneratorExit:
+            result.cancelled = True
+            raise
+        except Exception as exc:
+            exc.result = result  # what was written before the failure (for undo)
+            raise
+        return result
+
+    def propagate(self, obj_ids: Iterable[str], start: int, direction: str = "forward", stop=None,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None,
+                  on_write: Callable[[str, int, np.ndarray | None], None] | None = None) -> PropagationResult:
+        """Propagate and write the results; progress(done, total) per frame; cancel() -> True
+        stops between frames and keeps what was written (result.cancelled is set)."""
+        result = PropagationResult()
+        if cancel is not None and cancel():
+            result.cancelled = True
+            return result
+        steps = self.propagate_steps(obj_ids, start, direction, stop, on_write=on_write, result=result)
+        try:
+            for step in steps:
+                if progress is not None:
+                    progress(step.done, step.total)
+                if cancel is not None and cancel():
+                    result.cancelled = True
+                    break
+        finally:
+            steps.close()
+        return result
+
+    def _condition(self, active: list[str], start: int, spans: list[Span]) -> None:
+        """Fresh video session state conditioned on the start masks and the keyframes that bound
+        each span (the far side of the span is a keyframe the model may attend to)."""
+        if not self._video_started:
+            self._run(lambda: self.video.start(self.media))
+            self._video_started = True
+        else:
+            self._run(self.video.reset)
+        numbers = list(self.media.frame_numbers)
+        cond: dict[str, set[int]] = {o: {start} for o in active}
+        for s in spans:
+            keys = set(self.project.prompted_frames(s.obj_id))
+            if s.direction == "forward":
+                i = bisect.bisect_right(numbers, s.last)
+            else:
+                i = bisect.bisect_left(numbers, s.last) - 1
+            if 0 <= i < len(numbers) and numbers[i] in keys:
+                cond[s.obj_id].add(numbers[i])
+        for obj_id in active:
+            for f in sorted(cond[obj_id]):
+                alpha = self.project.masks.get(obj_id, f)
+                if alpha is None:
+                    continue
+                self._run(lambda: self.video.add_prompt(f, obj_id, Prompt(mask=alpha)))
+
+
+def _union(spans: list[Span]) -> list[int]:
+    """Frames of several same-direction spans, in propagation order."""
+    if not spans:
+        return []
+    forward = spans[0].direction == "forward"
+    frames = sorted({f for s in spans for f in s.frames}, reverse=not forward)
+    return frames
+
+
+def _split_stop(direction: str, stop) -> dict[str, int | None]:
+    if stop is None:
+        return {"forward": None, "backward": None}
+    if isinstance(stop, (tuple, list)):
+        back, fwd = stop
+        return {"forward": fwd, "backward": back}
+    if direction == "both":
+        raise ModelError("for direction 'both' give stop as (backward_stop, forward_stop) or None.")
+    return {"forward": stop if direction == "forward" else None,
+            "backward": stop if direction == "backward" else None}
+
+
+def _extends(old: Prompt, new: Prompt) -> bool:
+    """True when `new` adds clicks to `old` (same box, old clicks kept in order)."""
+    if old.box != new.box or len(new.points) <= len(old.points):
+        return False
+    n = len(old.points)
+    return list(new.points[:n]) == list(old.points) and list(new.labels[:n]) == list(old.labels)
+
+
+def _as_alpha(mask) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m[..., 0]
+    if m.dtype == bool:
+        return m.astype(np.float32)
+    if m.dtype == np.uint8:
+        return m.astype(np.float32) / 255.0
+    if m.dtype == np.uint16:
+        return m.astype(np.float32) / 65535.0
+    return np.clip(m.astype(np.float32, copy=False), 0.0, 1.0)
