@@ -711,6 +711,9 @@ class _VideoFrames:
             self.fps, self.variable_frame_rate = self._rates()
         self._decoder = None
         self._last = None  # frame number the decoder produced last
+        self._last_frame = None  # and that frame, when it was the one asked for
+        self.seeks = 0  # statistics: seeks done and frames decoded
+        self.decoded = 0
 
     def _rates(self) -> tuple[Fraction, bool]:
         stream = self.stream
@@ -749,9 +752,11 @@ class _VideoFrames:
                 pass
         self._decoder = self.container.decode(self.stream)
         self._last = None
+        self._last_frame = None
 
     def _seek(self, ts: int | None) -> None:
         av = self._av
+        self.seeks += 1
         try:
             if ts is None:
                 self.container.seek(0, backward=True, any_frame=False)
@@ -772,21 +777,23 @@ class _VideoFrames:
             frame = next(self._decoder)
         except StopIteration:
             return None, None
-        except av.error.FFmpegError:
+        except (av.error.FFmpegError, MemoryError):
             raise MediaError(f"frame {target} of {self.path} cannot be decoded: the file is damaged "
                              f"around this frame; re-export it.") from None
+        self.decoded += 1
         if self.positional:
             number = 0 if self._last is None else self._last + 1
         else:
             number = self.frame_of_pts.get(frame.pts)
             if number is None and frame.pts is not None:
-                # a pts the index did not list (decoder-made frame): place it by time
-                number = int(np.searchsorted(self.pts, frame.pts))
-                number = min(number, self.frame_count - 1) if frame.pts <= self.pts[-1] else self.frame_count
+                # a pts the index did not list: place it between its neighbours (never equal to one)
+                number = int(np.searchsorted(self.pts, frame.pts)) - 0.5
         return frame, number
 
     def decode(self, target: int):
         """The av.VideoFrame for frame number `target`."""
+        if target == self._last and self._last_frame is not None:
+            return self._last_frame  # asked again (e.g. read() then read_full())
         # keep decoding forward when that is cheaper than seeking (playback, scrubbing forward)
         forward = (self._decoder is not None and self._last is not None and self._last < target
                    and (self.positional or self.start_frame_of[target] <= self._last + 1))
@@ -809,7 +816,9 @@ class _VideoFrames:
                 if number is None:
                     continue
                 self._last = number
+                self._last_frame = None
                 if number == target:
+                    self._last_frame = frame
                     return frame
                 if number > target:
                     self._last = None
@@ -922,7 +931,10 @@ class Media:
             backend = self._backend
             if isinstance(backend, _VideoFrames):
                 av_frame = backend.decode(frame)
-                return backend.to_array(av_frame, full)
+                if full or backend.bit_depth <= 8:
+                    return backend.to_array(av_frame, full)
+                # deep sources: the 8-bit view is made from the deep one, so both agree
+                return to_display_uint8(backend.to_array(av_frame, True))
             image = backend.read_native(frame)
             return image if full else to_display_uint8(image)
 
