@@ -45,40 +45,54 @@ def _put(masks, obj_id: str, frame: int, alpha) -> None:
 class MaskEdit(QUndoCommand):
     """A click, box, brush stroke or cleared mask on one object and frame.
 
-    `after` may arrive later (a click's mask comes back from the engine): set_after() stores it.
+    For a click the mask comes back from the engine later: `after_known` is False until
+    set_after(). When the click came while an earlier answer for the same frame was still on its
+    way, the mask before it is not known either (`before_known`); undo then asks again.
     """
 
     def __init__(self, window, obj_id: str, frame: int, before_alpha, before_prompt,
-                 after_prompt, after_alpha=None, text: str = "Edit mask", apply_mask: bool = True):
+                 after_prompt, after_alpha=None, text: str = "Edit mask", after_known: bool = True,
+                 before_known: bool = True):
         super().__init__(text)
         self.window = window
         self.obj_id, self.frame = obj_id, int(frame)
         self.before = encode_alpha(before_alpha)
         self.before_prompt = copy.deepcopy(before_prompt)
         self.after_prompt = copy.deepcopy(after_prompt)
-        self.after = encode_alpha(after_alpha) if after_alpha is not None else None
-        self.apply_mask = apply_mask  # False while the engine's answer is pending
-        self.request_id = None
-        self.applied = False
+        self.after = encode_alpha(after_alpha)
+        self.after_known = after_known
+        self.before_known = before_known
+        self.active = False  # True while done (not undone)
+        self._pushed = False
 
     def set_after(self, alpha) -> None:
         self.after = encode_alpha(alpha)
-        self.apply_mask = True
+        self.after_known = True
+
+    def set_before(self, alpha) -> None:
+        self.before = encode_alpha(alpha)
+        self.before_known = True
 
     def redo(self) -> None:
         p = self.window.project
+        self.active = True
         p.set_prompt(self.obj_id, self.frame, copy.deepcopy(self.after_prompt))
-        if self.apply_mask:
+        if self.after_known:
             _put(p.masks, self.obj_id, self.frame, decode_alpha(self.after))
-        elif self.applied:
-            # redo of a click whose answer never came: ask again
-            self.window.request_mask(self.obj_id, self.frame, command=self)
-        self.applied = True
+        elif self._pushed:
+            self.window.request_mask(self.obj_id, self.frame, self, "after")  # its answer never came
+        self._pushed = True
         self.window.project_changed(self.obj_id, self.frame)
 
     def undo(self) -> None:
-        p = self.window.project
+        self.active = False
         self.window.forget_request(self)
+        self.restore_before()
+        if not self.before_known and not self.before_prompt.is_empty():
+            self.window.request_mask(self.obj_id, self.frame, self, "before")
+
+    def restore_before(self) -> None:
+        p = self.window.project
         p.set_prompt(self.obj_id, self.frame, copy.deepcopy(self.before_prompt))
         _put(p.masks, self.obj_id, self.frame, decode_alpha(self.before))
         self.window.project_changed(self.obj_id, self.frame)

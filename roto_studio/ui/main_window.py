@@ -57,7 +57,8 @@ class MainWindow(QMainWindow):
         self.current_obj: str | None = None
         self.job: Job | None = None
         self.job_kind = ""
-        self._requests: dict[int, cmd.MaskEdit] = {}
+        self._requests: dict[int, tuple] = {}  # request id -> (MaskEdit, 'after' | 'before')
+        self._forgotten: dict[int, cmd.MaskEdit] = {}
         self._play_dir = 0
         self._shown_frame = None
         self._message_timer = QTimer(self, singleShot=True, interval=10000)
@@ -807,7 +808,6 @@ class MainWindow(QMainWindow):
         before = self._current_prompt()
         after = copy.deepcopy(before)
         after.points.append((float(x), float(y), int(label)))
-        after.has_mask = True
         self._prompt_edit(before, after, "Include click" if label else "Exclude click")
 
     def on_box(self, x1, y1, x2, y2) -> None:
@@ -817,49 +817,57 @@ class MainWindow(QMainWindow):
         after = copy.deepcopy(before)
         after.box = (float(x1), float(y1), float(x2), float(y2))
         after.points = []  # a new box starts the prompt afresh
-        after.has_mask = True
         self._prompt_edit(before, after, "Box")
 
     def _prompt_edit(self, before, after, text: str) -> None:
         oid, frame = self.current_obj, self.frame
+        waiting = any((c.obj_id, c.frame) == (oid, frame) for c, _ in self._requests.values())
         command = cmd.MaskEdit(self, oid, frame, self.project.masks.get(oid, frame), before, after,
-                               text=text, apply_mask=False)
+                               text=text, after_known=False, before_known=not waiting)
         self.undo.push(command)
-        self.request_mask(oid, frame, command)
+        self.request_mask(oid, frame, command, "after")
 
-    def request_mask(self, obj_id: str, frame: int, command) -> None:
-        prompt = self.project.prompts.get(obj_id, {}).get(frame)
-        if prompt is None or self.bridge is None:
+    def request_mask(self, obj_id: str, frame: int, command, which: str = "after") -> None:
+        """Ask the engine (newest request wins) for the mask of command's prompt `which`."""
+        prompt = command.after_prompt if which == "after" else command.before_prompt
+        if self.bridge is None or prompt is None or prompt.is_empty():
             return
-        for rid, c in list(self._requests.items()):
-            if c is command:
-                del self._requests[rid]
+        self.forget_request(command)
         rid = self.bridge.request(obj_id, frame, copy.deepcopy(prompt))
-        command.request_id = rid
-        self._requests[rid] = command
+        self._requests[rid] = (command, which)
         self.status.showMessage("Segmenting…")
 
     def forget_request(self, command) -> None:
-        for rid, c in list(self._requests.items()):
+        for rid, (c, _w) in list(self._requests.items()):
             if c is command:
                 del self._requests[rid]
+                self._forgotten[rid] = c
+
+    def pending_requests(self) -> int:
+        return len(self._requests)
 
     def _mask_ready(self, rid: int, obj_id: str, frame: int, alpha) -> None:
-        command = self._requests.pop(rid, None)
-        if command is None:
-            return  # undone meanwhile
-        # older requests for the same mask are stale now
-        for r in [r for r, c in self._requests.items() if r < rid and (c.obj_id, c.frame) == (obj_id, frame)]:
-            self._requests.pop(r, None)
-        if any(r > rid and (c.obj_id, c.frame) == (obj_id, frame) for r, c in self._requests.items()):
-            return  # a newer click is on its way; it wins
-        alpha = np.asarray(alpha, np.float32)
-        try:
-            self.project.masks.set(obj_id, frame, alpha)
-        except (RotoError, OSError) as exc:
-            self.show_message(plain_message(exc, "saving the mask"))
+        entry = self._requests.pop(rid, None)
+        if entry is None:
+            # the engine stored a mask for a click that was undone meanwhile: put the state back
+            c = self._forgotten.pop(rid, None)
+            if c is not None and not c.active:
+                c.restore_before()
             return
-        command.set_after(alpha)
+        command, which = entry
+        if which == "after":
+            command.set_after(alpha)
+            # a later click on this frame, made before this answer came, started from this mask
+            for c, w in self._requests.values():
+                if (c.obj_id, c.frame) == (obj_id, frame) and not c.before_known \
+                        and c.before_prompt == command.after_prompt:
+                    c.set_before(alpha)
+        else:
+            command.set_before(alpha)
+        if any(r > rid and (c.obj_id, c.frame) == (obj_id, frame) for r, (c, _w) in self._requests.items()):
+            return  # a newer click on this frame is on its way; it wins
+        self.project.set_prompt(obj_id, frame, copy.deepcopy(
+            command.after_prompt if which == "after" else command.before_prompt))
         self.status.showMessage("Mask updated", 2000)
         self.project_changed(obj_id, frame)
 
@@ -890,9 +898,7 @@ class MainWindow(QMainWindow):
         fp_before = self._current_prompt()
         from roto_studio.core.project import FramePrompt
 
-        c = cmd.MaskEdit(self, oid, frame, before, fp_before, FramePrompt(), text="Clear mask")
-        c.apply_mask = True  # after = None: delete
-        self.undo.push(c)
+        self.undo.push(cmd.MaskEdit(self, oid, frame, before, fp_before, FramePrompt(), text="Clear mask"))
 
     def lock_range(self) -> None:
         rng = self.timeline.frame_range()
@@ -941,24 +947,22 @@ class MainWindow(QMainWindow):
         else:
             frames = [f for f in numbers if a <= f <= b and f != start]
         obj_ids = [oid]
-        project, bridge = self.project, self.bridge
+        bridge = self.bridge
         written: list[int] = []
         before: dict = {}
 
         def run(progress, cancelled):
-            # what undo needs: the masks this run may replace (read here, not on the GUI thread)
-            for o in obj_ids:
-                for f in frames:
-                    if not project.is_locked(o, f):
-                        before[(o, f)] = cmd.encode_alpha(project.masks.get(o, f)) if project.masks.has(o, f) else None
-            total = len(before) // len(obj_ids)
-            progress(0, total, None)
+            progress(0, len(frames), None)
 
-            def on_frame(f):
+            def on_write(obj_id, f, old):
+                # the mask this run replaces, kept for undo
+                before[(obj_id, int(f))] = cmd.encode_alpha(old)
+
+            def on_frame(f, done, total):
                 written.append(int(f))
-                progress(len(written), total, int(f))
+                progress(done, total, int(f))
 
-            bridge.propagate(obj_ids, start, direction, a, b, on_frame, cancelled)
+            bridge.propagate(obj_ids, start, direction, a, b, on_frame, cancelled, on_write=on_write)
             return written
 
         job = Job(run, "propagation")
@@ -1022,7 +1026,7 @@ class MainWindow(QMainWindow):
         if kind == "propagate":
             info = job.run_info
             written = set(info["written"])
-            before = {k: v for k, v in info["before"].items() if k[1] in written}
+            before = dict(info["before"])
             if before:
                 self.undo.push(cmd.PropagationRun(self, before, f"Propagate {info['direction']} "
                                                              f"({len(written)} frames)"))
