@@ -91,24 +91,44 @@ def parse_range(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- pixel conversions
 
 def clean_alpha(alpha: np.ndarray) -> np.ndarray:
-    """float32 0..1, NaN -> 0."""
+    """float32 0..1, NaN -> 0 (a new array; the input is never changed)."""
     a = np.asarray(alpha)
+    if a.ndim == 3:  # HxWx1 or a stray RGBA: take the last channel
+        a = a[..., -1]
     if a.dtype == np.bool_:
         return a.astype(np.float32)
     if a.dtype == np.uint8:
         return a.astype(np.float32) / 255.0
     if a.dtype == np.uint16:
         return a.astype(np.float32) / 65535.0
-    a = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0)
-    return np.clip(a, 0.0, 1.0)
+    a = np.clip(a.astype(np.float32, copy=False), 0.0, 1.0)
+    if np.isnan(a).any():
+        a = np.nan_to_num(a, nan=0.0, copy=False)
+    return a
+
+
+def _scaled(alpha: np.ndarray, scale: float, depth: int) -> np.ndarray:
+    """alpha * scale rounded and saturated to an integer type by OpenCV (NaN and < 0 -> 0).
+
+    Several times faster than the numpy equivalent and bit-identical to np.rint(a * scale)."""
+    import cv2
+
+    a = np.asarray(alpha)
+    if a.dtype != np.float32 or a.ndim != 2:
+        a = clean_alpha(a)
+    return cv2.multiply(np.ascontiguousarray(a), scale, dtype=depth)
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
-    return np.rint(clean_alpha(alpha) * 255.0).astype(np.uint8)
+    import cv2
+
+    return _scaled(alpha, 255.0, cv2.CV_8U)
 
 
 def alpha_to_uint16(alpha: np.ndarray) -> np.ndarray:
-    return np.rint(clean_alpha(alpha) * 65535.0).astype(np.uint16)
+    import cv2
+
+    return _scaled(alpha, 65535.0, cv2.CV_16U)
 
 
 def _rgb3(image: np.ndarray) -> np.ndarray:
@@ -481,7 +501,10 @@ class _Source:
         a = self.project.final_alpha(obj.id, frame)
         if a is None:
             return np.zeros((self.plan.height, self.plan.width), np.float32)
-        a = clean_alpha(a)
+        a = np.asarray(a)
+        if a.dtype != np.float32 or a.ndim != 2:
+            a = clean_alpha(a)
+        # float32 is used as is: PNG conversion saturates (NaN -> 0), exr_channels clips.
         if a.shape != (self.plan.height, self.plan.width):
             import cv2
 

@@ -401,3 +401,15 @@ def test_cli_export_end_to_end(tmp_path, capsys):
                  "--object", "nobody"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "no object named 'nobody'" in err
+
+
+def test_out_of_range_and_nan_alpha_are_clamped(tmp_path):
+    p = make_project(tmp_path, names=("hero",))
+    bad = np.full((H, W), 0.5, np.float32)
+    bad[0, :3] = (np.nan, -0.5, 1.5)
+    p.final_alpha = lambda obj_id, frame: bad
+    out = export_project(p, tmp_path / "e", ExportOptions(format="exr", frame_range=(1001, 1001)))
+    _, ch = read_exr(out[0])
+    assert ch["A"][0, :4].tolist() == [0.0, 0.0, 1.0, 0.5]
+    out = export_project(p, tmp_path / "p", ExportOptions(format="png16", frame_range=(1001, 1001)))
+    assert cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)[0, :4].tolist() == [0, 0, 65535, 32768]
