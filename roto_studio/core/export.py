@@ -150,14 +150,21 @@ def plate_to_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Scene-linear float -> sRGB-encoded float 0..1 (the display curve)."""
+    x = np.clip(np.nan_to_num(np.asarray(x, np.float32)), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
 def plate_to_uint16(image: np.ndarray) -> np.ndarray:
-    """RGB in uint16 keeping the source precision (8-bit scaled by 257, float clipped 0..1)."""
+    """RGB in uint16 keeping the source precision: 8-bit scaled by 257, 10/12/16-bit kept, float
+    (scene-linear EXR) through the sRGB curve as the viewer shows it (PNG and ProRes are display files)."""
     image = _rgb3(image)
     if image.dtype == np.uint16:
         return image
     if image.dtype == np.uint8:
         return image.astype(np.uint16) * 257
-    return np.rint(np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return np.rint(linear_to_srgb(image) * 65535.0).astype(np.uint16)
 
 
 def plate_to_uint8(image: np.ndarray) -> np.ndarray:
@@ -166,7 +173,7 @@ def plate_to_uint8(image: np.ndarray) -> np.ndarray:
         return image
     if image.dtype == np.uint16:
         return np.rint(image.astype(np.float32) / 257.0).astype(np.uint8)
-    return np.rint(np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.rint(linear_to_srgb(image) * 255.0).astype(np.uint8)
 
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray, mode: str = "straight") -> np.ndarray:
@@ -495,7 +502,6 @@ class _Source:
         self.media = media
         self.plan = plan
         self.full = full_precision
-        self.lock = threading.Lock()
 
     def alpha(self, obj, frame: int) -> np.ndarray:
         a = self.project.final_alpha(obj.id, frame)
@@ -514,11 +520,11 @@ class _Source:
     def plate(self, frame: int) -> np.ndarray:
         if self.media is None:
             raise ExportError("the plate is not available; relink the media to export cut-outs.")
-        with self.lock:  # decoders are not safe to share between threads
-            if self.full and hasattr(self.media, "read_full"):
-                img = self.media.read_full(frame)
-            else:
-                img = self.media.read(frame)
+        # Media serialises decoding itself (core.media.Media is thread-safe).
+        if self.full and hasattr(self.media, "read_full"):
+            img = self.media.read_full(frame)
+        else:
+            img = self.media.read(frame)
         img = np.asarray(img)
         if img.shape[:2] != (self.plan.height, self.plan.width):
             raise ExportError(f"plate frame {frame} is {img.shape[1]}x{img.shape[0]}, not "

@@ -413,3 +413,54 @@ def test_out_of_range_and_nan_alpha_are_clamped(tmp_path):
     assert ch["A"][0, :4].tolist() == [0.0, 0.0, 1.0, 0.5]
     out = export_project(p, tmp_path / "p", ExportOptions(format="png16", frame_range=(1001, 1001)))
     assert cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)[0, :4].tolist() == [0, 0, 65535, 32768]
+
+
+def write_plate(folder: Path, kind: str) -> Path:
+    """A real plate sequence on disk: 16-bit PNG or float EXR (with HDR values), frames 1001..1006."""
+    folder.mkdir()
+    for f in FRAMES:
+        img = FakeMedia().read_full(f)
+        if kind == "png16":
+            cv2.imwrite(str(folder / f"plate.{f}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        else:
+            lin = img.astype(np.float32) / 65535 * 3.0  # up to 3.0: scene-linear highlights
+            write_exr(folder / f"plate.{f}.exr", {"R": lin[..., 0], "G": lin[..., 1], "B": lin[..., 2]},
+                      precision="float")
+    return folder / ("plate.####." + ("png" if kind == "png16" else "exr"))
+
+
+def test_cli_rgba_from_real_16bit_plate(tmp_path, capsys):
+    pytest.importorskip("roto_studio.core.media")
+    from roto_studio.cli import main
+
+    plate = write_plate(tmp_path / "plate", "png16")
+    p = create_project(tmp_path / "shot.roto", plate)
+    hero = p.add_object("hero")
+    for f in FRAMES:
+        p.masks.set(hero.id, f, soft_alpha(f))
+    p.save()
+    code = main(["export", str(tmp_path / "shot.roto"), "--out", str(tmp_path / "o"), "--format", "png16",
+                 "--rgba", "premultiplied", "--range", "1002-1003", "--pattern", "{object}.%05d.png"])
+    assert code == 0, capsys.readouterr().err
+    bgra = cv2.imread(str(tmp_path / "o" / "hero.01003.png"), cv2.IMREAD_UNCHANGED)
+    a = p.final_alpha(hero.id, 1003)
+    want_r = np.rint(FakeMedia().read_full(1003)[..., 0] * a.astype(np.float32)).astype(np.uint16)
+    assert bgra.dtype == np.uint16 and np.array_equal(bgra[..., 2], want_r)  # 16-bit plate kept
+    assert np.array_equal(bgra[..., 3], ex.alpha_to_uint16(a))
+    assert sorted(x.name for x in (tmp_path / "o").iterdir()) == ["hero.01002.png", "hero.01003.png"]
+
+
+def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
+    pytest.importorskip("roto_studio.core.media")
+    plate = write_plate(tmp_path / "plate", "exr")
+    p = create_project(tmp_path / "shot.roto", plate)
+    hero = p.add_object("hero")
+    p.masks.set(hero.id, 1001, soft_alpha(1))
+    out = export_project(p, tmp_path / "e", ExportOptions(format="exr", rgba="straight", exr_precision="float",
+                                                          frame_range=(1001, 1001)))
+    _, ch = read_exr(out[0])
+    lin = FakeMedia().read_full(1001).astype(np.float32) / 65535 * 3.0
+    assert np.allclose(ch["B"], lin[..., 2], rtol=1e-6) and ch["B"].max() > 2.5  # HDR kept in EXR
+    out = export_project(p, tmp_path / "p", ExportOptions(format="png16", rgba="straight", frame_range=(1001, 1001)))
+    bgra = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(bgra[..., 2], np.rint(ex.linear_to_srgb(lin[..., 0]) * 65535).astype(np.uint16))
