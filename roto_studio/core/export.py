@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from roto_studio.core.errors import Cancelled, ExportError, MediaError, RotoError
+from roto_studio.core.errors import Cancelled, ExportError, RotoError
 from roto_studio.core.exr import COMPRESSIONS, PRECISIONS, write_exr
 from roto_studio.core.naming import (
     check_pattern,
@@ -38,7 +38,7 @@ from roto_studio.core.naming import (
 __all__ = [
     "ExportOptions", "export_project", "example_name", "parse_range", "FORMATS", "RGBA_MODES",
     "alpha_to_uint8", "alpha_to_uint16", "cutout", "encode_png", "write_png_file",
-    "exr_channels", "write_prores", "atomic_path", "ExportError",
+    "exr_channels", "write_prores", "atomic_path", "linear_to_srgb", "ExportError",
 ]
 
 FORMATS = ("exr", "png8", "png16", "prores")
