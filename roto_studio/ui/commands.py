@@ -11,7 +11,6 @@ import os
 import shutil
 import uuid
 
-import cv2
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
@@ -22,6 +21,8 @@ def encode_alpha(alpha: np.ndarray | None) -> bytes | None:
     """Lossless, compact copy of a mask (16-bit PNG, the mask store's own precision)."""
     if alpha is None:
         return None
+    import cv2
+
     data = np.round(to_alpha(alpha) * 65535.0).astype(np.uint16)
     ok, buf = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
@@ -32,6 +33,8 @@ def encode_alpha(alpha: np.ndarray | None) -> bytes | None:
 def decode_alpha(data: bytes | None) -> np.ndarray | None:
     if data is None:
         return None
+    import cv2
+
     return to_alpha(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
 
 

@@ -39,6 +39,69 @@ def projects_dir() -> Path:
     return Path(platformdirs.user_data_dir("roto-studio", appauthor=False)) / "projects"
 
 
+def to_model_prompt(fp):
+    """core FramePrompt (points as (x, y, label)) -> models.base.Prompt."""
+    from roto_studio.models.base import Prompt
+
+    return Prompt(points=[(float(x), float(y)) for x, y, _ in fp.points],
+                  labels=[int(lab) for _, _, lab in fp.points],
+                  box=tuple(fp.box) if fp.box is not None else None)
+
+
+def _mask_bytes(masks, obj_id: str, frame: int) -> bytes | None:
+    """The stored mask as 16-bit PNG bytes (the store's own file; decoded only on undo)."""
+    path = masks.folder / obj_id / f"{int(frame)}.png"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return cmd.encode_alpha(masks.get(obj_id, frame))
+
+
+class PropagationTask:
+    """A propagation run in the model service, shaped like a Job for the window."""
+
+    def __init__(self, window, obj_ids, start, direction, stop):
+        self.window = window
+        self.obj_ids, self.start_frame, self.direction, self.stop = obj_ids, start, direction, stop
+        self.prep: Job | None = None
+        self.request_id: int | None = None
+        self.before: dict = {}
+        self.result = None
+        self.error: str | None = None
+        self.state = "running"
+        self.done = self.total = 0
+        self.started_at = time.perf_counter()
+        self.cancel_requested = False
+
+    def is_running(self) -> bool:
+        return self.state == "running"
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        if self.request_id is not None:
+            self.window.service.cancel(self.request_id)
+        elif self.prep is not None:
+            self.prep.cancel()
+
+    def wait(self, timeout=None) -> bool:
+        return not self.is_running()
+
+    def rate(self):
+        elapsed = time.perf_counter() - self.started_at
+        if self.done <= 0 or elapsed <= 0:
+            return 0.0, None
+        fps = self.done / elapsed
+        return fps, (self.total - self.done) / fps if fps > 0 else None
+
+    def finish(self, state: str, result, error: str | None = None) -> None:
+        if self.state != "running":
+            return
+        self.state, self.result = state, result
+        if error:
+            self.error = error
+        self.window._job_ended()
+
+
 class MainWindow(QMainWindow):
     frameShown = Signal(int)  # after the canvas shows a frame (image and masks)
     jobEnded = Signal(str, str)  # kind ('propagate' | 'export'), state
@@ -52,7 +115,7 @@ class MainWindow(QMainWindow):
         self.project = None
         self.media = None
         self.reader: FrameReader | None = None
-        self.bridge = None
+        self.service = None  # workers.service.ModelService: the model thread
         self.frame: int | None = None
         self.current_obj: str | None = None
         self.job: Job | None = None
@@ -351,7 +414,10 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         name = self.project.name if self.project else "no shot"
-        dirty = "" if self.undo.isClean() else " •"
+        try:
+            dirty = "" if self.undo.isClean() else " •"
+        except RuntimeError:  # the stack is being destroyed with the window
+            return
         self.setWindowTitle(f"{name}{dirty} — Roto Studio")
 
     def _update_enabled(self) -> None:
@@ -440,14 +506,7 @@ class MainWindow(QMainWindow):
             project.masks.cleanup()
         except Exception:  # noqa: BLE001
             pass
-        from roto_studio.ui.engine_bridge import EngineBridge
-
-        ms = self.model_settings()
-        self.bridge = EngineBridge(project, backend=ms["backend"],
-                                   device=None if ms["device"] == "auto" else ms["device"], parent=self)
-        self.bridge.maskReady.connect(self._mask_ready)
-        self.bridge.requestFailed.connect(self._request_failed)
-        self.bridge.backendChanged.connect(lambda n: self.backend_label.setText(f"Backend: {n}"))
+        self._start_service()
         numbers = list(media.frame_numbers)
         self.reader = FrameReader(self._load_view, numbers, prefetch=self._prefetch, parent=self)
         self.reader.frameReady.connect(self._show_loaded)
@@ -468,6 +527,32 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         self._update_title()
 
+    def _start_service(self) -> None:
+        from roto_studio.workers.service import ModelService
+
+        ms = self.model_settings()
+        project, backend = self.project, ms["backend"]
+        device = None if ms["device"] == "auto" else ms["device"]
+
+        def factory():
+            from roto_studio.models.engine import Engine
+
+            return Engine(project, backend=backend, device=device)
+
+        self.service = ModelService(engine_factory=factory, parent=self)
+        self.service.promptDone.connect(self._mask_ready)
+        self.service.failed.connect(self._on_service_failed)
+        self.service.dropped.connect(self._on_dropped)
+        self.service.progress.connect(self._on_service_progress)
+        self.service.frameWritten.connect(self._on_frame_written)
+        self.service.jobFinished.connect(self._on_job_finished)
+        self.service.ready.connect(lambda text: self.backend_label.setText(f"Backend: {text}"))
+
+    def _stop_service(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
     def _close_project(self) -> None:
         self.stop()
         if self.job is not None and self.job.is_running():
@@ -476,9 +561,7 @@ class MainWindow(QMainWindow):
         if self.reader is not None:
             self.reader.close()
             self.reader = None
-        if self.bridge is not None:
-            self.bridge.close()
-            self.bridge = None
+        self._stop_service()
         if self.media is not None:
             try:
                 self.media.close()
@@ -830,10 +913,10 @@ class MainWindow(QMainWindow):
     def request_mask(self, obj_id: str, frame: int, command, which: str = "after") -> None:
         """Ask the engine (newest request wins) for the mask of command's prompt `which`."""
         prompt = command.after_prompt if which == "after" else command.before_prompt
-        if self.bridge is None or prompt is None or prompt.is_empty():
+        if self.service is None or prompt is None or prompt.is_empty():
             return
         self.forget_request(command)
-        rid = self.bridge.request(obj_id, frame, copy.deepcopy(prompt))
+        rid = self.service.prompt(obj_id, frame, to_model_prompt(prompt))
         self._requests[rid] = (command, which)
         self.status.showMessage("Segmenting…")
 
@@ -915,17 +998,21 @@ class MainWindow(QMainWindow):
         self.job, self.job_kind = job, kind
         job.progress.connect(self._job_progress)
         job.ended.connect(self._job_ended)
+        self._show_job_started(kind, span)
+        job.start()
+
+    def _show_job_started(self, kind: str, span=None) -> None:
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         self.job_label.setText(f"{kind.capitalize()}: starting…")
         self.timeline.busy = span
-        job.start()
 
     def job_running(self) -> bool:
         return self.job is not None and self.job.is_running()
 
-    def propagate(self, direction: str = "forward") -> Job | None:
+    def propagate(self, direction: str = "forward"):
+        """Propagate the current object from this frame over the in/out range (F, B, Shift+F)."""
         if self.project is None or self.frame is None:
             return None
         if self.job_running():
@@ -938,38 +1025,92 @@ class MainWindow(QMainWindow):
         numbers = self.timeline.numbers
         a, b = self.timeline.frame_range() or (numbers[0], numbers[-1])
         start = self.frame
-        if not a <= start <= b:
-            a, b = min(a, start), max(b, start)
-        if direction == "forward":
-            frames = [f for f in numbers if start < f <= b]
-        elif direction == "backward":
-            frames = [f for f in numbers if a <= f < start]
-        else:
-            frames = [f for f in numbers if a <= f <= b and f != start]
-        obj_ids = [oid]
-        bridge = self.bridge
-        written: list[int] = []
-        before: dict = {}
+        a, b = min(a, start), max(b, start)
+        lo, hi = {"forward": (start, b), "backward": (a, start), "both": (a, b)}[direction]
+        stop = {"forward": b, "backward": a, "both": (a, b)}[direction]
+        masks, service = self.project.masks, self.service
+        task = PropagationTask(self, [oid], start, direction, stop)
 
-        def run(progress, cancelled):
-            progress(0, len(frames), None)
+        def snapshot(progress, cancelled):
+            # the masks this run may replace, for undo: the stored 16-bit PNG bytes, not decoded
+            before = {}
+            for f in masks.frames(oid):
+                if lo <= f <= hi and f != start:
+                    before[(oid, f)] = _mask_bytes(masks, oid, f)
+                if cancelled():
+                    break
+            return before
 
-            def on_write(obj_id, f, old):
-                # the mask this run replaces, kept for undo
-                before[(obj_id, int(f))] = cmd.encode_alpha(old)
+        prep = Job(snapshot, "propagation")
+        task.prep = prep
 
-            def on_frame(f, done, total):
-                written.append(int(f))
-                progress(done, total, int(f))
+        def go(before):
+            task.before = before
+            if task.cancel_requested:
+                task.finish("cancelled", None)
+                return
+            task.request_id = service.propagate([oid], start, direction, stop)
 
-            bridge.propagate(obj_ids, start, direction, a, b, on_frame, cancelled, on_write=on_write)
-            return written
+        prep.succeeded.connect(go)
+        prep.failed.connect(lambda msg: task.finish("failed", None, msg))
+        prep.cancelled.connect(lambda: task.finish("cancelled", None))
+        self.job, self.job_kind = task, "propagate"
+        self._show_job_started("propagate", (lo, hi))
+        task.started_at = time.perf_counter()
+        prep.start()
+        return task
 
-        job = Job(run, "propagation")
-        job.run_info = {"before": before, "written": written, "obj_ids": obj_ids, "direction": direction}
-        span = (min(frames + [start]), max(frames + [start]))
-        self._start_job(job, "propagate", span)
-        return job
+    def _on_service_progress(self, rid: int, done: int, total: int) -> None:
+        if isinstance(self.job, PropagationTask) and self.job.request_id == rid:
+            self.job.done, self.job.total = done, total
+            self._job_progress(done, total, None)
+
+    def _on_frame_written(self, rid: int, frame: int, written) -> None:
+        if not (isinstance(self.job, PropagationTask) and self.job.request_id == rid):
+            return
+        if frame == self.frame:
+            self.refresh_view()  # the canvas shows frames as they finish
+        if self.current_obj in written:
+            self.timeline.done.append((frame, frame))
+            self.timeline.update()
+
+    def _on_job_finished(self, rid: int, result) -> None:
+        if isinstance(self.job, PropagationTask) and self.job.request_id == rid:
+            self.job.finish("cancelled" if result.cancelled else "succeeded", result)
+
+    def _on_service_failed(self, rid: int, message: str, retry) -> None:
+        if isinstance(self.job, PropagationTask) and self.job.request_id == rid:
+            self.job.error = message
+            if self.job.state == "running":
+                self.job.finish("failed", self.job.result, message)
+            return
+        if rid in self._requests:
+            self._requests.pop(rid, None)
+        if retry and "cpu" in retry and self.ask(f"{message}\n\nTry again on the CPU?", "Out of memory"):
+            self.service.retry(rid, "cpu")
+            return
+        self.show_message(message)
+
+    def _on_dropped(self, rid: int) -> None:
+        # a newer click on the same frame replaced this one before it ran
+        self._requests.pop(rid, None)
+
+    def _propagation_done(self, task) -> None:
+        result = task.result
+        written = result.written if result is not None else {}
+        before = {}
+        for oid, frames in written.items():
+            for f in frames:
+                before[(oid, f)] = task.before.get((oid, f))
+        n = sum(len(v) for v in written.values())
+        if before:
+            self.undo.push(cmd.PropagationRun(self, before, f"Propagate {task.direction} ({n} frames)"))
+        self.project_changed()
+        if task.state == "succeeded":
+            skipped = "; ".join(result.skipped.values()) if result is not None and result.skipped else ""
+            self.job_label.setText(f"Propagated {n} frames." + (f" {skipped}." if skipped else ""))
+        elif task.state == "cancelled":
+            self.job_label.setText(f"Propagation cancelled; kept {n} finished frames.")
 
     def export_to(self, out_dir, options) -> Job | None:
         if self.project is None:
@@ -998,8 +1139,8 @@ class MainWindow(QMainWindow):
             self.stop()
 
     def _job_progress(self, done: int, total: int, info) -> None:
-        job = self.sender() if isinstance(self.sender(), Job) else self.job
-        if job is not self.job:
+        job = self.job
+        if job is None:
             return
         if total > 0:
             self.progress.setRange(0, total)
@@ -1007,13 +1148,6 @@ class MainWindow(QMainWindow):
         fps, left = job.rate()
         left_txt = f", {left:.0f} s left" if left is not None and done else ""
         self.job_label.setText(f"{self.job_kind.capitalize()}: {done} / {total} frames, {fps:.1f} fps{left_txt}")
-        if self.job_kind == "propagate" and isinstance(info, int):
-            # show the finished frame when the user is looking at it; update the marks cheaply
-            if info == self.frame:
-                self.refresh_view()
-            if self.current_obj in job.run_info["obj_ids"]:
-                self.timeline.done.append((info, info))
-                self.timeline.update()
 
     def _job_ended(self) -> None:
         job, kind = self.job, self.job_kind
@@ -1024,18 +1158,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(False)
         self.timeline.busy = None
         if kind == "propagate":
-            info = job.run_info
-            written = set(info["written"])
-            before = dict(info["before"])
-            if before:
-                self.undo.push(cmd.PropagationRun(self, before, f"Propagate {info['direction']} "
-                                                             f"({len(written)} frames)"))
-            self.project_changed()
-            n = len(written)
-            if state == "succeeded":
-                self.job_label.setText(f"Propagated {n} frames.")
-            elif state == "cancelled":
-                self.job_label.setText(f"Propagation cancelled; kept {n} finished frames.")
+            self._propagation_done(job)
         elif kind == "export":
             if state == "succeeded":
                 self.job_label.setText(f"Exported {len(job.result or [])} files to {job.run_info['out_dir']}.")
@@ -1085,8 +1208,9 @@ class MainWindow(QMainWindow):
                 weights.set_offline_folders([v["offline_dir"]])
             except Exception:  # noqa: BLE001
                 pass
-        if self.bridge is not None:
-            self.bridge.set_backend(v["backend"], None if v["device"] == "auto" else v["device"])
+        if self.project is not None and not self.job_running():
+            self._stop_service()
+            self._start_service()
 
     def shortcuts_dialog(self) -> None:
         from roto_studio.ui.dialogs import ShortcutsDialog

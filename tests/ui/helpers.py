@@ -58,5 +58,5 @@ def wait_job(qtbot, window, timeout: int = 60000) -> str:
 
 
 def wait_masks(qtbot, window, timeout: int = 30000) -> None:
-    qtbot.waitUntil(lambda: window.pending_requests() == 0 and not window.bridge.busy(), timeout=timeout)
+    qtbot.waitUntil(lambda: window.pending_requests() == 0 and window.service.pending() == 0, timeout=timeout)
     qtbot.wait(30)

@@ -292,14 +292,14 @@ def test_layout_and_settings_remembered(qtbot, settings, clip):
 
     w = MainWindow(settings)
     qtbot.addWidget(w)
-    w.resize(1000, 640)
+    w.resize(700, 500)
     w.set_view_mode("outline")
     w.opacity.setValue(70)
     w.close()
     w2 = MainWindow(settings)
     qtbot.addWidget(w2)
     assert w2.canvas.view_mode == "outline" and w2.opacity.value() == 70
-    assert (w2.width(), w2.height()) == (1000, 640)
+    assert (w2.width(), w2.height()) == (700, 500)
     w2.close()
 
 
