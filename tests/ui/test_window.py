@@ -328,3 +328,35 @@ def test_dialogs(qtbot, window, clip):
     qtbot.addWidget(s)
     assert s.rows and "CPU fallback" in s.fallback.text()  # no weights on this machine
     assert s.values()["backend"] == "classical"
+
+
+@pytest.mark.slow
+def test_propagate_with_random_weight_sam2(qtbot, settings, tmp_path, monkeypatch):
+    """The real SAM 2 code path (shipped config, seeded random weights, 256 px) behind the window."""
+    pytest.importorskip("sam2")
+    monkeypatch.setenv("ROTO_SAM2_RANDOM_WEIGHTS", "tiny@256")
+    monkeypatch.setenv("ROTO_DEVICE", "cpu")
+    from roto_studio.ui.main_window import MainWindow
+    from tests.ui.conftest import make_sample
+
+    clip = make_sample.make_sample(tmp_path / "sam.mp4", frames=4, width=160, height=96)
+    settings.setValue("models/backend", "sam2")
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_media_path(clip)
+    wait_frame(qtbot, w, 0)
+    click_canvas(w, 32, 48)
+    wait_masks(qtbot, w, timeout=120000)
+    obj = w.current_obj
+    assert w.project.masks.has(obj, 0), w.message.text()
+    assert "sam2" in w.backend_label.text()
+    with qtbot.waitSignal(w.jobEnded, timeout=180000) as ended:
+        key(w, Qt.Key.Key_F)
+    assert ended.args == ["propagate", "succeeded"]
+    assert w.project.masks.frames(obj) == [0, 1, 2, 3]
+    a = w.project.masks.get(obj, 2)
+    assert a.shape == (96, 160) and 0.0 <= a.min() and a.max() <= 1.0
+    w.undo.undo()
+    assert w.project.masks.frames(obj) == [0]
+    w.close()

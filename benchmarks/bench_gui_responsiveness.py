@@ -1,0 +1,169 @@
+"""GUI responsiveness: the longest gap between ticks of a 10 ms QTimer on the GUI thread while a
+propagation and then an export run (target: under 50 ms), against the same gap with the window
+idle (baseline, same run). Offscreen, generated shot, CPU fallback backend.
+
+    python benchmarks/bench_gui_responsiveness.py [--frames 48] [--backend classical]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class GapMeter:
+    """Counts the longest interval between ticks of a 10 ms timer on the GUI thread."""
+
+    def __init__(self, interval_ms: int = 10):
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.gaps: list[float] = []
+        self._last = None
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self._last = None
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return max(self.gaps) if self.gaps else 0.0
+
+    def p99(self) -> float:
+        if not self.gaps:
+            return 0.0
+        g = sorted(self.gaps)
+        return g[min(len(g) - 1, int(0.99 * len(g)))]
+
+
+def spin(app, cond, timeout: float) -> bool:
+    """Run the event loop (as app.exec would) until cond() or timeout."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.setInterval(20)
+    t_end = time.perf_counter() + timeout
+
+    def check():
+        if cond() or time.perf_counter() > t_end:
+            loop.quit()
+
+    poll.timeout.connect(check)
+    poll.start()
+    loop.exec()
+    poll.stop()
+    return bool(cond())
+
+
+def run(frames: int = 48, backend: str = "classical", width: int = 640, height: int = 360) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(ROOT))
+    tmp = Path(tempfile.mkdtemp())
+    os.environ.setdefault("ROTO_PROJECTS_DIR", str(tmp / "projects"))
+    from PySide6.QtCore import QSettings
+
+    sys.path.insert(0, str(ROOT / "resources"))
+    from make_sample import make_sample
+
+    from roto_studio.core.export import ExportOptions
+    from roto_studio.ui.app import create_app
+    from roto_studio.ui.main_window import MainWindow
+
+    app = create_app()
+    clip = make_sample(tmp / "clip.mp4", frames=frames, width=width, height=height)
+    settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("models/backend", backend)
+    settings.setValue("project/autosave_s", 0)
+    w = MainWindow(settings)
+    w.ask = lambda *a, **k: True
+    w.resize(1100, 700)
+    w.show()
+    w.open_media_path(clip)
+    spin(app, lambda: w._shown_frame is not None, 30)
+    meter = GapMeter()
+
+    # idle baseline (the window open on the shot, nothing running)
+    meter.start()
+    spin(app, lambda: False, 2.0)
+    idle = meter.stop()
+
+    # a first click (builds the backend), then propagate the whole shot
+    w.on_click(width * 0.2, height * 0.5, 1)
+    spin(app, lambda: w.pending_requests() == 0 and w.service.pending() == 0, 120)
+    if not w.project.masks.has(w.current_obj, w.frame):
+        raise RuntimeError(f"no mask after the click: {w.message.text()}")
+    meter.start()
+    t0 = time.perf_counter()
+    w.propagate("forward")
+    # scrub meanwhile, like an artist looking at finished frames
+    scrub = QTimerScrub(w, frames)
+    spin(app, lambda: not w.job_running(), 600)
+    scrub.stop()
+    prop_gap, prop_p99 = meter.stop(), meter.p99()
+    prop_time = time.perf_counter() - t0
+    prop_state = w.job.state
+
+    meter.start()
+    t0 = time.perf_counter()
+    w.export_to(tmp / "export", ExportOptions(format="exr"))
+    spin(app, lambda: not w.job_running(), 600)
+    export_gap, export_p99 = meter.stop(), meter.p99()
+    export_time = time.perf_counter() - t0
+    export_state = w.job.state
+    w.close()
+    return {"idle": idle, "propagate": prop_gap, "propagate_p99": prop_p99, "propagate_s": prop_time,
+            "propagate_state": prop_state, "export": export_gap, "export_p99": export_p99,
+            "export_s": export_time, "export_state": export_state, "frames": frames}
+
+
+class QTimerScrub:
+    """Steps the current frame every 100 ms while a job runs."""
+
+    def __init__(self, window, frames: int):
+        from PySide6.QtCore import QTimer
+
+        self.window = window
+        self.timer = QTimer()
+        self.timer.setInterval(100)
+        self.timer.timeout.connect(lambda: window.step(1 if window.frame < frames - 1 else -(frames - 1)))
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--backend", default="classical")
+    args = ap.parse_args()
+    r = run(args.frames, args.backend)
+    ms = 1000.0
+    print(f"longest GUI gap, window idle:        {r['idle'] * ms:6.1f} ms (baseline)")
+    print(f"longest GUI gap, propagating:        {r['propagate'] * ms:6.1f} ms  (p99 {r['propagate_p99'] * ms:.1f} ms)"
+          f"  ratio {r['propagate'] / max(r['idle'], 1e-6):.2f}  [{r['frames'] - 1} frames in "
+          f"{r['propagate_s']:.1f} s, {r['propagate_state']}]")
+    print(f"longest GUI gap, exporting EXR:      {r['export'] * ms:6.1f} ms  (p99 {r['export_p99'] * ms:.1f} ms)"
+          f"  ratio {r['export'] / max(r['idle'], 1e-6):.2f}  [{r['export_s']:.1f} s, {r['export_state']}]")
+    print("target: under 50 ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
