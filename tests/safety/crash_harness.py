@@ -84,14 +84,13 @@ CHILD = {
         from roto_studio.core.project import load_project
         from roto_studio.models.engine import Engine
         p = load_project(FOLDER)
-        for f in p.masks.frames("obj1")[1:]:
-            p.masks.delete("obj1", f)
         eng = Engine(p, backend="classical")
+        eng.set_mask("obj1", 1001, p.masks.get("obj1", 1001), keyframe=True)
         print("ready", flush=True)
-        def progress(frame, *rest):
-            print("done", frame, flush=True)
         while True:
-            eng.propagate(["obj1"], 1001, "forward", progress=progress)
+            for step in eng.propagate_steps(["obj1"], 1001, "forward"):
+                if step.written:
+                    print("done", step.frame, flush=True)
     """,
 }
 
@@ -117,6 +116,8 @@ def run_and_kill(job: str, folder: Path, out: Path, delay: float) -> KillResult:
         proc.kill()
         return KillResult(job, delay, [], False, f"child did not start: {first} {err}")
     time.sleep(delay)
+    if proc.poll() is not None:  # the job died on its own: that is a failure, not a kill
+        return KillResult(job, delay, [], False, f"child exited {proc.returncode}: {proc.stderr.read()[-1500:]}")
     proc.send_signal(signal.SIGKILL)
     out_text, _ = proc.communicate()
     complete = out_text.split("\n")[:-1]  # a kill can cut the last line short
