@@ -30,6 +30,7 @@ from roto_studio.core.errors import ModelError
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
 
 DEFAULT_SIZE = 480
+MIN_SIZE = 96  # below this Cutie's memory has fewer tokens than its top-k read (30) and fails
 VARIANTS = ("base", "small")
 WEIGHT_NAMES = {"base": "cutie-base", "small": "cutie-small"}  # registry names
 WEIGHT_FILES = {"base": "cutie-base-mega.pth", "small": "cutie-small-mega.pth"}
@@ -250,7 +251,7 @@ def upsample_alpha(prob: np.ndarray, shape: tuple[int, int], image: np.ndarray |
     band = (up > 0.01) & (up < 0.99)
     if not band.any():
         return up
-    radius = max(2, int(np.ceil(scale)))
+    radius = 2 * int(np.ceil(scale))  # windows must straddle the whole bilinear ramp
     ys, xs = np.nonzero(band)
     y0, y1 = max(0, ys.min() - 2 * radius), min(h, ys.max() + 2 * radius + 1)
     x0, x1 = max(0, xs.min() - 2 * radius), min(w, xs.max() + 2 * radius + 1)
@@ -303,6 +304,8 @@ class CutieVideoPropagator(VideoPropagator):
                 dtype = "bfloat16"
             device = DeviceChoice(dev, dtype, "given")
         self.device = device
+        if 0 < int(size) < MIN_SIZE:
+            raise ModelError(f"Cutie's internal size must be at least {MIN_SIZE} pixels (got {size}); use 480, or more for hair.")
         self.size = int(size)
         self.refine_edges = refine_edges
         self.max_seed_frames = max_seed_frames
@@ -459,30 +462,47 @@ class CutieVideoPropagator(VideoPropagator):
         tensor = torch.from_numpy(np.ascontiguousarray(_resize(image, hw))).to(dev)
         tensor = tensor.permute(2, 0, 1).float().div_(255.0)
         given = self._prompts.get(frame)
-        if given:
-            index, objects = self._index_mask(core, given, hw)
-            return core.step(tensor, torch.from_numpy(index).to(dev), objects=objects,
-                             idx_mask=True, force_permanent=True)
-        if not core.memory.engaged:
-            return None
-        return core.step(tensor)
-
-    def _index_mask(self, core, given: dict[str, np.ndarray], hw: tuple[int, int]):
-        """Cutie's integer label map at the internal size, and its object list in Cutie's order."""
-        ids = [self._ids[o] for o in given]
-        order = sorted(ids, key=lambda i: (self._tmp_id(core, i) or 1 << 30, i))
-        index = np.zeros(hw, dtype=np.int64)
-        by_id = {self._ids[o]: a for o, a in given.items()}
-        for cid in sorted(ids):  # higher ids win where masks overlap
-            index[_resize(by_id[cid], hw, linear=True) > 0.5] = cid
-        return index, order
+        if not given:
+            if not core.memory.engaged:
+                return None
+            return core.step(tensor)
+        return self._commit(core, tensor, {self._ids[o]: _resize(a, hw) for o, a in given.items()})
 
     @staticmethod
-    def _tmp_id(core, cid: int) -> int | None:
-        for obj, tmp in core.object_manager.obj_to_tmp_id.items():
-            if obj.id == cid:
-                return tmp
-        return None
+    def _commit(core, tensor, given: dict[int, np.ndarray]):
+        """Step a frame with masks as permanent memory, the way Cutie's GUI commits a frame: one
+        soft mask per object, the given ones as they are and the others predicted by Cutie on
+        this frame (cleared where a given mask covers them).
+
+        rf-cutie's step() only handles a full set of objects on this path, so the frame is first
+        predicted without touching memory (end=True), keeping its features for the commit
+        (the time index is stepped back so both calls are one frame), and new objects are
+        registered before the commit.
+        """
+        import torch
+
+        known = list(core.object_manager.all_obj_ids)  # Cutie's channel order
+        new = sorted(c for c in given if c not in known)
+        others = [c for c in known if c not in given]
+        pred = None
+        if others:
+            pred = core.step(tensor, end=True, delete_buffer=False)
+            core.curr_ti -= 1
+        if new and known:
+            core.object_manager.add_new_objects(new)
+        dev = tensor.device
+        masks = {c: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev) for c, a in given.items()}
+        covered = torch.stack(list(masks.values())).amax(0) > 0.5
+        channels = []
+        for cid in known + new:
+            if cid in masks:
+                channels.append(masks[cid])
+            else:
+                p = pred[core.object_manager.find_tmp_by_id(cid)].float().clone()
+                p[covered] = 0
+                channels.append(p)
+        return core.step(tensor, torch.stack(channels), objects=known + new, idx_mask=False,
+                         force_permanent=True)
 
     def _alphas(self, core, prob, frame: int, image: np.ndarray) -> dict[str, np.ndarray]:
         if prob is None:

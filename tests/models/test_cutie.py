@@ -1,0 +1,327 @@
+"""Cutie backend: same masks as driving rf-cutie's own InferenceCore, offline build, checkpoints.
+
+Cutie is built from rf-cutie's packaged config with seeded random weights (no download), on small
+frames; the reference runs are plain InferenceCore.step calls written out by hand below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("cutie.inference.inference_core")
+
+from cutie.inference.inference_core import InferenceCore  # noqa: E402
+
+from roto_studio.core.errors import ModelError  # noqa: E402
+from roto_studio.models import cutie_video  # noqa: E402
+from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.models.cutie_video import CutieVideoPropagator  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+H, W = 96, 128
+FIRST = 1001
+TOL = 1e-4
+
+
+class Frames:
+    """A FrameSource over a list of images, counting reads."""
+
+    def __init__(self, images):
+        self.images = images
+        self.height, self.width = images[0].shape[:2]
+        self.reads = []
+
+    @property
+    def frame_numbers(self):
+        return list(range(FIRST, FIRST + len(self.images)))
+
+    def read(self, frame):
+        self.reads.append(frame)
+        return self.images[frame - FIRST]
+
+
+def make_clip(n=5, h=H, w=W, seed=0):
+    """A textured background with two moving blocks; masks follow the blocks."""
+    rng = np.random.default_rng(seed)
+    bg = (rng.random((h, w, 3)) * 120).astype(np.uint8)
+    frames, masks_a, masks_b = [], [], []
+    for t in range(n):
+        img = bg.copy()
+        a = np.zeros((h, w), np.float32)
+        b = np.zeros((h, w), np.float32)
+        ya, xa = h // 5 + t, w // 6 + 2 * t
+        a[ya:ya + h // 3, xa:xa + w // 4] = 1
+        yb, xb = h // 2, w // 2 + 10 - 2 * t
+        b[yb:yb + h // 4, xb:xb + w // 5] = 1
+        img[a > 0] = (230, 60, 40)
+        img[b > 0] = (40, 200, 90)
+        frames.append(img)
+        masks_a.append(a)
+        masks_b.append(b)
+    return frames, masks_a, masks_b
+
+
+@pytest.fixture(scope="module")
+def base():
+    return CutieVideoPropagator.from_config("base", seed=0, device="cpu", size=480)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The small variant (ResNet-18) keeps the other tests quick."""
+    return CutieVideoPropagator.from_config("small", seed=1, device="cpu", size=480)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return make_clip()
+
+
+def to_tensor(img):
+    return torch.from_numpy(img).permute(2, 0, 1).float() / 255.0
+
+
+def commit(core, image, masks: dict[int, np.ndarray]):
+    """A frame with masks, stepped as permanent memory with one soft mask per object.
+
+    Objects without a mask on this frame are first predicted (end=True: no memory change, same
+    frame index), then cleared where a given mask covers them, as Cutie's GUI does on commit.
+    """
+    known = list(core.object_manager.all_obj_ids)
+    new = sorted(c for c in masks if c not in known)
+    pred = None
+    if any(c not in masks for c in known):
+        pred = core.step(image, end=True, delete_buffer=False)
+        core.curr_ti -= 1
+    if new and known:
+        core.object_manager.add_new_objects(new)
+    covered = torch.from_numpy(np.max(np.stack(list(masks.values())), 0) > 0.5)
+    channels = []
+    for cid in known + new:
+        if cid in masks:
+            channels.append(torch.from_numpy(masks[cid].astype(np.float32)))
+        else:
+            channels.append(pred[core.object_manager.find_tmp_by_id(cid)].clone().masked_fill(covered, 0))
+    return core.step(image, torch.stack(channels), objects=known + new, idx_mask=False, force_permanent=True)
+
+
+def reference(model, images, plan, seeds=()):
+    """Drive InferenceCore by hand: `plan`/`seeds` map position -> {cutie id: mask}.
+
+    Seeds are stepped first (permanent memory, no output); returns one {cid: prob} per image.
+    """
+    core = InferenceCore(model.network, cfg=model.cfg)
+    out = []
+    with torch.inference_mode():
+        for img, masks in seeds:
+            commit(core, to_tensor(img), masks)
+        for i, img in enumerate(images):
+            if i == 0 and not seeds and set(plan.get(0, ())) == {1}:  # the plain first-frame call
+                prob = core.step(to_tensor(img), torch.from_numpy(plan[0][1][None].astype(np.float32)),
+                                 objects=[1], idx_mask=False, force_permanent=True)
+            elif i in plan:
+                prob = commit(core, to_tensor(img), plan[i])
+            else:
+                prob = core.step(to_tensor(img))
+            out.append({obj.id: prob[tmp].numpy() for tmp, obj in core.object_manager.tmp_id_to_obj.items()})
+    return out
+
+
+def compare(ours, ref, names, given=()):
+    """Every object on every frame matches; (frame, name) pairs in `given` are the user's masks."""
+    assert len(ours) == len(ref)
+    for k, ((frame, alphas), expected) in enumerate(zip(ours, ref)):
+        assert set(alphas) == {names[c] for c in expected}, frame
+        for cid, prob in expected.items():
+            got = alphas[names[cid]]
+            assert got.shape == (H, W) and got.dtype == np.float32
+            if (frame, names[cid]) in given:
+                assert np.abs(got - (prob > 0.5)).max() < TOL  # binary user mask, Cutie ~ one-hot
+            else:
+                np.testing.assert_allclose(got, prob, atol=TOL, err_msg=f"frame {frame} {names[cid]}")
+
+
+@pytest.mark.slow
+def test_matches_inference_core_two_objects_and_correction(base, clip):
+    model = base
+    frames, ma, mb = clip
+    src = Frames(frames)
+    model.start(src)
+    fix = np.roll(ma[3], 3, axis=1)  # a correction on a later frame
+    model.add_prompt(FIRST, "a", Prompt(mask=ma[0]))
+    model.add_prompt(FIRST + 2, "b", Prompt(mask=mb[2] > 0.5))  # second object, added later (bool)
+    model.add_prompt(FIRST + 3, "a", Prompt(mask=fix))
+    ours = list(model.propagate(FIRST))
+
+    ref = reference(model, frames, {0: {1: ma[0]}, 2: {2: mb[2]}, 3: {1: fix}})
+    names = {1: "a", 2: "b"}
+    compare(ours, ref, names, given={(FIRST, "a"), (FIRST + 2, "b"), (FIRST + 3, "a")})
+    assert [f for f, _ in ours] == src.frame_numbers
+    assert ours[1][1].keys() == {"a"} and ours[3][1].keys() == {"a", "b"}
+
+    # the outputs are real soft probabilities that differ between frames and objects
+    a3, b3 = ours[4][1]["a"], ours[4][1]["b"]
+    assert 0.0 < a3.std() and not np.allclose(a3, ours[1][1]["a"], atol=1e-3)
+    assert not np.allclose(a3, b3, atol=1e-3)
+    assert np.all((a3 + b3) <= 1.0 + 1e-5)  # Cutie's softmax over objects + background
+
+    # the correction matters: without it the last frame comes out different
+    no_fix = reference(model, frames, {0: {1: ma[0]}, 2: {2: mb[2]}})
+    assert np.abs(no_fix[4][1] - ours[4][1]["a"]).max() > 1e-3
+
+    # frames were read lazily, one step each
+    assert src.reads == src.frame_numbers
+
+
+def test_repropagate_from_correction_and_backward(model, clip):
+    frames, ma, mb = clip
+    model.start(Frames(frames))
+    model.add_prompt(FIRST, "a", Prompt(mask=ma[0]))
+    model.add_prompt(FIRST, "b", Prompt(mask=mb[0]))  # second object on the first frame
+    fix = np.roll(ma[3], -2, axis=0)
+    model.add_prompt(FIRST + 3, "a", Prompt(mask=fix))
+    assert model.affected_span(FIRST + 3) == (FIRST + 3, FIRST + 4)
+    assert model.affected_span(FIRST + 3, reverse=True) == (FIRST + 3, FIRST + 1)
+
+    # re-propagate only from the correction: earlier masks come back as permanent memory
+    ours = list(model.propagate(FIRST + 3, stop=FIRST + 4))
+    ref = reference(model, frames[3:5], {0: {1: fix}}, seeds=[(frames[0], {1: ma[0], 2: mb[0]})])
+    compare(ours, ref, {1: "a", 2: "b"}, given={(FIRST + 3, "a")})
+    assert [f for f, _ in ours] == [FIRST + 3, FIRST + 4]
+
+    # backward from the last frame: frames fed in reverse order
+    model.reset()
+    model.add_prompt(FIRST + 4, "b", Prompt(mask=mb[4]))
+    back = list(model.propagate(FIRST + 4, reverse=True, stop=FIRST + 2))
+    ref = reference(model, frames[4:1:-1], {0: {1: mb[4]}})
+    compare(back, ref, {1: "b"}, given={(FIRST + 4, "b")})
+    assert [f for f, _ in back] == [FIRST + 4, FIRST + 3, FIRST + 2]
+
+
+def test_cancel_then_rerun_and_remove_object(model, clip):
+    frames, ma, mb = clip
+    model.start(Frames(frames))
+    model.add_prompt(FIRST, "a", Prompt(mask=ma[0]))
+    model.add_prompt(FIRST, "b", Prompt(mask=mb[0]))
+    full = list(model.propagate(FIRST, stop=FIRST + 3))
+    gen = model.propagate(FIRST, stop=FIRST + 3)
+    first = [next(gen), next(gen)]
+    gen.close()  # cancel between frames: what was yielded stays valid
+    for (f1, a1), (f2, a2) in zip(first, full):
+        assert f1 == f2 and np.array_equal(a1["b"], a2["b"])
+    again = list(model.propagate(FIRST, stop=FIRST + 3))  # no state leaks from the cancelled run
+    for (_, a1), (_, a2) in zip(again, full):
+        assert np.array_equal(a1["a"], a2["a"])
+
+    model.remove_object("b")
+    assert model.objects() == ["a"]
+    assert all(set(a) == {"a"} for _, a in model.propagate(FIRST, stop=FIRST + 1))
+
+
+def test_needs_a_mask(model, clip):
+    frames, ma, _ = clip
+    model.start(Frames(frames))
+    with pytest.raises(ModelError, match="needs a mask"):
+        model.add_prompt(FIRST, "a", Prompt(points=[(10.0, 10.0)], labels=[1]))
+    with pytest.raises(ModelError, match="no mask to start from"):
+        model.propagate(FIRST)
+    with pytest.raises(ModelError, match="not in this shot"):
+        model.add_prompt(999, "a", Prompt(mask=ma[0]))
+    # a mask only later in the walk: frames before it have nothing yet
+    model.add_prompt(FIRST + 1, "a", Prompt(mask=ma[1]))
+    out = list(model.propagate(FIRST, stop=FIRST + 2))
+    assert out[0] == (FIRST, {}) and set(out[1][1]) == {"a"} and set(out[2][1]) == {"a"}
+
+
+def test_internal_size_upsamples_to_plate(model):
+    """At size 96 on a 192x256 plate Cutie runs on area-downsized frames and its probabilities
+    come back upsampled to plate size (bilinear, edge band refined against the plate)."""
+    import cv2
+
+    frames, ma, _ = make_clip(n=3, h=2 * H, w=2 * W, seed=1)
+    small = CutieVideoPropagator(model.network, model.cfg, device="cpu", size=96)
+    small.start(Frames(frames))
+    small.add_prompt(FIRST, "a", Prompt(mask=ma[0]))
+    ours = list(small.propagate(FIRST))
+    assert cutie_video.internal_shape(2 * H, 2 * W, 96) == (H, W)
+
+    lo = [cv2.resize(f, (W, H), interpolation=cv2.INTER_AREA) for f in frames]
+    m0 = cv2.resize(ma[0], (W, H), interpolation=cv2.INTER_AREA)
+    ref = reference(model, lo, {0: {1: m0}})
+    assert np.array_equal(ours[0][1]["a"], ma[0])  # the given mask comes back at plate size
+    for (frame, alphas), expected in list(zip(ours, ref))[1:]:
+        got = alphas["a"]
+        assert got.shape == (2 * H, 2 * W)
+        want = cutie_video.upsample_alpha(expected[1], (2 * H, 2 * W), frames[frame - FIRST])
+        np.testing.assert_allclose(got, want, atol=TOL)
+        plain = cv2.resize(expected[1], (2 * W, 2 * H), interpolation=cv2.INTER_LINEAR)
+        assert np.abs(got - plain).max() > 1e-3  # the band was refined, not just resized
+        assert got.min() >= 0.0 and got.max() <= 1.0
+    with pytest.raises(ModelError, match="at least 96"):
+        CutieVideoPropagator(model.network, model.cfg, device="cpu", size=48)
+
+
+def test_edge_band_refinement_follows_the_plate():
+    """A sharp disk seen at 1/4 size: guided refinement in the band lands closer to the truth."""
+    import cv2
+
+    h, w = 256, 320
+    yy, xx = np.mgrid[:h, :w]
+    truth = (((yy - 120) ** 2 + (xx - 170) ** 2) < 70 ** 2).astype(np.float32)
+    rng = np.random.default_rng(3)
+    plate = np.where(truth[..., None] > 0, 200, 40).astype(np.float32) + rng.normal(0, 4, (h, w, 3))
+    plate = np.clip(plate, 0, 255).astype(np.uint8)
+    low = cv2.resize(truth, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    plain = cutie_video.upsample_alpha(low, (h, w), plate, refine=False)
+    fine = cutie_video.upsample_alpha(low, (h, w), plate, refine=True)
+    band = (plain > 0.01) & (plain < 0.99)
+    assert band.sum() > 500
+    np.testing.assert_array_equal(fine[~band], plain[~band])
+    err_plain = np.abs(plain - truth)[band].mean()
+    err_fine = np.abs(fine - truth)[band].mean()
+    assert err_fine < 0.7 * err_plain, (err_fine, err_plain)
+
+
+def test_builds_offline_and_loads_checkpoints(tmp_path, monkeypatch):
+    import torch.utils.model_zoo as model_zoo
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried to download ImageNet weights")
+
+    monkeypatch.setattr(model_zoo, "load_url", no_network)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    net = cutie_video.build_network(cutie_video.cutie_config("small"), seed=5)
+    again = cutie_video.build_network(cutie_video.cutie_config("small"), seed=5)
+    for (k, v), v2 in zip(net.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(v, v2), k  # seeded: the same random weights every time
+
+    path = tmp_path / "cutie-small-mega.pth"
+    torch.save(net.state_dict(), path)
+    loaded = CutieVideoPropagator.load(checkpoint=path, device="cpu", size=320)
+    assert loaded.size == 320 and loaded.device.device == "cpu"
+    assert cutie_video.variant_of(loaded.network.state_dict()) == "small"
+    for k, v in net.state_dict().items():
+        assert torch.equal(loaded.network.state_dict()[k], v), k
+
+    monkeypatch.setenv("ROTO_CUTIE_WEIGHTS", str(path))
+    assert cutie_video.find_weights() == path
+    ok, why = cutie_video.available()
+    assert ok and "cutie-small-mega.pth" in why
+
+    with pytest.raises(ModelError, match="not found"):
+        CutieVideoPropagator.load(checkpoint=tmp_path / "missing.pth", device="cpu")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="cannot be read"):
+        CutieVideoPropagator.load(checkpoint=bad, device="cpu")
+    other = tmp_path / "other.pth"
+    torch.save({"x": torch.zeros(1)}, other)
+    with pytest.raises(ModelError, match="not a Cutie checkpoint"):
+        CutieVideoPropagator.load(checkpoint=other, device="cpu")
+    monkeypatch.setenv("ROTO_CUTIE_WEIGHTS", str(tmp_path / "nowhere.pth"))
+    monkeypatch.setattr(cutie_video, "WEIGHT_NAMES", {"base": "no-such-a", "small": "no-such-b"})
+    ok, why = cutie_video.available()
+    assert not ok and "weights are missing" in why
