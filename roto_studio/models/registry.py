@@ -42,6 +42,13 @@ SPECS: list[WeightSpec] = [
     WeightSpec("vitmatte-base", "vitmatte", "hustvl/vitmatte-base-composition-1k", "model.safetensors",
                "main", None, None, None, ("config.json", "preprocessor_config.json"),
                description="ViTMatte base (Composition-1k)"),
+    # Cutie: GitHub release files of hkchengrex/Cutie tag v1.0 (no official Hugging Face mirror found);
+    # https://github.com/hkchengrex/Cutie/releases/download/v1.0/<filename>. Upstream records only
+    # an md5 for base (a6071de6136982e396851903ab4c083a); sizes and sha256 are unknown here.
+    WeightSpec("cutie-base", "cutie", "hkchengrex/Cutie", "cutie-base-mega.pth", "v1.0", None, None,
+               description="Cutie base (ResNet-50, MEGA training): propagation for long shots"),
+    WeightSpec("cutie-small", "cutie", "hkchengrex/Cutie", "cutie-small-mega.pth", "v1.0", None, None,
+               description="Cutie small (ResNet-18): fastest propagation"),
 ]
 
 
