@@ -1,0 +1,283 @@
+"""Clean plates: remove an object by filling its pixels with the background seen in other frames.
+
+For a target frame, nearby frames (nearest first, then farther out) are aligned to it by a
+homography (ORB features outside the objects, matched, RANSAC); wherever the background is
+visible in the aligned frame it fills what is still missing, with a small colour gain match so
+exposure drifts do not leave seams. What no frame ever shows is filled spatially: OpenCV
+inpainting, or a diffusers inpainting model when installed with its weights (lazy, optional).
+
+No Qt; torch/diffusers are imported only by the diffusers backend.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from roto_studio.core.errors import ModelError
+from roto_studio.models.base import FrameSource, Inpainter
+
+
+# -- spatial fill backends
+
+class OpenCVInpainter(Inpainter):
+    name = "opencv"
+
+    def __init__(self, radius: int = 5, method: str = "telea"):
+        self.radius = int(radius)
+        self.flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+
+    def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        hole = np.asarray(hole).astype(bool)
+        if not hole.any():
+            return image.copy()
+        # inpaint only a crop around the hole (cv2.inpaint cost grows with the image)
+        ys, xs = np.nonzero(hole)
+        m = 4 * self.radius + 8
+        y0, y1 = max(0, ys.min() - m), min(hole.shape[0], ys.max() + 1 + m)
+        x0, x1 = max(0, xs.min() - m), min(hole.shape[1], xs.max() + 1 + m)
+        out = image.copy()
+        crop = cv2.inpaint(np.ascontiguousarray(image[y0:y1, x0:x1]),
+                           hole[y0:y1, x0:x1].astype(np.uint8) * 255, self.radius, self.flag)
+        out[y0:y1, x0:x1] = crop
+        return out
+
+
+class DiffusersInpainter(Inpainter):
+    """A diffusers inpainting pipeline (e.g. a Stable Diffusion inpainting checkpoint folder).
+
+    Works on a square crop around the hole at the model's size and pastes back only the hole."""
+
+    name = "diffusers"
+
+    def __init__(self, folder, device=None, size: int = 512, steps: int = 25, prompt: str = "background"):
+        try:
+            from diffusers import AutoPipelineForInpainting
+        except ImportError:
+            raise ModelError("learned inpainting needs diffusers; `pip install diffusers` or use OpenCV inpainting.") from None
+        from roto_studio.models import device as dev
+
+        self.device = dev.choose_device(device) if not hasattr(device, "device") else device
+        try:
+            self.pipe = AutoPipelineForInpainting.from_pretrained(str(folder)).to(self.device.device)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"the inpainting model in {folder} cannot be loaded ({str(exc).splitlines()[0][:160]}); "
+                             "download it again or use OpenCV inpainting.") from None
+        self.size, self.steps, self.prompt = size, steps, prompt
+
+    def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        hole = np.asarray(hole).astype(bool)
+        if not hole.any():
+            return image.copy()
+        ys, xs = np.nonzero(hole)
+        h, w = hole.shape
+        side = int(min(max(ys.ptp(), xs.ptp()) * 2 + 32, max(h, w)))
+        cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+        y0 = int(np.clip(cy - side // 2, 0, max(0, h - side)))
+        x0 = int(np.clip(cx - side // 2, 0, max(0, w - side)))
+        y1, x1 = min(h, y0 + side), min(w, x0 + side)
+        crop, hcrop = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
+        result = self.pipe(prompt=self.prompt, image=Image.fromarray(crop).resize((self.size, self.size)),
+                           mask_image=Image.fromarray(hcrop.astype(np.uint8) * 255).resize((self.size, self.size)),
+                           num_inference_steps=self.steps).images[0]
+        filled = np.asarray(result.resize((x1 - x0, y1 - y0)))[..., :3]
+        out = image.copy()
+        region = out[y0:y1, x0:x1]
+        region[hcrop] = filled[hcrop]
+        return out
+
+
+def find_inpaint_weights():
+    """Path of installed learned-inpainting weights (registry kind 'inpaint'), or None."""
+    try:
+        from roto_studio.models import registry, weights
+    except ImportError:
+        return None
+    for spec in registry.by_kind("inpaint"):
+        try:
+            path = weights.find(spec.name)
+        except Exception:  # noqa: BLE001 - treat a broken cache as missing
+            path = None
+        if path is not None:
+            return path
+    return None
+
+
+def make_inpainter(backend: str = "auto", device=None) -> Inpainter:
+    """auto: diffusers when installed with weights, else OpenCV."""
+    if backend == "opencv":
+        return OpenCVInpainter()
+    if backend not in ("auto", "diffusers"):
+        raise ModelError(f"unknown inpainting backend {backend!r}; use auto, diffusers or opencv.")
+    path = find_inpaint_weights()
+    if path is not None:
+        try:
+            import diffusers  # noqa: F401
+        except ImportError:
+            path = None
+    if path is None:
+        if backend == "diffusers":
+            raise ModelError("learned inpainting needs diffusers and inpainting weights; "
+                             "install them or use OpenCV inpainting.")
+        return OpenCVInpainter()
+    from pathlib import Path
+
+    folder = Path(path).parent if Path(path).is_file() else Path(path)
+    return DiffusersInpainter(folder, device=device)
+
+
+# -- temporal fill
+
+def _offsets(limit: int) -> list[int]:
+    """1, -1, 2, -2, 3, -3, 4, -4, 6, -6, 8, ... : dense near the frame, sparser farther out."""
+    out, step, k = [], 1, 1
+    while k <= limit:
+        out += [k, -k]
+        if k >= 4:
+            step = max(1, k // 3)
+        k += step
+    return out
+
+
+def _hole_mask(alpha: np.ndarray | None, shape, grow: int) -> np.ndarray:
+    if alpha is None:
+        return np.zeros(shape, bool)
+    hole = np.asarray(alpha) > 0.02
+    if grow > 0 and hole.any():
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        hole = cv2.dilate(hole.astype(np.uint8), k).astype(bool)
+    return hole
+
+
+class CleanPlate:
+    """Temporal clean plate of one object over a FrameSource.
+
+    masks(frame) -> alpha|None gives the object to remove; exclude(frame) -> alpha|None (optional)
+    gives other moving things that must not be used as background nor for alignment."""
+
+    def __init__(self, frames: FrameSource, masks: Callable[[int], np.ndarray | None],
+                 exclude: Callable[[int], np.ndarray | None] | None = None,
+                 frame_numbers: Sequence[int] | None = None, search: int = 48, max_sources: int = 16,
+                 grow: int = 3, inpainter: Inpainter | None = None, feature_side: int = 1280,
+                 cache_frames: int = 24):
+        self.frames = frames
+        self.masks = masks
+        self.exclude = exclude
+        self.numbers = list(frame_numbers if frame_numbers is not None else frames.frame_numbers)
+        self._index = {f: i for i, f in enumerate(self.numbers)}
+        self.search, self.max_sources, self.grow = int(search), int(max_sources), int(grow)
+        self.inpainter = inpainter or OpenCVInpainter()
+        self.feature_side = int(feature_side)
+        self._cache: OrderedDict[int, tuple] = OrderedDict()
+        self._cache_frames = int(cache_frames)
+        self._orb = cv2.ORB_create(nfeatures=3000, fastThreshold=10)
+        self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+
+    # per-frame data: image, object hole, "background visible" mask, features
+    def _frame(self, f: int):
+        hit = self._cache.get(f)
+        if hit is not None:
+            self._cache.move_to_end(f)
+            return hit
+        image = self.frames.read(f)
+        h, w = image.shape[:2]
+        hole = _hole_mask(self.masks(f), (h, w), self.grow)
+        blocked = hole.copy()
+        if self.exclude is not None:
+            blocked |= _hole_mask(self.exclude(f), (h, w), self.grow)
+        scale = min(1.0, self.feature_side / max(h, w))
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        fmask = (~cv2.dilate(blocked.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)).astype(np.uint8) * 255
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+            fmask = cv2.resize(fmask, size, interpolation=cv2.INTER_NEAREST)
+        kps, desc = self._orb.detectAndCompute(gray, fmask)
+        pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2) / scale
+        item = (image, hole, ~blocked, pts, desc)
+        self._cache[f] = item
+        while len(self._cache) > self._cache_frames:
+            self._cache.popitem(last=False)
+        return item
+
+    def homography(self, src: int, dst: int) -> np.ndarray | None:
+        """3x3 matrix taking frame `src` pixel coordinates to frame `dst`'s, or None."""
+        _, _, _, p_s, d_s = self._frame(src)
+        _, _, _, p_d, d_d = self._frame(dst)
+        if d_s is None or d_d is None or len(p_s) < 8 or len(p_d) < 8:
+            return None
+        pairs = self._matcher.knnMatch(d_s, d_d, k=2)
+        good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.75 * m[1].distance]
+        if len(good) < 12:
+            return None
+        a = p_s[[m.queryIdx for m in good]]
+        b = p_d[[m.trainIdx for m in good]]
+        H, inl = cv2.findHomography(a, b, cv2.RANSAC, 2.5, maxIters=4000, confidence=0.995)
+        if H is None or inl is None:
+            return None
+        n_in = int(inl.sum())
+        if n_in < 10 or n_in < 0.25 * len(good):
+            return None
+        return H
+
+    def render(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """(clean RGB frame, bool mask of the pixels that only the spatial fill could supply)."""
+        image, hole, _, _, _ = self._frame(frame)
+        out = image.copy()
+        if not hole.any():
+            return out, hole.copy()
+        h, w = hole.shape
+        missing = hole.copy()
+        ring = cv2.dilate(hole.astype(np.uint8), np.ones((17, 17), np.uint8)).astype(bool) & ~hole
+        here = self._index.get(frame)
+        used = 0
+        if here is not None:
+            for off in _offsets(self.search):
+                j = here + off
+                if not 0 <= j < len(self.numbers) or used >= self.max_sources:
+                    continue
+                src = self.numbers[j]
+                H = self.homography(src, frame)
+                if H is None:
+                    continue
+                used += 1
+                s_img, _, s_visible, _, _ = self._frame(src)
+                warped = cv2.warpPerspective(s_img, H, (w, h), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_CONSTANT)
+                valid = cv2.warpPerspective(s_visible.astype(np.uint8), H, (w, h), flags=cv2.INTER_NEAREST,
+                                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                valid = cv2.erode(valid, np.ones((3, 3), np.uint8)).astype(bool)
+                take = missing & valid
+                if not take.any():
+                    continue
+                out[take] = _gain_matched(warped, image, ring & valid)[take]
+                missing &= ~take
+                if not missing.any():
+                    break
+        if missing.any():
+            out = self.inpainter.fill(out, missing)
+        return out, missing
+
+
+def _gain_matched(warped: np.ndarray, target: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """warped with per-channel gains matching target's colour on the ring around the hole."""
+    if ring.sum() < 50:
+        return warped
+    a = warped[ring].astype(np.float64).mean(axis=0)
+    b = target[ring].astype(np.float64).mean(axis=0)
+    gain = np.clip((b + 1.0) / (a + 1.0), 0.8, 1.25)
+    if np.all(np.abs(gain - 1.0) < 0.01):
+        return warped
+    return np.clip(warped.astype(np.float32) * gain[None, None, :].astype(np.float32), 0, 255).astype(np.uint8)
+
+
+def inpaint_only(image: np.ndarray, alpha: np.ndarray | None, grow: int = 3,
+                 inpainter: Inpainter | None = None) -> np.ndarray:
+    """The spatial-only baseline: fill the object's pixels of one frame by inpainting."""
+    hole = _hole_mask(alpha, image.shape[:2], grow)
+    return (inpainter or OpenCVInpainter()).fill(image, hole)
