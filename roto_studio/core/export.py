@@ -512,9 +512,10 @@ class _Source:
             a = clean_alpha(a)
         # float32 is used as is: PNG conversion saturates (NaN -> 0), exr_channels clips.
         if a.shape != (self.plan.height, self.plan.width):
-            import cv2
-
-            a = cv2.resize(a, (self.plan.width, self.plan.height), interpolation=cv2.INTER_LINEAR)
+            raise ExportError(
+                f"the mask of {obj.name!r} on frame {frame} is {a.shape[1]}x{a.shape[0]} but the plate is "
+                f"{self.plan.width}x{self.plan.height}; relink the media the masks were made on, "
+                f"or redo that frame.")
         return a
 
     def plate(self, frame: int) -> np.ndarray:
