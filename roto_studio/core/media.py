@@ -24,6 +24,7 @@ import os
 import re
 import struct
 import threading
+from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -683,6 +684,7 @@ class _VideoFrames:
             self.fps = Fraction(stream.average_rate or stream.guessed_rate or 24)
             self.variable_frame_rate = False
             self.start_frame_of = [0] * len(rows)
+            self.key_frames = [0]
         else:
             order = sorted(range(len(rows)), key=lambda i: pts[i])
             self.pts = [pts[i] for i in order]
@@ -714,6 +716,12 @@ class _VideoFrames:
         self._last_frame = None  # and that frame, when it was the one asked for
         self.seeks = 0  # statistics: seeks done and frames decoded
         self.decoded = 0
+        self.skip_nonref = True  # decode-only-what-is-needed when seeking (see _frames)
+        self._skip_until = None
+        self._skip_used = False
+        frame_bytes = self.width * self.height * (6 if self.bit_depth > 8 else 3)
+        self._recent: OrderedDict = OrderedDict()
+        self._recent_max = int(max(2, min(12, (96 * MiB) // max(1, frame_bytes))))
 
     def _rates(self) -> tuple[Fraction, bool]:
         stream = self.stream
@@ -744,17 +752,29 @@ class _VideoFrames:
 
     # decoding ------------------------------------------------------------------------------
 
+    def _frames(self):
+        """Decoded frames from the current position. After a seek with skip_to, frames nobody
+        references (non-reference B-frames) are not decoded until the target's packet: that
+        halves the work of reaching a frame deep inside a long GOP, with identical results."""
+        ctx = self.stream.codec_context
+        for packet in self.container.demux(self.stream):
+            if self._skip_until is not None and (packet.pts == self._skip_until or packet.size == 0):
+                self._skip_until = None
+                ctx.skip_frame = "DEFAULT"
+            for frame in packet.decode():
+                yield frame
+
     def _fresh_decoder(self):
         if self._decoder is not None:
             try:
                 self._decoder.close()
             except Exception:
                 pass
-        self._decoder = self.container.decode(self.stream)
+        self._decoder = self._frames()
         self._last = None
         self._last_frame = None
 
-    def _seek(self, ts: int | None) -> None:
+    def _seek(self, ts: int | None, skip_to: int | None = None) -> None:
         av = self._av
         self.seeks += 1
         try:
@@ -768,6 +788,12 @@ class _VideoFrames:
             self.container = self._open()
             self.stream = self.container.streams.video[0]
             self.stream.codec_context.thread_type = "AUTO"
+        self._skip_until = skip_to
+        self._skip_used = skip_to is not None
+        try:
+            self.stream.codec_context.skip_frame = "NONREF" if skip_to is not None else "DEFAULT"
+        except Exception:
+            self._skip_until, self._skip_used = None, False
         self._fresh_decoder()
 
     def _next_frame(self, target: int):
@@ -788,21 +814,45 @@ class _VideoFrames:
             if number is None and frame.pts is not None:
                 # a pts the index did not list: place it between its neighbours (never equal to one)
                 number = int(np.searchsorted(self.pts, frame.pts)) - 0.5
+        if isinstance(number, int):
+            self._remember(number, frame)
         return frame, number
+
+    def _remember(self, number: int, frame) -> None:
+        """Keep the last few decoded frames: stepping back a frame or two needs no new decode."""
+        recent = self._recent
+        recent[number] = frame
+        recent.move_to_end(number)
+        while len(recent) > self._recent_max:
+            recent.popitem(last=False)
+
+    def _plans(self, target: int, skip: bool):
+        """Where to start decoding from, most likely first: the frame's keyframe (skipping
+        unreferenced frames), the keyframe's dts, the keyframe before, the start of the file."""
+        if self.positional:
+            return [(None, None)]
+        pts_ts, dts_ts = self.seek_ts[target]
+        plans = [(pts_ts, self.pts[target] if skip else None), (pts_ts, None), (dts_ts - 1, None)]
+        earlier = [k for k in self.key_frames if k < self.start_frame_of[target]]
+        if earlier:
+            plans.append((self.seek_ts[earlier[-1]][0], None))
+        plans.append((None, None))
+        return plans
 
     def decode(self, target: int):
         """The av.VideoFrame for frame number `target`."""
-        if target == self._last and self._last_frame is not None:
-            return self._last_frame  # asked again (e.g. read() then read_full())
+        frame = self._recent.get(target)
+        if frame is not None:
+            return frame
         # keep decoding forward when that is cheaper than seeking (playback, scrubbing forward)
         forward = (self._decoder is not None and self._last is not None and self._last < target
                    and (self.positional or self.start_frame_of[target] <= self._last + 1))
-        if not forward:
-            if self.positional:
-                self._seek(None)
-            else:
-                self._seek(self.seek_ts[target][0])
-        for attempt in range(4):
+        plans = self._plans(target, skip=self.skip_nonref)
+        if forward:
+            plans.insert(0, "forward")
+        for plan in plans:
+            if plan != "forward":
+                self._seek(plan[0], plan[1])
             first = True
             while True:
                 frame, number = self._next_frame(target)
@@ -810,31 +860,23 @@ class _VideoFrames:
                     self._last = None
                     raise MediaError(f"frame {target} of {self.path} cannot be decoded: the file ends "
                                      f"early or is damaged there; re-export it.")
-                if first and not forward and number is not None and number > target:
-                    break  # the seek landed after the target: go further back
-                first = False
                 if number is None:
                     continue
+                if first and plan != "forward" and number > target:
+                    break  # the seek landed after the target: start further back
+                first = False
                 self._last = number
                 self._last_frame = None
                 if number == target:
                     self._last_frame = frame
                     return frame
                 if number > target:
+                    if self._skip_used:
+                        break  # skipped frames were needed after all: again without skipping
                     self._last = None
                     raise MediaError(f"frame {target} of {self.path} cannot be decoded: the file is "
                                      f"damaged around this frame; re-export it.")
-            # retry from earlier: the keyframe's dts, then earlier keyframes, then the start
-            forward = False
-            start = self.start_frame_of[target]
-            if attempt == 0:
-                self._seek(self.seek_ts[target][1] - 1 if self.seek_ts[target][1] is not None else None)
-            else:
-                earlier = [k for k in self.key_frames if k < start]
-                if attempt == 1 and earlier:
-                    self._seek(self.seek_ts[earlier[-1]][0])
-                else:
-                    self._seek(None)
+        self._last = None
         raise MediaError(f"frame {target} of {self.path} cannot be reached by seeking; "
                          f"the file's index is damaged, re-export it.")
 
@@ -859,6 +901,8 @@ class _VideoFrames:
                              f"re-export the video in a common pixel format.") from None
 
     def close(self) -> None:
+        self._recent.clear()
+        self._last_frame = None
         try:
             if self._decoder is not None:
                 self._decoder.close()

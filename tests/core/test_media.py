@@ -55,7 +55,8 @@ def test_long_gop_file_really_has_b_frames_and_long_gop(long_gop):
     assert keys[:2] == [0, 250]
 
 
-def test_long_gop_random_access_equals_sequential_decode(long_gop):
+@pytest.mark.parametrize("skip_nonref", [True, False])
+def test_long_gop_random_access_equals_sequential_decode(long_gop, skip_nonref):
     path, reference = long_gop
     assert len(reference) == 280
     assert [gen.frame_index(f) for f in reference] == list(range(280))
@@ -63,6 +64,7 @@ def test_long_gop_random_access_equals_sequential_decode(long_gop):
     rng = random.Random(7)
     frames += rng.sample(range(280), 30)
     with open_media(path, cache_bytes=0) as media:
+        media._backend.skip_nonref = skip_nonref
         assert media.kind == "video" and media.frame_count == 280
         assert (media.first_frame, media.last_frame) == (0, 279)
         assert media.frame_numbers == list(range(280))
@@ -71,6 +73,16 @@ def test_long_gop_random_access_equals_sequential_decode(long_gop):
             assert image.shape == (H, W, 3) and image.dtype == np.uint8
             assert gen.frame_index(image) == n
             assert np.array_equal(image, reference[n]), f"frame {n} differs from the sequential decode"
+
+
+def test_jumps_then_steps_forward_and_back(long_gop):
+    """Scrubbing: jump anywhere, step forward a few frames, step back a few frames."""
+    path, reference = long_gop
+    rng = random.Random(11)
+    with open_media(path, cache_bytes=0) as media:
+        for start in [251, 130, 7] + rng.sample(range(20, 260), 4):
+            for n in list(range(start, start + 6)) + list(range(start + 4, max(-1, start - 15), -1)):
+                assert np.array_equal(media.read(n), reference[n]), (start, n)
 
 
 def test_open_gop_every_frame_in_random_order(open_gop):
