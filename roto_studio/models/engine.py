@@ -145,8 +145,12 @@ class Engine:
             where = self.device.device if self.device is not None else "cpu"
             dev.free_memory(where)
             err = dev.out_of_memory_error(exc, where)
-            err.retry = backends_mod.retry_options(self.plan, where)
+            err.retry = self.retry_options(where)
             raise err from None
+
+    def retry_options(self, where: str) -> tuple[str, ...]:
+        """What retry() can do after an out-of-memory on device `where`."""
+        return backends_mod.retry_options(self.plan, where) if self.backends is not None else ()
 
     def retry(self, option: str) -> None:
         """After running out of memory: rebuild the backends ('offload', 'smaller' or 'cpu')."""
@@ -328,6 +332,8 @@ class Engine:
                         for obj_id, frames in wanted.items():
                             if frame not in frames:
                                 continue
+                            if frame in self.project.prompts.get(obj_id, {}):
+                                continue  # became a keyframe meanwhile (a click during the run)
                             if self.project.is_locked(obj_id, frame):
                                 result.locked[obj_id].append(frame)
                                 continue
