@@ -106,7 +106,8 @@ class ViTMatteMatter(Matter):
         from roto_studio.models import device as dev
 
         h, w = trimap.shape
-        inputs = self.processor(images=image, trimaps=trimap, return_tensors="pt")
+        # copies: media frames may be read-only views, which torch warns about
+        inputs = self.processor(images=image.copy(), trimaps=trimap.copy(), return_tensors="pt")
         pixel_values = inputs["pixel_values"].to(self.device.device)
         with dev.inference_context(self.device):
             alphas = self.model(pixel_values=pixel_values).alphas
