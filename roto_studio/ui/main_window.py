@@ -174,11 +174,11 @@ class MainWindow(QMainWindow):
         transport.setContentsMargins(4, 0, 4, 0)
         self.transport_buttons = {}
         for key, text, tip, slot in [
-            ("first", "⏮", "First frame (Home)", self.first_frame),
+            ("first", "|◀", "First frame (Home)", self.first_frame),
             ("back", "◀", "Play backward (J)", lambda: self.play(-1)),
             ("stop", "■", "Stop (K)", self.stop),
             ("play", "▶", "Play (L / Space)", lambda: self.play(1)),
-            ("last", "⏭", "Last frame (End)", self.last_frame),
+            ("last", "▶|", "Last frame (End)", self.last_frame),
         ]:
             b = QToolButton()
             b.setText(text)

@@ -184,8 +184,11 @@ class Timeline(QWidget):
         font.setPointSizeF(8)
         p.setFont(font)
         p.setPen(QColor(200, 200, 200))
-        p.drawText(QRectF(6, 0, 80, 14), Qt.AlignmentFlag.AlignLeft, str(self.numbers[0]))
-        p.drawText(QRectF(self.width() - 86, 0, 80, 14), Qt.AlignmentFlag.AlignRight, str(self.numbers[-1]))
+        cx = self.x_of(self.current) if self.current is not None else -1e9
+        if cx > 60:  # the end labels give way to the playhead's
+            p.drawText(QRectF(6, 0, 80, 14), Qt.AlignmentFlag.AlignLeft, str(self.numbers[0]))
+        if cx < self.width() - 60:
+            p.drawText(QRectF(self.width() - 86, 0, 80, 14), Qt.AlignmentFlag.AlignRight, str(self.numbers[-1]))
         if self.current is not None:
             x = self.x_of(self.current)
             p.setPen(QPen(QColor(255, 90, 60), 2))

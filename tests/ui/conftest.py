@@ -53,3 +53,10 @@ def window(qtbot, settings, monkeypatch):
     qtbot.waitExposed(w)
     yield w
     w.close()
+
+
+# The CPU fallback (roto_studio.models.classical) is written in parallel; tests that click with
+# it run as soon as it is there.
+requires_classical = pytest.mark.skipif(
+    importlib.util.find_spec("roto_studio.models.classical") is None,
+    reason="roto_studio.models.classical (CPU fallback backend) is not in the tree yet")

@@ -9,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+from tests.ui.conftest import requires_classical
 from tests.ui.helpers import click_canvas, wait_frame, wait_masks
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+@requires_classical
 def test_gui_ticks_during_propagation_and_export(qtbot, window, tmp_path):
     from bench_gui_responsiveness import GapMeter
 

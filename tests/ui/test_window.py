@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.ui.conftest import requires_classical
 from tests.ui.helpers import click_canvas, drag_canvas, drop_files, key, wait_frame, wait_masks
 
 
@@ -25,6 +26,7 @@ def _open(qtbot, window, clip):
     assert window.canvas.image.shape == (96, 160, 3)
 
 
+@requires_classical
 def test_artist_flow_click_propagate_undo_save_reopen_export(qtbot, window, clip, tmp_path, settings):
     _open(qtbot, window, clip)
     p = window.project
@@ -128,6 +130,7 @@ def test_artist_flow_click_propagate_undo_save_reopen_export(qtbot, window, clip
     w2.close()
 
 
+@requires_classical
 def test_cancel_keeps_finished_frames(qtbot, window, tmp_path):
     from tests.ui.conftest import make_sample
 
@@ -153,6 +156,7 @@ def test_cancel_keeps_finished_frames(qtbot, window, tmp_path):
     assert p.masks.frames(obj) == [0]
 
 
+@requires_classical
 def test_box_brush_and_object_edits_undo(qtbot, window, clip):
     _open(qtbot, window, clip)
     p = window.project
@@ -205,6 +209,7 @@ def test_box_brush_and_object_edits_undo(qtbot, window, clip):
     assert window.pending_requests() == 0
 
 
+@requires_classical
 def test_view_modes_zoom_and_timeline_marks(qtbot, window, clip):
     _open(qtbot, window, clip)
     p, obj = window.project, window.project.objects[0].id
