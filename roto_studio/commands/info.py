@@ -41,6 +41,8 @@ def _text(info: dict) -> str:
     if info.get("sequence_hint"):
         lines.append(f"note:          one frame of the sequence {info['sequence_hint']}; "
                      f"give that pattern to open the whole shot")
+    for warning in info.get("warnings") or []:
+        lines.append(f"warning:       {warning}")
     if info.get("note"):
         lines.append(f"note:          {info['note']}")
     return "\n".join(lines)

@@ -544,7 +544,9 @@ class _ImageFrames:
         fps = _exr_fps(self.files[first]) if self.files[first].suffix.lower() == ".exr" else None
         self.fps = fps or DEFAULT_SEQUENCE_FPS
 
-    def read_native(self, frame: int) -> np.ndarray:
+    def read_native(self, frame: int, full: bool = True) -> np.ndarray:
+        """The frame as stored. A frame whose bit depth differs from the sequence's is fine for
+        display (full=False) but refused for full precision (exports would mix precisions)."""
         if frame == self.first and self.first_image is not None:
             image, self.first_image = self.first_image, None
             return image
@@ -555,7 +557,7 @@ class _ImageFrames:
             raise MediaError(
                 f"frame {frame} ({path.name}) is {width}x{height} but the sequence is "
                 f"{self.width}x{self.height} (frame {self.first}); re-render it at the plate size.")
-        if sample != self.sample:
+        if sample != self.sample and full:
             raise MediaError(
                 f"frame {frame} ({path.name}) is {_BITS[sample]}-bit {'float' if sample[0] == 'f' else 'integer'} "
                 f"but the sequence is {self.bit_depth}-bit {'float' if self.sample[0] == 'f' else 'integer'} "
@@ -711,6 +713,7 @@ class _VideoFrames:
                 self.seek_ts[n] = (pts[kpos], kd if kd is not None else pts[kpos])
             self.key_frames = sorted(self.frame_of_pts[pts[i]] for i in key_positions)
             self.fps, self.variable_frame_rate = self._rates()
+        self.warnings = self._truncation_warnings(len(rows))
         self._decoder = None
         self._last = None  # frame number the decoder produced last
         self._last_frame = None  # and that frame, when it was the one asked for
@@ -722,6 +725,23 @@ class _VideoFrames:
         frame_bytes = self.width * self.height * (6 if self.bit_depth > 8 else 3)
         self._recent: OrderedDict = OrderedDict()
         self._recent_max = int(max(2, min(12, (96 * MiB) // max(1, frame_bytes))))
+
+    def _truncation_warnings(self, found: int) -> list[str]:
+        """A file cut short still opens (its frames are usable) but says so."""
+        stream = self.stream
+        declared = int(stream.frames or 0)
+        if declared > found:
+            return [f"the file seems cut short: its header lists {declared} frames but only "
+                    f"{found} are there"]
+        if self.positional or found < 2 or not self.container.duration:
+            return []
+        seconds = float(self.container.duration) / 1_000_000
+        frame_time = float((Fraction(self.pts[-1] - self.pts[0]) * self.time_base) / (found - 1))
+        present = frame_time * found
+        if seconds - present > max(2 * frame_time, 0.25):
+            return [f"the file seems cut short: its header says {seconds:.2f} s but frames stop "
+                    f"at {present:.2f} s"]
+        return []
 
     def _rates(self) -> tuple[Fraction, bool]:
         stream = self.stream
@@ -943,6 +963,7 @@ class Media:
         self.pixel_format = backend.pixel_format
         self.bit_depth = int(backend.bit_depth)
         self.pattern = pattern
+        self.warnings = list(getattr(backend, "warnings", []))
         self.cache = FrameCache(cache_bytes)
         self._lock = threading.RLock()
         self._closed = False
@@ -979,7 +1000,7 @@ class Media:
                     return backend.to_array(av_frame, full)
                 # deep sources: the 8-bit view is made from the deep one, so both agree
                 return to_display_uint8(backend.to_array(av_frame, True))
-            image = backend.read_native(frame)
+            image = backend.read_native(frame, full)
             return image if full else to_display_uint8(image)
 
     def read(self, frame: int) -> np.ndarray:
@@ -1037,6 +1058,7 @@ class Media:
             "path": self.path,
             "missing_frames": list(self.missing_frames),
             "has_alpha": self._has_alpha(),
+            "warnings": list(self.warnings),
         }
         if self.pattern:
             data["pattern"] = self.pattern
