@@ -164,7 +164,7 @@ class CleanPlate:
                  exclude: Callable[[int], np.ndarray | None] | None = None,
                  frame_numbers: Sequence[int] | None = None, search: int = 48, max_sources: int = 16,
                  grow: int = 3, inpainter: Inpainter | None = None, feature_side: int = 1280,
-                 cache_frames: int = 24):
+                 cache_frames: int = 24, refine_alignment: bool = True):
         self.frames = frames
         self.masks = masks
         self.exclude = exclude
@@ -173,6 +173,7 @@ class CleanPlate:
         self.search, self.max_sources, self.grow = int(search), int(max_sources), int(grow)
         self.inpainter = inpainter or OpenCVInpainter()
         self.feature_side = int(feature_side)
+        self.refine_alignment = bool(refine_alignment)
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self._cache_frames = int(cache_frames)
         self._orb = cv2.ORB_create(nfeatures=3000, fastThreshold=10)
@@ -207,6 +208,44 @@ class CleanPlate:
 
     def homography(self, src: int, dst: int) -> np.ndarray | None:
         """3x3 matrix taking frame `src` pixel coordinates to frame `dst`'s, or None."""
+        H = self._feature_homography(src, dst)
+        if H is not None and self.refine_alignment:
+            H = self._refine_ecc(H, src, dst)
+        return H
+
+    def _refine_ecc(self, H: np.ndarray, src: int, dst: int) -> np.ndarray:
+        """Sub-pixel refinement of H by ECC on the background pixels (keeps H if ECC fails)."""
+        s_img, _, _, _, _ = self._frame(src)
+        d_img, _, d_visible, _, _ = self._frame(dst)
+        h, w = d_visible.shape
+        scale = min(1.0, self.feature_side / max(h, w))
+        S = np.diag([scale, scale, 1.0])
+        def gray(img):  # noqa: E306
+            g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+            if scale < 1.0:
+                g = cv2.resize(g, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            return g.astype(np.float32)
+        mask = d_visible.astype(np.uint8)
+        if scale < 1.0:
+            mask = cv2.resize(mask, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_NEAREST)
+        warp = (S @ np.linalg.inv(H) @ np.linalg.inv(S)).astype(np.float32)  # dst -> src, scaled
+        warp /= warp[2, 2]
+        try:
+            cc, warp = cv2.findTransformECC(gray(d_img), gray(s_img), warp, cv2.MOTION_HOMOGRAPHY,
+                                           (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5),
+                                           mask, 3)
+        except cv2.error:
+            return H
+        refined = np.linalg.inv(S) @ np.linalg.inv(warp.astype(np.float64)) @ S
+        refined /= refined[2, 2]
+        if cc < 0.6 or not self._plausible(refined, src):
+            return H
+        # ECC can wander off on flat images: accept it only when it stays near the feature fit
+        c = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64).reshape(-1, 1, 2)
+        moved = np.abs(cv2.perspectiveTransform(c, refined) - cv2.perspectiveTransform(c, H)).max()
+        return refined if moved < 0.15 * max(h, w) else H
+
+    def _feature_homography(self, src: int, dst: int) -> np.ndarray | None:
         _, _, _, p_s, d_s = self._frame(src)
         _, _, _, p_d, d_d = self._frame(dst)
         if d_s is None or d_d is None or len(p_s) < 8 or len(p_d) < 8:
@@ -218,12 +257,30 @@ class CleanPlate:
         a = p_s[[m.queryIdx for m in good]]
         b = p_d[[m.trainIdx for m in good]]
         H, inl = cv2.findHomography(a, b, cv2.RANSAC, 2.5, maxIters=4000, confidence=0.995)
-        if H is None or inl is None:
+        if H is not None and inl is not None:
+            n_in = int(inl.sum())
+            if n_in >= 40 and n_in >= 0.25 * len(good) and self._plausible(H, src):
+                return H
+        # few or clustered matches: a full homography extrapolates badly; fit a similarity
+        A, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=2.5,
+                                             maxIters=4000, confidence=0.995)
+        if A is None or inl is None:
             return None
         n_in = int(inl.sum())
         if n_in < 10 or n_in < 0.25 * len(good):
             return None
-        return H
+        H = np.vstack([A, [0.0, 0.0, 1.0]])
+        return H if self._plausible(H, src) else None
+
+    def _plausible(self, H: np.ndarray, frame: int) -> bool:
+        """The frame's corners map to a convex quad of similar size (no fold, flip or blow-up)."""
+        h, w = self._frame(frame)[1].shape
+        c = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32).reshape(-1, 1, 2)
+        q = cv2.perspectiveTransform(c, H).reshape(-1, 2)
+        if not np.isfinite(q).all() or not cv2.isContourConvex(q.astype(np.float32)):
+            return False
+        ratio = abs(cv2.contourArea(q.astype(np.float32))) / float(w * h)
+        return 0.5 < ratio < 2.0
 
     def render(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """(clean RGB frame, bool mask of the pixels that only the spatial fill could supply)."""
