@@ -1,0 +1,110 @@
+"""`roto-studio models list | download NAME | verify [NAME]`: the model weights."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+HELP = "List, download or verify model weights (SAM 2.1, ViTMatte, ...)."
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("list", help="every known model: size, status (ok / missing / bad checksum), path")
+    p.add_argument("--no-check", action="store_true", help="do not hash files (faster; status 'present')")
+    p = sub.add_parser("download", help="download NAME into the weights folder (Ctrl-C cancels)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
+    p = sub.add_parser("verify", help="re-check the sha256 of NAME (or of every model present)")
+    p.add_argument("name", metavar="NAME", nargs="?")
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return "?"
+    return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+
+
+def run(args) -> int:
+    return {"list": _list, "download": _download, "verify": _verify}[args.action](args)
+
+
+def _list(args) -> int:
+    from roto_studio.models import registry, weights
+
+    rows = []
+    for s in registry.SPECS:
+        st = weights.status(s.name, check=not args.no_check)
+        rows.append((s.name, _size(s.size), st.state, str(st.path) if st.path else "-"))
+    widths = [max(len(r[i]) for r in rows + [("NAME", "SIZE", "STATUS", "PATH")]) for i in range(3)]
+    for r in [("NAME", "SIZE", "STATUS", "PATH")] + rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    print(f"weights folder: {weights.weights_dir()}", file=sys.stderr)
+    offline = weights.offline_folders()
+    if offline:
+        print("offline folders: " + ", ".join(map(str, offline)), file=sys.stderr)
+    return 0
+
+
+class _Progress:
+    def __init__(self, name: str):
+        self.name = name
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.25 and done != total:
+            return
+        self.last = now
+        pct = f"{100 * done / total:5.1f}%" if total else "     "
+        print(f"\r{self.name}: {pct} {_size(done)} / {_size(total)}", end="", file=sys.stderr, flush=True)
+
+
+def _download(args) -> int:
+    from roto_studio.core.errors import Cancelled
+    from roto_studio.models import weights
+
+    weights.spec(args.name)  # unknown name -> ModelError listing the known ones
+    stop = threading.Event()
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGINT, lambda *a: stop.set())
+    try:
+        path = weights.download(args.name, progress=_Progress(args.name), cancel=stop.is_set, force=args.force)
+    except Cancelled as exc:
+        print(f"\nroto-studio: {exc}", file=sys.stderr)
+        return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+    print(file=sys.stderr)
+    print(f"{args.name}: ok {path}")
+    return 0
+
+
+def _verify(args) -> int:
+    from roto_studio.core.errors import ModelError
+    from roto_studio.models import registry, weights
+
+    if args.name:
+        st = weights.verify(args.name)
+        if st.state == "missing":
+            raise ModelError(f"the {args.name} weights are missing; run `{weights.fix_command(args.name)}`.")
+        statuses = [st]
+    else:
+        statuses = [weights.verify(s.name) for s in registry.SPECS]
+        statuses = [st for st in statuses if st.state != "missing"]
+        if not statuses:
+            print("no model weights are present; `roto-studio models list` shows what can be downloaded.")
+            return 0
+    bad = 0
+    for st in statuses:
+        note = ""
+        if not st.usable:
+            bad += 1
+            note = f"  (set aside; run `{weights.fix_command(st.name)}`)" if str(st.path).endswith(".bad") \
+                else f"  (not used; replace it or run `{weights.fix_command(st.name)}`)"
+        print(f"{st.name}: {st.state} {st.path}{note}")
+    return 1 if bad else 0

@@ -1,0 +1,183 @@
+"""`roto-studio segment MEDIA --out PROJECT --frame N (--point X,Y[,L] ... | --box ... | --mask PNG)`:
+a mask from clicks, a box or a mask image on one frame, optionally propagated through the shot,
+written into a new or existing project (then `roto-studio export` writes it out)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+HELP = "Segment an object from clicks, a box or a mask on one frame, and propagate it through the shot."
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("media", metavar="MEDIA", help="video, image sequence (plate.####.exr), folder or image")
+    parser.add_argument("--out", metavar="PROJECT", required=True,
+                        help="project folder (NAME.roto) to create, or an existing project to extend")
+    parser.add_argument("--backend", choices=("auto", "sam2", "classical", "cutie"), default="auto",
+                        help="auto: SAM 2 when installed with weights, else the classical CPU fallback")
+    parser.add_argument("--object", metavar="NAME",
+                        help="object to segment (created if new; default: a new object)")
+    parser.add_argument("--frame", metavar="N", type=int, required=True, help="plate frame number of the prompt")
+    parser.add_argument("--point", metavar="X,Y[,LABEL]", action="append", default=[],
+                        help="a click in frame pixels; LABEL 1 = include (default), 0 = exclude; repeat it")
+    parser.add_argument("--box", metavar="X1,Y1,X2,Y2", help="a box around the object (may be combined with --point)")
+    parser.add_argument("--mask", metavar="PNG", help="the object's mask as a black/white or grey PNG of the frame's size")
+    parser.add_argument("--propagate", choices=("none", "forward", "backward", "both"), default="none",
+                        help="then track the object through the shot from frame N (default: none)")
+    parser.add_argument("--weights", metavar="PATH",
+                        help="a checkpoint file, or a folder holding weights (offline folder)")
+    parser.add_argument("--model", metavar="NAME", help="SAM 2 weights to use, e.g. sam2.1-small (default: best present)")
+
+
+def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
+    from roto_studio.core.errors import RotoError
+
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in counts:
+        raise RotoError(f"{what} {text!r} is not {' or '.join({2: 'X,Y', 3: 'X,Y,LABEL', 4: 'X1,Y1,X2,Y2'}[c] for c in counts)}.")
+    return values
+
+
+def _prompt(args, width: int, height: int):
+    from roto_studio.core.errors import RotoError
+    from roto_studio.models.base import Prompt
+
+    if args.mask and (args.point or args.box):
+        raise RotoError("give --mask alone, or --point / --box (they cannot be combined with a mask).")
+    if not (args.mask or args.point or args.box):
+        raise RotoError("give a prompt: --point X,Y (repeatable), --box X1,Y1,X2,Y2 or --mask PNG.")
+    prompt = Prompt()
+    for text in args.point:
+        v = _numbers(text, "--point", (2, 3))
+        label = int(v[2]) if len(v) == 3 else 1
+        if label not in (0, 1):
+            raise RotoError(f"--point {text!r}: LABEL is 1 (include) or 0 (exclude).")
+        if not (0 <= v[0] < width and 0 <= v[1] < height):
+            raise RotoError(f"--point {text!r} lies outside the {width}x{height} frame.")
+        prompt.points.append((v[0], v[1]))
+        prompt.labels.append(label)
+    if args.box:
+        x1, y1, x2, y2 = _numbers(args.box, "--box", (4,))
+        x1, x2 = sorted((x1, x2))
+        y1, y2 = sorted((y1, y2))
+        if x2 - x1 < 1 or y2 - y1 < 1 or x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+            raise RotoError(f"--box {args.box!r} is empty or outside the {width}x{height} frame.")
+        prompt.box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+    if args.mask:
+        prompt.mask = read_mask(args.mask, width, height)
+    return prompt
+
+
+def read_mask(path, width: int, height: int):
+    """A black/white or grey PNG (8 or 16 bit; colour is turned grey) as float32 alpha 0..1."""
+    import cv2
+    import numpy as np
+
+    from roto_studio.core.errors import RotoError
+
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise RotoError(f"cannot read the mask {path} ({exc.strerror}); check the path.") from None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise RotoError(f"{path} is not an image; give a black/white or grey PNG.")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2GRAY)
+    if img.shape != (height, width):
+        raise RotoError(f"the mask {Path(path).name} is {img.shape[1]}x{img.shape[0]} but the frame is "
+                        f"{width}x{height}; give a mask of the frame's size.")
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0 if img.dtype == np.uint8 else 1.0
+    return np.clip(img.astype(np.float32) / scale, 0.0, 1.0)
+
+
+def _open_project(out: str, media_path: str):
+    from roto_studio.core.errors import ProjectError
+    from roto_studio.core.project import PROJECT_FILE, create_project, load_project, project_folder
+
+    folder = project_folder(out)
+    if (folder / PROJECT_FILE).exists():
+        project = load_project(folder)
+        given = Path(media_path).expanduser()
+        given = given.resolve() if given.exists() else given
+        mine = project.media_ref()
+        mine = mine.resolve() if mine.exists() else mine
+        if str(given) != str(mine):
+            raise ProjectError(f"{folder} is a project for {project.media_path}, not {media_path}; "
+                               "choose another --out or the same media.")
+        return project, False
+    return create_project(folder, media_path), True
+
+
+class _Progress:
+    def __init__(self, label: str):
+        self.label = label
+        self.last = 0.0
+        self.t0 = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2 and done != total:
+            return
+        self.last = now
+        rate = done / max(1e-6, now - self.t0)
+        print(f"\r{self.label}: {done}/{total} frames ({rate:.1f} fps)", end="", file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    from roto_studio.core.media import open_media
+    from roto_studio.models.device import inference_context
+    from roto_studio.models.engine import Engine
+
+    project, created = _open_project(args.out, args.media)
+    with open_media(args.media) as media:
+        prompt = _prompt(args, int(media.width), int(media.height))
+        obj = project.object_by_name(args.object) if args.object else None
+        if obj is None:
+            obj = project.add_object(args.object)
+        engine = Engine(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
+        print(f"backend: {engine.describe()}", file=sys.stderr)
+        stop = threading.Event()
+        old = None
+        if threading.current_thread() is threading.main_thread():
+            def on_sigint(*_):
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                stop.set()
+                print("\nstopping after this frame (Ctrl-C again to quit now)...", file=sys.stderr)
+            old = signal.signal(signal.SIGINT, on_sigint)
+        prompted = False
+        try:
+            with inference_context(engine.device):
+                alpha = engine.prompt(obj.id, args.frame, prompt)
+                prompted = True
+                project.save()
+                print(f"project: {project.folder}{' (new)' if created else ''}")
+                print(f"object: {obj.name} ({obj.id})")
+                print(f"frame {args.frame}: mask covers {100 * float((alpha >= 0.5).mean()):.1f}% of the frame")
+                if args.propagate != "none" and not stop.is_set():
+                    result = engine.propagate([obj.id], args.frame, args.propagate,
+                                              progress=_Progress(f"propagating {args.propagate}"), cancel=stop.is_set)
+                    print(file=sys.stderr)
+                    frames = result.written.get(obj.id, [])
+                    locked = result.locked.get(obj.id, [])
+                    span = f" ({min(frames)}-{max(frames)})" if frames else ""
+                    print(f"propagated {args.propagate}: {len(frames)} frames written{span}"
+                          + (f", {len(locked)} locked frames left alone" if locked else ""))
+                    if result.cancelled:
+                        print("roto-studio: stopped; the finished frames were kept.", file=sys.stderr)
+                        return 130
+        finally:
+            if prompted:
+                project.save()  # prompts and the frames finished so far
+            engine.close()
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+    return 0
