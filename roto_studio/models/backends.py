@@ -72,7 +72,11 @@ def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
     if model:
         path = weights.find(model)
         return model, path, "" if path else f"the {model} weights are missing (run `{weights.fix_command(model)}`)"
-    found = [(n, weights.find(n)) for n in SAM2_BY_SPEED]
+    from roto_studio.models import registry
+
+    names = [spec.name for spec in registry.by_kind("sam2")]
+    names.sort(key=lambda n: SAM2_BY_SPEED.index(n) if n in SAM2_BY_SPEED else len(SAM2_BY_SPEED))
+    found = [(n, weights.find(n)) for n in names]
     found = [(n, p) for n, p in found if p is not None]
     if not found:
         return None, None, f"SAM 2 weights are missing (run `{weights.fix_command(DEFAULT_SAM2)}` for better masks)"
@@ -84,7 +88,7 @@ def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
         except ModelError:
             gpu = False
         order = SAM2_BY_QUALITY_GPU if gpu else SAM2_BY_SPEED
-        found.sort(key=lambda np_: order.index(np_[0]))
+        found.sort(key=lambda item: order.index(item[0]) if item[0] in order else len(order))
     return found[0][0], found[0][1], ""
 
 

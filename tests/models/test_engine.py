@@ -354,3 +354,98 @@ def test_end_to_end_with_classical_backend(tmp_path):
         a = project.masks.get(obj.id, f) > 0.5
         t = truth[f] > 0.5
         assert (a & t).sum() / (a | t).sum() > 0.7, f
+
+
+# ------------------------------------------------------------------ backend choice and device
+
+def test_importing_the_engine_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, roto_studio.models.backends, roto_studio.models.engine, roto_studio.models.weights, "
+            "roto_studio.models.device, roto_studio.commands.segment, roto_studio.commands.models; "
+            "assert 'torch' not in sys.modules and 'sam2' not in sys.modules, 'heavy import'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_backend_choice(tmp_path, monkeypatch):
+    from roto_studio.models import backends, registry
+
+    monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path / "w"))
+    monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE", raising=False)
+    monkeypatch.delenv("ROTO_SAM2_RANDOM_WEIGHTS", raising=False)
+    monkeypatch.delenv("ROTO_SAM2_MODEL", raising=False)
+    assert backends.choose("classical").name == "classical"
+    with pytest.raises(ModelError, match="unknown backend"):
+        backends.choose("magic")
+    sam2_there = backends._installed("sam2") and backends._installed("torch")
+    plan = backends.choose("auto")
+    assert plan.name == "classical"
+    if sam2_there:
+        assert "roto-studio models download sam2.1-tiny" in plan.reason
+        with pytest.raises(ModelError, match="roto-studio models download sam2.1-tiny"):
+            backends.choose("sam2")
+        monkeypatch.setenv("ROTO_SAM2_RANDOM_WEIGHTS", "tiny@128")
+        plan = backends.choose("auto")
+        assert plan.name == "sam2" and plan.random == ("tiny", 128) and "random" in plan.describe()
+        monkeypatch.delenv("ROTO_SAM2_RANDOM_WEIGHTS")
+        # weights present (a stand-in file registered under the real name): auto picks SAM 2
+        (tmp_path / "w").mkdir()
+        (tmp_path / "w" / "sam2.1_hiera_small.pt").write_bytes(b"12345")
+        monkeypatch.setattr(registry, "SPECS", [registry.WeightSpec(
+            "sam2.1-small", "sam2", "f/s", "sam2.1_hiera_small.pt", "main", 5, None)])
+        plan = backends.choose("auto")
+        assert plan.name == "sam2" and plan.model == "sam2.1-small"
+        assert plan.weights == tmp_path / "w" / "sam2.1_hiera_small.pt"
+        # a folder given as --weights is searched as an offline folder
+        other = tmp_path / "usb"
+        other.mkdir()
+        (tmp_path / "w" / "sam2.1_hiera_small.pt").rename(other / "sam2.1_hiera_small.pt")
+        try:
+            plan = backends.choose("auto", weights=other)
+            assert plan.weights == other / "sam2.1_hiera_small.pt"
+        finally:
+            from roto_studio.models import weights
+
+            weights.set_offline_folders([])
+    else:
+        with pytest.raises(ModelError, match="not installed"):
+            backends.choose("sam2")
+
+
+def test_retry_plans():
+    from roto_studio.models import backends
+
+    plan = backends.BackendPlan("sam2", "x", model="sam2.1-tiny")
+    assert backends.retry_options(plan, "cuda") == ("offload", "smaller", "cpu")
+    assert backends.retry_plan(plan, "smaller").image_size == 768
+    assert backends.retry_plan(backends.retry_plan(plan, "smaller"), "smaller").image_size == 512
+    assert backends.retry_plan(plan, "offload").offload
+    assert backends.retry_plan(plan, "cpu").device == "cpu"
+    assert backends.retry_options(backends.BackendPlan("classical", "x"), "cpu") == ()
+    with pytest.raises(ModelError):
+        backends.retry_plan(backends.BackendPlan("classical", "x"), "smaller")
+
+
+def test_device_choice_and_oom_detection(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from roto_studio.models import device
+
+    assert device.choose_device("cpu") == device.DeviceChoice("cpu", "float32", "CPU requested")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("ROTO_DEVICE", "cuda")
+        with pytest.raises(ModelError, match="no CUDA GPU"):
+            device.choose_device()
+        monkeypatch.setenv("ROTO_DEVICE", "auto")
+        assert device.choose_device().device in ("cpu", "mps")
+    monkeypatch.setenv("ROTO_DEVICE", "tpu")
+    with pytest.raises(ModelError, match="unknown device"):
+        device.choose_device()
+    assert device.is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert device.is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"))
+    assert not device.is_out_of_memory(RuntimeError("shape mismatch"))
+    err = device.out_of_memory_error(RuntimeError("CUDA out of memory"), "cuda")
+    assert err.retry == ("smaller", "cpu") and "retry on the CPU" in str(err)
+    with device.inference_context(device.cpu()):
+        assert torch.is_inference_mode_enabled()
+    assert not torch.is_inference_mode_enabled()
