@@ -28,7 +28,7 @@ DEFAULTS: dict = {
     "fill_holes": 0,
     "remove_specks": 0,
     "temporal": 0,
-    "temporal_threshold": 0.15,
+    "temporal_threshold": 0.2,
 }
 
 # Limits that keep a slider or a hand-edited project file from asking for absurd work.
@@ -159,7 +159,7 @@ def remove_specks(alpha: np.ndarray, min_area: int) -> np.ndarray:
     return out
 
 
-def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.15,
+def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
                     radius: int | None = None) -> np.ndarray:
     """Blend the matte with nearby frames' mattes where they agree (still edges lose their chatter);
     where a neighbour differs on a blurred scale (real motion) it gets no weight (no smear).
@@ -171,10 +171,10 @@ def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.15,
     if not items:
         return alpha
     radius = radius or max(abs(o) for o, _ in items)
-    sigma_t = max(1.0, radius / 1.5)
+    sigma_t = max(1.0, radius * 1.5)  # nearly even weights over the window
     tau = max(float(threshold), 1e-3)
     # compare on a blurred scale so pixel noise (chatter) does not look like motion
-    blur = lambda a: cv2.GaussianBlur(a, (0, 0), 1.5, borderType=cv2.BORDER_REPLICATE)  # noqa: E731
+    blur = lambda a: cv2.GaussianBlur(a, (0, 0), 2.5, borderType=cv2.BORDER_REPLICATE)  # noqa: E731
     base = blur(alpha)
     total = alpha.astype(np.float32).copy()
     weight = np.ones_like(alpha, dtype=np.float32)
