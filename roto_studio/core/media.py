@@ -14,6 +14,14 @@ Frames come back as HxWx3 uint8 RGB from read() (cached, read-only arrays: copy 
 and in their native precision from read_full() (uint8, uint16 for 10/12/16-bit, float32 for
 half/float EXR; 3 or 4 channels). Float (EXR) frames are scene-linear: read() shows them through
 the sRGB curve, read_full() returns the raw values.
+
+Sequences: gaps are listed in missing_frames (reading one raises MediaError naming the gaps); a
+frame of another size raises MediaError when read; a frame of another bit depth reads for display
+but read_full() refuses it when the sequence is deeper (exports would mix precisions).
+Videos: one demux pass at open builds the pts table; a read seeks to the keyframe the frame needs
+and decodes forward (skipping unreferenced frames), playing forward never re-seeks, and the last
+few decoded frames are kept so stepping back is instant. A file cut short opens with what it has
+and says so in `warnings`.
 """
 
 from __future__ import annotations
