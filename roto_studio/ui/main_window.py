@@ -57,6 +57,28 @@ def _mask_bytes(masks, obj_id: str, frame: int) -> bytes | None:
         return cmd.encode_alpha(masks.get(obj_id, frame))
 
 
+def _leave_room_for_the_gui(engine) -> None:
+    """Called in the model thread: lower its priority (Linux threads have their own nice value,
+    and the threads torch starts from it inherit it) and, for a torch model on the CPU, leave one
+    core to the GUI thread, so painting and scrubbing stay smooth while a model runs."""
+    import threading
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+    try:
+        plan = engine.plan
+        if plan.uses_torch and (engine.device is None or engine.device.kind == "cpu"):
+            import torch
+
+            cores = os.cpu_count() or 1
+            if cores > 1 and torch.get_num_threads() >= cores:
+                torch.set_num_threads(cores - 1)
+    except Exception:  # noqa: BLE001 - only a scheduling hint
+        log.debug("could not adjust model thread priority", exc_info=True)
+
+
 class PropagationTask:
     """A propagation run in the model service, shaped like a Job for the window."""
 
@@ -537,7 +559,9 @@ class MainWindow(QMainWindow):
         def factory():
             from roto_studio.models.engine import Engine
 
-            return Engine(project, backend=backend, device=device)
+            engine = Engine(project, backend=backend, device=device)
+            _leave_room_for_the_gui(engine)
+            return engine
 
         self.service = ModelService(engine_factory=factory, parent=self)
         self.service.promptDone.connect(self._mask_ready)
