@@ -14,6 +14,8 @@ exactly what the artist sees on those frames (brush fixes included).
 from __future__ import annotations
 
 import bisect
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -63,6 +65,74 @@ class Step:
     direction: str
 
 
+class MaskWriter:
+    """Writes masks to the store on a background thread (PNG encoding releases the GIL), so the
+    model computes the next frame meanwhile. Bounded: put() waits when `depth` frames are queued.
+    A write error is raised by the next put() or by flush()."""
+
+    def __init__(self, store, depth: int = 4, on_saved: Callable[[str, int], None] | None = None):
+        self.store = store
+        self.depth = max(1, int(depth))
+        self.on_saved = on_saved
+        self._queue: deque = deque()
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def put(self, obj_id: str, frame: int, alpha: np.ndarray) -> None:
+        with self._cond:
+            self._raise()
+            while len(self._queue) + self._busy >= self.depth and self._error is None:
+                self._cond.wait()
+            self._raise()
+            self._queue.append((obj_id, frame, alpha))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="roto-mask-writer", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def pending(self, obj_id: str, frame: int) -> np.ndarray | None:
+        with self._cond:
+            for o, f, a in reversed(self._queue):
+                if o == obj_id and f == frame:
+                    return a
+        return None
+
+    def flush(self) -> None:
+        with self._cond:
+            while (self._queue or self._busy) and self._error is None:
+                self._cond.wait()
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            self._queue.clear()
+            raise err
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._thread = None
+                    self._cond.notify_all()
+                    return
+                obj_id, frame, alpha = self._queue.popleft()
+                self._busy += 1
+            try:
+                self.store.set(obj_id, frame, alpha)
+                if self.on_saved is not None:
+                    self.on_saved(obj_id, frame)
+            except BaseException as exc:  # handed to the model thread
+                with self._cond:
+                    self._error = exc
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+
 class Engine:
     """Owns one project's backends: an ImageSegmenter for clicks, a VideoPropagator for tracking.
 
@@ -86,6 +156,7 @@ class Engine:
             self.plan = plan or backends_mod.choose(backend, weights=weights, model=model, device=device)
             self.backends = backends_mod.BackendSet(self.plan)
         self._video_started = False
+        self.write_behind = 4  # masks queued to the background writer during propagation (0: write inline)
         self._last: dict[tuple[str, int], tuple[Prompt, np.ndarray | None]] = {}  # for refinement
 
     # ---------------------------------------------------------------- plumbing
@@ -292,10 +363,13 @@ class Engine:
 
     def propagate_steps(self, obj_ids: Iterable[str], start: int, direction: str = "forward", stop=None,
                         on_write: Callable[[str, int, np.ndarray | None], None] | None = None,
-                        result: PropagationResult | None = None) -> Iterator[Step]:
+                        result: PropagationResult | None = None,
+                        on_saved: Callable[[str, int], None] | None = None) -> Iterator[Step]:
         """Generator form of propagate(): yields a Step per frame; closing it cancels between
         frames (finished frames stay). `result` (given, or the generator's return value) is
-        filled in as frames are written."""
+        filled in as frames are written. Masks are saved by a background writer (write_behind
+        frames queued at most); on_saved(obj_id, frame) is called (from the writer thread) once a
+        frame is in the store; when the generator ends or is closed every frame is saved."""
         obj_ids = list(dict.fromkeys(obj_ids))
         spans, skipped = self.plan_spans(obj_ids, start, direction, stop)
         result = result if result is not None else PropagationResult()
@@ -310,6 +384,7 @@ class Engine:
         by_dir = {d: [s for s in spans if s.direction == d] for d in ("forward", "backward")}
         total = sum(len(_union(by_dir[d])) for d in by_dir)
         self._condition(active, start, spans)
+        writer = MaskWriter(self.project.masks, self.write_behind, on_saved) if self.write_behind else None
         done = 0
         try:
             for d in ("forward", "backward"):
@@ -342,7 +417,12 @@ class Engine:
                                 continue
                             if on_write is not None:
                                 on_write(obj_id, frame, self.project.masks.get(obj_id, frame))
-                            self.project.masks.set(obj_id, frame, _as_alpha(alpha))
+                            if writer is not None:
+                                writer.put(obj_id, frame, _as_alpha(alpha))
+                            else:
+                                self.project.masks.set(obj_id, frame, _as_alpha(alpha))
+                                if on_saved is not None:
+                                    on_saved(obj_id, frame)
                             result.written[obj_id].append(frame)
                             wrote.append(obj_id)
                         done += 1
@@ -353,10 +433,19 @@ class Engine:
                     gen.close()
         except GeneratorExit:
             result.cancelled = True
+            if writer is not None:
+                writer.flush()
             raise
         except Exception as exc:
+            if writer is not None:
+                try:
+                    writer.flush()
+                except Exception:
+                    pass
             exc.result = result  # what was written before the failure (for undo)
             raise
+        if writer is not None:
+            writer.flush()
         return result
 
     def propagate(self, obj_ids: Iterable[str], start: int, direction: str = "forward", stop=None,

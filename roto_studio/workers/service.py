@@ -96,7 +96,8 @@ class ModelService(QObject):
     ready = Signal(str)  # what backend is in use and why (once the engine is built)
     promptDone = Signal(int, str, int, object)  # request id, obj_id, frame, alpha (HxW float32)
     progress = Signal(int, int, int)  # job id, frames done, frames total
-    frameWritten = Signal(int, int, object)  # job id, frame, [obj_id written]
+    frameWritten = Signal(int, int, object)  # job id, frame, [obj_id computed on it]
+    frameSaved = Signal(int, str, int)  # job id, obj_id, frame: that mask is in the store now
     jobFinished = Signal(int, object)  # job id, engine.PropagationResult (result.cancelled when cancelled)
     callDone = Signal(int, object)  # request id, return value of a call()
     failed = Signal(int, str, object)  # request id, one-line message, retry options (tuple of str)
@@ -281,7 +282,8 @@ class ModelService(QObject):
 
         obj_ids, start, direction, stop = req.args
         result = PropagationResult()
-        steps = engine.propagate_steps(obj_ids, start, direction, stop, result=result)
+        steps = engine.propagate_steps(obj_ids, start, direction, stop, result=result,
+                                       on_saved=lambda o, f: emit(self.frameSaved, req.id, o, f))
         try:
             for step in steps:
                 emit(self.frameWritten, req.id, step.frame, list(step.written))

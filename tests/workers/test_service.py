@@ -109,8 +109,9 @@ def test_propagation_progress_per_frame_and_result(qtbot, setup):
     project, obj, start, made = setup
     service = start()
     service.prompt(obj.id, 1001, Prompt(mask=box_mask(0, 0, 8, 8)))
-    progress = []
+    progress, saved = [], []
     service.progress.connect(lambda j, d, t: progress.append((j, d, t)))
+    service.frameSaved.connect(lambda j, o, f: saved.append((o, f)))
     with qtbot.waitSignal(service.jobFinished, timeout=5000) as sig:
         job = service.propagate([obj.id], 1001, "forward")
     jid, result = sig.args
@@ -119,6 +120,8 @@ def test_propagation_progress_per_frame_and_result(qtbot, setup):
     assert [d for _, d, _ in progress] == list(range(1, 12))
     assert all(t == 11 and j == job for j, _, t in progress)
     assert project.masks.frames(obj.id) == list(range(1001, 1013))
+    qtbot.waitUntil(lambda: len(saved) == 11, timeout=2000)
+    assert sorted(saved) == [(obj.id, f) for f in range(1002, 1013)]
 
 
 def test_cancel_between_frames_keeps_finished(qtbot, setup):
