@@ -2,11 +2,14 @@
 
 Every file is written to a hidden temp name in its own folder and renamed into place, so a
 cancelled or failed export never leaves a partial file under a final name. Image frames are
-written in parallel (cv2 and OpenEXR release the GIL while encoding).
+written in parallel: PNG by threads (cv2 releases the GIL while encoding); big EXR exports by a
+pool of writer processes (spawn), fed by the same threads, which send each process only the
+pixels of one file.
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import re
@@ -24,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
-from roto_studio.core.exr import COMPRESSIONS, PRECISIONS, write_exr
+from roto_studio.core.exr import COMPRESSIONS, PRECISIONS, to_pixels, write_exr
 from roto_studio.core.naming import (
     check_pattern,
     default_pattern,
@@ -57,6 +60,7 @@ class ExportOptions:
     exr_precision: str = "half"  # half | float
     exr_compression: str = "zip"  # zip | zips | piz | rle | none
     workers: int | None = None  # parallel writers; None = number of CPUs (at most 8)
+    exr_processes: bool | None = None  # EXR writers in processes; None = when it pays (big frames)
 
     def check(self) -> None:
         if self.format not in FORMATS:
@@ -247,14 +251,33 @@ def _temp_name(final: Path, suffix: str = "") -> Path:
     return final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
 
 
+def _names_temp(exc: OSError, tmp: Path) -> bool:
+    name = exc.filename
+    if name is None:
+        return False
+    try:
+        name = os.fsdecode(name)
+    except TypeError:
+        return False
+    return name in (str(tmp), tmp.name)
+
+
 @contextmanager
 def atomic_path(final: Path, suffix: str = ""):
-    """Yield a temp path next to `final`; rename it to `final` on success, delete it on failure."""
+    """Yield a temp path next to `final`; rename it to `final` on success, delete it on failure.
+
+    An OSError about the temp file is raised again naming `final`: users never see temp names."""
     final = Path(final)
     tmp = _temp_name(final, suffix)
     try:
-        yield tmp
-        os.replace(tmp, final)
+        try:
+            yield tmp
+            os.replace(tmp, final)
+        except OSError as exc:
+            if not _names_temp(exc, tmp):
+                raise
+            # OSError(errno, ...) picks the matching subclass (PermissionError, ...).
+            raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
     finally:
         try:
             tmp.unlink()
@@ -284,22 +307,23 @@ def write_exr_file(final: Path, channels: dict, precision: str = "half", compres
         except OSError:
             raise
         except Exception as exc:  # OpenEXR reports I/O trouble as plain exceptions
-            raise _exr_failure(tmp, exc) from exc
+            raise _exr_failure(Path(final), tmp, exc) from None
 
 
-def _exr_failure(tmp: Path, exc: Exception) -> OSError:
-    text = str(exc)
+def _exr_failure(final: Path, tmp: Path, exc: Exception) -> OSError:
+    """An OSError naming `final` (never the hidden temp file) for an OpenEXR write failure."""
+    text = str(exc).replace(str(tmp), str(final)).replace(tmp.name, final.name)
     low = text.lower()
     if "no space" in low or "disk full" in low:
-        return OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        return OSError(errno.ENOSPC, "No space left on device", str(final))
     if "permission" in low or "read-only" in low:
-        return OSError(errno.EACCES, "Permission denied", str(tmp))
+        return OSError(errno.EACCES, "Permission denied", str(final))
     try:
-        if shutil.disk_usage(tmp.parent).free < 1 << 20:
-            return OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        if shutil.disk_usage(final.parent).free < 1 << 20:
+            return OSError(errno.ENOSPC, "No space left on device", str(final))
     except OSError:
         pass
-    return OSError(errno.EIO, f"OpenEXR could not write the file ({text})", str(tmp))
+    return OSError(errno.EIO, f"OpenEXR could not write the file ({text})", str(final))
 
 
 def _os_error_message(exc: OSError, where: Path | str) -> str:
@@ -533,9 +557,96 @@ class _Source:
         return img
 
 
+# ---------------------------------------------------------------- EXR writer processes
+#
+# OpenEXR's ZIP encoder is most of an EXR export's CPU time. A few long-lived spawn processes
+# run it; each job carries the finished pixels of one file (half: 2 bytes a pixel), so a
+# worker needs only numpy and OpenEXR and never touches the project, the plate or Qt.
+
+_pool_lock = threading.Lock()
+_pool = None  # (ProcessPoolExecutor, number of processes)
+
+# Process writers pay for themselves from about this much work (the pool starts in ~1 s).
+PROCESS_MIN_PIXELS = 1 << 20  # per frame
+PROCESS_MIN_FILES = 8
+
+
+def _writer_init() -> None:
+    import signal
+
+    try:  # Ctrl+C goes to the parent, which stops the export; workers just finish their file
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
+
+
+def _exr_job(path: str, pixels: dict, precision: str, compression: str) -> str:
+    """Runs in a writer process: one EXR file, atomically, from ready pixels."""
+    write_exr_file(Path(path), pixels, precision, compression, 1)
+    return path
+
+
+def _writer_pool(processes: int):
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[1] != processes:
+            _pool[0].shutdown(wait=False, cancel_futures=True)
+            _pool = None
+        if _pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("spawn")  # fork is unsafe beside Qt and model threads
+            _pool = (ProcessPoolExecutor(processes, mp_context=ctx, initializer=_writer_init), processes)
+        return _pool[0]
+
+
+def _drop_pool(pool) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[0] is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown_writers() -> None:
+    """Stop the EXR writer processes (they otherwise stay for the next export until exit)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = (_pool[0] if _pool else None), None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_writers)
+
+
+def _write_exr_in(pool, path: Path, chans: dict, precision: str, compression: str) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    pixels = {name: to_pixels(data, precision) for name, data in chans.items()}
+    try:
+        pool.submit(_exr_job, str(path), pixels, precision, compression).result()
+    except BrokenProcessPool:
+        _drop_pool(pool)
+        raise ExportError(f"an EXR writer process stopped unexpectedly while writing {path.name} "
+                          "(out of memory?); try again with fewer workers.") from None
+
+
+def _use_processes(plan: _Plan, options: ExportOptions, workers: int) -> bool:
+    if options.format != "exr" or workers < 2:
+        return False
+    if options.exr_processes is not None:
+        return bool(options.exr_processes)
+    files = len(plan.frames) * len(plan.groups)
+    return plan.width * plan.height >= PROCESS_MIN_PIXELS and files >= PROCESS_MIN_FILES
+
+
 def _write_frame(plan: _Plan, src: _Source, options: ExportOptions, frame: int, stop: threading.Event,
-                 exr_threads: int) -> list[Path]:
-    """Write every group's file for one frame; returns the paths written."""
+                 exr_threads: int, pool=None) -> list[Path]:
+    """Write every group's file for one frame; returns the paths written.
+
+    With `pool` (EXR writer processes) this thread prepares the pixels and waits for its file."""
     written = []
     plate = src.plate(frame) if options.rgba else None
     for gi, g in enumerate(plan.groups):
@@ -547,7 +658,11 @@ def _write_frame(plan: _Plan, src: _Source, options: ExportOptions, frame: int, 
         if options.format == "exr":
             chans = exr_channels(dict(zip(g.layers, alphas)), plate, options.rgba or "straight",
                                  layers=len(alphas) > 1)
-            write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads)
+            compression = options.exr_compression.lower()
+            if pool is not None:
+                _write_exr_in(pool, path, chans, options.exr_precision, compression)
+            else:
+                write_exr_file(path, chans, options.exr_precision, compression, exr_threads)
         else:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             if options.format == "png8":
@@ -609,6 +724,7 @@ def _workers(options: ExportOptions) -> int:
 def _export_images(plan: _Plan, src: _Source, options: ExportOptions, progress, cancel) -> list[Path]:
     workers = _workers(options)
     exr_threads = 1 if workers > 1 else max(1, min(8, os.cpu_count() or 1))
+    pool = _writer_pool(workers) if _use_processes(plan, options, workers) else None
     total = len(plan.frames) * len(plan.groups)
     done_files: dict[int, list[Path]] = {}
     done = 0
@@ -618,7 +734,7 @@ def _export_images(plan: _Plan, src: _Source, options: ExportOptions, progress, 
     if progress:
         progress(0, total)
     frames = iter(plan.frames)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as threads:
         pending = {}
         exhausted = False
         while True:
@@ -631,7 +747,7 @@ def _export_images(plan: _Plan, src: _Source, options: ExportOptions, progress, 
                 if frame is None:
                     exhausted = True
                     break
-                fut = pool.submit(_write_frame, plan, src, options, frame, stop, exr_threads)
+                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads, pool)
                 pending[fut] = frame
             if not pending:
                 break

@@ -28,6 +28,18 @@ def _compression(name: str):
         raise ExportError(f"unknown EXR compression '{name}'; use one of: {', '.join(COMPRESSIONS)}.") from None
 
 
+def pixel_dtype(precision: str):
+    """numpy dtype of an EXR precision name."""
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown EXR precision '{precision}'; use half or float.")
+    return np.float16 if precision == "half" else np.float32
+
+
+def to_pixels(data: np.ndarray, precision: str) -> np.ndarray:
+    """`data` as a C-contiguous array of the file's pixel type (float32 -> half via OpenCV)."""
+    return _convert(np.asarray(data), pixel_dtype(precision))
+
+
 def _convert(data: np.ndarray, dtype) -> np.ndarray:
     if data.dtype == dtype:
         return np.ascontiguousarray(data)
@@ -47,11 +59,9 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
     """
     import OpenEXR
 
-    if precision not in PRECISIONS:
-        raise ExportError(f"unknown EXR precision '{precision}'; use half or float.")
+    dtype = pixel_dtype(precision)
     if not channels:
         raise ExportError("nothing to write: no channels were given for the EXR file.")
-    dtype = np.float16 if precision == "half" else np.float32
     shape = None
     pixels = {}
     for name, data in channels.items():

@@ -464,3 +464,72 @@ def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
     out = export_project(p, tmp_path / "p", ExportOptions(format="png16", rgba="straight", frame_range=(1001, 1001)))
     bgra = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(bgra[..., 2], np.rint(ex.linear_to_srgb(lin[..., 0]) * 65535).astype(np.uint16))
+
+
+# ---------------------------------------------------------------- EXR writer processes and errors
+
+def test_exr_writer_processes_match_threads(tmp_path):
+    p = make_project(tmp_path)
+    opts = dict(format="exr", combine=True, rgba="premultiplied", workers=2)
+    by_threads = export_project(p, tmp_path / "t", ExportOptions(**opts, exr_processes=False))
+    by_procs = export_project(p, tmp_path / "p", ExportOptions(**opts, exr_processes=True))
+    assert [x.name for x in by_procs] == [x.name for x in by_threads] == [f"shot.{f}.exr" for f in FRAMES]
+    for a, b in zip(by_threads, by_procs):
+        ha, ca = read_exr(a)
+        hb, cb = read_exr(b)
+        assert sorted(cb) == ["A", "B", "G", "R", "hero.A", "my_car.A", "obj_2.A"]
+        assert sorted(ca) == sorted(cb) and ha["compression"] == hb["compression"]
+        for name in ca:
+            assert cb[name].dtype == np.float16 and np.array_equal(ca[name], cb[name])
+    assert no_temps(tmp_path / "p")
+
+
+def test_exr_writer_processes_cancel_and_progress_on_calling_thread(tmp_path):
+    import threading
+
+    p = make_project(tmp_path)
+    calls, seen = [], []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    out = tmp_path / "out"
+    with pytest.raises(Cancelled) as err:
+        export_project(p, out, ExportOptions(format="exr", workers=2, exr_processes=True),
+                       progress=lambda d, t: seen.append((d, t, threading.current_thread())), cancel=cancel)
+    files = sorted(out.iterdir())
+    assert 0 < len(files) < len(FRAMES) * 3
+    assert sorted(err.value.written) == files
+    assert seen[0][:2] == (0, len(FRAMES) * 3) and seen[-1][0] == len(files)
+    assert all(t is threading.current_thread() for _, _, t in seen)
+    for f in files:
+        _, ch = read_exr(f)
+        assert list(ch) == ["A"]
+    assert no_temps(out)
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_write_failure_names_the_final_file(tmp_path, processes):
+    p = make_project(tmp_path, names=("hero",))
+    out = tmp_path / "out"
+    (out / "hero.1003.exr").mkdir(parents=True)  # a folder where the file must go: the rename fails
+    with pytest.raises(ExportError) as err:
+        export_project(p, out, ExportOptions(format="exr", workers=2, exr_processes=processes))
+    msg = str(err.value)
+    assert "hero.1003.exr" in msg and ".tmp" not in msg
+    assert no_temps(out)
+
+
+def test_openexr_failure_names_the_final_file(tmp_path, monkeypatch):
+    p = make_project(tmp_path, names=("hero",))
+
+    def broken(path, *a, **k):
+        raise RuntimeError(f'Cannot open image file "{path}". Disk quota exceeded')
+
+    monkeypatch.setattr(ex, "write_exr", broken)
+    with pytest.raises(ExportError) as err:
+        export_project(p, tmp_path / "out", ExportOptions(format="exr", workers=1))
+    msg = str(err.value)
+    assert "hero.1001.exr" in msg and ".tmp" not in msg and "OpenEXR could not write" in msg
+    assert no_temps(tmp_path / "out")
