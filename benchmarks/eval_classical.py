@@ -1,0 +1,213 @@
+"""Quality of the CPU fallback (no weights) on ../shared/data, with same-run baselines.
+
+    python benchmarks/eval_classical.py [--only grabcut|davis] [--seq NAME ...]
+
+GrabCut photos: mean IoU from the box alone and after 1..3 simulated corrective clicks (each at
+the centre of the largest error region: the pixel of the largest connected error component
+farthest from its border, include for a miss, exclude for a false hit), against plain
+cv2.grabCut (box, 5 iterations).
+DAVIS 2016: J, F and J&F per sequence (frames 1..N-2, first-frame mask as the only prompt),
+against copying the first mask and plain dense-flow warping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from roto_studio.core.metrics import davis_scores, iou  # noqa: E402
+from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.models.classical import FlowPropagator, GrabCutSegmenter  # noqa: E402
+
+
+def shared_data() -> Path:
+    env = os.environ.get("ROTO_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SystemExit(f"cannot read {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise SystemExit(f"cannot read {path}")
+    return m > 127
+
+
+def corrective_click(pred: np.ndarray, gt: np.ndarray):
+    """(x, y, label) at the centre of the largest error region, or None when there is no error."""
+    err = (pred != gt).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(err, connectivity=8)
+    if n <= 1:
+        return None
+    big = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    comp = np.pad((lab == big).astype(np.uint8), 1)  # image edge counts as the region's border
+    dist = cv2.distanceTransform(comp, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return float(x), float(y), int(gt[y, x])
+
+
+# -- GrabCut photos -------------------------------------------------------------------------------
+def eval_grabcut(root: Path, clicks: int = 3) -> dict:
+    folder = root / "grabcut"
+    names = sorted(p.stem for p in (folder / "imgs").glob("*.jpg"))
+    seg = GrabCutSegmenter()
+    rows, base, ours = [], [], [[] for _ in range(clicks + 1)]
+    t_ours = t_base = 0.0
+    for name in names:
+        img = read_rgb(folder / "imgs" / f"{name}.jpg")
+        gt = read_mask(folder / "seg_GT" / f"{name}.bmp")
+        x1, y1, x2, y2 = [int(v) for v in (folder / "bboxes" / f"{name}.txt").read_text().split()]
+
+        t = time.perf_counter()
+        m = np.zeros(gt.shape, np.uint8)
+        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+        cv2.grabCut(cv2.cvtColor(img, cv2.COLOR_RGB2BGR), m, (x1, y1, x2 - x1, y2 - y1), bgd, fgd,
+                    5, cv2.GC_INIT_WITH_RECT)
+        t_base += time.perf_counter() - t
+        base.append(iou((m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD), gt))
+
+        t = time.perf_counter()
+        seg.set_image(img, key=name)
+        prompt = Prompt(box=(x1, y1, x2, y2))
+        pred = seg.predict(prompt)
+        t_ours += time.perf_counter() - t
+        scores = [iou(pred.alpha, gt)]
+        for _ in range(clicks):
+            c = corrective_click(pred.alpha > 0.5, gt)
+            if c is not None:
+                prompt.points.append((c[0], c[1]))
+                prompt.labels.append(c[2])
+                pred = seg.predict(prompt, mask_logits=pred.logits)
+            scores.append(iou(pred.alpha, gt))
+        for k, s in enumerate(scores):
+            ours[k].append(s)
+        rows.append((name, base[-1], scores))
+        print(f"  {name:10s} cv2.grabCut {base[-1]:.3f}   ours box {scores[0]:.3f}   "
+              + "  ".join(f"+{k} click{'s' if k > 1 else ''} {s:.3f}" for k, s in enumerate(scores) if k),
+              flush=True)
+    n = len(names)
+    res = {"baseline": float(np.mean(base)), "box": float(np.mean(ours[0])),
+           "clicks": [float(np.mean(o)) for o in ours[1:]],
+           "time_ours": t_ours / n, "time_base": t_base / n}
+    print(f"GrabCut photos ({n}): mean IoU plain cv2.grabCut (box, 5 iter) {res['baseline']:.4f}")
+    print(f"  ours box only {res['box']:.4f}  (ratio {res['box'] / res['baseline']:.3f}, target >= 0.88)")
+    for k, v in enumerate(res["clicks"], 1):
+        print(f"  ours box + {k} click{'s' if k > 1 else ''} {v:.4f}" + ("  (target >= 0.92)" if k == clicks else ""))
+    print(f"  time per box: ours {res['time_ours']:.2f} s, cv2.grabCut {res['time_base']:.2f} s")
+    return res
+
+
+# -- DAVIS 2016 -------------------------------------------------------------------------------------
+class FolderFrames:
+    """FrameSource over a folder of NNNNN.jpg (plate number = file number)."""
+
+    def __init__(self, folder: Path):
+        self.paths = {int(p.stem): p for p in sorted(folder.glob("*.jpg"))}
+        first = read_rgb(next(iter(self.paths.values())))
+        self.height, self.width = first.shape[:2]
+        self.reads = 0
+
+    @property
+    def frame_numbers(self):
+        return sorted(self.paths)
+
+    def read(self, frame: int) -> np.ndarray:
+        self.reads += 1
+        return read_rgb(self.paths[frame])
+
+
+def flow_warp_baseline(frames: FolderFrames, first_mask: np.ndarray) -> list[np.ndarray]:
+    """Plain dense-flow warping of the previous mask (DIS optical flow, bilinear, > 0.5)."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    nums = frames.frame_numbers
+    prev_grey = cv2.cvtColor(frames.read(nums[0]), cv2.COLOR_RGB2GRAY)
+    mask = first_mask.astype(np.float32)
+    out = [first_mask]
+    h, w = mask.shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    for f in nums[1:]:
+        grey = cv2.cvtColor(frames.read(f), cv2.COLOR_RGB2GRAY)
+        flow = dis.calc(grey, prev_grey, None)  # current -> previous, for backward warping
+        mask = cv2.remap(mask, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR)
+        mask = (mask > 0.5).astype(np.float32)
+        out.append(mask > 0.5)
+        prev_grey = grey
+    return out
+
+
+def eval_davis(root: Path, seqs: list[str] | None = None) -> dict:
+    base = root / "davis2016"
+    seqs = seqs or sorted(p.name for p in (base / "JPEGImages" / "480p").iterdir() if p.is_dir())
+    per = {}
+    t_total, n_total = 0.0, 0
+    print(f"{'sequence':12s} {'ours J':>7s} {'F':>6s} {'J&F':>6s} | {'flow J&F':>8s} | {'copy J&F':>8s} | s/frame")
+    for seq in seqs:
+        frames = FolderFrames(base / "JPEGImages" / "480p" / seq)
+        nums = frames.frame_numbers
+        gts = [read_mask(base / "Annotations" / "480p" / seq / f"{n:05d}.png") for n in nums]
+        copy = davis_scores([gts[0]] * len(gts), gts)
+        flow = davis_scores(flow_warp_baseline(frames, gts[0]), gts)
+
+        prop = FlowPropagator()
+        prop.start(frames)
+        t = time.perf_counter()
+        preds = {nums[0]: prop.add_prompt(nums[0], "obj", Prompt(mask=gts[0]))}
+        for f, alphas in prop.propagate(nums[0]):
+            preds[f] = alphas["obj"]
+        dt = time.perf_counter() - t
+        t_total += dt
+        n_total += len(nums) - 1
+        ours = davis_scores([preds[n] for n in nums], gts)
+        per[seq] = {"ours": ours, "flow": flow, "copy": copy}
+        print(f"{seq:12s} {ours['J']:7.3f} {ours['F']:6.3f} {ours['JF']:6.3f} | {flow['JF']:8.3f} | "
+              f"{copy['JF']:8.3f} | {dt / (len(nums) - 1):.2f}", flush=True)
+    mean = {k: float(np.mean([per[s][k]["JF"] for s in seqs])) for k in ("ours", "flow", "copy")}
+    mj = float(np.mean([per[s]["ours"]["J"] for s in seqs]))
+    mf = float(np.mean([per[s]["ours"]["F"] for s in seqs]))
+    print(f"{'mean':12s} {mj:7.3f} {mf:6.3f} {mean['ours']:6.3f} | {mean['flow']:8.3f} | {mean['copy']:8.3f} |"
+          f" {t_total / max(1, n_total):.2f}")
+    print(f"DAVIS 2016 J&F: ours {mean['ours']:.4f} (target >= 0.70), plain flow warping {mean['flow']:.4f} "
+          f"(ratio {mean['ours'] / max(mean['flow'], 1e-9):.2f}), copy first mask {mean['copy']:.4f} "
+          f"(ratio {mean['ours'] / max(mean['copy'], 1e-9):.2f})")
+    return {"per": per, "mean": mean}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["grabcut", "davis"])
+    ap.add_argument("--seq", nargs="*", help="DAVIS sequences (default: all)")
+    args = ap.parse_args(argv)
+    root = shared_data()
+    if not root.is_dir():
+        print(f"shared data not found at {root} (set ROTO_SHARED_DATA); skipping the evaluation.")
+        return 0
+    cv2.setNumThreads(max(1, os.cpu_count() or 1))
+    if args.only in (None, "grabcut"):
+        if (root / "grabcut").is_dir():
+            eval_grabcut(root)
+        else:
+            print(f"{root / 'grabcut'} not found; skipping the GrabCut evaluation.")
+    if args.only in (None, "davis"):
+        if (root / "davis2016").is_dir():
+            eval_davis(root, args.seq)
+        else:
+            print(f"{root / 'davis2016'} not found; skipping the DAVIS evaluation.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
