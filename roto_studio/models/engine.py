@@ -70,15 +70,19 @@ class MaskWriter:
     model computes the next frame meanwhile. Bounded: put() waits when `depth` frames are queued.
     A write error is raised by the next put() or by flush()."""
 
-    def __init__(self, store, depth: int = 4, on_saved: Callable[[str, int], None] | None = None):
+    def __init__(self, store, depth: int = 4, on_saved: Callable[[str, int], None] | None = None,
+                 threads: int | None = None):
+        import os
+
         self.store = store
         self.depth = max(1, int(depth))
         self.on_saved = on_saved
+        self.threads = max(1, threads if threads is not None else min(self.depth, (os.cpu_count() or 2) - 1, 4))
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._busy = 0
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._alive = 0
 
     def put(self, obj_id: str, frame: int, alpha: np.ndarray) -> None:
         with self._cond:
@@ -87,9 +91,9 @@ class MaskWriter:
                 self._cond.wait()
             self._raise()
             self._queue.append((obj_id, frame, alpha))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="roto-mask-writer", daemon=True)
-                self._thread.start()
+            if self._alive < self.threads and self._alive < len(self._queue) + self._busy:
+                self._alive += 1
+                threading.Thread(target=self._run, name="roto-mask-writer", daemon=True).start()
             self._cond.notify_all()
 
     def pending(self, obj_id: str, frame: int) -> np.ndarray | None:
@@ -115,7 +119,7 @@ class MaskWriter:
         while True:
             with self._cond:
                 if not self._queue:
-                    self._thread = None
+                    self._alive -= 1
                     self._cond.notify_all()
                     return
                 obj_id, frame, alpha = self._queue.popleft()
