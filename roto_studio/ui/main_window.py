@@ -1107,6 +1107,9 @@ class MainWindow(QMainWindow):
             self.job.error = message
             if self.job.state == "running":
                 self.job.finish("failed", self.job.result, message)
+            else:  # the service first reported what was written before the failure
+                self.job_label.setText(self.job_label.text().replace("cancelled", "stopped by an error"))
+                self.show_message(message)
             return
         if rid in self._requests:
             self._requests.pop(rid, None)
