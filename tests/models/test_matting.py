@@ -190,3 +190,32 @@ def test_matte_cli_classical_writes_soft_alpha_and_honours_locks(tmp_path, capsy
     np.testing.assert_array_equal(q.masks.get(obj.id, 1003), before)
     assert main(["matte", str(p.folder), "--object", "nobody"]) == 2
     assert "no object named" in capsys.readouterr().err
+
+
+def test_vitmatte_at_4k_sees_only_bounded_tiles(tiny_vitmatte):
+    """A 4K frame: the model only ever sees tiles (tile + context), only along the band, and the
+    numpy side stays within a few frame-sized buffers."""
+    import tracemalloc
+
+    from roto_studio.models.vitmatte import ViTMatteMatter
+
+    h, w = 2160, 3840
+    yy, xx = np.ogrid[0:h, 0:w]
+    mask = ((yy - 1080) ** 2 + (xx - 1900) ** 2) <= 250 ** 2
+    image = np.zeros((h, w, 3), np.uint8)
+    image[mask] = (200, 120, 40)
+    trimap = make_trimap(mask)
+    m = ViTMatteMatter(tiny_vitmatte.model, device="cpu", tile=384, overlap=32, context=16)
+    shapes = []
+    real_run = m._run
+    m._run = lambda i, t: (shapes.append(t.shape), real_run(i, t))[1]
+    tracemalloc.start()
+    out = m.refine(image, trimap)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert out.shape == (h, w) and out.min() >= 0 and out.max() <= 1
+    assert max(max(s) for s in shapes) <= 384 + 2 * 16
+    # the ring (radius 250) crosses a handful of tiles, not the ~66 the frame holds
+    assert 2 <= len(shapes) <= 9
+    frame_bytes = h * w * 4
+    assert peak < 8 * frame_bytes, peak / 2**20
