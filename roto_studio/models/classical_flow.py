@@ -1,0 +1,268 @@
+"""Mask propagation without weights: dense optical flow plus a colour model that corrects drift.
+
+Per frame and object:
+1. DIS optical flow (both directions) between the previous and the current frame; the previous
+   mask is warped backwards into the current frame; forward-backward disagreement marks
+   occlusions and unreliable flow, which widens the uncertain band there.
+2. A trimap from the warped mask: its eroded core is object, far outside is background, a band
+   around the warped edge (wider where the flow is unreliable or the motion is large) is unknown.
+3. Colour models (chroma-weighted Lab GMMs) of the object and of its surroundings, learnt from the
+   prompted frame and updated conservatively from confident pixels of recent frames, decide the
+   band through a graph cut (OpenCV's GrabCut with our frozen models).
+4. Components far from the warped mask are dropped; the edge is feathered into soft alpha.
+
+Memory is bounded: one previous frame (grey + features), the prompts, a few recent results and
+colour samples per object, whatever the length of the shot.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .base import FrameSource, Prompt, VideoPropagator
+from .classical_gmm import ColourGMM
+from .classical_grabcut import (GrabCutSegmenter, _alpha_from_logits, colour_features, feather,
+                                graph_cut)
+
+RECENT = 4  # results kept per object (to restart propagation from a recent frame)
+N_SAMPLES = 6000  # colour samples kept per class per object
+
+
+@dataclass
+class _Track:
+    prompts: dict = field(default_factory=dict)  # frame -> uint8 mask 0/255 (conditioning)
+    recent: OrderedDict = field(default_factory=OrderedDict)  # frame -> uint8 alpha 0..255
+    fg_ref: np.ndarray | None = None  # colour samples from the prompted frame
+    bg_ref: np.ndarray | None = None
+    fg_new: np.ndarray | None = None  # colour samples from recent frames
+    bg_new: np.ndarray | None = None
+
+
+def _sample(x: np.ndarray, n: int, rng) -> np.ndarray:
+    if len(x) <= n:
+        return x.astype(np.float32)
+    return x[rng.choice(len(x), n, replace=False)].astype(np.float32)
+
+
+def _ellipse(r: int) -> np.ndarray:
+    r = max(1, int(r))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+class FlowPropagator(VideoPropagator):
+    """Optical flow + colour-model propagation (CPU, no weights)."""
+
+    name = "flow"
+
+    def __init__(self, segmenter: GrabCutSegmenter | None = None, feather_radius: int = 2,
+                 flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, seed: int = 0):
+        self.segmenter = segmenter
+        self.feather_radius = feather_radius
+        self.flow_preset = flow_preset
+        self._rng = np.random.default_rng(seed)
+        self._frames: FrameSource | None = None
+        self._tracks: dict[str, _Track] = {}
+
+    # -- VideoPropagator ----------------------------------------------------------------------------
+    def start(self, frames: FrameSource) -> None:
+        self._frames = frames
+        self._tracks = {}
+
+    def add_prompt(self, frame: int, obj_id: str, prompt: Prompt) -> np.ndarray:
+        if self._frames is None:
+            raise RuntimeError("start() must be called before add_prompt()")
+        image = self._frames.read(frame)
+        h, w = image.shape[:2]
+        if prompt.mask is not None and not prompt.points and prompt.box is None:
+            alpha = _alpha_from_logits(np.asarray(prompt.mask))
+            if alpha.shape != (h, w):
+                alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        else:
+            if self.segmenter is None:
+                self.segmenter = GrabCutSegmenter()
+            self.segmenter.set_image(image, key=("flow-prompt", id(self._frames), frame))
+            mask_logits = None if prompt.mask is None else np.asarray(prompt.mask, np.float32)
+            alpha = self.segmenter.predict(Prompt(points=list(prompt.points), labels=list(prompt.labels),
+                                                  box=prompt.box), mask_logits=mask_logits).alpha
+        track = self._tracks.setdefault(obj_id, _Track())
+        binary = alpha > 0.5
+        track.prompts[frame] = (binary * 255).astype(np.uint8)
+        track.recent.clear()
+        self._learn_reference(track, colour_features(image), binary)
+        if self.feather_radius and prompt.mask is not None and not prompt.points and prompt.box is None:
+            return alpha.astype(np.float32)
+        return alpha.astype(np.float32)
+
+    def remove_object(self, obj_id: str) -> None:
+        self._tracks.pop(obj_id, None)
+
+    def reset(self) -> None:
+        self._tracks = {}
+
+    def propagate(self, start: int, reverse: bool = False,
+                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        if self._frames is None:
+            raise RuntimeError("start() must be called before propagate()")
+        nums = list(self._frames.frame_numbers)
+        if start not in nums:
+            raise ValueError(f"frame {start} is not in the shot")
+        i0 = nums.index(start)
+        if reverse:
+            path = nums[:i0 + 1][::-1]
+            if stop is not None:
+                path = [f for f in path if f >= stop]
+        else:
+            path = nums[i0:]
+            if stop is not None:
+                path = [f for f in path if f <= stop]
+        if len(path) < 2:
+            return
+
+        # the mask each object starts from on the first frame of the path
+        state: dict[str, np.ndarray | None] = {}
+        for obj_id, tr in self._tracks.items():
+            if start in tr.prompts:
+                state[obj_id] = tr.prompts[start] > 127
+            elif start in tr.recent:
+                state[obj_id] = tr.recent[start] > 127
+            else:
+                state[obj_id] = None  # object appears when a prompt frame is reached
+
+        flow = cv2.DISOpticalFlow_create(self.flow_preset)
+        prev_img = self._frames.read(path[0])
+        prev_grey = cv2.cvtColor(prev_img, cv2.COLOR_RGB2GRAY)
+        for f in path[1:]:
+            img = self._frames.read(f)
+            grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+            feat = colour_features(img)
+            need = [o for o, m in state.items() if m is not None and m.any()]
+            flows = self._flows(flow, prev_grey, grey) if need else None
+            out: dict[str, np.ndarray] = {}
+            for obj_id, tr in list(self._tracks.items()):
+                if f in tr.prompts:  # a prompt on this frame resets the chain
+                    mask = tr.prompts[f] > 127
+                    self._learn_reference(tr, feat, mask)
+                    alpha = mask.astype(np.float32)
+                elif state.get(obj_id) is None:
+                    mask = None
+                    alpha = np.zeros(grey.shape, np.float32)
+                elif not state[obj_id].any():
+                    mask = state[obj_id]
+                    alpha = np.zeros(grey.shape, np.float32)
+                else:
+                    mask = self._step(tr, state[obj_id], flows, feat)
+                    alpha = feather(img, mask, self.feather_radius) if self.feather_radius else \
+                        mask.astype(np.float32)
+                state[obj_id] = mask
+                if mask is not None:
+                    tr.recent[f] = (alpha * 255 + 0.5).astype(np.uint8)
+                    while len(tr.recent) > RECENT:
+                        tr.recent.popitem(last=False)
+                out[obj_id] = alpha
+            yield f, out
+            prev_grey = grey
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _flows(self, dis, prev_grey, grey):
+        back = dis.calc(grey, prev_grey, None)  # current -> previous
+        fwd = dis.calc(prev_grey, grey, None)  # previous -> current
+        h, w = grey.shape
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        mx, my = gx + back[..., 0], gy + back[..., 1]
+        # forward flow sampled where each current pixel came from should undo the backward flow
+        fw_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        err = np.hypot(fw_at[..., 0] + back[..., 0], fw_at[..., 1] + back[..., 1])
+        mag = np.hypot(back[..., 0], back[..., 1])
+        return mx, my, err, mag
+
+    def _learn_reference(self, tr: _Track, feat: np.ndarray, mask: np.ndarray) -> None:
+        x = feat.reshape(-1, 3)
+        m = mask.reshape(-1)
+        if not m.any():
+            tr.fg_ref = tr.bg_ref = tr.fg_new = tr.bg_new = None
+            return
+        ring = self._local_bg(mask).reshape(-1)
+        tr.fg_ref = _sample(x[m], N_SAMPLES, self._rng)
+        tr.bg_ref = _sample(x[ring], N_SAMPLES, self._rng)
+        tr.fg_new = tr.bg_new = None
+
+    @staticmethod
+    def _local_bg(mask: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(mask)
+        if len(ys) == 0:
+            return np.zeros_like(mask)
+        size = max(np.ptp(ys) + 1, np.ptp(xs) + 1)
+        r = int(np.clip(0.4 * size, 10, 120))
+        h, w = mask.shape
+        y0, y1 = max(0, ys.min() - r), min(h, ys.max() + r + 1)
+        x0, x1 = max(0, xs.min() - r), min(w, xs.max() + r + 1)
+        out = np.zeros_like(mask)
+        out[y0:y1, x0:x1] = True
+        return out & ~mask
+
+    def _models(self, tr: _Track):
+        fg_parts = [p for p in (tr.fg_ref, tr.fg_new) if p is not None]
+        bg_parts = [p for p in (tr.bg_ref, tr.bg_new) if p is not None]
+        fg = ColourGMM().fit(np.concatenate(fg_parts), iters=4)
+        bg = ColourGMM().fit(np.concatenate(bg_parts), iters=4)
+        return fg, bg
+
+    def _step(self, tr: _Track, prev: np.ndarray, flows, feat: np.ndarray) -> np.ndarray:
+        mx, my, err, mag = flows
+        h, w = prev.shape
+        warped = cv2.remap(prev.astype(np.float32), mx, my, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
+        if not warped.any():
+            return warped
+        ys, xs = np.nonzero(warped)
+        size = max(np.ptp(ys) + 1, np.ptp(xs) + 1)
+        # band width: a base share of the object's size, wider where the flow is unreliable
+        base = int(np.clip(0.04 * size, 3, 20))
+        unreliable = (err > 1.5).astype(np.uint8)
+        inner = cv2.erode(warped.astype(np.uint8), _ellipse(base)).astype(bool)
+        outer = cv2.dilate(warped.astype(np.uint8), _ellipse(base)).astype(bool)
+        wide = cv2.dilate(unreliable, _ellipse(base)).astype(bool)
+        inner &= ~wide
+        outer |= cv2.dilate((warped & wide).astype(np.uint8), _ellipse(2 * base)).astype(bool)
+
+        lab = np.full((h, w), cv2.GC_BGD, np.uint8)
+        lab[outer] = cv2.GC_PR_BGD
+        lab[outer & warped] = cv2.GC_PR_FGD
+        lab[inner] = cv2.GC_FGD
+
+        ys, xs = np.nonzero(outer)
+        y0, y1 = max(0, ys.min() - 2), min(h, ys.max() + 3)
+        x0, x1 = max(0, xs.min() - 2), min(w, xs.max() + 3)
+        fg, bg = self._models(tr)
+        cut = graph_cut(feat[y0:y1, x0:x1], lab[y0:y1, x0:x1], fg, bg)
+        mask = np.zeros((h, w), bool)
+        mask[y0:y1, x0:x1] = cut
+        mask = self._keep_near(mask, warped)
+        self._update_samples(tr, feat, mask, inner, outer)
+        return mask
+
+    @staticmethod
+    def _keep_near(mask: np.ndarray, warped: np.ndarray) -> np.ndarray:
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        if n <= 2:
+            return mask
+        overlap = np.bincount(lab[warped], minlength=n)
+        areas = stats[:, cv2.CC_STAT_AREA]
+        keep = np.zeros(n, bool)
+        keep[1:] = (overlap[1:] > 0.5 * areas[1:]) | (areas[1:] > 0.2 * areas[1:].max())
+        return keep[lab]
+
+    def _update_samples(self, tr, feat, mask, inner, outer):
+        x = feat.reshape(-1, 3)
+        core = cv2.erode(mask.astype(np.uint8), _ellipse(3)).astype(bool)
+        far = self._local_bg(cv2.dilate(mask.astype(np.uint8), _ellipse(3)).astype(bool))
+        n = N_SAMPLES // 2
+        if core.any():
+            tr.fg_new = _sample(x[core.reshape(-1)], n, self._rng)
+        if far.any():
+            tr.bg_new = _sample(x[far.reshape(-1)], n, self._rng)
