@@ -206,43 +206,62 @@ class CleanPlate:
             self._cache.popitem(last=False)
         return item
 
-    def homography(self, src: int, dst: int) -> np.ndarray | None:
-        """3x3 matrix taking frame `src` pixel coordinates to frame `dst`'s, or None."""
+    def homography(self, src: int, dst: int, region: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
+        """3x3 matrix taking frame `src` pixel coordinates to frame `dst`'s, or None.
+
+        region (y0, y1, x0, x1) in dst: where the sub-pixel refinement should be most accurate."""
         H = self._feature_homography(src, dst)
         if H is not None and self.refine_alignment:
-            H = self._refine_ecc(H, src, dst)
+            H = self._refine_ecc(H, src, dst, region)
         return H
 
-    def _refine_ecc(self, H: np.ndarray, src: int, dst: int) -> np.ndarray:
-        """Sub-pixel refinement of H by ECC on the background pixels (keeps H if ECC fails)."""
+    def _refine_ecc(self, H: np.ndarray, src: int, dst: int, region=None) -> np.ndarray:
+        """Sub-pixel refinement of H by ECC on the background pixels of dst (around `region`
+        when given: local alignment is what the fill needs, and it is cheaper); keeps H on failure."""
         s_img, _, _, _, _ = self._frame(src)
         d_img, _, d_visible, _, _ = self._frame(dst)
         h, w = d_visible.shape
-        scale = min(1.0, self.feature_side / max(h, w))
+        y0, y1, x0, x1 = region if region is not None else (0, h, 0, w)
+        scale = min(1.0, self.feature_side / 2 / max(y1 - y0, x1 - x0))
         S = np.diag([scale, scale, 1.0])
-        def gray(img):  # noqa: E306
+        T = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)  # crop -> dst coordinates
+
+        def gray(img):
             g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             if scale < 1.0:
-                g = cv2.resize(g, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+                g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             return g.astype(np.float32)
-        mask = d_visible.astype(np.uint8)
+
+        template = gray(d_img[y0:y1, x0:x1])
+        source = gray(s_img)
+        t_mask = d_visible[y0:y1, x0:x1].astype(np.uint8)
+        s_mask = self._frame(src)[2].astype(np.uint8)
         if scale < 1.0:
-            mask = cv2.resize(mask, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_NEAREST)
-        warp = (S @ np.linalg.inv(H) @ np.linalg.inv(S)).astype(np.float32)  # dst -> src, scaled
-        warp /= warp[2, 2]
+            t_mask = cv2.resize(t_mask, (template.shape[1], template.shape[0]), interpolation=cv2.INTER_NEAREST)
+            s_mask = cv2.resize(s_mask, (source.shape[1], source.shape[0]), interpolation=cv2.INTER_NEAREST)
+        if t_mask.sum() < 200:
+            return H
+        # ECC's warp maps template (scaled dst crop) coordinates to input (scaled src) coordinates
+        warp = S @ np.linalg.inv(H) @ T @ np.linalg.inv(S)
+        warp = (warp / warp[2, 2]).astype(np.float32)
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
         try:
-            cc, warp = cv2.findTransformECC(gray(d_img), gray(s_img), warp, cv2.MOTION_HOMOGRAPHY,
-                                           (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5),
-                                           mask, 3)
+            if hasattr(cv2, "findTransformECCWithMask"):  # OpenCV 5: masks on both images
+                cc, warp = cv2.findTransformECCWithMask(template, source, t_mask, s_mask, warp,
+                                                        cv2.MOTION_HOMOGRAPHY, criteria, 3)
+            else:  # OpenCV 4: the mask is the input's (the source frame's background)
+                cc, warp = cv2.findTransformECC(template, source, warp, cv2.MOTION_HOMOGRAPHY,
+                                               criteria, s_mask, 3)
         except cv2.error:
             return H
-        refined = np.linalg.inv(S) @ np.linalg.inv(warp.astype(np.float64)) @ S
+        refined = T @ np.linalg.inv(S) @ np.linalg.inv(warp.astype(np.float64)) @ S
         refined /= refined[2, 2]
         if cc < 0.6 or not self._plausible(refined, src):
             return H
         # ECC can wander off on flat images: accept it only when it stays near the feature fit
-        c = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64).reshape(-1, 1, 2)
-        moved = np.abs(cv2.perspectiveTransform(c, refined) - cv2.perspectiveTransform(c, H)).max()
+        c = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64).reshape(-1, 1, 2)
+        back = np.linalg.inv(H)
+        moved = np.abs(cv2.perspectiveTransform(cv2.perspectiveTransform(c, back), refined) - c).max()
         return refined if moved < 0.15 * max(h, w) else H
 
     def _feature_homography(self, src: int, dst: int) -> np.ndarray | None:
@@ -272,6 +291,13 @@ class CleanPlate:
         H = np.vstack([A, [0.0, 0.0, 1.0]])
         return H if self._plausible(H, src) else None
 
+    @staticmethod
+    def _valid(visible: np.ndarray, H: np.ndarray, size) -> np.ndarray:
+        """Where the warped source shows background (inside its frame, no object), eroded 1 px."""
+        v = cv2.warpPerspective(visible.astype(np.uint8), H, size, flags=cv2.INTER_NEAREST,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return cv2.erode(v, np.ones((3, 3), np.uint8)).astype(bool)
+
     def _plausible(self, H: np.ndarray, frame: int) -> bool:
         """The frame's corners map to a convex quad of similar size (no fold, flip or blow-up)."""
         h, w = self._frame(frame)[1].shape
@@ -293,25 +319,31 @@ class CleanPlate:
         ring = cv2.dilate(hole.astype(np.uint8), np.ones((17, 17), np.uint8)).astype(bool) & ~hole
         here = self._index.get(frame)
         used = 0
+        ys, xs = np.nonzero(hole)
+        m = 64
+        region = (max(0, ys.min() - m), min(h, ys.max() + 1 + m), max(0, xs.min() - m), min(w, xs.max() + 1 + m))
         if here is not None:
             for off in _offsets(self.search):
                 j = here + off
                 if not 0 <= j < len(self.numbers) or used >= self.max_sources:
                     continue
                 src = self.numbers[j]
-                H = self.homography(src, frame)
+                H = self._feature_homography(src, frame)
                 if H is None:
                     continue
                 used += 1
                 s_img, _, s_visible, _, _ = self._frame(src)
-                warped = cv2.warpPerspective(s_img, H, (w, h), flags=cv2.INTER_LINEAR,
-                                             borderMode=cv2.BORDER_CONSTANT)
-                valid = cv2.warpPerspective(s_visible.astype(np.uint8), H, (w, h), flags=cv2.INTER_NEAREST,
-                                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                valid = cv2.erode(valid, np.ones((3, 3), np.uint8)).astype(bool)
+                valid = self._valid(s_visible, H, (w, h))
+                if not (missing & valid).any():
+                    continue  # this frame shows none of what is missing: skip the refinement
+                if self.refine_alignment:
+                    H = self._refine_ecc(H, src, frame, region)
+                    valid = self._valid(s_visible, H, (w, h))
                 take = missing & valid
                 if not take.any():
                     continue
+                warped = cv2.warpPerspective(s_img, H, (w, h), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_CONSTANT)
                 out[take] = _gain_matched(warped, image, ring & valid)[take]
                 missing &= ~take
                 if not missing.any():

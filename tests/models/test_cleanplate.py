@@ -124,3 +124,16 @@ def test_cleanplate_cli_writes_rgb_sequence(tmp_path, capsys):
     assert psnr(got, plates[1003], hole) > 25
     assert "6 clean frames" in capsys.readouterr().err
     assert main(["cleanplate", str(p.folder), "--object", "nope", "--out", str(out)]) == 2
+
+
+def test_inpainter_choice_without_learned_weights(monkeypatch):
+    from roto_studio.core.errors import ModelError
+    from roto_studio.models import cleanplate
+
+    monkeypatch.setattr(cleanplate, "find_inpaint_weights", lambda: None)
+    assert cleanplate.make_inpainter("auto").name == "opencv"
+    assert cleanplate.make_inpainter("opencv").name == "opencv"
+    with pytest.raises(ModelError, match="diffusers"):
+        cleanplate.make_inpainter("diffusers")
+    with pytest.raises(ModelError, match="unknown"):
+        cleanplate.make_inpainter("magic")
