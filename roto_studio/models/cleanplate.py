@@ -76,7 +76,7 @@ class DiffusersInpainter(Inpainter):
             return image.copy()
         ys, xs = np.nonzero(hole)
         h, w = hole.shape
-        side = int(min(max(ys.ptp(), xs.ptp()) * 2 + 32, max(h, w)))
+        side = int(min(max(np.ptp(ys), np.ptp(xs)) * 2 + 32, max(h, w)))
         cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
         y0 = int(np.clip(cy - side // 2, 0, max(0, h - side)))
         x0 = int(np.clip(cx - side // 2, 0, max(0, w - side)))

@@ -1,6 +1,5 @@
 """Edge refinement settings and trimaps."""
 
-import cv2
 import numpy as np
 import pytest
 
