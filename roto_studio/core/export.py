@@ -2,14 +2,13 @@
 
 Every file is written to a hidden temp name in its own folder and renamed into place, so a
 cancelled or failed export never leaves a partial file under a final name. Image frames are
-written in parallel: PNG by threads (cv2 releases the GIL while encoding); big EXR exports by a
-pool of writer processes (spawn), fed by the same threads, which send each process only the
-pixels of one file.
+written in parallel by threads: cv2, zlib (our EXR ZIP encoder, core.exr) and OpenEXR release
+the GIL while encoding, so the threads run on separate cores (benchmarks/bench_export.py shows
+how much of their time they spend blocked: under 1%).
 """
 
 from __future__ import annotations
 
-import atexit
 import errno
 import os
 import re
@@ -27,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
-from roto_studio.core.exr import COMPRESSIONS, PRECISIONS, to_pixels, write_exr
+from roto_studio.core.exr import COMPRESSIONS, PRECISIONS, write_exr
 from roto_studio.core.naming import (
     check_pattern,
     default_pattern,
@@ -60,7 +59,6 @@ class ExportOptions:
     exr_precision: str = "half"  # half | float
     exr_compression: str = "zip"  # zip | zips | piz | rle | none
     workers: int | None = None  # parallel writers; None = number of CPUs (at most 8)
-    exr_processes: bool | None = None  # EXR writers in processes; None = when it pays (big frames)
 
     def check(self) -> None:
         if self.format not in FORMATS:
@@ -557,96 +555,9 @@ class _Source:
         return img
 
 
-# ---------------------------------------------------------------- EXR writer processes
-#
-# OpenEXR's ZIP encoder is most of an EXR export's CPU time. A few long-lived spawn processes
-# run it; each job carries the finished pixels of one file (half: 2 bytes a pixel), so a
-# worker needs only numpy and OpenEXR and never touches the project, the plate or Qt.
-
-_pool_lock = threading.Lock()
-_pool = None  # (ProcessPoolExecutor, number of processes)
-
-# Process writers pay for themselves from about this much work (the pool starts in ~1 s).
-PROCESS_MIN_PIXELS = 1 << 20  # per frame
-PROCESS_MIN_FILES = 8
-
-
-def _writer_init() -> None:
-    import signal
-
-    try:  # Ctrl+C goes to the parent, which stops the export; workers just finish their file
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, OSError):
-        pass
-
-
-def _exr_job(path: str, pixels: dict, precision: str, compression: str) -> str:
-    """Runs in a writer process: one EXR file, atomically, from ready pixels."""
-    write_exr_file(Path(path), pixels, precision, compression, 1)
-    return path
-
-
-def _writer_pool(processes: int):
-    global _pool
-    with _pool_lock:
-        if _pool is not None and _pool[1] != processes:
-            _pool[0].shutdown(wait=False, cancel_futures=True)
-            _pool = None
-        if _pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            ctx = multiprocessing.get_context("spawn")  # fork is unsafe beside Qt and model threads
-            _pool = (ProcessPoolExecutor(processes, mp_context=ctx, initializer=_writer_init), processes)
-        return _pool[0]
-
-
-def _drop_pool(pool) -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is not None and _pool[0] is pool:
-            _pool = None
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-def shutdown_writers() -> None:
-    """Stop the EXR writer processes (they otherwise stay for the next export until exit)."""
-    global _pool
-    with _pool_lock:
-        pool, _pool = (_pool[0] if _pool else None), None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-atexit.register(shutdown_writers)
-
-
-def _write_exr_in(pool, path: Path, chans: dict, precision: str, compression: str) -> None:
-    from concurrent.futures.process import BrokenProcessPool
-
-    pixels = {name: to_pixels(data, precision) for name, data in chans.items()}
-    try:
-        pool.submit(_exr_job, str(path), pixels, precision, compression).result()
-    except BrokenProcessPool:
-        _drop_pool(pool)
-        raise ExportError(f"an EXR writer process stopped unexpectedly while writing {path.name} "
-                          "(out of memory?); try again with fewer workers.") from None
-
-
-def _use_processes(plan: _Plan, options: ExportOptions, workers: int) -> bool:
-    if options.format != "exr" or workers < 2:
-        return False
-    if options.exr_processes is not None:
-        return bool(options.exr_processes)
-    files = len(plan.frames) * len(plan.groups)
-    return plan.width * plan.height >= PROCESS_MIN_PIXELS and files >= PROCESS_MIN_FILES
-
-
 def _write_frame(plan: _Plan, src: _Source, options: ExportOptions, frame: int, stop: threading.Event,
-                 exr_threads: int, pool=None) -> list[Path]:
-    """Write every group's file for one frame; returns the paths written.
-
-    With `pool` (EXR writer processes) this thread prepares the pixels and waits for its file."""
+                 exr_threads: int) -> list[Path]:
+    """Write every group's file for one frame; returns the paths written."""
     written = []
     plate = src.plate(frame) if options.rgba else None
     for gi, g in enumerate(plan.groups):
@@ -658,11 +569,7 @@ def _write_frame(plan: _Plan, src: _Source, options: ExportOptions, frame: int, 
         if options.format == "exr":
             chans = exr_channels(dict(zip(g.layers, alphas)), plate, options.rgba or "straight",
                                  layers=len(alphas) > 1)
-            compression = options.exr_compression.lower()
-            if pool is not None:
-                _write_exr_in(pool, path, chans, options.exr_precision, compression)
-            else:
-                write_exr_file(path, chans, options.exr_precision, compression, exr_threads)
+            write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads)
         else:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             if options.format == "png8":
@@ -724,7 +631,6 @@ def _workers(options: ExportOptions) -> int:
 def _export_images(plan: _Plan, src: _Source, options: ExportOptions, progress, cancel) -> list[Path]:
     workers = _workers(options)
     exr_threads = 1 if workers > 1 else max(1, min(8, os.cpu_count() or 1))
-    pool = _writer_pool(workers) if _use_processes(plan, options, workers) else None
     total = len(plan.frames) * len(plan.groups)
     done_files: dict[int, list[Path]] = {}
     done = 0
@@ -747,7 +653,7 @@ def _export_images(plan: _Plan, src: _Source, options: ExportOptions, progress, 
                 if frame is None:
                     exhausted = True
                     break
-                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads, pool)
+                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads)
                 pending[fut] = frame
             if not pending:
                 break

@@ -466,56 +466,54 @@ def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
     assert np.array_equal(bgra[..., 2], np.rint(ex.linear_to_srgb(lin[..., 0]) * 65535).astype(np.uint16))
 
 
-# ---------------------------------------------------------------- EXR writer processes and errors
+# ---------------------------------------------------------------- own ZIP encoder and errors
 
-def test_exr_writer_processes_match_threads(tmp_path):
-    p = make_project(tmp_path)
-    opts = dict(format="exr", combine=True, rgba="premultiplied", workers=2)
-    by_threads = export_project(p, tmp_path / "t", ExportOptions(**opts, exr_processes=False))
-    by_procs = export_project(p, tmp_path / "p", ExportOptions(**opts, exr_processes=True))
-    assert [x.name for x in by_procs] == [x.name for x in by_threads] == [f"shot.{f}.exr" for f in FRAMES]
-    for a, b in zip(by_threads, by_procs):
-        ha, ca = read_exr(a)
-        hb, cb = read_exr(b)
-        assert sorted(cb) == ["A", "B", "G", "R", "hero.A", "my_car.A", "obj_2.A"]
-        assert sorted(ca) == sorted(cb) and ha["compression"] == hb["compression"]
-        for name in ca:
-            assert cb[name].dtype == np.float16 and np.array_equal(ca[name], cb[name])
-    assert no_temps(tmp_path / "p")
+@pytest.mark.parametrize("precision", ["half", "float"])
+@pytest.mark.parametrize("comp", ["zip", "zips"])
+@pytest.mark.parametrize("h, w", [(1, 1), (17, 5), (48, 64), (33, 2)])
+def test_own_zip_encoder_matches_openexr(tmp_path, monkeypatch, precision, comp, h, w):
+    """Same header bytes as OpenEXR writes, same pixels read back, through OpenEXR's reader."""
+    from roto_studio.core import exr
 
-
-def test_exr_writer_processes_cancel_and_progress_on_calling_thread(tmp_path):
-    import threading
-
-    p = make_project(tmp_path)
-    calls, seen = [], []
-
-    def cancel():
-        calls.append(1)
-        return len(calls) > 3
-
-    out = tmp_path / "out"
-    with pytest.raises(Cancelled) as err:
-        export_project(p, out, ExportOptions(format="exr", workers=2, exr_processes=True),
-                       progress=lambda d, t: seen.append((d, t, threading.current_thread())), cancel=cancel)
-    files = sorted(out.iterdir())
-    assert 0 < len(files) < len(FRAMES) * 3
-    assert sorted(err.value.written) == files
-    assert seen[0][:2] == (0, len(FRAMES) * 3) and seen[-1][0] == len(files)
-    assert all(t is threading.current_thread() for _, _, t in seen)
-    for f in files:
-        _, ch = read_exr(f)
-        assert list(ch) == ["A"]
-    assert no_temps(out)
+    rng = np.random.default_rng(h * w)
+    long_layer = "a_very_long_object_name_for_the_long_names_flag.A"  # > 31 bytes
+    chans = {"hero.A": soft_alpha(3, w, h), "A": rng.random((h, w), dtype=np.float32),
+             "R": np.zeros((h, w), np.float32), "B": np.ones((h, w), np.float32),
+             long_layer: np.full((h, w), 0.5, np.float32)}
+    monkeypatch.setattr(exr, "OWN_ZIP_ENCODER", False)
+    write_exr(tmp_path / "ref.exr", chans, precision, comp)
+    monkeypatch.setattr(exr, "OWN_ZIP_ENCODER", True)
+    write_exr(tmp_path / "own.exr", chans, precision, comp)
+    ref, own = (tmp_path / "ref.exr").read_bytes(), (tmp_path / "own.exr").read_bytes()
+    end = ref.index(b"scanlineimage\0") + len(b"scanlineimage\0")  # the header ends there
+    assert own[:end] == ref[:end]
+    assert int.from_bytes(own[4:8], "little") == 2 | 0x400  # version 2, long names flag
+    h_ref, c_ref = read_exr(tmp_path / "ref.exr")
+    h_own, c_own = read_exr(tmp_path / "own.exr")
+    assert h_own["compression"] == h_ref["compression"]
+    assert sorted(c_own) == sorted(c_ref) == sorted(chans)
+    want = np.float16 if precision == "half" else np.float32
+    for name, data in chans.items():
+        assert c_own[name].dtype == want and np.array_equal(c_own[name], data.astype(want)), name
 
 
-@pytest.mark.parametrize("processes", [False, True])
-def test_write_failure_names_the_final_file(tmp_path, processes):
+def test_own_zip_encoder_keeps_incompressible_chunks_raw(tmp_path):
+    from roto_studio.core import exr
+
+    noise = np.random.default_rng(1).random((20, 40), dtype=np.float32)
+    data = exr.encode_zip_exr({"A": noise}, 16)
+    assert len(data) > noise.nbytes  # nothing to gain: both chunks stored raw
+    (tmp_path / "n.exr").write_bytes(data)
+    _, ch = read_exr(tmp_path / "n.exr")
+    assert np.array_equal(ch["A"], noise)
+
+
+def test_write_failure_names_the_final_file(tmp_path):
     p = make_project(tmp_path, names=("hero",))
     out = tmp_path / "out"
     (out / "hero.1003.exr").mkdir(parents=True)  # a folder where the file must go: the rename fails
     with pytest.raises(ExportError) as err:
-        export_project(p, out, ExportOptions(format="exr", workers=2, exr_processes=processes))
+        export_project(p, out, ExportOptions(format="exr", workers=2))
     msg = str(err.value)
     assert "hero.1003.exr" in msg and ".tmp" not in msg
     assert no_temps(out)
