@@ -5,8 +5,8 @@ import multiprocessing
 import sys
 
 if __name__ == "__main__":
-    # A frozen app re-runs this file for every child process it starts (export workers use a
-    # spawn process pool); freeze_support() turns those runs into workers instead of windows.
+    # A frozen app re-runs this file for every multiprocessing child it starts;
+    # freeze_support() turns such a run into the child instead of a second window.
     multiprocessing.freeze_support()
     from roto_studio.ui.app import main
 
