@@ -109,6 +109,17 @@ def clean_alpha(alpha: np.ndarray) -> np.ndarray:
     return a
 
 
+def _clean_or_same(alpha: np.ndarray) -> np.ndarray:
+    """Like clean_alpha, but a float32 2-D alpha already inside 0..1 (no NaN) is returned as is:
+    two quick reductions instead of a clipped copy. Only for read-only use."""
+    a = np.asarray(alpha)
+    if a.dtype == np.float32 and a.ndim == 2 and a.size:
+        lo, hi = float(a.min()), float(a.max())  # NaN anywhere makes both NaN: fails the test
+        if lo >= 0.0 and hi <= 1.0:
+            return a
+    return clean_alpha(a)
+
+
 def _scaled(alpha: np.ndarray, scale: float, depth: int) -> np.ndarray:
     """alpha * scale rounded and saturated to an integer type by OpenCV (NaN and < 0 -> 0).
 
@@ -221,11 +232,12 @@ def exr_channels(alphas: dict[str, np.ndarray], rgb: np.ndarray | None = None, m
 
     One alpha and layers falsy -> `A` (plus R, G, B for a cut-out). Several alphas -> layers
     `<name>.A`; with a cut-out, R, G, B, A also hold the plate and the union of the alphas.
+    A clean float32 alpha is used as is (not copied): treat the result as read-only.
     """
     if layers is None:
         layers = len(alphas) > 1
     out: dict[str, np.ndarray] = {}
-    cleaned = {name: clean_alpha(a) for name, a in alphas.items()}
+    cleaned = {name: _clean_or_same(a) for name, a in alphas.items()}
     if layers:
         for name, a in cleaned.items():
             out[f"{name}.A"] = a
