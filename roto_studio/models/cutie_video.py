@@ -421,6 +421,8 @@ class CutieVideoPropagator(VideoPropagator):
             stop = self._numbers[-1] if stop is None else stop
             walk = [n for n in self._numbers if start <= n <= stop]
             behind = sorted(f for f in self._prompts if f < start)
+        if not walk:
+            raise ModelError(f"stop frame {stop} lies behind start frame {start} for this direction; swap them or flip the direction.")
         seeds = behind[-self.max_seed_frames:] if self.max_seed_frames > 0 else []
         if not seeds and not any(f in self._prompts for f in walk):
             where = "after" if reverse else "before"

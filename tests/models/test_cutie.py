@@ -228,6 +228,8 @@ def test_needs_a_mask(model, clip):
         model.add_prompt(FIRST, "a", Prompt(points=[(10.0, 10.0)], labels=[1]))
     with pytest.raises(ModelError, match="no mask to start from"):
         model.propagate(FIRST)
+    with pytest.raises(ModelError, match="lies behind"):
+        model.propagate(FIRST + 2, stop=FIRST + 1)
     with pytest.raises(ModelError, match="not in this shot"):
         model.add_prompt(999, "a", Prompt(mask=ma[0]))
     # a mask only later in the walk: frames before it have nothing yet
@@ -321,6 +323,12 @@ def test_builds_offline_and_loads_checkpoints(tmp_path, monkeypatch):
     torch.save({"x": torch.zeros(1)}, other)
     with pytest.raises(ModelError, match="not a Cutie checkpoint"):
         CutieVideoPropagator.load(checkpoint=other, device="cpu")
+    # found through the weights registry too: a file in an offline weights folder
+    monkeypatch.delenv("ROTO_CUTIE_WEIGHTS")
+    monkeypatch.setenv("ROTO_WEIGHTS_OFFLINE", str(tmp_path))
+    found = cutie_video.find_weights()
+    assert found is not None and found.resolve() == path.resolve()
+
     monkeypatch.setenv("ROTO_CUTIE_WEIGHTS", str(tmp_path / "nowhere.pth"))
     monkeypatch.setattr(cutie_video, "WEIGHT_NAMES", {"base": "no-such-a", "small": "no-such-b"})
     ok, why = cutie_video.available()
