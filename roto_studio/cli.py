@@ -58,20 +58,43 @@ def main(argv: list[str] | None = None) -> int:
         return gui_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    stderr = sys.stderr
+    sys.stderr = tracker = _LineTracker(stderr)  # progress lines may end without a newline
     try:
         return int(args._run(args) or 0)
     except RotoError as exc:
-        print(f"roto-studio: {exc}", file=sys.stderr)
-        return 2
+        return tracker.fail(f"roto-studio: {exc}", 2)
     except KeyboardInterrupt:
-        print("roto-studio: interrupted; finished frames were kept.", file=sys.stderr)
-        return 130
+        return tracker.fail("roto-studio: interrupted; finished frames were kept.", 130)
     except MemoryError:
-        print("roto-studio: out of memory; try a smaller range or close other programs.", file=sys.stderr)
-        return 2
+        return tracker.fail("roto-studio: out of memory; try a smaller range or close other programs.", 2)
     except OSError as exc:
-        print(f"roto-studio: {_os_message(exc)}", file=sys.stderr)
-        return 2
+        return tracker.fail(f"roto-studio: {_os_message(exc)}", 2)
+    finally:
+        if tracker.open_line:
+            stderr.write("\n")
+        sys.stderr = stderr
+
+
+class _LineTracker:
+    """Wraps stderr to know whether the last write left a line open (a `\r` progress line)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.open_line = False
+
+    def write(self, text):
+        if text:
+            self.open_line = not text.endswith("\n")
+        return self._stream.write(text)
+
+    def fail(self, message: str, status: int) -> int:
+        self.write(("\n" if self.open_line else "") + message + "\n")
+        self.flush()
+        return status
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _os_message(exc: OSError) -> str:
