@@ -12,6 +12,7 @@ all reading, go through the OpenEXR (3.3+) Python API.
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -132,18 +133,32 @@ def _header(names: list[bytes], dtypes: list, w: int, h: int, code: int) -> byte
     ]) + b"\0"
 
 
+_local = threading.local()
+
+
+def _scratch(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two uint8 work arrays of n bytes, kept per thread and reused for every chunk (one chunk
+    stays in the CPU cache from the predictor to zlib; no fresh memory to fault in)."""
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None or bufs[0].size < n:
+        bufs = _local.bufs = (np.empty(n, np.uint8), np.empty(n, np.uint8))
+    return bufs[0][:n], bufs[1][:n]
+
+
 def _zip_chunk(raw: np.ndarray, strategy: int) -> bytes:
-    """One chunk as OpenEXR's ZIP codec stores it: even bytes then odd bytes, each byte stored as
-    the difference to the one before + 128, deflated with a zlib header. Raw when that is no smaller."""
+    """One chunk as OpenEXR's ZIP codec stores it: its even bytes, then its odd bytes, each byte
+    stored as the difference to the one before + 128 (mod 256), deflated with a zlib header.
+    Raw when that is no smaller. Scanlines have an even length, so the even bytes are the low
+    bytes of the chunk seen as little-endian uint16."""
     n = raw.size
-    split = np.empty(n, np.uint8)
-    half = (n + 1) // 2
-    split[:half] = raw[0::2]
-    split[half:] = raw[1::2]
-    delta = np.empty_like(split)
-    delta[0] = split[0]
+    split, delta = _scratch(n)
+    pairs = raw.view("<u2")
+    m = pairs.size
+    np.copyto(split[:m], pairs, casting="unsafe")  # the cast keeps the low byte
+    np.right_shift(pairs, 8, out=split[m:], casting="unsafe")
     np.subtract(split[1:], split[:-1], out=delta[1:])
-    delta[1:] += 128  # uint8 arithmetic wraps, as the C codec's char store does
+    delta += 128  # uint8 arithmetic wraps, as the C codec's char store does
+    delta[0] = split[0]  # the first byte is kept as is
     packer = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, 15, 9, strategy)
     packed = packer.compress(delta) + packer.flush()
     return packed if len(packed) < n else raw.tobytes()
