@@ -9,17 +9,19 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str | None = None):
+def atomic_path(target: str | os.PathLike, suffix: str | None = None, fsync: bool = True):
     """Yield a temp path next to `target`; on success it replaces `target`, on error it is removed.
 
-    `suffix` keeps the extension writers look at (cv2 picks the codec from it)."""
+    `suffix` keeps the extension writers look at (cv2 picks the codec from it). The rename alone
+    survives a killed process; `fsync` also survives a power cut, at some cost per file."""
     target = Path(target)
     suffix = target.suffix if suffix is None else suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        _fsync_file(tmp)
+        if fsync:
+            _fsync_file(tmp)
         os.replace(tmp, target)
     except BaseException:
         try:
