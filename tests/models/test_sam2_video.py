@@ -53,7 +53,7 @@ def _stock_run(model, clip, mask_c):
         _, _, m = model.add_new_points_or_box(
             st, 3, "a", points=np.array([disc_centre(3), (5, 5)], np.float32), labels=np.array([1, 0], np.int32))
         out["correct a"] = sig(m)[0]
-        for f, _, m in model.propagate_in_video(st, 3):
+        for f, _, m in model.propagate_in_video(st, 3, max_frame_num_to_track=4):
             out[("forward again", f)] = sig(m)
         # an object added mid-shot with a mask, tracked backwards
         _, _, m = model.add_new_mask(st, 8, "c", mask_c)
@@ -74,7 +74,7 @@ def _our_run(prop, src, mask_c):
         out[("forward", f - first)] = stack(d)
     held = prop.memory_frames()
     out["correct a"] = prop.add_prompt(first + 3, "a", Prompt(points=[disc_centre(3), (5, 5)], labels=[1, 0]))
-    for f, d in prop.propagate(first + 3):
+    for f, d in prop.propagate(first + 3, stop=first + 7):
         out[("forward again", f - first)] = stack(d)
     out["mask c"] = prop.add_prompt(first + 8, "c", Prompt(mask=mask_c.astype(np.float32)))
     for f, d in prop.propagate(first + 8, reverse=True):
