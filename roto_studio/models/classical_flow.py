@@ -31,6 +31,9 @@ from .classical_grabcut import (GrabCutSegmenter, _alpha_from_logits, colour_fea
 
 RECENT = 4  # results kept per object (to restart propagation from a recent frame)
 N_SAMPLES = 6000  # colour samples kept per class per object
+WIDE = 0.3  # search ring beyond the band, as a share of the object's size
+LLR_OPEN = 3.0
+SIZE_DECAY = 0.97  # colour log-likelihood ratio that opens a pixel of that ring
 
 
 @dataclass
@@ -41,6 +44,7 @@ class _Track:
     bg_ref: np.ndarray | None = None
     fg_new: np.ndarray | None = None  # colour samples from recent frames
     bg_new: np.ndarray | None = None
+    size: float = 0.0  # object size memory (decays slowly, so occlusions don't shrink the search)
 
 
 def _sample(x: np.ndarray, n: int, rng) -> np.ndarray:
@@ -187,6 +191,8 @@ class FlowPropagator(VideoPropagator):
             tr.fg_ref = tr.bg_ref = tr.fg_new = tr.bg_new = None
             return
         ring = self._local_bg(mask).reshape(-1)
+        ys, xs = np.nonzero(mask)
+        tr.size = float(max(np.ptp(ys) + 1, np.ptp(xs) + 1))
         tr.fg_ref = _sample(x[m], N_SAMPLES, self._rng)
         tr.bg_ref = _sample(x[ring], N_SAMPLES, self._rng)
         tr.fg_new = tr.bg_new = None
@@ -230,31 +236,48 @@ class FlowPropagator(VideoPropagator):
         inner &= ~wide
         outer |= cv2.dilate((warped & wide).astype(np.uint8), _ellipse(2 * base)).astype(bool)
 
+        # a wider ring where only pixels that clearly look like the object stay open: lets the
+        # mask jump thin occluders (posts, branches) and catch parts that reappear
+        tr.size = max(float(size), SIZE_DECAY * tr.size)
+        r_wide = int(np.clip(WIDE * tr.size, base + 2, 80))
+        wide_ring = cv2.dilate(warped.astype(np.uint8), _ellipse(r_wide)).astype(bool) & ~outer
+        search = outer | wide_ring
+        ys, xs = np.nonzero(search)
+        y0, y1 = max(0, ys.min() - 2), min(h, ys.max() + 3)
+        x0, x1 = max(0, xs.min() - 2), min(w, xs.max() + 3)
+        fg, bg = self._models(tr)
+        crop = feat[y0:y1, x0:x1]
+
         lab = np.full((h, w), cv2.GC_BGD, np.uint8)
         lab[outer] = cv2.GC_PR_BGD
         lab[outer & warped] = cv2.GC_PR_FGD
         lab[inner] = cv2.GC_FGD
-
-        ys, xs = np.nonzero(outer)
-        y0, y1 = max(0, ys.min() - 2), min(h, ys.max() + 3)
-        x0, x1 = max(0, xs.min() - 2), min(w, xs.max() + 3)
-        fg, bg = self._models(tr)
-        cut = graph_cut(feat[y0:y1, x0:x1], lab[y0:y1, x0:x1], fg, bg)
+        ring_c = wide_ring[y0:y1, x0:x1]
+        if ring_c.any():
+            xr = crop[ring_c].reshape(-1, 3).astype(np.float64)
+            llr = fg.loglik(xr) - bg.loglik(xr)
+            sub = lab[y0:y1, x0:x1]
+            vals = np.where(llr > LLR_OPEN, cv2.GC_PR_BGD, cv2.GC_BGD).astype(np.uint8)
+            sub[ring_c] = vals
+        cut = graph_cut(crop, lab[y0:y1, x0:x1], fg, bg)
         mask = np.zeros((h, w), bool)
         mask[y0:y1, x0:x1] = cut
-        mask = self._keep_near(mask, warped)
+        mask = self._keep_near(mask, warped, r_wide)
         self._update_samples(tr, feat, mask, inner, outer)
         return mask
 
     @staticmethod
-    def _keep_near(mask: np.ndarray, warped: np.ndarray) -> np.ndarray:
+    def _keep_near(mask: np.ndarray, warped: np.ndarray, r: int) -> np.ndarray:
+        """Keep components that overlap the warped mask; ones only near it must be sizeable."""
         n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         if n <= 2:
             return mask
         overlap = np.bincount(lab[warped], minlength=n)
         areas = stats[:, cv2.CC_STAT_AREA]
+        main = areas[1:].max()
         keep = np.zeros(n, bool)
-        keep[1:] = (overlap[1:] > 0.5 * areas[1:]) | (areas[1:] > 0.2 * areas[1:].max())
+        keep[1:] = ((overlap[1:] > 0.3 * areas[1:]) & (areas[1:] > 0.002 * main)) | \
+            (areas[1:] > 0.05 * main)
         return keep[lab]
 
     def _update_samples(self, tr, feat, mask, inner, outer):
