@@ -31,6 +31,8 @@ EXTRA_OVERRIDES = ["++model.add_all_frames_to_correct_as_cond=true"]
 def config_for(name: str) -> str:
     """The sam2 yaml for a model name ('sam2.1-tiny', 'tiny', 'sam2.1_hiera_b+', a .pt file name...)."""
     text = Path(str(name)).name.lower()
+    if str(name).startswith("configs/"):
+        return str(name)
     if text.endswith(".yaml") and text.startswith("sam2"):
         return str(name) if "/" in str(name) else f"configs/sam2.1/{text}"
     try:  # the registry knows the names users type
@@ -86,7 +88,7 @@ def from_config(config_name: str = "tiny", image_size: int = 256, seed: int = 0,
     import torch
 
     build = _ensure_hydra()
-    cfg = config_for(config_name) if not str(config_name).startswith("configs/") else config_name
+    cfg = config_for(config_name)
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -109,7 +111,10 @@ def load_checkpoint(model, path) -> None:
                          "run `roto-studio models verify`.") from None
     if isinstance(sd, dict) and "model" in sd:
         sd = sd["model"]
-    missing, unexpected = model.load_state_dict(sd, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+    except RuntimeError:  # same keys, other shapes: another model size
+        missing, unexpected = ["(shapes differ)"], []
     if missing or unexpected:
         raise ModelError(f"{path.name} does not match this SAM 2 model ({len(missing)} missing, "
                          f"{len(unexpected)} unexpected keys); pick the matching size or re-download it.")
@@ -127,12 +132,12 @@ def load(name_or_path, device: str = "cpu", config: str | None = None, image_siz
         if not path.is_file():
             raise ModelError(f"SAM 2 weights not found at {path}; check the path or run "
                              "`roto-studio models download sam2.1-tiny`.")
-        cfg = config or config_for(path.name)
+        cfg = config_for(config or path.name)
     else:
         from roto_studio.models import weights
 
         name = str(name_or_path)
-        cfg = config or config_for(name)
+        cfg = config_for(config or name)
         path = weights.require(name)
     build = _ensure_hydra()
     model = build(cfg, None, device="cpu", hydra_overrides_extra=_overrides(image_size))
