@@ -33,7 +33,8 @@ RECENT = 4  # results kept per object (to restart propagation from a recent fram
 N_SAMPLES = 6000  # colour samples kept per class per object
 WIDE = 0.3  # search ring beyond the band, as a share of the object's size
 LLR_OPEN = 3.0
-SIZE_DECAY = 0.97  # colour log-likelihood ratio that opens a pixel of that ring
+SIZE_DECAY = 0.97
+MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to gate the ring  # colour log-likelihood ratio that opens a pixel of that ring
 
 
 @dataclass
@@ -182,7 +183,7 @@ class FlowPropagator(VideoPropagator):
         fw_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         err = np.hypot(fw_at[..., 0] + back[..., 0], fw_at[..., 1] + back[..., 1])
         mag = np.hypot(back[..., 0], back[..., 1])
-        return mx, my, err, mag
+        return mx, my, err, mag, back
 
     def _learn_reference(self, tr: _Track, feat: np.ndarray, mask: np.ndarray) -> None:
         x = feat.reshape(-1, 3)
@@ -219,7 +220,7 @@ class FlowPropagator(VideoPropagator):
         return fg, bg
 
     def _step(self, tr: _Track, prev: np.ndarray, flows, feat: np.ndarray) -> np.ndarray:
-        mx, my, err, mag = flows
+        mx, my, err, mag, back = flows
         h, w = prev.shape
         warped = cv2.remap(prev.astype(np.float32), mx, my, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
@@ -256,8 +257,20 @@ class FlowPropagator(VideoPropagator):
         if ring_c.any():
             xr = crop[ring_c].reshape(-1, 3).astype(np.float64)
             llr = fg.loglik(xr) - bg.loglik(xr)
+            open_ = llr > LLR_OPEN
+            # ...and that move like the object rather than like its surroundings
+            obj_px = inner & (err < 1.0)
+            bg_px = cv2.dilate(search.astype(np.uint8), _ellipse(base)).astype(bool) & ~search
+            if obj_px.sum() > 20 and bg_px.sum() > 20:
+                of = np.median(back[obj_px], axis=0)
+                bf = np.median(back[bg_px], axis=0)
+                if np.hypot(*(of - bf)) > MOTION_GAP:
+                    fr = back[y0:y1, x0:x1][ring_c]
+                    d_obj = np.hypot(*(fr - of).T)
+                    d_bg = np.hypot(*(fr - bf).T)
+                    open_ &= d_obj < d_bg
             sub = lab[y0:y1, x0:x1]
-            vals = np.where(llr > LLR_OPEN, cv2.GC_PR_BGD, cv2.GC_BGD).astype(np.uint8)
+            vals = np.where(open_, cv2.GC_PR_BGD, cv2.GC_BGD).astype(np.uint8)
             sub[ring_c] = vals
         cut = graph_cut(crop, lab[y0:y1, x0:x1], fg, bg)
         mask = np.zeros((h, w), bool)
