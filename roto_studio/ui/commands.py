@@ -262,3 +262,69 @@ class LockRange(QUndoCommand):
     def undo(self) -> None:
         self.window.project.locked[self.obj_id] = list(self.old)
         self.window.project_changed(self.obj_id)
+
+
+class RefineChange(QUndoCommand):
+    """One edge setting of an object (ObjectInfo.refine). Consecutive changes of the same setting
+    of the same object (a slider drag) merge into one undo step."""
+
+    MERGE_SECONDS = 1.5
+
+    def __init__(self, window, obj_id: str, settings: dict, key: str = ""):
+        super().__init__("Edge settings")
+        import time
+
+        self.window = window
+        self.obj_id, self.key = obj_id, key
+        self.old = copy.deepcopy(window.project.object(obj_id).refine)
+        self.new = copy.deepcopy(settings)
+        self.at = time.monotonic()
+
+    def id(self) -> int:
+        return 7001
+
+    def mergeWith(self, other) -> bool:
+        if not isinstance(other, RefineChange) or other.obj_id != self.obj_id or other.key != self.key \
+                or not self.key or other.at - self.at > self.MERGE_SECONDS:
+            return False
+        self.new, self.at = copy.deepcopy(other.new), other.at
+        return True
+
+    def _set(self, value) -> None:
+        self.window.project.object(self.obj_id).refine = copy.deepcopy(value)
+        self.window.project_changed(self.obj_id)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)
+
+
+class ProjectSetting(QUndoCommand):
+    """One entry of project.settings (e.g. the shot's backend); `after(value)` is called on do/undo."""
+
+    MISSING = object()
+
+    def __init__(self, window, key: str, value, text: str, after=None):
+        super().__init__(text)
+        self.window, self.key = window, key
+        self.new = copy.deepcopy(value)
+        old = window.project.settings.get(key, self.MISSING)
+        self.old = old if old is self.MISSING else copy.deepcopy(old)
+        self.after = after
+
+    def _set(self, value) -> None:
+        settings = self.window.project.settings
+        if value is self.MISSING:
+            settings.pop(self.key, None)
+        else:
+            settings[self.key] = copy.deepcopy(value)
+        if self.after is not None:
+            self.after(None if value is self.MISSING else value)
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)

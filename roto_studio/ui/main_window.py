@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
 from roto_studio.core.errors import RotoError
 from roto_studio.ui import commands as cmd
 from roto_studio.ui.canvas import VIEW_MODES, Canvas, rasterize_stroke
+from roto_studio.ui.edge_panel import EdgePanel
 from roto_studio.ui.objects_panel import ObjectsPanel
 from roto_studio.ui.timeline import Timeline
 from roto_studio.workers.jobs import FrameReader, Job, plain_message
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MEDIA_FILTER = ("Media (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.tif *.tiff *.exr *.dpx);;"
                 "All files (*)")
 MAX_RECENT = 10
+BACKENDS = [("auto", "Auto"), ("sam2", "SAM 2"), ("cutie", "Cutie"), ("classical", "CPU fallback")]
 
 
 def projects_dir() -> Path:
@@ -79,21 +81,20 @@ def _leave_room_for_the_gui(engine) -> None:
         log.debug("could not adjust model thread priority", exc_info=True)
 
 
-class PropagationTask:
-    """A propagation run in the model service, shaped like a Job for the window."""
+class ServiceTask:
+    """A job run by the model service (propagation, matting), shaped like a Job for the window."""
 
-    def __init__(self, window, obj_ids, start, direction, stop):
-        self.window = window
-        self.obj_ids, self.start_frame, self.direction, self.stop = obj_ids, start, direction, stop
-        self.prep: Job | None = None
+    def __init__(self, window, kind: str):
+        self.window, self.kind = window, kind
         self.request_id: int | None = None
-        self.before: dict = {}
+        self.before: dict = {}  # {(obj_id, frame): 16-bit PNG bytes | None}: what the run replaced
         self.result = None
         self.error: str | None = None
         self.state = "running"
         self.done = self.total = 0
         self.started_at = time.perf_counter()
         self.cancel_requested = False
+        self.run_info: dict = {}
 
     def is_running(self) -> bool:
         return self.state == "running"
@@ -102,8 +103,6 @@ class PropagationTask:
         self.cancel_requested = True
         if self.request_id is not None:
             self.window.service.cancel(self.request_id)
-        elif self.prep is not None:
-            self.prep.cancel()
 
     def wait(self, timeout=None) -> bool:
         return not self.is_running()
@@ -124,9 +123,50 @@ class PropagationTask:
         self.window._job_ended()
 
 
+class PropagationTask(ServiceTask):
+    """A propagation run: a Job snapshots the masks it may replace, then the service propagates."""
+
+    def __init__(self, window, obj_ids, start, direction, stop):
+        super().__init__(window, "propagate")
+        self.obj_ids, self.start_frame, self.direction, self.stop = obj_ids, start, direction, stop
+        self.prep: Job | None = None
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        if self.request_id is not None:
+            self.window.service.cancel(self.request_id)
+        elif self.prep is not None:
+            self.prep.cancel()
+
+
+def _matte_frames(engine, progress, cancelled, obj_id, frames, backend, band, before):
+    """Model thread: matte `frames` of obj_id one by one, recording each replaced mask in `before`
+    (for undo) just before it is overwritten. Returns the frames written."""
+    from roto_studio.commands.matte import matte_object
+
+    cache = engine.__dict__.setdefault("_ui_matters", {})
+    if backend not in cache:
+        from roto_studio.models.vitmatte import make_matter
+
+        cache[backend] = make_matter(backend)
+    matter = cache[backend]
+    masks, written = engine.project.masks, []
+    for i, f in enumerate(frames):
+        if cancelled():
+            break
+        if not masks.has(obj_id, f) or engine.project.is_locked(obj_id, f):
+            continue
+        before[(obj_id, f)] = _mask_bytes(masks, obj_id, f)
+        matte_object(engine.project, obj_id, matter, band, frames=[f], media=engine.media)
+        written.append(f)
+        progress(i + 1, len(frames))
+    return written
+
+
 class MainWindow(QMainWindow):
     frameShown = Signal(int)  # after the canvas shows a frame (image and masks)
-    jobEnded = Signal(str, str)  # kind ('propagate' | 'export'), state
+    jobEnded = Signal(str, str)  # kind ('propagate' | 'export' | 'matte' | 'clean plate'), state
+    attentionChecked = Signal(object)  # {obj_id: [frames needing attention]} after a propagation
 
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
@@ -254,15 +294,24 @@ class MainWindow(QMainWindow):
         self.opacity.setValue(50)
         self.opacity.valueChanged.connect(lambda v: self.canvas.set_opacity(v / 100))
         self.tool_label = QLabel()
-        self.backend_label = QLabel("Backend: not loaded yet")
+        self.tool_label.setWordWrap(True)
+        self.backend_combo = QComboBox()
+        self.backend_combo.setObjectName("backend_combo")
+        self.backend_combo.setToolTip("Segmentation and tracking backend for this shot (saved with the project)")
+        for key, label in BACKENDS:
+            self.backend_combo.addItem(label, key)
+        self.backend_combo.activated.connect(lambda _i: self.set_backend(self.backend_combo.currentData()))
+        self.backend_label = QLabel("Backend: no shot yet")
         self.backend_label.setObjectName("backend_label")
         self.backend_label.setWordWrap(True)
         vl.addWidget(QLabel("View"))
         vl.addWidget(self.mode_combo)
         vl.addWidget(QLabel("Overlay opacity"))
         vl.addWidget(self.opacity)
-        vl.addWidget(self.tool_label)
+        vl.addWidget(QLabel("Backend for this shot"))
+        vl.addWidget(self.backend_combo)
         vl.addWidget(self.backend_label)
+        vl.addWidget(self.tool_label)
         vl.addStretch(1)
         side = QWidget()
         sl = QVBoxLayout(side)
@@ -274,6 +323,14 @@ class MainWindow(QMainWindow):
         dock.setWidget(side)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.objects_dock = dock
+        self.edges = EdgePanel()
+        self.edges.settingChanged.connect(self.change_edge)
+        self.edges.resetRequested.connect(self.reset_edges)
+        edock = QDockWidget("Edges", self)
+        edock.setObjectName("edges_dock")
+        edock.setWidget(self.edges)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, edock)
+        self.edges_dock = edock
         self.status = self.statusBar()
         self.pixel_label = QLabel()
         self.status.addPermanentWidget(self.pixel_label)
@@ -347,6 +404,14 @@ class MainWindow(QMainWindow):
         self._action(tr, "Set out", self.set_out, "O", "set_out")
         self._action(tr, "Lock object over the range", self.lock_range, "Ctrl+L", "lock_range")
         self._action(tr, "Unlock object over the range", self.unlock_range, "Ctrl+Shift+L", "unlock_range")
+        tr.addSeparator()
+        self._action(tr, "Next frame needing attention", lambda: self.jump_attention(1), "A", "next_attention")
+        self._action(tr, "Previous frame needing attention", lambda: self.jump_attention(-1), "Shift+A",
+                     "prev_attention")
+        r = mb.addMenu("&Refine")
+        self._action(r, "Matte edges over the range (ViTMatte / classical)", self.matte, "Ctrl+M", "matte")
+        self._action(r, "Clean plate (remove the object)…", self.clean_plate_dialog, "Ctrl+Shift+P", "clean_plate")
+        self._action(r, "Reset edge settings", self.reset_edges, None, "reset_edges")
         nav = mb.addMenu("&Frame")
         self._action(nav, "Next frame", lambda: self.step(1), "Right", "next")
         self._action(nav, "Previous frame", lambda: self.step(-1), "Left", "prev")
@@ -445,8 +510,11 @@ class MainWindow(QMainWindow):
     def _update_enabled(self) -> None:
         has = self.project is not None
         for k in ("save", "save_as", "export", "prop_forward", "prop_backward", "prop_both", "add_object",
-                  "set_in", "set_out", "lock_range", "unlock_range", "clear"):
+                  "set_in", "set_out", "lock_range", "unlock_range", "clear", "matte", "clean_plate",
+                  "reset_edges", "next_attention", "prev_attention"):
             self.actions_by_name[k].setEnabled(has)
+        self.backend_combo.setEnabled(has)
+        self._refresh_edges()
 
     # ------------------------------------------------------------------ projects
     def open_path(self, path) -> bool:
@@ -553,7 +621,7 @@ class MainWindow(QMainWindow):
         from roto_studio.workers.service import ModelService
 
         ms = self.model_settings()
-        project, backend = self.project, ms["backend"]
+        project, backend = self.project, self.shot_backend()
         device = None if ms["device"] == "auto" else ms["device"]
 
         def factory():
@@ -570,7 +638,69 @@ class MainWindow(QMainWindow):
         self.service.progress.connect(self._on_service_progress)
         self.service.frameWritten.connect(self._on_frame_written)
         self.service.jobFinished.connect(self._on_job_finished)
+        self.service.jobDone.connect(self._on_service_job_done)
         self.service.ready.connect(lambda text: self.backend_label.setText(f"Backend: {text}"))
+        self._describe_backend(backend, device)
+
+    def shot_backend(self) -> str:
+        """This shot's backend (project.settings['backend']), else the default from Settings."""
+        if self.project is not None and self.project.settings.get("backend") in dict(BACKENDS):
+            return self.project.settings["backend"]
+        return self.model_settings()["backend"]
+
+    def _describe_backend(self, backend: str, device) -> None:
+        """Say which backend this shot uses and why (for auto: what it picked), without loading
+        any model: the plan is worked out in a thread and shown when ready."""
+        i = self.backend_combo.findData(backend)
+        self.backend_combo.setCurrentIndex(max(i, 0))
+        self.backend_label.setText(f"Backend: {backend}…")
+        self._plan_serial = getattr(self, "_plan_serial", 0) + 1
+        serial = self._plan_serial
+
+        def run(progress, cancelled):
+            from roto_studio.models.backends import choose
+
+            return choose(backend, device=device).describe()
+
+        def done(text, error=False):
+            if serial != self._plan_serial:
+                return  # the backend was changed again meanwhile
+            picked = "auto picked " if backend == "auto" and not error else ""
+            self.backend_label.setText(f"Backend: {picked}{text}")
+            self.status.showMessage(f"Backend: {picked}{text}", 8000)
+            if error:
+                self.show_message(text)
+
+        job = Job(run, "backend choice", parent=self)
+        job.succeeded.connect(done)
+        job.failed.connect(lambda msg: done(msg, error=True))
+        self._plan_job = job
+        job.start()
+
+    def set_backend(self, backend: str) -> None:
+        """Per-shot backend choice (undoable, saved in the project); restarts the model service."""
+        if self.project is None or backend not in dict(BACKENDS):
+            return
+        if backend == self.shot_backend() and "backend" in self.project.settings:
+            return
+        if self.job_running():
+            self.show_message("a job is running; change the backend when it has finished (or press Esc).")
+            self._describe_backend(self.shot_backend(), None)
+            return
+        label = dict(BACKENDS)[backend]
+        self.undo.push(cmd.ProjectSetting(self, "backend", backend, f"Backend {label}",
+                                          after=lambda _v: self._restart_service()))
+
+    def _restart_service(self) -> None:
+        if self.project is None:
+            return
+        if self.job_running():
+            self._restart_after_job = True
+            return
+        self._restart_after_job = False
+        self._stop_service()
+        self._requests.clear()
+        self._start_service()
 
     def _stop_service(self) -> None:
         if self.service is not None:
@@ -593,6 +723,11 @@ class MainWindow(QMainWindow):
                 pass
             self.media = None
         self._requests.clear()
+        if self.job is not None:
+            self.job = None  # a service task ends with its service; its late signals are ignored
+            self.progress.setVisible(False)
+            self.cancel_button.setVisible(False)
+            self.timeline.busy = None
 
     def _confirm_discard(self) -> bool:
         # Masks are on disk as soon as they are made; unsaved object/prompt changes sit in the
@@ -853,6 +988,7 @@ class MainWindow(QMainWindow):
     def select_object(self, obj_id: str) -> None:
         self.current_obj = obj_id
         self._refresh_objects()
+        self._refresh_edges()
         self._show_prompt()
         self._refresh_marks()
 
@@ -863,6 +999,7 @@ class MainWindow(QMainWindow):
     def project_changed(self, obj_id: str | None = None, frame: int | None = None) -> None:
         """Called by undo commands and jobs after they change the project."""
         self._refresh_objects()
+        self._refresh_edges()
         self._refresh_marks()
         self._show_prompt()
         if frame is None or frame == self.frame:
@@ -879,8 +1016,10 @@ class MainWindow(QMainWindow):
         locked = list(p.locked.get(oid, []))
         if p.object(oid).locked and self.timeline.numbers:
             locked = [(self.timeline.numbers[0], self.timeline.numbers[-1])]
+        have = set(done)  # marks of frames whose mask was undone since go away
+        attention = [f for f in p.settings.get("attention", {}).get(oid, []) if f in have]
         self.timeline.set_marks(prompted=p.prompted_frames(oid), done_frames=done, locked=locked,
-                                attention=p.settings.get("attention", {}).get(oid, []))
+                                attention=attention)
 
     def _show_prompt(self) -> None:
         p = self.project
@@ -1020,8 +1159,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ jobs
     def _start_job(self, job: Job, kind: str, span=None) -> None:
         self.job, self.job_kind = job, kind
-        job.progress.connect(self._job_progress)
-        job.ended.connect(self._job_ended)
+        job.progress.connect(lambda d, t, i, j=job: self._job_progress(d, t, i) if self.job is j else None)
+        job.ended.connect(lambda j=job: self._job_ended() if self.job is j else None)
         self._show_job_started(kind, span)
         job.start()
 
@@ -1085,7 +1224,7 @@ class MainWindow(QMainWindow):
         return task
 
     def _on_service_progress(self, rid: int, done: int, total: int) -> None:
-        if isinstance(self.job, PropagationTask) and self.job.request_id == rid:
+        if isinstance(self.job, ServiceTask) and self.job.request_id == rid:
             self.job.done, self.job.total = done, total
             self._job_progress(done, total, None)
 
@@ -1103,7 +1242,7 @@ class MainWindow(QMainWindow):
             self.job.finish("cancelled" if result.cancelled else "succeeded", result)
 
     def _on_service_failed(self, rid: int, message: str, retry) -> None:
-        if isinstance(self.job, PropagationTask) and self.job.request_id == rid:
+        if isinstance(self.job, ServiceTask) and self.job.request_id == rid:
             self.job.error = message
             if self.job.state == "running":
                 self.job.finish("failed", self.job.result, message)
@@ -1117,6 +1256,10 @@ class MainWindow(QMainWindow):
             self.service.retry(rid, "cpu")
             return
         self.show_message(message)
+
+    def _on_service_job_done(self, rid: int, state: str, value) -> None:
+        if isinstance(self.job, ServiceTask) and self.job.request_id == rid:
+            self.job.finish(state, value)
 
     def _on_dropped(self, rid: int) -> None:
         # a newer click on the same frame replaced this one before it ran
@@ -1133,6 +1276,8 @@ class MainWindow(QMainWindow):
         if before:
             self.undo.push(cmd.PropagationRun(self, before, f"Propagate {task.direction} ({n} frames)"))
         self.project_changed()
+        if written:
+            self.check_attention(written)
         if task.state == "succeeded":
             skipped = "; ".join(result.skipped.values()) if result is not None and result.skipped else ""
             self.job_label.setText(f"Propagated {n} frames." + (f" {skipped}." if skipped else ""))
@@ -1191,10 +1336,169 @@ class MainWindow(QMainWindow):
                 self.job_label.setText(f"Exported {len(job.result or [])} files to {job.run_info['out_dir']}.")
             elif state == "cancelled":
                 self.job_label.setText("Export cancelled; finished files were kept.")
+        elif kind == "matte":
+            self._matte_done(job)
+        elif kind == "clean plate":
+            if state == "succeeded":
+                self.job_label.setText(f"Wrote {len(job.result or [])} clean plate frames to {job.run_info['out_dir']}.")
+            elif state == "cancelled":
+                self.job_label.setText("Clean plate cancelled; finished frames were kept.")
         if state == "failed":
             self.job_label.setText(f"{kind.capitalize()} failed.")
             self.show_message(job.error or f"{kind} failed.")
+        if getattr(self, "_restart_after_job", False):
+            self._restart_service()
         self.jobEnded.emit(kind, state)
+
+    # ------------------------------------------------------------------ refine: edges, matte, clean plate
+    def _refresh_edges(self) -> None:
+        p = self.project
+        if p is None or self.current_obj is None or self.current_obj not in {o.id for o in p.objects}:
+            self.edges.set_settings(None, enabled=False)
+            return
+        obj = p.object(self.current_obj)
+        self.edges.set_settings(obj.refine, enabled=not obj.locked)
+        self.edges_dock.setWindowTitle(f"Edges: {obj.name}")
+
+    def change_edge(self, key: str, value) -> None:
+        """An edge setting of the current object changed (undoable; a slider drag is one step).
+        The canvas shows the result at once: the frame reader computes the final alpha off the
+        GUI thread."""
+        if self.project is None or self.current_obj is None:
+            return
+        from roto_studio.core import refine
+
+        obj = self.project.object(self.current_obj)
+        settings = refine.changed({**refine.normalize(obj.refine), key: value})
+        if settings == refine.changed(obj.refine):
+            return
+        self.undo.push(cmd.RefineChange(self, obj.id, settings, key))
+
+    def reset_edges(self) -> None:
+        if self.project is None or self.current_obj is None:
+            return
+        if self.project.object(self.current_obj).refine:
+            self.undo.push(cmd.RefineChange(self, self.current_obj, {}, ""))
+
+    def _range_frames(self, obj_id: str) -> list[int]:
+        """Frames of obj_id with a mask inside the in/out range (all of them without a range)."""
+        rng = self.timeline.frame_range()
+        frames = self.project.masks.frames(obj_id)
+        return [f for f in frames if rng is None or rng[0] <= f <= rng[1]]
+
+    def matte(self, backend: str | None = None, band: int | None = None):
+        """Turn the current object's masks over the in/out range into soft mattes (ViTMatte when
+        its weights are installed, classical matting otherwise), in the model thread (Esc cancels;
+        undo puts back the masks it replaced)."""
+        if self.project is None:
+            return None
+        if self.job_running():
+            self.show_message("a job is running; wait for it or press Esc to cancel it.")
+            return None
+        oid = self.current_obj
+        if oid is None:
+            return None
+        frames = [f for f in self._range_frames(oid) if not self.project.is_locked(oid, f)]
+        if not frames:
+            self.show_message("this object has no unlocked masks in the range; click or propagate first, then matte.")
+            return None
+        backend = backend or str(self.settings.value("models/matte_backend", "auto"))
+        task = ServiceTask(self, "matte")
+        task.run_info = {"frames": len(frames), "backend": backend}
+        self.job, self.job_kind = task, "matte"
+        self._show_job_started("matte", (frames[0], frames[-1]))
+        task.request_id = self.service.job(_matte_frames, oid, frames, backend, band, task.before)
+        return task
+
+    def _matte_done(self, task) -> None:
+        written = task.result or []
+        before = dict(task.before)  # every frame the run touched, also when it stopped early
+        n = len(before)
+        if before:
+            self.undo.push(cmd.PropagationRun(self, before, f"Matte edges ({n} frames)"))
+        self.project_changed()
+        if task.state == "succeeded":
+            self.job_label.setText(f"Matted {len(written)} frames.")
+        elif task.state == "cancelled":
+            self.job_label.setText(f"Matting cancelled; kept {n} finished frames.")
+
+    def clean_plate_dialog(self) -> None:
+        if self.project is None or self.current_obj is None:
+            return
+        name = self.project.object(self.current_obj).name
+        last = self.settings.value("cleanplate/folder", str(Path.home() / "roto_exports" / self.project.name))
+        folder = QFileDialog.getExistingDirectory(self, f"Folder for the clean plate of {name}", str(last))
+        if folder:
+            self.settings.setValue("cleanplate/folder", folder)
+            self.clean_plate_to(folder)
+
+    def clean_plate_to(self, out_dir) -> Job | None:
+        """Remove the current object over the in/out range and write the clean frames to out_dir
+        (a cancellable job with progress)."""
+        if self.project is None or self.current_obj is None:
+            return None
+        if self.job_running():
+            self.show_message("a job is running; wait for it or press Esc to cancel it.")
+            return None
+        oid, project = self.current_obj, self.project
+        if not project.masks.frames(oid):
+            self.show_message("this object has no masks yet; segment or propagate it first, then make a clean plate.")
+            return None
+        rng = self.timeline.frame_range()
+        frames = [f for f in self.timeline.numbers if rng is None or rng[0] <= f <= rng[1]]
+
+        def run(progress, cancelled):
+            from roto_studio.commands.cleanplate import write_clean_plate
+
+            return write_clean_plate(project, oid, out_dir, frames=frames,
+                                     progress=lambda d, t: progress(d, t, None), cancel=cancelled)
+
+        job = Job(run, "clean plate")
+        job.run_info = {"out_dir": str(out_dir)}
+        self._start_job(job, "clean plate", (frames[0], frames[-1]) if frames else None)
+        return job
+
+    # ------------------------------------------------------------------ frames needing attention
+    def check_attention(self, written: dict) -> None:
+        """After a propagation: in a thread, mark frames whose mask area jumps versus the frame
+        before (or empties); shown on the timeline, A / Shift+A jump to them."""
+        from roto_studio.workers.jobs import attention_frames
+
+        project, numbers = self.project, list(self.timeline.numbers)
+        written = {oid: list(frames) for oid, frames in written.items()}
+
+        def run(progress, cancelled):
+            return {oid: attention_frames(project.masks, oid, frames, numbers, cancelled=cancelled)
+                    for oid, frames in written.items()}
+
+        def done(found):
+            if self.project is not project:
+                return
+            marks = project.settings.setdefault("attention", {})
+            for oid, flagged in found.items():
+                keep = set(marks.get(oid, [])) - set(written[oid])
+                marks[oid] = sorted(keep | set(flagged))
+            self._refresh_marks()
+            total = sum(len(v) for v in found.values())
+            if total:
+                self.status.showMessage(f"{total} propagated frames may need a look (A jumps to the next).", 8000)
+            self.attentionChecked.emit(found)
+
+        job = Job(run, "attention check", parent=self)
+        job.succeeded.connect(done)
+        self._attention_job = job
+        job.start()
+
+    def jump_attention(self, direction: int = 1) -> None:
+        marks = sorted(self.timeline.attention)
+        if self.frame is None or not marks:
+            self.status.showMessage("No frames need attention.", 3000)
+            return
+        after = [f for f in marks if f > self.frame] if direction > 0 else [f for f in marks if f < self.frame][::-1]
+        if not after:
+            self.status.showMessage("No more frames needing attention that way.", 3000)
+            return
+        self.set_frame(after[0])
 
     # ------------------------------------------------------------------ dialogs
     def export_dialog(self) -> None:

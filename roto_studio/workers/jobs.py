@@ -35,6 +35,49 @@ def plain_message(exc: BaseException, what: str = "the job") -> str:
     return f"{what} failed: {text}"
 
 
+def mask_area(alpha) -> int:
+    """Pixels of a soft mask at or above one half."""
+    import numpy as np
+
+    return int(np.count_nonzero(alpha >= 0.5))
+
+
+def attention_frames(store, obj_id: str, frames, numbers, change: float = 0.3, cancelled=None) -> list[int]:
+    """Frames of `frames` (those a propagation wrote, in the order it wrote them) whose mask area
+    jumps versus the frame they were propagated from: by more than `change` (0.3 = 30%) of that
+    frame's area, or to / from an empty mask. The frame propagated from is the plate neighbour
+    written just before, or (at the start of a run) the neighbour the run did not write.
+    Reads masks from the store (cheap: one decode per frame)."""
+    frames = [int(f) for f in frames]
+    order = {f: k for k, f in enumerate(frames)}
+    index = {f: i for i, f in enumerate(numbers)}
+    areas: dict[int, int | None] = {}
+
+    def area(f):
+        if f not in areas:
+            a = store.get(obj_id, f)
+            areas[f] = None if a is None else mask_area(a)
+        return areas[f]
+
+    flagged = []
+    for f in frames:
+        if cancelled is not None and cancelled():
+            break
+        i = index.get(f)
+        if i is None:
+            continue
+        near = [numbers[j] for j in (i - 1, i + 1) if 0 <= j < len(numbers)]
+        source = [n for n in near if n in order and order[n] < order[f]] or [n for n in near if n not in order]
+        if not source:
+            continue
+        a0, a1 = area(source[0]), area(f)
+        if a0 is None or a1 is None or (a0 == 0 and a1 == 0):
+            continue
+        if a0 == 0 or a1 == 0 or abs(a1 - a0) > change * a0:
+            flagged.append(f)
+    return sorted(flagged)
+
+
 class Job(QObject):
     progress = Signal(int, int, object)  # done, total, info
     succeeded = Signal(object)  # fn's result

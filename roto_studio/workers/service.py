@@ -7,6 +7,8 @@ Qt signals. No widgets.
 - Propagation reports progress per frame, can be cancelled between frames and keeps the frames it
   finished. While it runs, waiting prompts are answered between frames, so clicking stays live.
 - torch inference mode and autocast (CUDA) are entered inside the model thread.
+- Jobs (job()): fn(engine, progress, cancelled, ...) runs in the model thread with per-frame
+  progress and cancel (matting); clicks that arrive meanwhile are answered between frames.
 - Out of GPU memory: `failed(request, message, retry_options)`; call retry(request, option) with
   'offload', 'smaller' or 'cpu' to rebuild the backends that way and run the request again.
 """
@@ -82,7 +84,7 @@ class _Thread(QThread):
 @dataclass
 class _Request:
     id: int
-    kind: str  # 'prompt' | 'propagate' | 'call' | 'prefetch' | 'retry'
+    kind: str  # 'prompt' | 'propagate' | 'call' | 'job' | 'prefetch' | 'retry'
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     cancelled: bool = False
@@ -100,6 +102,7 @@ class ModelService(QObject):
     frameSaved = Signal(int, str, int)  # job id, obj_id, frame: that mask is in the store now
     jobFinished = Signal(int, object)  # job id, engine.PropagationResult (result.cancelled when cancelled)
     callDone = Signal(int, object)  # request id, return value of a call()
+    jobDone = Signal(int, str, object)  # job() id, 'succeeded' | 'cancelled', fn's return value (None if cancelled)
     failed = Signal(int, str, object)  # request id, one-line message, retry options (tuple of str)
     dropped = Signal(int)  # request id superseded by a newer prompt before it ran
     busy = Signal(int)  # 1 while a request runs, 0 when idle
@@ -140,6 +143,14 @@ class ModelService(QObject):
     def call(self, fn: Callable, *args, **kwargs) -> int:
         """Run fn(engine, *args, **kwargs) in the model thread; callDone(id, value) answers."""
         return self._submit("call", (fn,) + args, kwargs)
+
+    def job(self, fn: Callable, *args, **kwargs) -> int:
+        """Run fn(engine, progress, cancelled, *args, **kwargs) in the model thread.
+
+        progress(done, total) emits `progress`; cancelled() -> True once cancel(id) was called
+        (fn stops between frames, keeping what it finished, and may raise core.errors.Cancelled).
+        jobDone(id, state, value) answers; an error answers with failed(id, message, ())."""
+        return self._submit("job", (fn,) + args, kwargs)
 
     def prefetch(self, frames) -> int:
         return self._submit("prefetch", (list(frames),))
@@ -266,6 +277,8 @@ class ModelService(QObject):
         elif req.kind == "call":
             fn, *args = req.args
             emit(self.callDone, req.id, fn(engine, *args, **req.kwargs))
+        elif req.kind == "job":
+            self._job(engine, req)
         elif req.kind == "prefetch":
             engine.prefetch(req.args[0])
         elif req.kind == "retry":
@@ -291,15 +304,7 @@ class ModelService(QObject):
                 if req.cancelled:
                     result.cancelled = True
                     break
-                # answer clicks that arrived meanwhile, between two frames
-                while not req.cancelled:
-                    waiting = self._take(block=False, interactive_only=True)
-                    if waiting is None:
-                        break
-                    try:
-                        self._dispatch(engine, waiting)
-                    except Exception as exc:
-                        self._report(waiting, exc)
+                self._answer_waiting(engine, req)  # clicks that arrived meanwhile
         except Exception as exc:
             exc.result = getattr(exc, "result", result)
             raise
@@ -309,11 +314,40 @@ class ModelService(QObject):
             result.cancelled = True
         emit(self.jobFinished, req.id, result)
 
+    def _answer_waiting(self, engine, req: _Request) -> None:
+        """Answer clicks that arrived while `req` runs (called between two frames)."""
+        while not req.cancelled:
+            waiting = self._take(block=False, interactive_only=True)
+            if waiting is None:
+                break
+            try:
+                self._dispatch(engine, waiting)
+            except Exception as exc:
+                self._report(waiting, exc)
+
+    def _job(self, engine, req: _Request) -> None:
+        from roto_studio.core.errors import Cancelled
+
+        fn, *args = req.args
+
+        def progress(done: int, total: int) -> None:
+            emit(self.progress, req.id, int(done), int(total))
+            self._answer_waiting(engine, req)
+
+        try:
+            value = fn(engine, progress, lambda: req.cancelled, *args, **req.kwargs)
+        except Cancelled:
+            emit(self.jobDone, req.id, "cancelled", None)
+            return
+        emit(self.jobDone, req.id, "cancelled" if req.cancelled else "succeeded", value)
+
     def _emit_cancelled(self, req: _Request) -> None:
         if req.kind in ("propagate", "retry"):
             from roto_studio.models.engine import PropagationResult
 
             emit(self.jobFinished, req.id, PropagationResult(cancelled=True))
+        elif req.kind == "job":
+            emit(self.jobDone, req.id, "cancelled", None)
         elif req.kind == "prompt":
             emit(self.dropped, req.id)
 

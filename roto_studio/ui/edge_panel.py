@@ -1,0 +1,107 @@
+"""Edge settings of the current object (grow / shrink, feather, smooth, fill holes, remove specks,
+temporal smoothing). The panel only shows settings and emits what the user changed; the window
+stores them in ObjectInfo.refine through an undoable command. Nothing is computed here."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QLabel, QPushButton, QSlider, QSpinBox,
+                               QWidget)
+
+# key, label, minimum, maximum, slider maximum (the spin box goes further), step, suffix, tip.
+# Keys and defaults are those of core.refine.DEFAULTS.
+FIELDS = [
+    ("grow", "Grow / shrink", -200, 200, 40, 1, " px", "Positive grows the matte, negative shrinks it"),
+    ("feather", "Feather", 0.0, 200.0, 30.0, 0.5, " px", "Softens the edge"),
+    ("smooth", "Smooth", 0.0, 100.0, 20.0, 0.5, " px", "Rounds jagged contours, keeps the edge hard"),
+    ("fill_holes", "Fill holes", 0, 10**9, 5000, 10, " px²", "Enclosed holes up to this area become solid"),
+    ("remove_specks", "Remove specks", 0, 10**9, 5000, 10, " px²", "Detached pieces smaller than this vanish"),
+    ("temporal", "Temporal", 0, 8, 8, 1, " fr", "Frames each side blended on still edges (0 = off)"),
+]
+DEFAULTS = {"grow": 0, "feather": 0.0, "smooth": 0.0, "fill_holes": 0, "remove_specks": 0, "temporal": 0}
+_SLIDER_STEPS = 10  # slider ticks per unit for float settings
+
+
+class EdgePanel(QWidget):
+    """settingChanged(key, value) while the user edits; resetRequested() for "Reset"."""
+
+    settingChanged = Signal(str, object)
+    resetRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("edge_panel")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 4, 4, 4)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(2)
+        self.spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self.sliders: dict[str, QSlider] = {}
+        self._updating = False
+        for row, (key, label, lo, hi, smax, step, suffix, tip) in enumerate(FIELDS):
+            is_float = isinstance(lo, float)
+            spin = QDoubleSpinBox() if is_float else QSpinBox()
+            if is_float:
+                spin.setDecimals(1)
+            spin.setRange(lo, hi)
+            spin.setSingleStep(step)
+            spin.setSuffix(suffix)
+            spin.setKeyboardTracking(False)
+            spin.setObjectName(f"edge_{key}")
+            spin.setToolTip(tip)
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setObjectName(f"edge_{key}_slider")
+            scale = _SLIDER_STEPS if is_float else 1
+            slider.setRange(int(lo * scale), int(smax * scale))
+            slider.setToolTip(tip)
+            name = QLabel(label)
+            name.setToolTip(tip)
+            grid.addWidget(name, row, 0)
+            grid.addWidget(slider, row, 1)
+            grid.addWidget(spin, row, 2)
+            spin.valueChanged.connect(lambda v, k=key: self._spin_changed(k, v))
+            slider.valueChanged.connect(lambda v, k=key, s=scale: self._slider_changed(k, v / s if s != 1 else v))
+            self.spins[key] = spin
+            self.sliders[key] = slider
+        self.reset = QPushButton("Reset edges")
+        self.reset.setObjectName("edge_reset")
+        self.reset.clicked.connect(self.resetRequested)
+        grid.addWidget(self.reset, len(FIELDS), 0, 1, 3)
+        grid.setColumnStretch(1, 1)
+
+    def set_settings(self, settings: dict | None, enabled: bool = True) -> None:
+        """Show `settings` (missing keys = defaults) without emitting anything."""
+        self._updating = True
+        try:
+            for key, spin in self.spins.items():
+                value = (settings or {}).get(key, DEFAULTS[key])
+                spin.setValue(value)
+                self._move_slider(key, value)
+        finally:
+            self._updating = False
+        self.setEnabled(enabled)
+
+    def values(self) -> dict:
+        return {k: s.value() for k, s in self.spins.items()}
+
+    def _move_slider(self, key: str, value) -> None:
+        slider = self.sliders[key]
+        scale = _SLIDER_STEPS if isinstance(self.spins[key], QDoubleSpinBox) else 1
+        slider.blockSignals(True)
+        slider.setValue(int(round(min(max(value * scale, slider.minimum()), slider.maximum()))))
+        slider.blockSignals(False)
+
+    def _spin_changed(self, key: str, value) -> None:
+        if self._updating:
+            return
+        self._move_slider(key, value)
+        self.settingChanged.emit(key, value)
+
+    def _slider_changed(self, key: str, value) -> None:
+        if self._updating:
+            return
+        spin = self.spins[key]
+        spin.blockSignals(True)
+        spin.setValue(value)
+        spin.blockSignals(False)
+        self.settingChanged.emit(key, spin.value())
