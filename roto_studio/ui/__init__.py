@@ -10,17 +10,12 @@ def _guard_pyside_refcount_bug() -> None:
     give them a reference count that cannot run out. Other PySide6 versions are left alone."""
     if sys.version_info >= (3, 12):
         return
-    try:
-        from importlib.metadata import version
+    try:  # PySide6.__version__ is cheap (importlib.metadata costs ~40 ms at start-up)
+        import PySide6
 
-        v = version("PySide6-Essentials")
+        v = PySide6.__version__
     except Exception:  # noqa: BLE001
-        try:
-            from importlib.metadata import version
-
-            v = version("PySide6")
-        except Exception:  # noqa: BLE001
-            return
+        return
     if not v.startswith("6.12."):
         return
     import ctypes

@@ -35,6 +35,22 @@ def create_app(argv=None):
     return app
 
 
+def open_first(window, path=None) -> None:
+    """After the window is on screen: open `path`, or the sample shot (made on first use)."""
+    if path:
+        window.open_path(path)
+        return
+    try:
+        sample = sample_shot()
+    except Exception as exc:  # noqa: BLE001 - a missing sample must not stop the app
+        log.warning("could not make the sample shot: %s", exc)
+        sample = None
+    if sample is not None:
+        window.open_media_path(sample)
+    else:
+        window.show_message("Drop a video, an image sequence or a folder of frames here.", error=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -47,18 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
-    if argv:
-        window.open_path(argv[0])
-    else:
-        try:
-            path = sample_shot()
-        except Exception as exc:  # noqa: BLE001 - a missing sample must not stop the app
-            log.warning("could not make the sample shot: %s", exc)
-            path = None
-        if path is not None:
-            window.open_media_path(path)
-        else:
-            window.show_message("Drop a video, an image sequence or a folder of frames here.", error=False)
+    app.processEvents()  # paint the window now; the shot opens right after
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, lambda: open_first(window, argv[0] if argv else None))
     return int(app.exec())
 
 

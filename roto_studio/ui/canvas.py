@@ -6,7 +6,7 @@ decides what a click or a stroke does.
 
 from __future__ import annotations
 
-import numpy as np
+# numpy is imported inside the helpers (when the first frame arrives), not at start-up
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QBrush, QColor, QCursor, QImage, QPainter, QPainterPath, QPen,
                            QPixmap)
@@ -20,6 +20,8 @@ TOOLS = ("click", "box", "brush", "pan")
 # ---------------------------------------------------------------- pure image helpers (numpy)
 
 def checkerboard(height: int, width: int, size: int = 16) -> np.ndarray:
+    import numpy as np
+
     yy, xx = np.mgrid[0:height, 0:width]
     cells = ((yy // size + xx // size) % 2).astype(np.uint8)
     grey = np.where(cells == 0, 153, 102).astype(np.uint8)
@@ -28,6 +30,8 @@ def checkerboard(height: int, width: int, size: int = 16) -> np.ndarray:
 
 def _edges(alpha: np.ndarray) -> np.ndarray:
     """1-pixel outline of a soft mask (thresholded at 0.5)."""
+    import numpy as np
+
     m = alpha >= 0.5
     e = np.zeros_like(m)
     e[:-1, :] |= m[:-1, :] != m[1:, :]
@@ -45,6 +49,8 @@ def compose_overlay(image: np.ndarray | None, layers: list[tuple[np.ndarray, tup
     layers: (alpha HxW float 0..1, colour) for each visible object, bottom to top.
     overlay: colours at `opacity`; matte: opaque white-on-black; cutout: the frame over a
     checkerboard; outline: coloured edges."""
+    import numpy as np
+
     if not layers:
         if mode in ("matte", "cutout") and image is not None:
             h, w = image.shape[:2]
@@ -82,6 +88,8 @@ def compose_overlay(image: np.ndarray | None, layers: list[tuple[np.ndarray, tup
 
 def to_qimage(array: np.ndarray) -> QImage:
     """HxWx3 RGB or HxWx4 premultiplied RGBA uint8 -> QImage (a copy, owning its data)."""
+    import numpy as np
+
     a = np.ascontiguousarray(array)
     h, w = a.shape[:2]
     if a.ndim == 3 and a.shape[2] == 4:
@@ -401,6 +409,8 @@ class Canvas(QGraphicsView):
 
 def rasterize_stroke(shape: tuple[int, int], points: list[tuple[float, float]], radius: float) -> np.ndarray:
     """Bool HxW of the pixels a round brush of `radius` covers along `points`."""
+    import numpy as np
+
     import cv2
 
     h, w = shape

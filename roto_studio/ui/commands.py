@@ -9,19 +9,20 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import uuid
 
-import numpy as np
 from PySide6.QtGui import QUndoCommand
 
-from roto_studio.core.masks import to_alpha
+# numpy / OpenCV are imported when a mask is first encoded, not at start-up
 
 
-def encode_alpha(alpha: np.ndarray | None) -> bytes | None:
+def encode_alpha(alpha) -> bytes | None:
     """Lossless, compact copy of a mask (16-bit PNG, the mask store's own precision)."""
     if alpha is None:
         return None
     import cv2
+    import numpy as np
+
+    from roto_studio.core.masks import to_alpha
 
     data = np.round(to_alpha(alpha) * 65535.0).astype(np.uint16)
     ok, buf = cv2.imencode(".png", data, [cv2.IMWRITE_PNG_COMPRESSION, 1])
@@ -30,10 +31,13 @@ def encode_alpha(alpha: np.ndarray | None) -> bytes | None:
     return buf.tobytes()
 
 
-def decode_alpha(data: bytes | None) -> np.ndarray | None:
+def decode_alpha(data: bytes | None):
     if data is None:
         return None
     import cv2
+    import numpy as np
+
+    from roto_studio.core.masks import to_alpha
 
     return to_alpha(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
 
@@ -166,6 +170,8 @@ class ObjectDelete(QUndoCommand):
         masks = self.window.project.masks
         trash = self.window.project.folder / ".trash"
         if self.saved is None:
+            import uuid
+
             name = f"{self.obj_id}-{uuid.uuid4().hex[:8]}"
         else:
             name = self.saved["trash"]

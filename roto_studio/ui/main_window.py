@@ -9,7 +9,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
@@ -1127,6 +1126,8 @@ class MainWindow(QMainWindow):
         oid, frame = self.current_obj, self.frame
         h, w = self.canvas.image.shape[:2]
         before = self.project.masks.get(oid, frame)
+        import numpy as np
+
         alpha = before.copy() if before is not None else np.zeros((h, w), np.float32)
         hit = rasterize_stroke((h, w), points, radius)
         alpha[hit] = 1.0 if add else 0.0
