@@ -54,6 +54,13 @@ def _sample(x: np.ndarray, n: int, rng) -> np.ndarray:
     return x[rng.choice(len(x), n, replace=False)].astype(np.float32)
 
 
+def _dist(src: np.ndarray) -> np.ndarray:
+    """Distance of each non-zero pixel to the nearest zero pixel (large where there is none)."""
+    if not (src == 0).any():
+        return np.full(src.shape, 1e6, np.float32)
+    return cv2.distanceTransform(src.astype(np.uint8), cv2.DIST_L2, 3)
+
+
 def _ellipse(r: int) -> np.ndarray:
     r = max(1, int(r))
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -65,7 +72,9 @@ class FlowPropagator(VideoPropagator):
     name = "flow"
 
     def __init__(self, segmenter: GrabCutSegmenter | None = None, feather_radius: int = 2,
-                 flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, seed: int = 0):
+                 flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, flow_scale: float = 1.0,
+                 seed: int = 0):
+        self.flow_scale = flow_scale
         self.segmenter = segmenter
         self.feather_radius = feather_radius
         self.flow_preset = flow_preset
@@ -174,9 +183,16 @@ class FlowPropagator(VideoPropagator):
 
     # -- internals ----------------------------------------------------------------------------------
     def _flows(self, dis, prev_grey, grey):
-        back = dis.calc(grey, prev_grey, None)  # current -> previous
-        fwd = dis.calc(prev_grey, grey, None)  # previous -> current
         h, w = grey.shape
+        if self.flow_scale != 1.0:
+            sw, sh = int(round(w * self.flow_scale)), int(round(h * self.flow_scale))
+            a = cv2.resize(grey, (sw, sh), interpolation=cv2.INTER_AREA)
+            b = cv2.resize(prev_grey, (sw, sh), interpolation=cv2.INTER_AREA)
+            back = cv2.resize(dis.calc(a, b, None), (w, h)) / self.flow_scale
+            fwd = cv2.resize(dis.calc(b, a, None), (w, h)) / self.flow_scale
+        else:
+            back = dis.calc(grey, prev_grey, None)  # current -> previous
+            fwd = dis.calc(prev_grey, grey, None)  # previous -> current
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         mx, my = gx + back[..., 0], gy + back[..., 1]
         # forward flow sampled where each current pixel came from should undo the backward flow
@@ -215,6 +231,7 @@ class FlowPropagator(VideoPropagator):
     def _models(self, tr: _Track):
         fg_parts = [p for p in (tr.fg_ref, tr.fg_new) if p is not None]
         bg_parts = [p for p in (tr.bg_ref, tr.bg_new) if p is not None]
+        # a fresh fit each frame (warm-starting from the last models drifts on hard shots)
         fg = ColourGMM().fit(np.concatenate(fg_parts), iters=4)
         bg = ColourGMM().fit(np.concatenate(bg_parts), iters=4)
         return fg, bg
@@ -230,18 +247,20 @@ class FlowPropagator(VideoPropagator):
         size = max(np.ptp(ys) + 1, np.ptp(xs) + 1)
         # band width: a base share of the object's size, wider where the flow is unreliable
         base = int(np.clip(0.04 * size, 3, 20))
-        unreliable = (err > 1.5).astype(np.uint8)
-        inner = cv2.erode(warped.astype(np.uint8), _ellipse(base)).astype(bool)
-        outer = cv2.dilate(warped.astype(np.uint8), _ellipse(base)).astype(bool)
-        wide = cv2.dilate(unreliable, _ellipse(base)).astype(bool)
+        w8 = warped.astype(np.uint8)
+        d_out = _dist(1 - w8)  # distance to the warped mask (0 inside)
+        d_in = _dist(w8)  # distance to its outside (0 outside)
+        inner = d_in > base
+        outer = d_out <= base
+        wide = _dist((err <= 1.5).astype(np.uint8)) <= base  # near unreliable flow
         inner &= ~wide
-        outer |= cv2.dilate((warped & wide).astype(np.uint8), _ellipse(2 * base)).astype(bool)
+        outer |= _dist((~(warped & wide)).astype(np.uint8)) <= 2 * base
 
         # a wider ring where only pixels that clearly look like the object stay open: lets the
         # mask jump thin occluders (posts, branches) and catch parts that reappear
         tr.size = max(float(size), SIZE_DECAY * tr.size)
         r_wide = int(np.clip(WIDE * tr.size, base + 2, 80))
-        wide_ring = cv2.dilate(warped.astype(np.uint8), _ellipse(r_wide)).astype(bool) & ~outer
+        wide_ring = (d_out <= r_wide) & ~outer
         search = outer | wide_ring
         ys, xs = np.nonzero(search)
         y0, y1 = max(0, ys.min() - 2), min(h, ys.max() + 3)
@@ -260,7 +279,7 @@ class FlowPropagator(VideoPropagator):
             open_ = llr > LLR_OPEN
             # ...and that move like the object rather than like its surroundings
             obj_px = inner & (err < 1.0)
-            bg_px = cv2.dilate(search.astype(np.uint8), _ellipse(base)).astype(bool) & ~search
+            bg_px = (d_out <= r_wide + base) & ~search
             if obj_px.sum() > 20 and bg_px.sum() > 20:
                 of = np.median(back[obj_px], axis=0)
                 bf = np.median(back[bg_px], axis=0)

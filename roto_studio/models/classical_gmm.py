@@ -23,8 +23,9 @@ class ColourGMM:
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, x: np.ndarray, w: np.ndarray | None = None, iters: int = 6,
-            max_samples: int = 40000, seed: int = 0) -> "ColourGMM":
-        """Weighted EM on samples x (N, 3); w (N,) >= 0 sample weights."""
+            max_samples: int = 40000, seed: int = 0, init: "ColourGMM | None" = None) -> "ColourGMM":
+        """Weighted EM on samples x (N, 3); w (N,) >= 0 sample weights. `init` warm-starts EM
+        from another model (no k-means)."""
         x = np.asarray(x, np.float64).reshape(-1, 3)
         w = np.ones(len(x)) if w is None else np.asarray(w, np.float64).reshape(-1)
         keep = w > 1e-6
@@ -35,7 +36,10 @@ class ColourGMM:
         if len(x) > max_samples:
             idx = rng.choice(len(x), max_samples, replace=False, p=w / w.sum())
             x, w = x[idx], np.ones(max_samples)
-        self._init_kmeans(x, w, rng)
+        if init is not None:
+            self.weights, self.means, self.covs = init.weights.copy(), init.means.copy(), init.covs.copy()
+        else:
+            self._init_kmeans(x, w, rng)
         for _ in range(iters):
             r = self._resp(x) * w[:, None]
             self._m_step(x, r)
@@ -89,7 +93,7 @@ class ColourGMM:
             inv = np.linalg.inv(self.covs[j])
             _, logdet = np.linalg.slogdet(self.covs[j])
             d = x - self.means[j]
-            m = np.einsum("ni,ij,nj->n", d, inv, d)
+            m = ((d @ inv) * d).sum(1)
             out[:, j] = np.log(max(self.weights[j], 1e-12)) - 0.5 * (m + logdet + 3 * np.log(2 * np.pi))
         return out
 

@@ -73,8 +73,9 @@ def feather(image: np.ndarray, mask: np.ndarray, radius: int = 2, eps: float = 1
 
 def _disc_mask(shape, points, radius) -> np.ndarray:
     out = np.zeros(shape[:2], np.uint8)
-    for x, y in points:
-        cv2.circle(out, (int(round(x)), int(round(y))), int(radius), 1, -1)
+    radii = radius if isinstance(radius, (list, tuple)) else [radius] * len(points)
+    for (x, y), r in zip(points, radii):
+        cv2.circle(out, (int(round(x)), int(round(y))), max(1, int(round(r))), 1, -1)
     return out.astype(bool)
 
 
@@ -92,6 +93,26 @@ def _alpha_from_logits(x: np.ndarray) -> np.ndarray:
 def alpha_to_logits(alpha: np.ndarray) -> np.ndarray:
     a = np.clip(alpha.astype(np.float32), 1e-4, 1 - 1e-4)
     return np.log(a / (1 - a)).astype(np.float32)
+
+
+def click_radii(shape, points, labels, prior) -> list[float]:
+    """Radius of the hard-labelled disc around each click. A click that contradicts the previous
+    result is taken to mark the middle of a wrong region: its disc grows to (most of) the
+    distance to the previous boundary, so one click flips a whole thin error region."""
+    h, w = shape[:2]
+    base = max(2.0, 0.012 * float(np.hypot(h, w)))
+    if prior is None or not len(points):
+        return [base] * len(points)
+    fg = (prior > 0.5).astype(np.uint8)
+    d_in = cv2.distanceTransform(fg, cv2.DIST_L2, 5)  # inside fg: distance to background
+    d_out = cv2.distanceTransform(1 - fg, cv2.DIST_L2, 5)
+    cap = 0.08 * float(np.hypot(h, w))
+    out = []
+    for (x, y), l in zip(points, labels):
+        xi, yi = int(np.clip(round(x), 0, w - 1)), int(np.clip(round(y), 0, h - 1))
+        d = d_out[yi, xi] if l else d_in[yi, xi]  # > 0 only when the click contradicts the prior
+        out.append(float(np.clip(0.7 * d, base, cap)) if d > 0 else base)
+    return out
 
 
 def clean_mask(mask: np.ndarray, keep_points=(), min_fraction: float = 0.05,
@@ -179,9 +200,10 @@ class GrabCutSegmenter(ImageSegmenter):
         s = min(1.0, self.work_side / max(h, w))
         sw, sh = max(1, int(round(w * s))), max(1, int(round(h * s)))
         fs = cv2.resize(feat, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else feat
+        radii = click_radii((h, w), points, labels, prior)
         pts = [(x * s, y * s) for x, y in points]
-        pos = [p for p, l in zip(pts, labels) if l]
-        neg = [p for p, l in zip(pts, labels) if not l]
+        pos = [(p, r * s) for p, r, l in zip(pts, radii, labels) if l]
+        neg = [(p, r * s) for p, r, l in zip(pts, radii, labels) if not l]
         bx = None if box is None else _clip_box([c * s for c in box], sw, sh)
         pr = None if prior is None else (
             cv2.resize(prior.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
@@ -189,19 +211,19 @@ class GrabCutSegmenter(ImageSegmenter):
 
         fg_small = self._segment_work(fs, bx, pos, neg, pr)
         if s < 1:
-            mask = self._refine_full(feat, fg_small, s, box, points, labels)
+            mask = self._refine_full(feat, fg_small, s, box, points, labels, radii)
         else:
             mask = fg_small
         return clean_mask(mask, [p for p, l in zip(points, labels) if l])
 
-    def _hard_labels(self, shape, box, pos, neg, radius):
+    def _hard_labels(self, shape, box, pos, neg):
         lab = np.full(shape[:2], cv2.GC_PR_BGD, np.uint8)
         if box is not None:
             x1, y1, x2, y2 = box
             lab[:] = cv2.GC_BGD
             lab[y1:y2, x1:x2] = cv2.GC_PR_BGD
-        pos_d = _disc_mask(shape, pos, radius)
-        neg_d = _disc_mask(shape, neg, radius)
+        pos_d = _disc_mask(shape, [p for p, _ in pos], [r for _, r in pos])
+        neg_d = _disc_mask(shape, [p for p, _ in neg], [r for _, r in neg])
         lab[pos_d] = cv2.GC_FGD
         lab[neg_d] = cv2.GC_BGD
         return lab, pos_d, neg_d
@@ -210,7 +232,7 @@ class GrabCutSegmenter(ImageSegmenter):
         h, w = feat.shape[:2]
         x = feat.reshape(-1, 3).astype(np.float64)
         radius = max(2, int(round(0.012 * np.hypot(h, w))))
-        lab, pos_d, neg_d = self._hard_labels(feat.shape, box, pos, neg, radius)
+        lab, pos_d, neg_d = self._hard_labels(feat.shape, box, pos, neg)
         hard_fg, hard_bg = (lab == cv2.GC_FGD), (lab == cv2.GC_BGD)
         inside = np.zeros((h, w), bool)
         if box is not None:
@@ -257,7 +279,7 @@ class GrabCutSegmenter(ImageSegmenter):
             if box is None and pos:
                 # without a box: favour colours near the include clicks
                 fw = np.maximum(fw * 0.3, 0)
-                near = _disc_mask((h, w), pos, radius * 4).reshape(-1)
+                near = _disc_mask((h, w), [p for p, _ in pos], radius * 4).reshape(-1)
                 fw[near] += 1.0
             fw[pos_d.reshape(-1)] += 5.0
             fw[neg_d.reshape(-1)] = 0.0
@@ -293,7 +315,7 @@ class GrabCutSegmenter(ImageSegmenter):
         fw[n] = 0.0
         return ColourGMM().fit(x, fw), ColourGMM().fit(x, bw)
 
-    def _refine_full(self, feat, fg_small, s, box, points, labels):
+    def _refine_full(self, feat, fg_small, s, box, points, labels, radii):
         """Upsample the working result and re-cut a narrow band at full resolution."""
         h, w = feat.shape[:2]
         up = cv2.resize(fg_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
@@ -324,8 +346,7 @@ class GrabCutSegmenter(ImageSegmenter):
             outside = np.ones((h, w), bool)
             outside[bx[1]:bx[3], bx[0]:bx[2]] = False
             lab[outside] = cv2.GC_BGD
-        rad = max(2, int(round(0.012 * np.hypot(h, w))))
-        for (px, py), l in zip(points, labels):
+        for (px, py), l, rad in zip(points, labels, radii):
             d = _disc_mask((h, w), [(px, py)], rad)
             lab[d] = cv2.GC_FGD if l else cv2.GC_BGD
         cut = graph_cut(crop, lab[y0:y1, x0:x1], fg, bg)
