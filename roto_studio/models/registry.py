@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class WeightSpec:
     name: str  # what users type: `roto-studio models download NAME`
     kind: str  # 'sam2' | 'vitmatte' | 'cutie' | 'inpaint'
-    repo_id: str  # Hugging Face repo
+    repo_id: str  # Hugging Face repo (or, for `url` entries, the upstream project: owner/name)
     filename: str  # main file in that repo
     revision: str  # pinned commit (or tag) of the repo
     size: int | None  # bytes, for the disk-space check and progress
@@ -21,7 +21,11 @@ class WeightSpec:
     config: str | None = None  # backend config (e.g. sam2 yaml inside the sam2 package)
     extra_files: tuple[str, ...] = ()  # other files of the repo that are needed
     description: str = ""
+    url: str | None = None  # plain download address (followed through redirects) instead of the hub
+    md5: str | None = None  # checked when no sha256 is known (some upstreams publish only an md5)
 
+
+_CUTIE_RELEASE = "https://github.com/hkchengrex/Cutie/releases/download/v1.0/"
 
 SPECS: list[WeightSpec] = [
     WeightSpec("sam2.1-tiny", "sam2", "facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt",
@@ -42,13 +46,14 @@ SPECS: list[WeightSpec] = [
     WeightSpec("vitmatte-base", "vitmatte", "hustvl/vitmatte-base-composition-1k", "model.safetensors",
                "main", None, None, None, ("config.json", "preprocessor_config.json"),
                description="ViTMatte base (Composition-1k)"),
-    # Cutie: GitHub release files of hkchengrex/Cutie tag v1.0 (no official Hugging Face mirror found);
-    # https://github.com/hkchengrex/Cutie/releases/download/v1.0/<filename>. Upstream records only
-    # an md5 for base (a6071de6136982e396851903ab4c083a); sizes and sha256 are unknown here.
+    # Cutie: GitHub release files of hkchengrex/Cutie tag v1.0 (no official Hugging Face mirror found).
+    # Upstream records only an md5 for base; the sha256 of the checked file is recorded at download.
     WeightSpec("cutie-base", "cutie", "hkchengrex/Cutie", "cutie-base-mega.pth", "v1.0", None, None,
-               description="Cutie base (ResNet-50, MEGA training): propagation for long shots"),
+               description="Cutie base (ResNet-50, MEGA training): propagation for long shots",
+               url=_CUTIE_RELEASE + "cutie-base-mega.pth", md5="a6071de6136982e396851903ab4c083a"),
     WeightSpec("cutie-small", "cutie", "hkchengrex/Cutie", "cutie-small-mega.pth", "v1.0", None, None,
-               description="Cutie small (ResNet-18): fastest propagation"),
+               description="Cutie small (ResNet-18): fastest propagation",
+               url=_CUTIE_RELEASE + "cutie-small-mega.pth"),
 ]
 
 

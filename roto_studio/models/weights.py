@@ -1,19 +1,25 @@
-"""Model weights: where they live, download (huggingface_hub), sha256 checks, loading.
+"""Model weights: where they live, download (huggingface_hub or a plain URL), checksums, loading.
 
 The weights folder is env ROTO_WEIGHTS_DIR, else platformdirs' user data folder
 (`.../roto-studio/weights`). Offline folders (env ROTO_WEIGHTS_OFFLINE, several joined with the
 path separator, or `set_offline_folders`) are searched too: copy the files there by hand on a
-machine without internet. Files are checked against their sha256 before first use; a file that
-fails is renamed aside (`NAME.bad`) in our own folder and never used.
+machine without internet. Files are checked against their sha256 before first use (or the md5
+upstream publishes, when no sha256 is known); a file that fails is renamed aside (`NAME.bad`) in our
+own folder and never used. Entries with a `url` (Cutie's GitHub release files) are streamed with
+urllib, following redirects, instead of going through the hub.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,7 +29,9 @@ from roto_studio.models import registry
 
 DISK_MARGIN = 256 * 2**20  # free space kept beyond the file itself
 SIDECAR = ".sha256"  # `FILE.sha256` next to a download: the hub's checksum, when the registry has none
-_VERIFIED = "verified.json"  # cache of (path, size, mtime) -> sha256 so big files are hashed once
+_VERIFIED = "verified.json"  # cache of (path, size, mtime) -> sha256 / md5 so big files are hashed once
+URL_CHUNK = 1 * 2**20  # bytes read per step of a plain-URL download (cancel is checked between steps)
+URL_TIMEOUT = 30  # seconds without data before a plain-URL download gives up
 
 _offline_extra: list[Path] = []
 _lock = threading.Lock()
@@ -87,7 +95,13 @@ def _is_own(path: Path) -> bool:
 
 def sha256_file(path: Path, progress: Callable[[int, int], None] | None = None,
                 cancel: Callable[[], bool] | None = None) -> str:
-    h = hashlib.sha256()
+    return hash_file(path, ("sha256",), progress, cancel)["sha256"]
+
+
+def hash_file(path: Path, algos=("sha256",), progress: Callable[[int, int], None] | None = None,
+              cancel: Callable[[], bool] | None = None) -> dict[str, str]:
+    """{algo: hex digest} of one file, read once for all the algorithms."""
+    hashes = {a: hashlib.new(a) for a in algos}
     total = path.stat().st_size
     done = 0
     with open(path, "rb") as f:
@@ -95,13 +109,14 @@ def sha256_file(path: Path, progress: Callable[[int, int], None] | None = None,
             chunk = f.read(4 * 2**20)
             if not chunk:
                 break
-            h.update(chunk)
+            for h in hashes.values():
+                h.update(chunk)
             done += len(chunk)
             if progress:
                 progress(done, total)
             if cancel and cancel():
                 raise Cancelled(f"checking {path.name} was cancelled.")
-    return h.hexdigest()
+    return {a: h.hexdigest() for a, h in hashes.items()}
 
 
 def expected_sha256(s: registry.WeightSpec, path: Path) -> str | None:
@@ -123,19 +138,19 @@ def _cache_file() -> Path:
     return weights_dir() / _VERIFIED
 
 
-def _cached_hash(path: Path) -> str | None:
+def _cached_hash(path: Path, algo: str = "sha256") -> str | None:
     try:
         st = path.stat()
         data = json.loads(_cache_file().read_text())
         entry = data.get(str(path.resolve()))
         if entry and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
-            return entry["sha256"]
+            return entry.get(algo)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None
 
 
-def _remember_hash(path: Path, digest: str) -> None:
+def _remember_hash(path: Path, digest: str, algo: str = "sha256") -> None:
     with _lock:
         try:
             data = json.loads(_cache_file().read_text())
@@ -144,7 +159,13 @@ def _remember_hash(path: Path, digest: str) -> None:
         except (OSError, ValueError):
             data = {}
         st = path.stat()
-        data[str(path.resolve())] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        key = str(path.resolve())
+        entry = data.get(key)
+        if not (isinstance(entry, dict) and entry.get("size") == st.st_size
+                and entry.get("mtime_ns") == st.st_mtime_ns):
+            entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        entry[algo] = digest
+        data[key] = entry
         try:
             _cache_file().parent.mkdir(parents=True, exist_ok=True)
             tmp = _cache_file().with_suffix(".tmp")
@@ -159,13 +180,15 @@ def _check(s: registry.WeightSpec, path: Path, use_cache: bool = True) -> str:
     size = path.stat().st_size
     if s.size and size != s.size:
         return "wrong size"
-    want = expected_sha256(s, path)
+    algo, want = "sha256", expected_sha256(s, path)
+    if want is None and s.md5:
+        algo, want = "md5", s.md5.lower()
     if want is None:
         return "unverified"
-    got = _cached_hash(path) if use_cache else None
+    got = _cached_hash(path, algo) if use_cache else None
     if got is None:
-        got = sha256_file(path)
-        _remember_hash(path, got)
+        got = hash_file(path, (algo,))[algo]
+        _remember_hash(path, got, algo)
     return "ok" if got == want else "bad checksum"
 
 
@@ -280,7 +303,8 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
     """Download NAME (pinned revision) into the weights folder, check it, return its path.
 
     progress(done_bytes, total_bytes); cancel() -> True stops between chunks (Cancelled is raised,
-    no partial or final file is left). The hub address comes from env HF_ENDPOINT at call time.
+    no partial or final file is left). The hub address comes from env HF_ENDPOINT at call time;
+    entries with a `url` are fetched from it directly (sha256 checked if known, else md5).
     """
     s = spec(name)
     if not force:
@@ -291,10 +315,19 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
     check_disk_space(folder, s.size)
     staging = folder / f".download-{s.name}-{os.getpid()}-{threading.get_ident()}"
     try:
-        path = _fetch(s, staging, progress, cancel)
-        digest = sha256_file(path, cancel=cancel)
-        want = s.sha256.lower() if s.sha256 else _hub_sha256(staging, s.filename)
-        if want is not None and digest != want:
+        if s.url:
+            path, digests = _fetch_url(s, staging, progress, cancel)
+            digest = digests["sha256"]
+            if s.sha256:
+                good = digest == s.sha256.lower()
+            else:
+                good = not s.md5 or digests["md5"] == s.md5.lower()
+        else:
+            path = _fetch(s, staging, progress, cancel)
+            digest = sha256_file(path, cancel=cancel)
+            want = s.sha256.lower() if s.sha256 else _hub_sha256(staging, s.filename)
+            good = want is None or digest == want
+        if not good:
             bad = folder / (s.filename + ".bad")
             os.replace(path, bad)
             raise ModelError(f"the downloaded {name} weights fail their checksum (kept aside as {bad.name}); "
@@ -351,6 +384,98 @@ def _fetch(s: registry.WeightSpec, staging: Path, progress, cancel) -> Path:
         raise ModelError(f"downloading {s.name} failed ({_first_line(exc)}); run `{fix_command(s.name)}` again.") from None
     assert path is not None
     return path
+
+
+class _KeepHead(urllib.request.HTTPRedirectHandler):
+    """Follow redirects as urllib does, but keep a HEAD a HEAD (urllib turns it into a GET)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and req.get_method() == "HEAD":
+            new.method = "HEAD"
+        return new
+
+
+def _open_url(url: str, method: str = "GET"):
+    from roto_studio import __version__
+
+    req = urllib.request.Request(url, method=method, headers={"User-Agent": f"roto-studio/{__version__}"})
+    return urllib.request.build_opener(_KeepHead()).open(req, timeout=URL_TIMEOUT)
+
+
+def _length(resp) -> int | None:
+    try:
+        n = int(resp.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def _url_error(s: registry.WeightSpec, exc: BaseException) -> ModelError:
+    """One plain line for a failed plain-URL download."""
+    by_hand = f"or download {s.url} by hand into a folder and point ROTO_WEIGHTS_OFFLINE at it."
+    if isinstance(exc, urllib.error.HTTPError):
+        if exc.code in (404, 410):
+            return ModelError(f"{s.url} is gone (HTTP {exc.code}); update Roto Studio, {by_hand}")
+        return ModelError(f"the server refused the download of {s.name} (HTTP {exc.code}); try again later, {by_hand}")
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
+        host = urllib.parse.urlsplit(s.url).hostname or s.url
+        return ModelError(f"cannot reach {host} to download {s.name} ({_first_line(exc.reason)}); "
+                          f"check the internet connection, {by_hand}")
+    return ModelError(f"downloading {s.name} failed ({_first_line(exc)}); run `{fix_command(s.name)}` again, {by_hand}")
+
+
+def _url_size(s: registry.WeightSpec) -> int | None:
+    """Content-Length from a HEAD request (after redirects), or None when the server will not say."""
+    try:
+        with _open_url(s.url, "HEAD") as resp:
+            return _length(resp)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 410):
+            raise _url_error(s, exc) from None
+        return None  # some hosts refuse HEAD; the GET's Content-Length is checked instead
+    except (OSError, http.client.HTTPException) as exc:
+        raise _url_error(s, exc) from None
+
+
+def _fetch_url(s: registry.WeightSpec, staging: Path, progress, cancel) -> tuple[Path, dict[str, str]]:
+    """Stream s.url into staging/filename, hashing as it goes; returns the file and its sha256 + md5."""
+    stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
+    staging.mkdir(parents=True, exist_ok=True)
+    size = s.size
+    if size is None:
+        size = _url_size(s)
+        if size:
+            check_disk_space(staging.parent, size)
+    if cancel is not None and cancel():
+        raise stopped
+    part = staging / s.filename
+    hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
+    done = 0
+    try:
+        with _open_url(s.url) as resp:
+            total = _length(resp) or size
+            if total and total != size:
+                check_disk_space(staging.parent, total)
+            with open(part, "wb") as f:
+                while True:
+                    if cancel is not None and cancel():
+                        raise stopped
+                    chunk = resp.read1(URL_CHUNK)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    for h in hashes.values():
+                        h.update(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, int(total or 0))
+    except (OSError, http.client.HTTPException) as exc:
+        raise _url_error(s, exc) from None
+    if (total and done != total) or done == 0:
+        raise ModelError(f"the download of {s.name} stopped early ({done} of {total or '?'} bytes); "
+                         f"run `{fix_command(s.name)}` again.")
+    return part, {a: h.hexdigest() for a, h in hashes.items()}
 
 
 def _hub_sha256(staging: Path, filename: str) -> str | None:

@@ -292,3 +292,208 @@ def test_weights_dir_default_is_user_data(monkeypatch):
     from platformdirs import user_data_dir
 
     assert weights.weights_dir() == Path(user_data_dir("roto-studio", appauthor=False)) / "weights"
+
+
+# ---------------------------------------------------------------- plain-URL downloads (Cutie's GitHub files)
+
+MD5 = hashlib.md5(PAYLOAD).hexdigest()
+
+
+class FileServer:
+    """http.server on 127.0.0.1: /files/NAME serves a file, /redirect/NAME -> 302 -> /moved/NAME -> 301
+    -> /files/NAME (GitHub release links redirect too), /short/NAME promises more bytes than it sends."""
+
+    def __init__(self, files: dict[str, bytes], delay: float = 0.0):
+        self.files = files
+        self.delay = delay
+        self.requests: list[tuple[str, str]] = []
+        srv = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, body: bool):
+                srv.requests.append((self.command, self.path))
+                parts = self.path.strip("/").split("/", 1)
+                kind, name = (parts + [""])[:2]
+                data = srv.files.get(name)
+                if data is None or kind not in ("files", "redirect", "moved", "short"):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if kind in ("redirect", "moved"):
+                    self.send_response(302 if kind == "redirect" else 301)
+                    self.send_header("Location", f"/{'moved' if kind == 'redirect' else 'files'}/{name}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data) + (1000 if kind == "short" else 0)))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                if not body:
+                    return
+                step = 256 * 1024
+                try:
+                    for i in range(0, len(data), step):
+                        self.wfile.write(data[i:i + step])
+                        self.wfile.flush()
+                        if srv.delay:
+                            time.sleep(srv.delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
+            def do_HEAD(self):
+                self._answer(False)
+
+            def do_GET(self):
+                self._answer(True)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def url_spec(url, md5=MD5, sha256=None, size=None):
+    return registry.WeightSpec("cutie-test", "cutie", "someone/Cutie", "cutie-test.pth", "v1.0", size, sha256,
+                               url=url, md5=md5)
+
+
+def test_cutie_entries_are_plain_urls():
+    for name in ("cutie-base", "cutie-small"):
+        s = registry.get(name)
+        assert s.url == f"https://github.com/hkchengrex/Cutie/releases/download/v1.0/{s.filename}"
+    assert registry.get("cutie-base").md5 == "a6071de6136982e396851903ab4c083a"
+    assert all(s.url is None for s in registry.SPECS if s.kind != "cutie")
+
+
+def test_url_download_with_progress_md5_then_sha256_recorded(env, monkeypatch):
+    seen = []
+    with FileServer({"cutie-test.pth": PAYLOAD}) as srv:
+        use_spec(monkeypatch, url_spec(f"{srv.url}/files/cutie-test.pth"))
+        path = weights.download("cutie-test", progress=lambda d, t: seen.append((d, t)))
+    assert path == env / "cutie-test.pth"
+    assert path.read_bytes() == PAYLOAD
+    assert srv.requests == [("HEAD", "/files/cutie-test.pth"), ("GET", "/files/cutie-test.pth")]
+    assert len(seen) > 1 and seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert {t for _, t in seen} == {len(PAYLOAD)}
+    assert (env / "cutie-test.pth.sha256").read_text().strip() == SHA
+    assert weights.status("cutie-test").state == "ok"
+    assert weights.verify("cutie-test").state == "ok"
+    assert not [p for p in env.iterdir() if p.name.startswith(".download")]
+    # a second call finds the good copy and does not touch the network (the server is gone)
+    assert weights.download("cutie-test") == path
+
+
+def test_url_download_follows_redirects(env, monkeypatch):
+    with FileServer({"cutie-test.pth": PAYLOAD}) as srv:
+        use_spec(monkeypatch, url_spec(f"{srv.url}/redirect/cutie-test.pth", md5=None, sha256=SHA))
+        path = weights.download("cutie-test")
+    assert path.read_bytes() == PAYLOAD
+    assert [m for m, p in srv.requests if p == "/files/cutie-test.pth"] == ["HEAD", "GET"]  # HEAD kept HEAD
+    assert ("GET", "/redirect/cutie-test.pth") in srv.requests
+    assert ("GET", "/moved/cutie-test.pth") in srv.requests
+    assert not (env / "cutie-test.pth.sha256").exists()  # the registry has the sha256
+    assert weights.status("cutie-test").state == "ok"
+
+
+def test_url_md5_mismatch_is_rejected(env, monkeypatch):
+    with FileServer({"cutie-test.pth": PAYLOAD}) as srv:
+        use_spec(monkeypatch, url_spec(f"{srv.url}/files/cutie-test.pth", md5="0" * 32))
+        with pytest.raises(ModelError, match="checksum.*roto-studio models download cutie-test"):
+            weights.download("cutie-test")
+    assert not (env / "cutie-test.pth").exists()
+    assert not (env / "cutie-test.pth.sha256").exists()
+    assert (env / "cutie-test.pth.bad").read_bytes() == PAYLOAD
+    assert weights.status("cutie-test").state == "missing"
+
+
+def test_url_cancel_leaves_no_file(env, monkeypatch):
+    stop = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        stop.set()
+
+    with FileServer({"cutie-test.pth": PAYLOAD}, delay=0.05) as srv:
+        use_spec(monkeypatch, url_spec(f"{srv.url}/files/cutie-test.pth"))
+        with pytest.raises(Cancelled):
+            weights.download("cutie-test", progress=progress, cancel=stop.is_set)
+    assert len(seen) == 1 and 0 < seen[0] < len(PAYLOAD)
+    assert not (env / "cutie-test.pth").exists()
+    assert [p for p in env.rglob("*") if p.is_file()] == []
+    assert [p for p in env.iterdir() if p.name.startswith(".download")] == []
+
+
+def test_url_disk_space_uses_head_size(env, monkeypatch):
+    class Usage:
+        total, used, free = 10 * 2**30, 0, weights.DISK_MARGIN + 2**20  # room for 1 MiB, not 3
+
+    monkeypatch.setattr(weights.shutil, "disk_usage", lambda p: Usage)
+    with FileServer({"cutie-test.pth": PAYLOAD}) as srv:
+        use_spec(monkeypatch, url_spec(f"{srv.url}/redirect/cutie-test.pth"))
+        with pytest.raises(ModelError, match="disk space"):
+            weights.download("cutie-test")
+    assert srv.requests and all(m == "HEAD" for m, _ in srv.requests)
+    assert not (env / "cutie-test.pth").exists()
+
+
+def test_url_errors_are_one_line_with_the_fix(env, monkeypatch):
+    with FileServer({"cutie-test.pth": PAYLOAD}) as srv:
+        use_spec(monkeypatch, url_spec(f"{srv.url}/files/other.pth"))
+        with pytest.raises(ModelError, match="HTTP 404.*ROTO_WEIGHTS_OFFLINE") as info:
+            weights.download("cutie-test")
+        assert "\n" not in str(info.value)
+        use_spec(monkeypatch, url_spec(f"{srv.url}/short/cutie-test.pth", md5=None))
+        with pytest.raises(ModelError, match="stopped early"):
+            weights.download("cutie-test")
+    use_spec(monkeypatch, url_spec("http://127.0.0.1:9/files/cutie-test.pth"))  # nothing listens there
+    with pytest.raises(ModelError, match="cannot reach 127.0.0.1.*ROTO_WEIGHTS_OFFLINE"):
+        weights.download("cutie-test")
+    assert [p for p in env.rglob("*") if p.is_file()] == []
+
+
+def test_md5_checks_hand_copied_files(env, tmp_path, monkeypatch):
+    use_spec(monkeypatch, url_spec("http://127.0.0.1:9/cutie-test.pth"))
+    offline = tmp_path / "usb"
+    (offline / "Cutie").mkdir(parents=True)
+    (offline / "Cutie" / "cutie-test.pth").write_bytes(PAYLOAD)
+    monkeypatch.setenv("ROTO_WEIGHTS_OFFLINE", str(offline))
+    assert weights.status("cutie-test").state == "ok"
+    assert weights.download("cutie-test") == offline / "Cutie" / "cutie-test.pth"
+    env.mkdir(parents=True, exist_ok=True)
+    (env / "cutie-test.pth").write_bytes(b"z" + PAYLOAD[1:])  # a bad copy in our folder comes first
+    assert weights.status("cutie-test").state == "ok"  # ... but the good offline one is used
+    assert weights.find("cutie-test") == offline / "Cutie" / "cutie-test.pth"
+    assert (env / "cutie-test.pth.bad").exists()
+    use_spec(monkeypatch, url_spec("http://127.0.0.1:9/cutie-test.pth", md5=None))
+    assert weights.status("cutie-test").state == "unverified"
+
+
+def test_models_list_shows_cutie(env, monkeypatch, capsys):
+    from roto_studio.cli import main
+
+    assert main(["models", "list"]) == 0
+    lines = {ln.split()[0]: ln.split() for ln in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["cutie-base"][2] == "missing" and lines["cutie-small"][2] == "missing"
+    env.mkdir(parents=True)
+    (env / "cutie-small-mega.pth").write_bytes(b"small")
+    (env / "cutie-base-mega.pth").write_bytes(b"not the real file")
+    assert main(["models", "list"]) == 0
+    lines = {ln.split()[0]: ln.split() for ln in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["cutie-small"][2] == "unverified"
+    assert lines["cutie-base"][2:4] == ["bad", "checksum"]
