@@ -384,5 +384,9 @@ def _reject_constant(name):
 
 
 def _short(exc: Exception) -> str:
+    if isinstance(exc, (AttributeError, TypeError)):
+        return "a field has the wrong type"
+    if isinstance(exc, KeyError):
+        return f"the field {exc.args[0]!r:.40} is missing"
     s = str(exc) or type(exc).__name__
     return s[:80]

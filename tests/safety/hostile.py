@@ -249,6 +249,11 @@ def _non_ascii_path(d):
     return ["info", str(folder / "plate.####.png"), "--json"]
 
 
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 class _Skip(Exception):
     pass
 
@@ -256,10 +261,10 @@ class _Skip(Exception):
 def corpus() -> list[Case]:
     c = [
         # media
-        Case("zero-byte video", _info(lambda d: (d / "empty.mp4").write_bytes(b"") or d / "empty.mp4")),
+        Case("zero-byte video", _info(lambda d: _write(d / "empty.mp4", b""))),
         Case("truncated video", _info(_truncated)),
         Case("garbage after the header", _info(_garbage_middle)),
-        Case("random bytes named .mov", _info(lambda d: (d / "x.mov").write_bytes(os.urandom(5000)) or d / "x.mov")),
+        Case("random bytes named .mov", _info(lambda d: _write(d / "x.mov", os.urandom(5000)))),
         Case("audio only, no video stream", _info(_audio_only)),
         Case("unknown codec", _info(_unknown_codec)),
         Case("missing file", _info(lambda d: d / "nope.mp4")),
@@ -290,7 +295,7 @@ def corpus() -> list[Case]:
              if cv2.imwrite(str(d / "m.png"), np.zeros((7, 9), np.uint8)) else [], needs="segment"),
         Case("mask that is not an image", lambda d: _segment(_seq, "--mask", str(_text_as_png(d)))(d), needs="segment"),
         Case("click outside the frame", _segment(_seq, "--point", "5000,20"), needs="segment"),
-        Case("box outside the frame", _segment(_seq, "--box", "-500,-500,-400,-400"), needs="segment"),
+        Case("box outside the frame", _segment(_seq, "--box=-500,-500,-400,-400"), needs="segment"),
         Case("malformed click", _segment(_seq, "--point", "abc"), needs="segment"),
         Case("frame outside the shot", _segment(_seq, "--box", "10,10,60,60", frame="99"), needs="segment"),
         Case("sam2 with missing weights file", _segment(_seq, "--box", "10,10,60,60", "--weights", "/nonexistent/sam2.pt"), needs="segment"),
