@@ -8,15 +8,15 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QLabel, QPushButton, QSlider, QSpinBox,
                                QWidget)
 
-# key, label, minimum, maximum, slider maximum (the spin box goes further), step, suffix, tip.
+# key, label, minimum, maximum, slider range (the spin box goes further), step, suffix, tip.
 # Keys and defaults are those of core.refine.DEFAULTS.
 FIELDS = [
-    ("grow", "Grow / shrink", -200, 200, 40, 1, " px", "Positive grows the matte, negative shrinks it"),
-    ("feather", "Feather", 0.0, 200.0, 30.0, 0.5, " px", "Softens the edge"),
-    ("smooth", "Smooth", 0.0, 100.0, 20.0, 0.5, " px", "Rounds jagged contours, keeps the edge hard"),
-    ("fill_holes", "Fill holes", 0, 10**9, 5000, 10, " px²", "Enclosed holes up to this area become solid"),
-    ("remove_specks", "Remove specks", 0, 10**9, 5000, 10, " px²", "Detached pieces smaller than this vanish"),
-    ("temporal", "Temporal", 0, 8, 8, 1, " fr", "Frames each side blended on still edges (0 = off)"),
+    ("grow", "Grow / shrink", -200, 200, (-40, 40), 1, " px", "Positive grows the matte, negative shrinks it"),
+    ("feather", "Feather", 0.0, 200.0, (0.0, 30.0), 0.5, " px", "Softens the edge"),
+    ("smooth", "Smooth", 0.0, 100.0, (0.0, 20.0), 0.5, " px", "Rounds jagged contours, keeps the edge hard"),
+    ("fill_holes", "Fill holes", 0, 10**9, (0, 5000), 10, " px²", "Enclosed holes up to this area become solid"),
+    ("remove_specks", "Remove specks", 0, 10**9, (0, 5000), 10, " px²", "Detached pieces smaller than this vanish"),
+    ("temporal", "Temporal", 0, 8, (0, 8), 1, " fr", "Frames each side blended on still edges (0 = off)"),
 ]
 DEFAULTS = {"grow": 0, "feather": 0.0, "smooth": 0.0, "fill_holes": 0, "remove_specks": 0, "temporal": 0}
 _SLIDER_STEPS = 10  # slider ticks per unit for float settings
@@ -38,7 +38,7 @@ class EdgePanel(QWidget):
         self.spins: dict[str, QSpinBox | QDoubleSpinBox] = {}
         self.sliders: dict[str, QSlider] = {}
         self._updating = False
-        for row, (key, label, lo, hi, smax, step, suffix, tip) in enumerate(FIELDS):
+        for row, (key, label, lo, hi, (smin, smax), step, suffix, tip) in enumerate(FIELDS):
             is_float = isinstance(lo, float)
             spin = QDoubleSpinBox() if is_float else QSpinBox()
             if is_float:
@@ -52,7 +52,7 @@ class EdgePanel(QWidget):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setObjectName(f"edge_{key}_slider")
             scale = _SLIDER_STEPS if is_float else 1
-            slider.setRange(int(lo * scale), int(smax * scale))
+            slider.setRange(int(smin * scale), int(smax * scale))
             slider.setToolTip(tip)
             name = QLabel(label)
             name.setToolTip(tip)
