@@ -108,8 +108,6 @@ class FlowPropagator(VideoPropagator):
         track.prompts[frame] = (binary * 255).astype(np.uint8)
         track.recent.clear()
         self._learn_reference(track, colour_features(image), binary)
-        if self.feather_radius and prompt.mask is not None and not prompt.points and prompt.box is None:
-            return alpha.astype(np.float32)
         return alpha.astype(np.float32)
 
     def remove_object(self, obj_id: str) -> None:
