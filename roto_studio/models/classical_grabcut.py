@@ -12,6 +12,13 @@ What it adds to plain cv2.grabCut:
 - clicks are hard labels in a small disc and also re-weight the colour models; a previous
   result (mask logits) seeds the next cut, so clicks refine rather than restart;
 - the output is soft alpha: the binary cut with a guided-filter feathered edge.
+
+Clicks without a box: a seed region is grown from each include click (colour flood in a smoothed,
+reduced image, stopped before it floods the frame, thin leaks opened away); a box-mode cut runs
+in a window around the seed (the window's rim is background) on a reduced crop, and the window
+grows while the result touches its sides. With a previous result, a click only changes the
+region around it: an include click adds its object, an exclude click removes the part of the
+previous mask it lands in.
 """
 
 from __future__ import annotations
@@ -26,6 +33,11 @@ from .classical_gmm import ColourGMM
 
 WORK_SIDE = 360  # longest side of the working image for the iterations
 BAND_FRACTION = 0.15  # width of the "mostly background" rim inside a box, as a fraction of its side
+SEED_SIDE = 160  # longest side of the image a click's seed region is grown in
+CLICK_SIDE = 200  # longest side of the reduced crop a click window is cut in
+CLICK_SAMPLES = 4000  # colour samples per model fit for clicks without a box (speed)
+TOUCH = 0.04  # share of a window side covered by the result that means "the object goes on"
+MAX_SHARE = 0.5  # a click result larger than this share of a non-uniform frame is not trusted
 
 
 def colour_features(image: np.ndarray) -> np.ndarray:
@@ -141,6 +153,52 @@ def clean_mask(mask: np.ndarray, keep_points=(), min_fraction: float = 0.05,
     return m.astype(bool)
 
 
+def seed_region(features: np.ndarray, point, side: int = SEED_SIDE) -> np.ndarray:
+    """Full-size bool region around a click: pixels of similar smoothed colour connected to it.
+
+    The colour tolerance grows step by step; the last region before one step suddenly floods
+    a large share of the image is kept. Thin leaks (1 px at the reduced size) are opened away.
+    """
+    h, w = features.shape[:2]
+    s = min(1.0, side / max(h, w))
+    sw, sh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    small = cv2.resize(features, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    x = int(np.clip(point[0] * s, 0, sw - 1))
+    y = int(np.clip(point[1] * s, 0, sh - 1))
+    ref = np.median(small[max(0, y - 2):y + 3, max(0, x - 2):x + 3].reshape(-1, 3), axis=0)
+    dist = np.sqrt(((small - ref) ** 2).sum(-1))
+    kernel = np.ones((3, 3), np.uint8)
+    best, best_area = None, 0.0
+    for t in np.geomspace(6.0, 120.0, 16):
+        m = cv2.morphologyEx((dist < t).astype(np.uint8), cv2.MORPH_OPEN, kernel)
+        m[y, x] = 1
+        _, lab = cv2.connectedComponents(m, connectivity=4)
+        comp = lab == lab[y, x]
+        area = float(comp.mean())
+        if best is not None and area > 0.25 and area > 1.5 * best_area:
+            break
+        best, best_area = comp, area
+    return cv2.resize(best.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def _grown_window(mask: np.ndarray, touch=(0.0, 0.0, 0.0, 0.0)):
+    """(x1, y1, x2, y2) around `mask` with a margin; sides the last cut touched grow further."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    size = max(x2 - x1, y2 - y1)
+    m = 0.2 * size + 0.02 * float(np.hypot(h, w))
+    extra = [0.3 * size if t >= TOUCH else 0.0 for t in touch]
+    return (int(max(0, x1 - m - extra[0])), int(max(0, y1 - m - extra[1])),
+            int(min(w, x2 + m + extra[2])), int(min(h, y2 + m + extra[3])))
+
+
+def _is_uniform(features: np.ndarray) -> bool:
+    small = cv2.resize(features, (64, 64), interpolation=cv2.INTER_AREA).reshape(-1, 3).astype(np.float32)
+    return float(small.std(0).max()) < 4.0
+
+
 class GrabCutSegmenter(ImageSegmenter):
     """Box and click segmentation with GrabCut; refine by passing the previous Prediction.logits."""
 
@@ -197,6 +255,8 @@ class GrabCutSegmenter(ImageSegmenter):
         """Binary mask (HxW bool) from a box, points (x, y) with labels (1/0), a prior alpha."""
         h, w = image.shape[:2]
         feat = colour_features(image) if features is None else features
+        if box is None and len(points):
+            return self._segment_clicks(feat, list(points), list(labels), prior)
         s = min(1.0, self.work_side / max(h, w))
         sw, sh = max(1, int(round(w * s))), max(1, int(round(h * s)))
         fs = cv2.resize(feat, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else feat
@@ -216,6 +276,106 @@ class GrabCutSegmenter(ImageSegmenter):
             mask = fg_small
         return clean_mask(mask, [p for p, l in zip(points, labels) if l])
 
+    # -- clicks without a box -------------------------------------------------------------------
+    def _segment_clicks(self, feat, points, labels, prior):
+        """Clicks only. Without a previous result: the object under the include clicks. With
+        one: the previous mask plus the include clicks' object, less the parts of it that
+        exclude clicks land in (so a bad first answer does not stick)."""
+        h, w = feat.shape[:2]
+        radii = click_radii((h, w), points, labels, prior)
+        pos = [(p, r) for p, r, l in zip(points, radii, labels) if l]
+        neg = [(p, r) for p, r, l in zip(points, radii, labels) if not l]
+        keep = [p for p, _ in pos]
+        obj = self._click_object(feat, pos, neg) if pos else np.zeros((h, w), bool)
+        if prior is None:
+            return clean_mask(obj, keep)
+        # previous parts the new object does not explain: dropped where an exclude click lands
+        rest = (prior > 0.5) & ~obj
+        _, comp = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
+        hit = {comp[_pixel(p, w, h)] for p, _ in neg} - {0}
+        if hit:
+            rest &= ~np.isin(comp, list(hit))
+        out = obj | rest
+        for p, r in neg:
+            if out[_pixel(p, w, h)]:  # still inside: remove the region around the click
+                out &= ~self._click_object(feat, [(p, r)], pos)
+        if neg:
+            out &= ~_disc_mask((h, w), [p for p, _ in neg], [r for _, r in neg])
+        if pos:
+            out |= _disc_mask((h, w), keep, [r for _, r in pos])
+        return clean_mask(out, keep)
+
+    def _click_object(self, feat, pos, neg):
+        """Full-size bool mask of the object under the include clicks `pos`, away from the
+        exclude clicks `neg` (both [((x, y), radius)]): seed regions, then cuts in a window
+        that grows while the result touches its sides."""
+        h, w = feat.shape[:2]
+        pos_d = _disc_mask((h, w), [p for p, _ in pos], [r for _, r in pos])
+        neg_d = _disc_mask((h, w), [p for p, _ in neg], [r for _, r in neg]) if neg else None
+        seed = pos_d.copy()
+        for p, _ in pos:
+            seed |= seed_region(feat, p)
+        if neg_d is not None:
+            seed &= ~neg_d
+        seed |= pos_d
+        steps, grow, touch = [], seed, (0.0, 0.0, 0.0, 0.0)
+        for _ in range(5):
+            win = _grown_window(grow, touch)
+            res, s, touch = self._window_cut(feat, win, pos, neg)
+            steps.append((res, s, win))
+            if max(touch) < TOUCH or win == (0, 0, w, h):
+                break
+            grow = res | seed
+        res, s, win = steps[-1]
+        if res.mean() > MAX_SHARE and not _is_uniform(feat):
+            # one click should not take most of a varied frame: an earlier, smaller window, or a
+            # third of the frame around the clicks
+            ok = [st for st in steps if 0 < st[0].mean() <= MAX_SHARE]
+            if ok:
+                res, s, win = ok[-1]
+            else:
+                cx = float(np.mean([p[0] for p, _ in pos]))
+                cy = float(np.mean([p[1] for p, _ in pos]))
+                win = _clip_box((cx - w / 6, cy - h / 6, cx + w / 6, cy + h / 6), w, h)
+                res, s, _ = self._window_cut(feat, win, pos, neg)
+        if s < 1 and res.any():
+            pts = [p for p, _ in pos] + [p for p, _ in neg]
+            res = self._refine_band(feat, res, s, win, pts, [1] * len(pos) + [0] * len(neg),
+                                    [r for _, r in pos] + [r for _, r in neg], CLICK_SAMPLES)
+        return res
+
+    def _window_cut(self, feat, win, pos, neg):
+        """Box-mode cut of the window `win` (x1, y1, x2, y2: its rim counts as background) on a
+        reduced crop that also holds a margin around it. Returns the full-size bool mask, the
+        reduction scale, and how much of each side (left, top, right, bottom) the result covers
+        (0 for sides on the image edge)."""
+        h, w = feat.shape[:2]
+        x1, y1, x2, y2 = win
+        mx, my = int(0.1 * (x2 - x1)) + 4, int(0.1 * (y2 - y1)) + 4
+        cx1, cy1, cx2, cy2 = max(0, x1 - mx), max(0, y1 - my), min(w, x2 + mx), min(h, y2 + my)
+        crop = feat[cy1:cy2, cx1:cx2]
+        ch, cw = crop.shape[:2]
+        s = min(1.0, CLICK_SIDE / max(ch, cw))
+        sw, sh = max(8, int(round(cw * s))), max(8, int(round(ch * s)))
+        small = crop if (sw, sh) == (cw, ch) else cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
+        sx, sy = sw / cw, sh / ch
+
+        def scaled(clicks):
+            return [(((x - cx1) * sx, (y - cy1) * sy), max(1.0, r * sx)) for (x, y), r in clicks]
+
+        bx = _clip_box([(x1 - cx1) * sx, (y1 - cy1) * sy, (x2 - cx1) * sx, (y2 - cy1) * sy], sw, sh)
+        m = self._segment_work(small, bx, scaled(pos), scaled(neg), None, CLICK_SAMPLES, warm=True)
+        m = clean_mask(m, [p for p, _ in scaled(pos)])
+        a1, b1, a2, b2 = bx
+        sides = [(slice(b1, b2), slice(a1, a1 + 2)), (slice(b1, b1 + 2), slice(a1, a2)),
+                 (slice(b1, b2), slice(a2 - 2, a2)), (slice(b2 - 2, b2), slice(a1, a2))]
+        open_sides = (x1 > 0, y1 > 0, x2 < w, y2 < h)
+        touch = tuple(float(m[sl].mean()) if o else 0.0 for sl, o in zip(sides, open_sides))
+        full = np.zeros((h, w), bool)
+        full[cy1:cy2, cx1:cx2] = cv2.resize(m.astype(np.float32), (cw, ch),
+                                            interpolation=cv2.INTER_LINEAR) > 0.5
+        return full, min(sx, sy), touch
+
     def _hard_labels(self, shape, box, pos, neg):
         lab = np.full(shape[:2], cv2.GC_PR_BGD, np.uint8)
         if box is not None:
@@ -228,7 +388,7 @@ class GrabCutSegmenter(ImageSegmenter):
         lab[neg_d] = cv2.GC_BGD
         return lab, pos_d, neg_d
 
-    def _segment_work(self, feat, box, pos, neg, prior):
+    def _segment_work(self, feat, box, pos, neg, prior, samples: int = 40000, warm: bool = False):
         h, w = feat.shape[:2]
         x = feat.reshape(-1, 3).astype(np.float64)
         radius = max(2, int(round(0.012 * np.hypot(h, w))))
@@ -249,7 +409,7 @@ class GrabCutSegmenter(ImageSegmenter):
 
         if cur is not None and cur.any() and (~cur).any():
             # refinement: models from the previous result, clicks weigh heavily
-            fg, bg = self._fit_pair(x, cur, pos_d, neg_d)
+            fg, bg = self._fit_pair(x, cur, pos_d, neg_d, samples)
         else:
             # first cut: background from outside the box and from its rim
             bw = np.zeros((h, w))
@@ -270,7 +430,7 @@ class GrabCutSegmenter(ImageSegmenter):
             bw[pos_d] = 0.0
             if bw.sum() < 10:
                 bw[~pos_d] = 1.0
-            bg = ColourGMM().fit(x, bw.reshape(-1))
+            bg = ColourGMM().fit(x, bw.reshape(-1), max_samples=samples)
             lb = bg.loglik(x)
             ref = lb[bw.reshape(-1) > 0.5]
             thr = np.percentile(ref, 5) if len(ref) else np.median(lb)
@@ -285,7 +445,7 @@ class GrabCutSegmenter(ImageSegmenter):
             fw[neg_d.reshape(-1)] = 0.0
             if fw.sum() < 1e-3:
                 fw = inside.reshape(-1).astype(float)
-            fg = ColourGMM().fit(x, fw + 1e-3 * inside.reshape(-1))
+            fg = ColourGMM().fit(x, fw + 1e-3 * inside.reshape(-1), max_samples=samples)
 
         fgmask = None
         for it in range(self.iterations):
@@ -296,13 +456,14 @@ class GrabCutSegmenter(ImageSegmenter):
             if it < self.iterations - 1:
                 if not fgmask.any() or fgmask.all():
                     break
-                fg, bg = self._fit_pair(x, fgmask, pos_d, neg_d)
+                fg, bg = self._fit_pair(x, fgmask, pos_d, neg_d, samples, (fg, bg) if warm else None)
         fgmask &= ~hard_bg
         fgmask |= hard_fg
         return fgmask
 
     @staticmethod
-    def _fit_pair(x, fgmask, pos_d, neg_d):
+    def _fit_pair(x, fgmask, pos_d, neg_d, samples: int = 40000, init=None):
+        """Object and background models from a mask; `init` (fg, bg) warm-starts EM."""
         f = fgmask.reshape(-1).astype(np.float64)
         p, n = pos_d.reshape(-1), neg_d.reshape(-1)
         fw = f.copy()
@@ -313,12 +474,20 @@ class GrabCutSegmenter(ImageSegmenter):
         bw[p] = 0.0
         bw[n] = boost
         fw[n] = 0.0
-        return ColourGMM().fit(x, fw), ColourGMM().fit(x, bw)
+        fi, bi = init if init is not None else (None, None)
+        return (ColourGMM().fit(x, fw, max_samples=samples, init=fi),
+                ColourGMM().fit(x, bw, max_samples=samples, init=bi))
 
-    def _refine_full(self, feat, fg_small, s, box, points, labels, radii):
+    def _refine_full(self, feat, fg_small, s, box, points, labels, radii, samples: int = 40000):
         """Upsample the working result and re-cut a narrow band at full resolution."""
         h, w = feat.shape[:2]
         up = cv2.resize(fg_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+        return self._refine_band(feat, up, s, box, points, labels, radii, samples)
+
+    def _refine_band(self, feat, up, s, box, points, labels, radii, samples: int = 40000):
+        """Re-cut a band around the full-size mask `up` (made at scale `s`) at full resolution;
+        outside `box` stays background."""
+        h, w = feat.shape[:2]
         r = int(np.ceil(1.5 / s)) + 1
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         inner = cv2.erode(up.astype(np.uint8), k).astype(bool)
@@ -336,8 +505,8 @@ class GrabCutSegmenter(ImageSegmenter):
         k2 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r2 + 1, 2 * r2 + 1))
         ring_in = (up & ~cv2.erode(up.astype(np.uint8), k2).astype(bool))[y0:y1, x0:x1]
         ring_out = (cv2.dilate(up.astype(np.uint8), k2).astype(bool) & ~up)[y0:y1, x0:x1]
-        fg = ColourGMM().fit(xc, ring_in.reshape(-1).astype(float))
-        bg = ColourGMM().fit(xc, ring_out.reshape(-1).astype(float))
+        fg = ColourGMM().fit(xc, ring_in.reshape(-1).astype(float), max_samples=samples)
+        bg = ColourGMM().fit(xc, ring_out.reshape(-1).astype(float), max_samples=samples)
         lab = np.where(inner, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
         lab[band & up] = cv2.GC_PR_FGD
         lab[band & ~up] = cv2.GC_PR_BGD
@@ -356,6 +525,11 @@ class GrabCutSegmenter(ImageSegmenter):
         out[lab == cv2.GC_BGD] = False
         out[lab == cv2.GC_FGD] = True
         return out
+
+
+def _pixel(point, w, h):
+    """(row, col) index of a click, clipped to the image."""
+    return int(np.clip(round(point[1]), 0, h - 1)), int(np.clip(round(point[0]), 0, w - 1))
 
 
 def _clip_box(box, w, h):
