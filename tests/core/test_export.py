@@ -497,6 +497,20 @@ def test_own_zip_encoder_matches_openexr(tmp_path, monkeypatch, precision, comp,
         assert c_own[name].dtype == want and np.array_equal(c_own[name], data.astype(want)), name
 
 
+@pytest.mark.parametrize("lines", [16, 1])
+def test_own_zip_encoder_batches_do_not_change_the_file(tmp_path, monkeypatch, lines):
+    from roto_studio.core import exr
+
+    chans = {"A": soft_alpha(5, 40, 83).astype(np.float16), "B": soft_alpha(6, 40, 83).astype(np.float16)}
+    whole = exr.encode_zip_exr(chans, lines)  # one batch
+    for batch in (1, 40 * 4 * lines * 2 + 7):  # a chunk per batch; two chunks and a bit
+        monkeypatch.setattr(exr, "_BATCH_BYTES", batch)
+        assert exr.encode_zip_exr(chans, lines) == whole
+    (tmp_path / "b.exr").write_bytes(whole)
+    _, ch = read_exr(tmp_path / "b.exr")
+    assert all(np.array_equal(ch[k], chans[k]) for k in chans)
+
+
 def test_own_zip_encoder_keeps_incompressible_chunks_raw(tmp_path):
     from roto_studio.core import exr
 
