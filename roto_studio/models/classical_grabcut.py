@@ -153,11 +153,13 @@ def clean_mask(mask: np.ndarray, keep_points=(), min_fraction: float = 0.05,
     return m.astype(bool)
 
 
-def seed_region(features: np.ndarray, point, side: int = SEED_SIDE) -> np.ndarray:
-    """Full-size bool region around a click: pixels of similar smoothed colour connected to it.
+def seed_regions(features: np.ndarray, point, side: int = SEED_SIDE, tries: int = 3) -> list[np.ndarray]:
+    """Full-size bool regions around a click, best guess first: pixels of similar smoothed
+    colour connected to it.
 
-    The colour tolerance grows step by step; the last region before one step suddenly floods
-    a large share of the image is kept. Thin leaks (1 px at the reduced size) are opened away.
+    The colour tolerance grows step by step; the last region before one step suddenly floods a
+    large share of the image is the best guess, then smaller (stricter) ones follow. Thin leaks
+    (1 px at the reduced size) are opened away.
     """
     h, w = features.shape[:2]
     s = min(1.0, side / max(h, w))
@@ -169,17 +171,22 @@ def seed_region(features: np.ndarray, point, side: int = SEED_SIDE) -> np.ndarra
     ref = np.median(small[max(0, y - 2):y + 3, max(0, x - 2):x + 3].reshape(-1, 3), axis=0)
     dist = np.sqrt(((small - ref) ** 2).sum(-1))
     kernel = np.ones((3, 3), np.uint8)
-    best, best_area = None, 0.0
+    ladder: list[tuple[np.ndarray, float]] = []
     for t in np.geomspace(6.0, 120.0, 16):
         m = cv2.morphologyEx((dist < t).astype(np.uint8), cv2.MORPH_OPEN, kernel)
         m[y, x] = 1
         _, lab = cv2.connectedComponents(m, connectivity=4)
         comp = lab == lab[y, x]
         area = float(comp.mean())
-        if best is not None and area > 0.25 and area > 1.5 * best_area:
+        if ladder and area > 0.25 and area > 1.5 * ladder[-1][1]:
             break
-        best, best_area = comp, area
-    return cv2.resize(best.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+        if not ladder or area > 1.2 * ladder[-1][1]:  # skip near-repeats
+            ladder.append((comp, area))
+        else:
+            ladder[-1] = (comp, area)
+    picks = [c for c, _ in ladder[::-1][:tries]]
+    return [cv2.resize(c.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+            for c in picks]
 
 
 def _grown_window(mask: np.ndarray, touch=(0.0, 0.0, 0.0, 0.0)):
@@ -289,12 +296,14 @@ class GrabCutSegmenter(ImageSegmenter):
         obj = self._click_object(feat, pos, neg) if pos else np.zeros((h, w), bool)
         if prior is None:
             return clean_mask(obj, keep)
-        # previous parts the new object does not explain: dropped where an exclude click lands
+        # previous parts the include clicks' object does not explain: dropped where an exclude
+        # click lands in them
         rest = (prior > 0.5) & ~obj
-        _, comp = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
-        hit = {comp[_pixel(p, w, h)] for p, _ in neg} - {0}
-        if hit:
-            rest &= ~np.isin(comp, list(hit))
+        if pos:
+            _, comp = cv2.connectedComponents(rest.astype(np.uint8), connectivity=8)
+            hit = {comp[_pixel(p, w, h)] for p, _ in neg} - {0}
+            if hit:
+                rest &= ~np.isin(comp, list(hit))
         out = obj | rest
         for p, r in neg:
             if out[_pixel(p, w, h)]:  # still inside: remove the region around the click
@@ -312,37 +321,50 @@ class GrabCutSegmenter(ImageSegmenter):
         h, w = feat.shape[:2]
         pos_d = _disc_mask((h, w), [p for p, _ in pos], [r for _, r in pos])
         neg_d = _disc_mask((h, w), [p for p, _ in neg], [r for _, r in neg]) if neg else None
-        seed = pos_d.copy()
-        for p, _ in pos:
-            seed |= seed_region(feat, p)
-        if neg_d is not None:
-            seed &= ~neg_d
-        seed |= pos_d
-        steps, grow, touch = [], seed, (0.0, 0.0, 0.0, 0.0)
-        for _ in range(5):
-            win = _grown_window(grow, touch)
-            res, s, touch = self._window_cut(feat, win, pos, neg)
-            steps.append((res, s, win))
-            if max(touch) < TOUCH or win == (0, 0, w, h):
+        ladders = [seed_regions(feat, p) for p, _ in pos]
+        uniform = _is_uniform(feat)
+        for k in range(max(len(lad) for lad in ladders)):
+            seed = pos_d.copy()
+            for lad in ladders:
+                seed |= lad[min(k, len(lad) - 1)]
+            if neg_d is not None:
+                seed &= ~neg_d
+            seed |= pos_d
+            res, s, win = self._grow_cut(feat, seed, pos, neg)
+            # one click should not take most of a varied frame: try a stricter seed
+            if uniform or res.mean() <= MAX_SHARE:
                 break
-            grow = res | seed
-        res, s, win = steps[-1]
-        if res.mean() > MAX_SHARE and not _is_uniform(feat):
-            # one click should not take most of a varied frame: an earlier, smaller window, or a
-            # third of the frame around the clicks
-            ok = [st for st in steps if 0 < st[0].mean() <= MAX_SHARE]
-            if ok:
-                res, s, win = ok[-1]
-            else:
-                cx = float(np.mean([p[0] for p, _ in pos]))
-                cy = float(np.mean([p[1] for p, _ in pos]))
-                win = _clip_box((cx - w / 6, cy - h / 6, cx + w / 6, cy + h / 6), w, h)
-                res, s, _ = self._window_cut(feat, win, pos, neg)
+        else:
+            # last resort: a window a third of the frame around the clicks
+            cx = float(np.mean([p[0] for p, _ in pos]))
+            cy = float(np.mean([p[1] for p, _ in pos]))
+            win = _clip_box((cx - w / 6, cy - h / 6, cx + w / 6, cy + h / 6), w, h)
+            res, s, _ = self._window_cut(feat, win, pos, neg)
         if s < 1 and res.any():
             pts = [p for p, _ in pos] + [p for p, _ in neg]
             res = self._refine_band(feat, res, s, win, pts, [1] * len(pos) + [0] * len(neg),
                                     [r for _, r in pos] + [r for _, r in neg], CLICK_SAMPLES)
         return res
+
+    def _grow_cut(self, feat, seed, pos, neg, steps: int = 5):
+        """Cut a window around `seed`; grow it while the result touches its sides (or
+        collapses to much less than the seed).
+        Returns (mask, scale, window) of the last cut."""
+        h, w = feat.shape[:2]
+        grow, touch = seed, (0.0, 0.0, 0.0, 0.0)
+        for _ in range(steps):
+            win = _grown_window(grow, touch)
+            res, s, touch = self._window_cut(feat, win, pos, neg)
+            if res.sum() < 0.3 * seed.sum():
+                # collapsed to little more than the clicks: the window probably cuts through the
+                # object (its rim taught the background model the object's colours); widen it
+                touch = (1.0, 1.0, 1.0, 1.0)
+            elif max(touch) < TOUCH:
+                break
+            if win == (0, 0, w, h):
+                break
+            grow = res | seed
+        return res, s, win
 
     def _window_cut(self, feat, win, pos, neg):
         """Box-mode cut of the window `win` (x1, y1, x2, y2: its rim counts as background) on a
@@ -475,8 +497,9 @@ class GrabCutSegmenter(ImageSegmenter):
         bw[n] = boost
         fw[n] = 0.0
         fi, bi = init if init is not None else (None, None)
-        return (ColourGMM().fit(x, fw, max_samples=samples, init=fi),
-                ColourGMM().fit(x, bw, max_samples=samples, init=bi))
+        iters = 6 if init is None else 3  # warm-started EM needs fewer steps
+        return (ColourGMM().fit(x, fw, iters=iters, max_samples=samples, init=fi),
+                ColourGMM().fit(x, bw, iters=iters, max_samples=samples, init=bi))
 
     def _refine_full(self, feat, fg_small, s, box, points, labels, radii, samples: int = 40000):
         """Upsample the working result and re-cut a narrow band at full resolution."""

@@ -8,6 +8,7 @@ from roto_studio.core.metrics import iou
 from roto_studio.models.base import Prompt
 from roto_studio.models.classical import FlowPropagator, GrabCutSegmenter
 from roto_studio.models.classical_flow import RECENT
+from roto_studio.models.classical_grabcut import alpha_to_logits
 
 
 def texture(h, w, seed, palette, scale=6.0):
@@ -215,3 +216,116 @@ def test_grabcut_needs_image_and_prompt():
     seg.set_image(np.zeros((20, 20, 3), np.uint8))
     with pytest.raises(ValueError):
         seg.predict(Prompt())
+
+
+# -- clicks without a box on the bundled sample shot -------------------------------------------------
+def _make_sample_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "resources" / "make_sample.py"
+    spec = importlib.util.spec_from_file_location("roto_make_sample_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """Frame 0 of the sample shot (640x360) with its disc and square masks and their centres."""
+    mod = _make_sample_module()
+    img = mod.frame_image(0)
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    # the same geometry as make_sample.frame_image at i = 0
+    cx, cy, r = w * 0.2, h * 0.5, min(w, h) * 0.16
+    sx, sy, s = w * 0.75, h * 0.25, min(w, h) * 0.09
+    disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+    square = (np.abs(xx - sx) <= s) & (np.abs(yy - sy) <= s)
+    assert (img[disc] == (210, 50, 40)).all() and (img[square] == (40, 70, 200)).all()
+    return {"mod": mod, "img": img, "disc": disc, "square": square,
+            "disc_at": (cx, cy), "square_at": (sx, sy), "r": r, "s": s}
+
+
+def test_one_click_takes_the_clicked_object(sample):
+    seg = GrabCutSegmenter()
+    seg.set_image(sample["img"], key="sample")
+    for name, off in (("disc", (0, 0)), ("square", (0, 0)), ("disc", (0.6, -0.5)), ("square", (-0.7, 0.6))):
+        x, y = sample[name + "_at"]
+        size = sample["r"] if name == "disc" else sample["s"]
+        pred = seg.predict(Prompt(points=[(x + off[0] * size, y + off[1] * size)], labels=[1]))
+        gt = sample[name]
+        assert iou(pred.alpha, gt) > 0.9, (name, off, iou(pred.alpha, gt))
+        assert (pred.alpha > 0.5).mean() < 2 * gt.mean()
+
+
+def test_one_click_on_the_encoded_sample_shot(sample, tmp_path):
+    """The app reads the sample as H.264 (4:2:0 chroma): the same clicks still work."""
+    import av
+
+    clip = sample["mod"].make_sample(tmp_path / "s.mp4", frames=2)
+    with av.open(str(clip)) as f:
+        img = next(f.decode(video=0)).to_ndarray(format="rgb24")
+    assert img.shape == sample["img"].shape
+    seg = GrabCutSegmenter()
+    seg.set_image(img)
+    for name in ("disc", "square"):
+        pred = seg.predict(Prompt(points=[sample[name + "_at"]], labels=[1]))
+        assert iou(pred.alpha, sample[name]) > 0.9, name
+
+
+def test_one_click_on_background_stays_local(sample):
+    seg = GrabCutSegmenter()
+    seg.set_image(sample["img"])
+    for pt in ((320, 300), (300, 100), (2, 2)):
+        a = seg.predict(Prompt(points=[pt], labels=[1])).alpha > 0.5
+        assert a[int(pt[1]), int(pt[0])]  # the clicked pixel is in
+        assert a.mean() < 0.25, (pt, a.mean())  # never most of a varied frame
+    # a truly uniform image may be taken whole
+    seg.set_image(np.full((90, 120, 3), 128, np.uint8))
+    assert (seg.predict(Prompt(points=[(60, 45)], labels=[1])).alpha > 0.5).mean() > 0.9
+
+
+def test_later_clicks_fix_a_bad_mask(sample):
+    seg = GrabCutSegmenter()
+    seg.set_image(sample["img"])
+    disc, square = sample["disc"], sample["square"]
+    dp, sp = sample["disc_at"], sample["square_at"]
+    h, w = disc.shape
+    # a first answer that took nearly the whole frame: an exclude click on the background fixes it
+    bad = np.zeros((h, w), np.float32)
+    bad[5:-5, 5:-5] = 1.0
+    fixed = seg.predict(Prompt(points=[dp, (320, 300)], labels=[1, 0]), mask_logits=alpha_to_logits(bad))
+    assert iou(fixed.alpha, disc) > 0.9
+    # the wrong object (say the first click landed on the disc but the answer was the square):
+    # an include click outside the previous mask adds the region around it...
+    wrong = alpha_to_logits(square.astype(np.float32))
+    added = seg.predict(Prompt(points=[dp], labels=[1]), mask_logits=wrong)
+    a = added.alpha > 0.5
+    assert a[disc].mean() > 0.95 and a[square].mean() > 0.95
+    assert iou(a, disc | square) > 0.9
+    # ...and an exclude click inside the square removes the region around it
+    inside = (sp[0] + 0.5 * sample["s"], sp[1] - 0.4 * sample["s"])
+    only = seg.predict(Prompt(points=[dp, inside], labels=[1, 0]), mask_logits=added.logits)
+    assert iou(only.alpha, disc) > 0.9
+    assert (only.alpha[square] > 0.5).mean() < 0.02
+    # a background chunk stuck to the object goes when an exclude click lands in it
+    blob = disc.copy()
+    blob[150:300, 150:330] = True
+    out = seg.predict(Prompt(points=[dp, (260, 250)], labels=[1, 0]),
+                      mask_logits=alpha_to_logits(blob.astype(np.float32)))
+    assert iou(blob, disc) < 0.4 and iou(out.alpha, disc) > 0.9
+
+
+def test_flow_propagator_click_prompt_uses_the_click_segmentation(sample):
+    class Still:
+        width, height = 640, 360
+        frame_numbers = [1001, 1002]
+
+        def read(self, frame):
+            return sample["img"]
+
+    prop = FlowPropagator()
+    prop.start(Still())
+    alpha = prop.add_prompt(1001, "a", Prompt(points=[sample["square_at"]], labels=[1]))
+    assert iou(alpha, sample["square"]) > 0.9
