@@ -330,7 +330,7 @@ class GrabCutSegmenter(ImageSegmenter):
             if neg_d is not None:
                 seed &= ~neg_d
             seed |= pos_d
-            res, s, win = self._grow_cut(feat, seed, pos, neg)
+            res, s, win = self._grow_cut(feat, seed, pos, neg, steps=5 if k == 0 else 3)
             # one click should not take most of a varied frame: try a stricter seed
             if uniform or res.mean() <= MAX_SHARE:
                 break
@@ -351,11 +351,12 @@ class GrabCutSegmenter(ImageSegmenter):
         collapses to much less than the seed).
         Returns (mask, scale, window) of the last cut."""
         h, w = feat.shape[:2]
-        grow, touch = seed, (0.0, 0.0, 0.0, 0.0)
+        grow, touch, widened = seed, (0.0, 0.0, 0.0, 0.0), 0
         for _ in range(steps):
             win = _grown_window(grow, touch)
             res, s, touch = self._window_cut(feat, win, pos, neg)
-            if res.sum() < 0.3 * seed.sum():
+            if res.sum() < 0.3 * seed.sum() and widened < 2:
+                widened += 1
                 # collapsed to little more than the clicks: the window probably cuts through the
                 # object (its rim taught the background model the object's colours); widen it
                 touch = (1.0, 1.0, 1.0, 1.0)
