@@ -19,10 +19,16 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None, fsync: boo
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
     try:
-        yield Path(tmp)
-        if fsync:
-            _fsync_file(tmp)
-        os.replace(tmp, target)
+        try:
+            yield Path(tmp)
+            if fsync:
+                _fsync_file(tmp)
+            os.replace(tmp, target)
+        except OSError as exc:
+            if exc.filename is None or os.fsdecode(exc.filename) not in (tmp, Path(tmp).name):
+                raise
+            # users never see temp names: the same error (same subclass) about the final file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from None
     except BaseException:
         try:
             os.unlink(tmp)

@@ -15,9 +15,7 @@ import re
 import shutil
 import tempfile
 import threading
-import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +23,9 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from roto_studio.core.atomic import atomic_path as _atomic_path
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
+from roto_studio.core.masks import to_alpha
 from roto_studio.core.exr import COMPRESSIONS, PRECISIONS, write_exr
 from roto_studio.core.naming import (
     check_pattern,
@@ -94,19 +94,7 @@ def parse_range(text: str) -> tuple[int, int]:
 
 def clean_alpha(alpha: np.ndarray) -> np.ndarray:
     """float32 0..1, NaN -> 0 (a new array; the input is never changed)."""
-    a = np.asarray(alpha)
-    if a.ndim == 3:  # HxWx1 or a stray RGBA: take the last channel
-        a = a[..., -1]
-    if a.dtype == np.bool_:
-        return a.astype(np.float32)
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) / 65535.0
-    a = np.clip(a.astype(np.float32, copy=False), 0.0, 1.0)
-    if np.isnan(a).any():
-        a = np.nan_to_num(a, nan=0.0, copy=False)
-    return a
+    return to_alpha(alpha)
 
 
 def _clean_or_same(alpha: np.ndarray) -> np.ndarray:
@@ -257,44 +245,10 @@ def exr_channels(alphas: dict[str, np.ndarray], rgb: np.ndarray | None = None, m
 
 # ---------------------------------------------------------------- atomic files
 
-def _temp_name(final: Path, suffix: str = "") -> Path:
-    return final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
-
-
-def _names_temp(exc: OSError, tmp: Path) -> bool:
-    name = exc.filename
-    if name is None:
-        return False
-    try:
-        name = os.fsdecode(name)
-    except TypeError:
-        return False
-    return name in (str(tmp), tmp.name)
-
-
-@contextmanager
 def atomic_path(final: Path, suffix: str = ""):
-    """Yield a temp path next to `final`; rename it to `final` on success, delete it on failure.
-
-    An OSError about the temp file is raised again naming `final`: users never see temp names."""
-    final = Path(final)
-    tmp = _temp_name(final, suffix)
-    try:
-        try:
-            yield tmp
-            os.replace(tmp, final)
-        except OSError as exc:
-            if not _names_temp(exc, tmp):
-                raise
-            # OSError(errno, ...) picks the matching subclass (PermissionError, ...).
-            raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
-    finally:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
+    """Temp file next to `final`, renamed over it when complete (core.atomic; no fsync per frame:
+    the rename alone guarantees no partial file under a final name if the process dies)."""
+    return _atomic_path(final, suffix, fsync=False)
 
 
 def write_bytes_atomic(final: Path, data: bytes) -> None:

@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from roto_studio.core.errors import ModelError, ProjectError
+from roto_studio.core.masks import to_alpha
 from roto_studio.models import backends as backends_mod
 from roto_studio.models.base import ImageSegmenter, Prompt, VideoPropagator
 
@@ -530,13 +531,4 @@ def _extends(old: Prompt, new: Prompt) -> bool:
 
 
 def _as_alpha(mask) -> np.ndarray:
-    m = np.asarray(mask)
-    if m.ndim == 3:
-        m = m[..., 0]
-    if m.dtype == bool:
-        return m.astype(np.float32)
-    if m.dtype == np.uint8:
-        return m.astype(np.float32) / 255.0
-    if m.dtype == np.uint16:
-        return m.astype(np.float32) / 65535.0
-    return np.clip(m.astype(np.float32, copy=False), 0.0, 1.0)
+    return to_alpha(mask)
