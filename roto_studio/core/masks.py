@@ -96,8 +96,12 @@ class MaskStore:
         with atomic_path(self._path(obj_id, frame), fsync=False) as tmp:
             if not cv2.imwrite(str(tmp), data, _PNG_PARAMS):
                 raise OSError(f"could not write mask {tmp}")
+        # Only refresh an entry that is already cached: a long propagation writes thousands of
+        # masks nobody is looking at, and caching them all would grow memory with the shot.
+        key = (obj_id, int(frame))
         with self._lock:
-            self._remember((obj_id, int(frame)), data * np.float32(1 / 65535))
+            if key in self._cache:
+                self._remember(key, data * np.float32(1 / 65535))
 
     def delete(self, obj_id: str, frame: int) -> None:
         try:

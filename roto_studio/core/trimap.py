@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from roto_studio.core.masks import to_alpha
+
 BACKGROUND, UNKNOWN, FOREGROUND = 0, 128, 255
 
 
@@ -36,15 +38,7 @@ def make_trimap(alpha: np.ndarray, erode: int | None = None, dilate: int | None 
     """Trimap from a mask or soft alpha (bool, uint8 0..255 or float 0..1).
 
     erode / dilate: band widths inside / outside the edge in px (None = default_band)."""
-    a = np.asarray(alpha)
-    if a.dtype == bool:
-        a = a.astype(np.float32)
-    elif a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
-    elif a.dtype == np.uint16:
-        a = a.astype(np.float32) / 65535.0
-    else:
-        a = a.astype(np.float32, copy=False)
+    a = to_alpha(alpha)
     h, w = a.shape[:2]
     band = default_band(h, w)
     erode = band if erode is None else max(0, int(erode))

@@ -26,6 +26,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from roto_studio.core.masks import to_alpha
+
 from roto_studio.core.errors import ModelError
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
 
@@ -269,14 +271,7 @@ def _as_alpha(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         m = m[..., 0]
     if m.ndim != 2:
         raise ModelError(f"a mask must be a single-channel image, got shape {m.shape}; pass HxW alpha.")
-    if m.dtype == np.bool_:
-        m = m.astype(np.float32)
-    elif m.dtype == np.uint8:
-        m = m.astype(np.float32) / 255.0
-    elif m.dtype == np.uint16:
-        m = m.astype(np.float32) / 65535.0
-    else:
-        m = m.astype(np.float32)
+    m = to_alpha(m)
     if m.shape != tuple(shape):
         m = _resize(m, shape, linear=True)
     return np.clip(m, 0.0, 1.0)

@@ -128,6 +128,8 @@ def test_mask_store_bounded_cache_and_types(tmp_path):
     store = MaskStore(tmp_path / "m", cache_bytes=3 * 100 * 100 * 4)
     for f in range(10):
         store.set("a", f, (np.arange(100 * 100).reshape(100, 100) % 256).astype(np.uint8))
+    for f in range(10):
+        store.get("a", f)
     assert store._cached <= store.cache_bytes
     assert store.frames("a") == list(range(10))
     assert store.get("a", 0)[2, 55] == 1.0  # 255 -> 1.0
