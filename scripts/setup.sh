@@ -22,5 +22,5 @@ if ! "$venv/bin/python" -c "import sam2" 2>/dev/null; then
   SAM2_BUILD_CUDA="${SAM2_BUILD_CUDA:-0}" pip install --no-build-isolation "sam2==1.1.0"
 fi
 # 3. the app, every backend and the test tools.
-pip install -e "$root[sam2,cutie,matting,test]"
+pip install -e "$root[sam2,cutie,matting,inpaint,server,ray,test]"
 echo "$want" > "$stamp"
