@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def clean_plate_name(object_name: str, frame: int, padding: int = 4) -> str:
-    from roto_studio.core.naming import file_safe
+    from roto_studio.core.export.naming import file_safe
 
     return f"{file_safe(object_name)}_clean.{frame:0{padding}d}.png"
 

@@ -35,7 +35,7 @@ def _text(info: dict) -> str:
     if info.get("has_alpha"):
         lines.append("alpha:         yes")
     if info.get("missing_frames"):
-        from roto_studio.core.media import _ranges
+        from roto_studio.core.media.files import _ranges
 
         lines.append(f"missing:       {_ranges(info['missing_frames'])}")
     if info.get("sequence_hint"):

@@ -172,7 +172,7 @@ class ExportDialog(QDialog):
 
     def update_example(self) -> None:
         from roto_studio.core.errors import RotoError
-        from roto_studio.core.naming import example_name
+        from roto_studio.core.export.naming import example_name
 
         objs = self.selected_objects()
         name = next((o.name for o in self.project.objects if o.id in objs), "object")

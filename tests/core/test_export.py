@@ -11,9 +11,10 @@ import pytest
 
 from roto_studio.core import export as ex
 from roto_studio.core.errors import Cancelled, ExportError
+from roto_studio.core.export import writers
 from roto_studio.core.export import ExportOptions, export_project, parse_range
 from roto_studio.core.exr import read_exr, write_exr
-from roto_studio.core.naming import (
+from roto_studio.core.export.naming import (
     check_pattern, example_name, file_safe, format_name, layer_name, unique_names,
 )
 from roto_studio.core.project import create_project, load_project
@@ -322,7 +323,7 @@ def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(image)
 
-    monkeypatch.setattr(ex, "encode_png", flaky)
+    monkeypatch.setattr(writers, "encode_png", flaky)
     with pytest.raises(ExportError, match="disk is full"):
         export_project(p, tmp_path / "out", ExportOptions(format="png16", workers=1))
     assert no_temps(tmp_path / "out")
@@ -351,7 +352,7 @@ def test_unwritable_folder_gives_export_error(tmp_path, monkeypatch):
         def denied(*a, **k):
             raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "ro"))
 
-        monkeypatch.setattr(ex.tempfile, "NamedTemporaryFile", denied)
+        monkeypatch.setattr(writers.tempfile, "NamedTemporaryFile", denied)
         with pytest.raises(ExportError, match=r"\(permission denied\); choose a folder you can write to"):
             export_project(p, tmp_path / "ro", ExportOptions(format="png8"))
 
@@ -539,7 +540,7 @@ def test_openexr_failure_names_the_final_file(tmp_path, monkeypatch):
     def broken(path, *a, **k):
         raise RuntimeError(f'Cannot open image file "{path}". Disk quota exceeded')
 
-    monkeypatch.setattr(ex, "write_exr", broken)
+    monkeypatch.setattr(writers, "write_exr", broken)
     with pytest.raises(ExportError) as err:
         export_project(p, tmp_path / "out", ExportOptions(format="exr", workers=1))
     msg = str(err.value)

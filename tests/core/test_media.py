@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from roto_studio.core.errors import MediaError
-from roto_studio.core.framecache import FrameCache
+from roto_studio.core.media.cache import FrameCache
 from roto_studio.core.media import open_media, parse_pattern, sequence_pattern_for
 
 try:

@@ -1,0 +1,58 @@
+"""What an export is asked to do: `ExportOptions` (format, objects, naming, range, cut-out, EXR
+settings, workers) with its checks, and `parse_range` for FIRST-LAST frame ranges."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from roto_studio.core.errors import ExportError
+from roto_studio.core.exr import COMPRESSIONS, PRECISIONS
+
+FORMATS = ("exr", "png8", "png16", "prores")
+RGBA_MODES = ("straight", "premultiplied")
+
+
+@dataclass
+class ExportOptions:
+    format: str = "exr"  # exr | png8 | png16 | prores
+    objects: Sequence[str | int] | None = None  # names or ids; None = every object
+    combine: bool = False  # one file per frame (one movie) holding every object
+    pattern: str | None = None  # default {object}.####.<ext> ({project} when combined)
+    start_frame: int | None = None  # renumber so the first exported frame gets this number
+    frame_range: tuple[int, int] | None = None  # plate numbers, inclusive
+    rgba: str | None = None  # None = alpha only; 'straight' | 'premultiplied' cut-out
+    exr_precision: str = "half"  # half | float
+    exr_compression: str = "zip"  # zip | zips | piz | rle | none
+    workers: int | None = None  # parallel writers; None = number of CPUs (at most 8)
+
+    def check(self) -> None:
+        if self.format not in FORMATS:
+            raise ExportError(f"unknown export format '{self.format}'; use one of: {', '.join(FORMATS)}.")
+        if self.rgba not in (None, *RGBA_MODES):
+            raise ExportError(f"unknown cut-out mode '{self.rgba}'; use straight or premultiplied.")
+        if self.exr_precision not in PRECISIONS:
+            raise ExportError(f"unknown EXR precision '{self.exr_precision}'; use half or float.")
+        if str(self.exr_compression).lower() not in COMPRESSIONS:
+            raise ExportError(f"unknown EXR compression '{self.exr_compression}'; "
+                              f"use one of: {', '.join(COMPRESSIONS)}.")
+        if self.frame_range is not None:
+            a, b = self.frame_range
+            if a > b:
+                raise ExportError(f"the frame range {a}-{b} runs backwards; give the first frame first.")
+        if self.workers is not None and self.workers < 1:
+            raise ExportError("the number of workers must be at least 1.")
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """'1001-1100' -> (1001, 1100); '1010' -> (1010, 1010); negative numbers allowed ('-5--1')."""
+    m = re.fullmatch(r"\s*(-?\d+)\s*(?:(?:-|:|\.\.)\s*(-?\d+)\s*)?", str(text))
+    if not m:
+        raise ExportError(f"cannot read the frame range '{text}'; write it as FIRST-LAST, e.g. 1001-1100.")
+    a = int(m.group(1))
+    b = int(m.group(2)) if m.group(2) is not None else a
+    if a > b:
+        raise ExportError(f"the frame range {a}-{b} runs backwards; give the first frame first.")
+    return a, b
+

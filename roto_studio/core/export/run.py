@@ -1,0 +1,209 @@
+"""Running an export: image frames written in parallel by threads (cv2, zlib and OpenEXR release the
+GIL while encoding), ProRes movies encoded in order with frames prepared ahead, progress, cancel,
+and failures turned into one ExportError."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from roto_studio.core.errors import Cancelled, ExportError, RotoError
+from roto_studio.core.export.options import ExportOptions
+from roto_studio.core.export.pixels import (
+    alpha_to_uint16, alpha_to_uint8, cutout, exr_channels, plate_to_uint16, plate_to_uint8,
+)
+from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
+from roto_studio.core.export.prores import write_prores
+from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file, write_png_file
+
+def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, stop: threading.Event,
+                 exr_threads: int) -> list[Path]:
+    """Write every group's file for one frame; returns the paths written."""
+    written = []
+    plate = src.plate(frame) if options.rgba else None
+    for gi, g in enumerate(plan.groups):
+        if stop.is_set():
+            break
+        path = plan.path(gi, frame)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        alphas = [src.alpha(o, frame) for o in g.objects]
+        if options.format == "exr":
+            chans = exr_channels(dict(zip(g.layers, alphas)), plate, options.rgba or "straight",
+                                 layers=len(alphas) > 1)
+            write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads)
+        else:
+            union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
+            if options.format == "png8":
+                image = cutout(plate_to_uint8(plate), union, options.rgba) if plate is not None \
+                    else alpha_to_uint8(union)
+            else:
+                image = cutout(plate_to_uint16(plate), union, options.rgba) if plate is not None \
+                    else alpha_to_uint16(union)
+            write_png_file(path, image)
+        written.append(path)
+    return written
+
+
+def _raise_failure(exc: BaseException, out_dir: Path):
+    if isinstance(exc, RotoError):
+        raise exc
+    if isinstance(exc, OSError):
+        raise ExportError(_os_error_message(exc, out_dir)) from None
+    if isinstance(exc, MemoryError):
+        raise ExportError("out of memory while exporting; use fewer --workers or a smaller range.") from None
+    raise ExportError(f"export failed: {exc}; check the output folder and try again.") from exc
+
+
+def export_project(project, out_dir, options: ExportOptions | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   cancel: Callable[[], bool] | None = None) -> list[Path]:
+    """Export the project's final alphas; returns the files written (in frame order).
+
+    progress(done, total) counts frames written (files for image formats). cancel() is checked
+    between frames; when it returns True the finished files are kept and Cancelled is raised
+    (its `.written` lists them). Problems raise ExportError with what to do.
+    """
+    options = options or ExportOptions()
+    options.check()
+    out_dir = Path(out_dir)
+    media = open_plate(project, need_pixels=bool(options.rgba))
+    try:
+        plan = make_plan(project, out_dir, options, media)
+        check_writable(out_dir)
+        if options.format == "prores":
+            return _export_prores(project, media, plan, options, progress, cancel)
+        full = options.format in ("exr", "png16")
+        src = Source(project, media, plan, full_precision=full)
+        return _export_images(plan, src, options, progress, cancel)
+    finally:
+        if media is not None and hasattr(media, "close"):
+            try:
+                media.close()
+            except Exception:
+                pass
+
+
+def _workers(options: ExportOptions) -> int:
+    if options.workers:
+        return int(options.workers)
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, cancel) -> list[Path]:
+    workers = _workers(options)
+    exr_threads = 1 if workers > 1 else max(1, min(8, os.cpu_count() or 1))
+    total = len(plan.frames) * len(plan.groups)
+    done_files: dict[int, list[Path]] = {}
+    done = 0
+    stop = threading.Event()
+    failure: BaseException | None = None
+    cancelled = False
+    if progress:
+        progress(0, total)
+    frames = iter(plan.frames)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as threads:
+        pending = {}
+        exhausted = False
+        while True:
+            while not exhausted and not stop.is_set() and len(pending) < 2 * workers:
+                if cancel is not None and cancel():
+                    cancelled = True
+                    stop.set()
+                    break
+                frame = next(frames, None)
+                if frame is None:
+                    exhausted = True
+                    break
+                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads)
+                pending[fut] = frame
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                frame = pending.pop(fut)
+                try:
+                    paths = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - reported after the others stop
+                    if failure is None:
+                        failure = exc
+                    stop.set()
+                    continue
+                done_files[frame] = paths
+                done += len(paths)
+                if progress:
+                    progress(done, total)
+    written = [p for f in plan.frames if f in done_files for p in done_files[f]]
+    if failure is not None:
+        _raise_failure(failure, plan.out_dir)
+    if cancelled:
+        err = Cancelled(f"export cancelled; {len(written)} of {total} files were written to {plan.out_dir}.")
+        err.written = written
+        raise err
+    return written
+
+
+def _export_prores(project, media, plan: Plan, options: ExportOptions, progress, cancel) -> list[Path]:
+    fps = getattr(media, "fps", None) if media is not None else None
+    src = Source(project, media, plan, full_precision=True)
+    total = len(plan.frames) * len(plan.groups)
+    done = 0
+    written: list[Path] = []
+    if progress:
+        progress(0, total)
+    workers = min(_workers(options), 4)
+
+    def prepare(gi_frame):
+        gi, frame = gi_frame
+        g = plan.groups[gi]
+        alphas = [src.alpha(o, frame) for o in g.objects]
+        union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
+        if media is not None:
+            rgb = plate_to_uint16(src.plate(frame))
+            if options.rgba == "premultiplied":
+                rgb = cutout(rgb, union, "premultiplied")[:, :, :3]
+        else:
+            rgb = np.repeat(alpha_to_uint16(union)[:, :, None], 3, axis=2)
+        return rgb, union
+
+    def tick():
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+        for gi, g in enumerate(plan.groups):
+            if cancel is not None and cancel():
+                break
+
+            def frames_in_order(gi=gi):
+                # Read ahead a few frames in the pool while the encoder works.
+                queue = []
+                items = iter([(gi, f) for f in plan.frames])
+                for item in items:
+                    queue.append(pool.submit(prepare, item))
+                    if len(queue) > 2 * workers:
+                        yield queue.pop(0).result()
+                while queue:
+                    yield queue.pop(0).result()
+
+            path = plan.path(gi, plan.frames[0])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                write_prores(path, frames_in_order(), plan.width, plan.height, fps, cancel, tick)
+            except Cancelled:
+                break
+            except BaseException as exc:  # noqa: BLE001
+                _raise_failure(exc, plan.out_dir)
+            written.append(path)
+    if len(written) < len(plan.groups):
+        err = Cancelled(f"export cancelled; {len(written)} of {len(plan.groups)} movies were written "
+                        f"to {plan.out_dir}.")
+        err.written = written
+        raise err
+    return written

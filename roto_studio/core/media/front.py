@@ -1,0 +1,268 @@
+"""The `Media` front end (one shot, frames by frame number, thread-safe, cached) and `open_media`,
+which picks the backend for a video, a sequence pattern, a folder or a still."""
+
+from __future__ import annotations
+
+import operator
+import os
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from roto_studio.core.errors import MediaError
+from roto_studio.core.media.cache import FrameCache
+from roto_studio.core.media.display import to_display_uint8
+from roto_studio.core.media.files import IMAGE_EXTENSIONS, MiB, _fraction_str, _ranges, _read_bytes, _stat
+from roto_studio.core.media.images import ImageFrames, _sniff
+from roto_studio.core.media.patterns import (
+    SequencePattern, _groups_in_folder, _list_dir, _pattern_from_group, _still_frame_number, parse_pattern,
+)
+from roto_studio.core.media.video import VideoFrames
+
+class Media:
+    """One shot: frames addressed by frame number (plate numbers for sequences, 0.. for video).
+
+    Thread-safe: reads from several threads are serialised around the decoder; the frame
+    cache is shared.
+    """
+
+    def __init__(self, path, backend, frame_numbers: list[int], missing: list[int],
+                 cache_bytes: int, pattern: str | None = None):
+        self.path = str(path)
+        self._backend = backend
+        self.kind = backend.kind
+        self.width = int(backend.width)
+        self.height = int(backend.height)
+        self.frame_numbers = list(frame_numbers)
+        self._frame_set = set(self.frame_numbers)
+        self.frame_count = len(self.frame_numbers)
+        self.first_frame = self.frame_numbers[0]
+        self.last_frame = self.frame_numbers[-1]
+        self.missing_frames = list(missing)
+        self.fps = Fraction(backend.fps)
+        self.variable_frame_rate = bool(getattr(backend, "variable_frame_rate", False))
+        self.pixel_format = backend.pixel_format
+        self.bit_depth = int(backend.bit_depth)
+        self.pattern = pattern
+        self.warnings = list(getattr(backend, "warnings", []))
+        self.cache = FrameCache(cache_bytes)
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # frame access ------------------------------------------------------------------------
+
+    def _check_frame(self, frame) -> int:
+        try:
+            frame = operator.index(frame)
+        except TypeError:
+            if isinstance(frame, float) and frame.is_integer():
+                frame = int(frame)
+            else:
+                raise MediaError(f"{frame!r} is not a frame number; use a whole number.") from None
+        if self._closed:
+            raise MediaError(f"{self.path} was closed; open it again to read frames.")
+        if frame in self._frame_set:
+            return frame
+        if self.first_frame <= frame <= self.last_frame:
+            raise MediaError(
+                f"frame {frame} is missing from {self.path} (missing frames: "
+                f"{_ranges(self.missing_frames)}); render the missing frames or work on the others.")
+        raise MediaError(f"frame {frame} is outside {self.path}, which has frames "
+                         f"{self.first_frame}-{self.last_frame}; choose a frame in that range.")
+
+    def _decode(self, frame: int, full: bool) -> np.ndarray:
+        with self._lock:
+            if self._closed:
+                raise MediaError(f"{self.path} was closed; open it again to read frames.")
+            backend = self._backend
+            if isinstance(backend, VideoFrames):
+                av_frame = backend.decode(frame)
+                if full or backend.bit_depth <= 8:
+                    return backend.to_array(av_frame, full)
+                # deep sources: the 8-bit view is made from the deep one, so both agree
+                return to_display_uint8(backend.to_array(av_frame, True))
+            image = backend.read_native(frame, full)
+            return image if full else to_display_uint8(image)
+
+    def read(self, frame: int) -> np.ndarray:
+        """HxWx3 uint8 RGB (cached; the array is read-only, copy it to edit)."""
+        frame = self._check_frame(frame)
+        key = ("rgb", frame)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        image = self._decode(frame, full=False)
+        return self.cache.put(key, image)
+
+    def read_full(self, frame: int) -> np.ndarray:
+        """Native precision: uint8, uint16 (10/12/16-bit, full range) or float32; HxWx3 or HxWx4.
+
+        Not cached (exports read each frame once); 8-bit RGB sources share read()'s cache.
+        """
+        frame = self._check_frame(frame)
+        if self.bit_depth <= 8 and not self._has_alpha():
+            return self.read(frame)
+        image = self._decode(frame, full=True)
+        image.flags.writeable = False
+        return image
+
+    def _has_alpha(self) -> bool:
+        backend = self._backend
+        if isinstance(backend, VideoFrames):
+            return backend.has_alpha
+        return backend.out_channels == 4
+
+    @property
+    def has_alpha(self) -> bool:
+        return self._has_alpha()
+
+    def __getitem__(self, frame: int) -> np.ndarray:
+        return self.read(frame)
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    # description -------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        data = {
+            "width": self.width,
+            "height": self.height,
+            "frame_count": self.frame_count,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "fps": _fraction_str(self.fps),
+            "variable_frame_rate": self.variable_frame_rate,
+            "pixel_format": self.pixel_format,
+            "bit_depth": self.bit_depth,
+            "kind": self.kind,
+            "path": self.path,
+            "missing_frames": list(self.missing_frames),
+            "has_alpha": self._has_alpha(),
+            "warnings": list(self.warnings),
+        }
+        if self.pattern:
+            data["pattern"] = self.pattern
+        backend = self._backend
+        if isinstance(backend, VideoFrames):
+            data["codec"] = backend.codec
+            data["keyframes"] = len(getattr(backend, "key_frames", []))
+            if backend.positional:
+                data["note"] = "no usable timestamps; frames are counted in decode order"
+        return data
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._backend.close()
+                self.cache.clear()
+
+    def __enter__(self) -> "Media":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return (f"Media({self.path!r}, {self.kind}, {self.width}x{self.height}, "
+                f"frames {self.first_frame}-{self.last_frame}, {_fraction_str(self.fps)} fps)")
+
+
+def _missing(numbers: list[int]) -> list[int]:
+    present = set(numbers)
+    return [n for n in range(numbers[0], numbers[-1] + 1) if n not in present]
+
+
+def _open_sequence(pattern: SequencePattern, cache_bytes: int, shown: str) -> Media:
+    folder = pattern.folder
+    if not folder.exists() and not os.path.islink(folder):
+        raise MediaError(f"the folder of {shown} ({folder}) does not exist; check the path.")
+    _stat(folder)
+    if not folder.is_dir():
+        raise MediaError(f"{folder} is not a folder; check the sequence path {shown}.")
+    files: dict[int, Path] = {}
+    for name in _list_dir(folder):
+        number = pattern.match(name)
+        if number is not None:
+            files[number] = folder / name
+    if not files:
+        near = [n for n in _list_dir(folder) if n.startswith(pattern.prefix) and n.endswith(pattern.suffix)]
+        hint = f" (found e.g. {sorted(near)[0]}: check the number of digits)" if near else ""
+        raise MediaError(f"no files match {shown}{hint}; check the name, the padding and the extension.")
+    numbers = sorted(files)
+    backend = ImageFrames({n: files[n] for n in numbers}, pattern.text)
+    return Media(pattern.text, backend, numbers, _missing(numbers), cache_bytes, pattern=pattern.text)
+
+
+def _open_folder(folder: Path, cache_bytes: int) -> Media:
+    groups = _groups_in_folder(folder)
+    if not groups:
+        videos = [n for n in _list_dir(folder) if not n.startswith(".")
+                  and Path(n).suffix.lower() in {".mp4", ".mov", ".mkv", ".avi", ".mxf", ".webm", ".m4v"}]
+        hint = f" (it has the video {videos[0]}: open that file)" if len(videos) == 1 else ""
+        raise MediaError(f"the folder {folder} has no numbered images{hint}; choose a folder "
+                         f"holding a sequence like plate.1001.exr, or the video file itself.")
+    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    if len(ranked) > 1 and len(ranked[1][1]) > 1:
+        names = ", ".join(_pattern_from_group(folder, p, s, f).text.split(os.sep)[-1]
+                          for (p, s), f in ranked[:4])
+        raise MediaError(f"the folder {folder} holds several sequences ({names}); "
+                         f"open one by its pattern, e.g. {os.path.join(str(folder), names.split(', ')[0])}.")
+    (prefix, suffix), files = ranked[0]
+    pattern = _pattern_from_group(folder, prefix, suffix, files)
+    numbers = sorted(files)
+    backend = ImageFrames({n: folder / files[n] for n in numbers}, pattern.text)
+    return Media(pattern.text, backend, numbers, _missing(numbers), cache_bytes, pattern=pattern.text)
+
+
+def open_media(path, cache_bytes: int = 512 * MiB) -> Media:
+    """Open a video, an image sequence (pattern or folder) or a single still. See module doc."""
+    if path is None or (isinstance(path, str) and not path.strip()):
+        raise MediaError("no media path was given; choose a video, an image sequence or an image.")
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise MediaError(f"{path!r} is not a file path; choose a video, an image sequence or an image.") from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\x00" in text:
+        raise MediaError("the media path contains a NUL character; check the path.")
+    text = os.path.expanduser(text)
+    p = Path(text)
+    if not os.path.lexists(p):
+        pattern = parse_pattern(text)
+        if pattern is not None:
+            return _open_sequence(pattern, cache_bytes, text)
+    st = _stat(p)
+    import stat as stat_mod
+
+    if stat_mod.S_ISDIR(st.st_mode):
+        return _open_folder(p, cache_bytes)
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise MediaError(f"{p} is not a regular file (a device, pipe or socket); choose a media file.")
+    if st.st_size == 0:
+        raise MediaError(f"{p} is empty (0 bytes); the copy or render did not finish, get the file again.")
+    head = _read_bytes(p, 64)
+    ext = p.suffix.lower()
+    if _sniff(head) is not None or ext in IMAGE_EXTENSIONS:
+        # a still (or a non-image wearing an image extension: read_image says so)
+        backend = ImageFrames({_still_frame_number(p): p}, str(p), kind="image")
+        number = next(iter(backend.files))
+        return Media(p, backend, [number], [], cache_bytes)
+    backend = VideoFrames(p)
+    media = Media(p, backend, list(range(backend.frame_count)), [], cache_bytes)
+    try:
+        media.read(0)  # a file that cannot give its first frame is reported now, not later
+    except MediaError:
+        media.close()
+        raise
+    return media
