@@ -1,4 +1,5 @@
-"""`roto-studio info MEDIA [--json]`: what a video, sequence or image holds."""
+"""`roto-studio info MEDIA [--json] [--colorspace NAME]`: what a video, sequence or image holds,
+including its guessed colour space and why."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def add_arguments(parser) -> None:
                         help="a video file, a sequence pattern (plate.####.exr, plate.%%04d.png), "
                              "a folder of numbered images, or one image")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--colorspace", metavar="NAME",
+                        help="the plate's input colour space (OCIO name), instead of the guess from the file")
+    parser.add_argument("--colorspaces", action="store_true",
+                        help="also list the colour spaces, displays and views of the OCIO config")
 
 
 def _text(info: dict) -> str:
@@ -32,6 +37,10 @@ def _text(info: dict) -> str:
     ]
     if info.get("codec"):
         lines.append(f"codec:         {info['codec']}")
+    if info.get("colour_decoding"):
+        lines.append(f"decoding:      {info['colour_decoding']}")
+    lines.append(f"colour space:  {info['colorspace']} ({info['colorspace_reason']})")
+    lines.append(f"viewed as:     {info['display']} / {info['view']} (OCIO config {info['ocio_config']})")
     if info.get("has_alpha"):
         lines.append("alpha:         yes")
     if info.get("missing_frames"):
@@ -51,8 +60,12 @@ def _text(info: dict) -> str:
 def run(args) -> int:
     from roto_studio.core.media import open_media, sequence_pattern_for
 
-    with open_media(args.media, cache_bytes=64 * 1024 * 1024) as media:
+    with open_media(args.media, cache_bytes=64 * 1024 * 1024, colorspace=args.colorspace) as media:
         info = media.info()
+        if args.colorspaces:
+            config = media.colour_config
+            info["ocio_colorspaces"] = config.spaces()
+            info["ocio_views"] = {d: config.views(d) for d in config.displays()}
     if info["kind"] == "image":
         hint = sequence_pattern_for(args.media)
         if hint:
@@ -61,4 +74,8 @@ def run(args) -> int:
         print(json.dumps(info, indent=2, ensure_ascii=False))
     else:
         print(_text(info))
+        if args.colorspaces:
+            print("colour spaces: " + ", ".join(info["ocio_colorspaces"]))
+            for display, views in info["ocio_views"].items():
+                print(f"display:       {display}: {', '.join(views)}")
     return 0

@@ -24,9 +24,14 @@ W, H = 192, 128  # wide enough for the 10 index blocks
 
 
 def plain_decode(path) -> list[np.ndarray]:
-    """Reference: a plain sequential PyAV decode."""
+    """Reference: a plain sequential PyAV decode (untagged: BT.601 limited range, accurate rounding)."""
+    from av.video.reformatter import Interpolation
+
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [f.to_ndarray(format="rgb24", src_colorspace="ITU601", dst_colorspace="ITU601",
+                             src_color_range="MPEG", dst_color_range="JPEG",
+                             interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND)
+                for f in container.decode(video=0)]
 
 
 @pytest.fixture(scope="module")

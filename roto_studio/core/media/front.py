@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from roto_studio.core import colour
 from roto_studio.core.errors import MediaError
 from roto_studio.core.media.cache import FrameCache
-from roto_studio.core.media.display import to_display_uint8
 from roto_studio.core.media.files import IMAGE_EXTENSIONS, MiB, _fraction_str, _ranges, _read_bytes, _stat
 from roto_studio.core.media.images import ImageFrames, _sniff
 from roto_studio.core.media.patterns import (
@@ -29,7 +29,7 @@ class Media:
     """
 
     def __init__(self, path, backend, frame_numbers: list[int], missing: list[int],
-                 cache_bytes: int, pattern: str | None = None):
+                 cache_bytes: int, pattern: str | None = None, colour_options: dict | None = None):
         self.path = str(path)
         self._backend = backend
         self.kind = backend.kind
@@ -50,6 +50,37 @@ class Media:
         self.cache = FrameCache(cache_bytes)
         self._lock = threading.RLock()
         self._closed = False
+        self.colour_facts = backend.colour_facts()
+        self.configure_colour(**(colour_options or {}))
+
+    # colour ------------------------------------------------------------------------------
+
+    def configure_colour(self, config=None, colorspace: str | None = None, display: str | None = None,
+                         view: str | None = None) -> None:
+        """Set the OCIO config (a Config, a saved name or None), the input colour space (None = the
+        guess from the file) and the display/view that read() returns. Alpha is never changed."""
+        cfg = config if isinstance(config, colour.Config) else colour.load_config(config)
+        guess = colour.guess_colorspace(cfg, self.colour_facts)
+        if colorspace:
+            name = cfg.check_space(colorspace)
+            reason = "chosen" + ("" if name == guess.name else f" (the file suggests {guess.name}: {guess.reason})")
+        else:
+            name, reason = guess.name, guess.reason
+        current = getattr(self, "view", None)
+        display_view = colour.DisplayView(cfg, name, display or (current.display if current else None),
+                                          view or (current.view if current else None))
+        with self._lock:
+            self.colour_config, self.colorspace, self.colorspace_reason = cfg, name, reason
+            self.view = display_view
+            self.cache.clear()
+
+    def set_view(self, view: "colour.DisplayView") -> None:
+        """Show frames through another display/view (its colour space becomes the shot's)."""
+        with self._lock:
+            if view.space != self.colorspace:
+                self.colorspace, self.colorspace_reason = view.space, "chosen"
+            self.colour_config, self.view = view.config, view
+            self.cache.clear()
 
     # frame access ------------------------------------------------------------------------
 
@@ -79,12 +110,12 @@ class Media:
             backend = self._backend
             if isinstance(backend, VideoFrames):
                 av_frame = backend.decode(frame)
-                if full or backend.bit_depth <= 8:
-                    return backend.to_array(av_frame, full)
+                if full:
+                    return backend.to_array(av_frame, True)
                 # deep sources: the 8-bit view is made from the deep one, so both agree
-                return to_display_uint8(backend.to_array(av_frame, True))
+                return self.view.to_uint8(backend.to_array(av_frame, backend.bit_depth > 8))
             image = backend.read_native(frame, full)
-            return image if full else to_display_uint8(image)
+            return image if full else self.view.to_uint8(image)
 
     def read(self, frame: int) -> np.ndarray:
         """HxWx3 uint8 RGB (cached; the array is read-only, copy it to edit)."""
@@ -102,7 +133,7 @@ class Media:
         Not cached (exports read each frame once); 8-bit RGB sources share read()'s cache.
         """
         frame = self._check_frame(frame)
-        if self.bit_depth <= 8 and not self._has_alpha():
+        if self.bit_depth <= 8 and not self._has_alpha() and self.view.identity:
             return self.read(frame)
         image = self._decode(frame, full=True)
         image.flags.writeable = False
@@ -142,6 +173,11 @@ class Media:
             "missing_frames": list(self.missing_frames),
             "has_alpha": self._has_alpha(),
             "warnings": list(self.warnings),
+            "colorspace": self.colorspace,
+            "colorspace_reason": self.colorspace_reason,
+            "ocio_config": self.colour_config.name,
+            "display": self.view.display,
+            "view": self.view.view,
         }
         if self.pattern:
             data["pattern"] = self.pattern
@@ -149,6 +185,7 @@ class Media:
         if isinstance(backend, VideoFrames):
             data["codec"] = backend.codec
             data["keyframes"] = len(getattr(backend, "key_frames", []))
+            data["colour_decoding"] = backend.colour_decoding()
             if backend.positional:
                 data["note"] = "no usable timestamps; frames are counted in decode order"
         return data
@@ -224,8 +261,23 @@ def _open_folder(folder: Path, cache_bytes: int) -> Media:
     return Media(pattern.text, backend, numbers, _missing(numbers), cache_bytes, pattern=pattern.text)
 
 
-def open_media(path, cache_bytes: int = 512 * MiB) -> Media:
-    """Open a video, an image sequence (pattern or folder) or a single still. See module doc."""
+def open_media(path, cache_bytes: int = 512 * MiB, colorspace: str | None = None, colour_config=None,
+               display: str | None = None, view: str | None = None) -> Media:
+    """Open a video, an image sequence (pattern or folder) or a single still. See module doc.
+
+    colorspace overrides the guessed input colour space; colour_config is an OCIO Config or the
+    name a project saved; display/view choose what read() shows (default: sRGB, un-tone-mapped)."""
+    media = _open(path, cache_bytes)
+    if colorspace or colour_config or display or view:
+        try:
+            media.configure_colour(colour_config, colorspace, display, view)
+        except BaseException:
+            media.close()
+            raise
+    return media
+
+
+def _open(path, cache_bytes: int) -> Media:
     if path is None or (isinstance(path, str) and not path.strip()):
         raise MediaError("no media path was given; choose a video, an image sequence or an image.")
     try:

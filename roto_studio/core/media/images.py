@@ -293,6 +293,23 @@ class ImageFrames:
                 image = np.concatenate([image, np.full(image.shape[:2] + (1,), one, image.dtype)], axis=2)
         return image
 
+    def colour_facts(self) -> dict:
+        """What the first file says about its colour (for the colour-space guess)."""
+        path = self.files[self.first]
+        suffix = path.suffix.lower().lstrip(".")
+        kind = {"tif": "tiff", "jpg": "jpeg", "jpe": "jpeg"}.get(suffix, suffix)
+        facts = {"kind": kind, "float": self.sample[0] == "f", "bit_depth": self.bit_depth}
+        if kind == "exr":
+            try:
+                header = _exr_open(path, True).header()
+            except Exception:
+                header = {}
+            if header.get("chromaticities") is not None:
+                facts["exr_chromaticities"] = tuple(float(c) for c in header["chromaticities"])
+            if isinstance(header.get("colorInteropID"), str):
+                facts["exr_interop_id"] = header["colorInteropID"]
+        return facts
+
     def close(self) -> None:
         self.first_image = None
 

@@ -10,8 +10,38 @@ from pathlib import Path
 
 import numpy as np
 
+from roto_studio.core.colour import MATRICES, SWSCALE_MATRIX
 from roto_studio.core.errors import MediaError
 from roto_studio.core.media.files import MiB, _check_size, _stat
+
+
+# luma weights (Kr, Kb) by matrix tag; untagged follows FFmpeg: BT.601
+_KR_KB = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 0.087),
+          9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+
+
+def _tag(value) -> int:
+    """A colour tag as FFmpeg's integer (0 when absent)."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _is_yuv(pix: str | None) -> bool:
+    import av
+
+    try:
+        fmt = av.video.format.VideoFormat(pix)
+    except Exception:
+        return False
+    return not fmt.is_rgb and len(fmt.components) >= 3
+
+
+def _accurate():
+    from av.video.reformatter import Interpolation
+
+    return Interpolation.BILINEAR | Interpolation.ACCURATE_RND
 
 class VideoFrames:
     """Frames of a video file through PyAV, with a pts table for exact seeking."""
@@ -90,6 +120,9 @@ class VideoFrames:
             self.is_float = "f32" in pix or "f16" in pix
         except Exception:
             pass
+        self.is_yuv = _is_yuv(pix)
+        self.tags = {"matrix": _tag(ctx.colorspace), "range": _tag(ctx.color_range),
+                     "primaries": _tag(ctx.color_primaries), "transfer": _tag(ctx.color_trc)}
         ctx.thread_type = "AUTO"
         self._build_index()
 
@@ -348,15 +381,73 @@ class VideoFrames:
             elif self.has_alpha:
                 fmt = "rgba"
         kwargs = {}
-        # untagged HD video is BT.709 in practice; swscale would assume BT.601
-        if frame.colorspace in (2, None) and "yuv" in self.pixel_format and self.height > 576:
-            kwargs["src_colorspace"] = "ITU709"
-            kwargs["dst_colorspace"] = "ITU709"
+        if full and self.is_yuv and (self.bit_depth > 8 or self.is_float):
+            return self._deep_yuv(frame)
+        if self.is_yuv:
+            # the stream's own matrix and range (the frame's tags when it has them); untagged
+            # streams follow FFmpeg's convention: BT.601 matrix, limited range
+            matrix_tag, full_range = self._matrix_range(frame)
+            matrix = SWSCALE_MATRIX.get(matrix_tag, "ITU601")
+            kwargs = {"src_colorspace": matrix, "dst_colorspace": matrix,
+                      "src_color_range": "JPEG" if full_range else "MPEG", "dst_color_range": "JPEG",
+                      "interpolation": _accurate()}
         try:
             return frame.to_ndarray(format=fmt, **kwargs)
         except Exception as exc:  # conversion problems are reported as media problems
             raise MediaError(f"a frame of {self.path} cannot be converted to RGB ({exc}); "
                              f"re-export the video in a common pixel format.") from None
+
+    def _matrix_range(self, frame) -> tuple[int, bool]:
+        matrix = _tag(frame.colorspace) or self.tags["matrix"]
+        full = (_tag(frame.color_range) or self.tags["range"]) == 2 or self.pixel_format.startswith("yuvj")
+        return matrix, full
+
+    def _deep_yuv(self, frame) -> np.ndarray:
+        """10/12/16-bit YUV -> RGB by the stream's matrix and range, computed here: swscale's deep
+        RGB outputs come out about 0.4% dark (white at 65283 of 65535)."""
+        try:
+            planes = frame.reformat(format="yuva444p16le" if self.has_alpha else "yuv444p16le",
+                                    interpolation=_accurate()).to_ndarray()
+        except Exception as exc:
+            raise MediaError(f"a frame of {self.path} cannot be converted to RGB ({exc}); "
+                             f"re-export the video in a common pixel format.") from None
+        matrix, full = self._matrix_range(frame)
+        kr, kb = _KR_KB.get(matrix, _KR_KB[6])
+        bits = max(8, min(16, self.bit_depth))
+        codes = planes.astype(np.float32) * np.float32(1 / (1 << (16 - bits)))
+        scale = float(1 << (bits - 8))
+        top = float((1 << bits) - 1)
+        y, cb, cr = codes[..., 0], codes[..., 1], codes[..., 2]
+        if full:
+            y, pb, pr = y / top, (cb - 128 * scale) / top, (cr - 128 * scale) / top
+        else:
+            y, pb, pr = (y / scale - 16) / 219, (cb / scale - 128) / 224, (cr / scale - 128) / 224
+        r = y + 2 * (1 - kr) * pr
+        b = y + 2 * (1 - kb) * pb
+        g = (y - kr * r - kb * b) / (1 - kr - kb)
+        out = [r, g, b] + ([codes[..., 3] / top] if self.has_alpha else [])
+        rgb = np.stack(out, axis=-1)
+        if self.is_float:
+            return rgb.astype(np.float32)
+        return np.rint(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+    def colour_facts(self) -> dict:
+        return {"kind": "video", "float": self.is_float, "bit_depth": self.bit_depth,
+                "video_primaries": self.tags["primaries"], "video_transfer": self.tags["transfer"],
+                "video_matrix": self.tags["matrix"], "video_range": self.tags["range"]}
+
+    def colour_decoding(self) -> str:
+        """How YUV becomes RGB, for `info`."""
+        if not self.is_yuv:
+            return "RGB stream: no YUV matrix"
+        matrix, rng = self.tags["matrix"], self.tags["range"]
+        full = rng == 2 or self.pixel_format.startswith("yuvj")
+        range_text = "full range" if full else "limited range"
+        if matrix not in SWSCALE_MATRIX and not rng:
+            return f"untagged: decoded as BT.601, {range_text} (FFmpeg's convention)"
+        matrix_text = (f"{MATRICES[matrix]} matrix" if matrix in SWSCALE_MATRIX
+                       else "BT.601 matrix (untagged: FFmpeg's convention)")
+        return f"{matrix_text}, {range_text}" + ("" if rng else " (range untagged: FFmpeg's convention)")
 
     def close(self) -> None:
         self._recent.clear()
