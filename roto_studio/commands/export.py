@@ -27,6 +27,11 @@ def add_arguments(p) -> None:
                    help="plate frames to export, inclusive (e.g. 1001-1100); default: all")
     p.add_argument("--rgba", choices=("straight", "premultiplied"),
                    help="write RGBA cut-outs of the plate instead of alpha only")
+    p.add_argument("--colorspace", metavar="NAME",
+                   help="the plate's input colour space (OCIO name), instead of the project's")
+    p.add_argument("--out-colorspace", metavar="NAME",
+                   help="write cut-out RGB in this colour space (default: the plate's own; PNG and ProRes "
+                        "of a linear plate: sRGB). The matte is never converted")
     p.add_argument("--exr-float", action="store_true", help="32-bit float EXR (default: half)")
     p.add_argument("--compression", choices=("zip", "zips", "piz", "rle", "none"), default="zip",
                    help="EXR compression (default: zip, lossless)")
@@ -75,9 +80,15 @@ def run(args) -> int:
         exr_precision="float" if args.exr_float else "half",
         exr_compression=args.compression,
         workers=args.workers,
+        out_colorspace=args.out_colorspace,
     )
     project = load_project(args.project, use_autosave=args.autosave)
-    paths = export_project(project, args.out, options, progress=_Progress(args.quiet))
+    if args.colorspace:
+        project.settings["colorspace"] = args.colorspace
+    notes: list[str] = []
+    paths = export_project(project, args.out, options, progress=_Progress(args.quiet), notes=notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     what = "movie" if args.format == "prores" else "file"
     print(f"wrote {len(paths)} {what}{'s' if len(paths) != 1 else ''} to {args.out}")
     return 0

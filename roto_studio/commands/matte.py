@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--band", metavar="PX", type=int, default=None,
                         help="unknown band width in pixels each side of the mask edge "
                              "(default: about 0.5%% of the frame diagonal, wider on complex edges)")
+    parser.add_argument("--colorspace", metavar="NAME",
+                        help="the plate's input colour space (OCIO name), saved with the project")
 
 
 def matte_object(project, obj_id: str, matter, band: int | None = None,
@@ -70,6 +72,8 @@ def run(args) -> int:
     from roto_studio.models.vitmatte import make_matter
 
     project = load_project(args.project)
+    if getattr(args, "colorspace", None):
+        project.settings["colorspace"] = args.colorspace
     if args.object is not None:
         obj = project.object_by_name(args.object)
         if obj is None:

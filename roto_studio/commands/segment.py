@@ -26,6 +26,9 @@ def add_arguments(parser) -> None:
                         help="a click in frame pixels; LABEL 1 = include (default), 0 = exclude; repeat it")
     parser.add_argument("--box", metavar="X1,Y1,X2,Y2", help="a box around the object (may be combined with --point)")
     parser.add_argument("--mask", metavar="PNG", help="the object's mask as a black/white or grey PNG of the frame's size")
+    parser.add_argument("--colorspace", metavar="NAME",
+                        help="the plate's input colour space (OCIO name), saved with the project; default: "
+                             "guessed from the file (see `roto-studio info`)")
     parser.add_argument("--propagate", choices=("none", "forward", "backward", "both"), default="none",
                         help="then track the object through the shot from frame N (default: none)")
     parser.add_argument("--weights", metavar="PATH",
@@ -137,7 +140,12 @@ def run(args) -> int:
     from roto_studio.models.engine import Engine
 
     project, created = _open_project(args.out, args.media)
-    with open_media(args.media) as media:
+    if args.colorspace:
+        project.settings["colorspace"] = args.colorspace
+    with open_media(args.media, colorspace=project.settings.get("colorspace"),
+                    colour_config=project.settings.get("ocio_config")) as media:
+        if media.colour_config.source == "built-in":
+            project.settings.setdefault("ocio_config", media.colour_config.name)
         prompt = _prompt(args, int(media.width), int(media.height))
         obj = project.object_by_name(args.object) if args.object else None
         if obj is None:

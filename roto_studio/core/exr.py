@@ -64,8 +64,10 @@ def _convert(data: np.ndarray, dtype) -> np.ndarray:
 
 
 def write_exr(path, channels: dict, precision: str = "half", compression: str = "zip",
-              threads: int = 1) -> None:
+              threads: int = 1, attributes: dict | None = None) -> None:
     """Write `channels` ({name: HxW float array}) to `path`.
+
+    `attributes` adds header attributes: strings, floats, and `chromaticities` (8 floats).
 
     Every channel must have the plate size; data window = display window = (0, 0)-(w-1, h-1).
     `threads` is OpenEXR's own compression threads for this file (1 when files are written in parallel).
@@ -88,7 +90,7 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
     h, w = shape
     lines = _ZIP_LINES.get(str(compression).lower())
     if lines and OWN_ZIP_ENCODER:
-        Path(path).write_bytes(encode_zip_exr(pixels, lines))
+        Path(path).write_bytes(encode_zip_exr(pixels, lines, attributes))
         return
     import OpenEXR
 
@@ -99,6 +101,8 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
         "dataWindow": window,
         "displayWindow": window,
     }
+    for name, value in (attributes or {}).items():
+        header[name] = tuple(float(v) for v in value) if name == "chromaticities" else value
     with OpenEXR.File(header, pixels, num_threads=threads) as f:
         f.write(str(Path(path)))
 
@@ -115,22 +119,36 @@ def _attribute(name: str, kind: str, value: bytes) -> bytes:
     return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(value)) + value
 
 
-def _header(names: list[bytes], dtypes: list, w: int, h: int, code: int) -> bytes:
-    """The header OpenEXR 3.x writes for a single-part scanline image, byte for byte."""
+def _extra(name: str, value) -> bytes:
+    if name == "chromaticities":
+        return _attribute(name, "chromaticities", struct.pack("<8f", *(float(v) for v in value)))
+    if isinstance(value, str):
+        return _attribute(name, "string", value.encode("utf-8"))
+    if isinstance(value, float):
+        return _attribute(name, "float", struct.pack("<f", value))
+    raise ExportError(f"cannot write the EXR header attribute {name} ({type(value).__name__}).")
+
+
+def _header(names: list[bytes], dtypes: list, w: int, h: int, code: int, attributes: dict | None = None) -> bytes:
+    """The header OpenEXR 3.x writes for a single-part scanline image, byte for byte (attributes
+    sorted by name, as OpenEXR keeps them)."""
     chlist = b"".join(n + b"\0" + struct.pack("<iB3xii", _PIXEL_CODE[d], 0, 1, 1)
                       for n, d in zip(names, dtypes)) + b"\0"
     window = struct.pack("<4i", 0, 0, w - 1, h - 1)
-    return b"".join([
-        _attribute("channels", "chlist", chlist),
-        _attribute("compression", "compression", bytes([code])),
-        _attribute("dataWindow", "box2i", window),
-        _attribute("displayWindow", "box2i", window),
-        _attribute("lineOrder", "lineOrder", b"\0"),  # increasing y
-        _attribute("pixelAspectRatio", "float", struct.pack("<f", 1.0)),
-        _attribute("screenWindowCenter", "v2f", struct.pack("<2f", 0.0, 0.0)),
-        _attribute("screenWindowWidth", "float", struct.pack("<f", 1.0)),
-        _attribute("type", "string", b"scanlineimage"),
-    ]) + b"\0"
+    parts = {
+        "channels": _attribute("channels", "chlist", chlist),
+        "compression": _attribute("compression", "compression", bytes([code])),
+        "dataWindow": _attribute("dataWindow", "box2i", window),
+        "displayWindow": _attribute("displayWindow", "box2i", window),
+        "lineOrder": _attribute("lineOrder", "lineOrder", b"\0"),  # increasing y
+        "pixelAspectRatio": _attribute("pixelAspectRatio", "float", struct.pack("<f", 1.0)),
+        "screenWindowCenter": _attribute("screenWindowCenter", "v2f", struct.pack("<2f", 0.0, 0.0)),
+        "screenWindowWidth": _attribute("screenWindowWidth", "float", struct.pack("<f", 1.0)),
+        "type": _attribute("type", "string", b"scanlineimage"),
+    }
+    for name, value in (attributes or {}).items():
+        parts.setdefault(name, _extra(name, value))
+    return b"".join(parts[name] for name in sorted(parts)) + b"\0"
 
 
 _local = threading.local()
@@ -190,7 +208,7 @@ def _zip_chunks(scan: np.ndarray, lines: int, strategy: int) -> list[bytes]:
     return out
 
 
-def encode_zip_exr(pixels: dict, lines: int = 16) -> bytes:
+def encode_zip_exr(pixels: dict, lines: int = 16, attributes: dict | None = None) -> bytes:
     """A whole ZIP (16 lines a chunk) or ZIPS (1 line) scanline EXR file from
     {channel name: HxW float16/float32 array}, all the same size."""
     if lines not in _COMPRESSION_CODE:
@@ -211,7 +229,8 @@ def encode_zip_exr(pixels: dict, lines: int = 16) -> bytes:
     chunks = _zip_chunks(scan, lines, strategy)
     version = 2 | (_LONG_NAMES if max(len(n) for n in names) > 31 else 0)
     head = b"\x76\x2f\x31\x01" + struct.pack("<i", version) + _header(
-        names, [np.dtype(a.dtype).newbyteorder("=") for _, a in items], w, h, _COMPRESSION_CODE[lines])
+        names, [np.dtype(a.dtype).newbyteorder("=") for _, a in items], w, h, _COMPRESSION_CODE[lines],
+        attributes)
     offsets, at = [], len(head) + 8 * len(chunks)
     for c in chunks:
         offsets.append(at)

@@ -125,7 +125,15 @@ class Project:
 
         if not self.media_path:
             raise ProjectError("this project has no media; open a video or image sequence first.")
-        return open_media(self.media_ref(), **kwargs)
+        kwargs.setdefault("colorspace", self.settings.get("colorspace") or None)
+        kwargs.setdefault("colour_config", self.settings.get("ocio_config") or None)
+        kwargs.setdefault("display", self.settings.get("display") or None)
+        kwargs.setdefault("view", self.settings.get("view") or None)
+        media = open_media(self.media_ref(), **kwargs)
+        config = getattr(media, "colour_config", None)
+        if config is not None and config.source == "built-in":
+            self.settings.setdefault("ocio_config", config.name)  # reopens identically after an OCIO upgrade
+        return media
 
     # -- objects
     def add_object(self, name: str | None = None, color=None) -> ObjectInfo:

@@ -192,3 +192,110 @@ def test_colorspace_override_and_info_json(tmp_path):
     assert data["colorspace"] == "ACEScg" and "chosen" in data["colorspace_reason"]
     bad = subprocess.run(cmd + ["--colorspace", "Nope"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def _cli(*args, check=True):
+    out = subprocess.run([sys.executable, "-m", "roto_studio", *map(str, args)],
+                         capture_output=True, text=True, timeout=300)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def _project_with_mask(tmp_path, media, frame, height, width, extra=()):
+    import cv2
+
+    mask = np.zeros((height, width), np.uint8)
+    mask[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    project = tmp_path / "shot.roto"
+    _cli("segment", media, "--out", project, "--frame", frame, "--mask", tmp_path / "mask.png",
+         "--backend", "classical", "--object", "thing", *extra)
+    return project, mask > 0
+
+
+def test_exr_plate_round_trip_bit_exact_with_colour_tags(tmp_path):
+    import OpenEXR
+
+    frames = linear_plate(frames=2)
+    chroma = OpenEXR.colorInteropIDToChromaticities("lin_ap1_scene")
+    for i, img in enumerate(frames):
+        write_exr_plate(tmp_path / f"plate.{1001 + i:04d}.exr", img, chroma)
+    project, inside = _project_with_mask(tmp_path, tmp_path / "plate.####.exr", 1001, 48, 64)
+    out = tmp_path / "out"
+    _cli("export", project, "--out", out, "--format", "exr", "--rgba", "straight", "--exr-float", "--quiet")
+    with OpenEXR.File(str(out / "thing.1001.exr"), separate_channels=True) as f:
+        chans = {k: np.array(v.pixels) for k, v in f.channels().items()}
+    with OpenEXR.File(str(out / "thing.1001.exr")) as f:
+        header = dict(f.header())
+    rgb = np.dstack([chans["R"], chans["G"], chans["B"]])
+    np.testing.assert_array_equal(rgb[inside], frames[0][inside])  # bit-exact, float32
+    assert header["colorInteropID"] == "lin_ap1_scene"
+    assert np.allclose(header["chromaticities"], chroma)
+    assert header["colorSpace"] == "ACEScg"
+    # an output space converts the colour (OCIO, as PyOpenColorIO does it) but never the matte
+    import PyOpenColorIO as ocio
+
+    conv = tmp_path / "conv"
+    _cli("export", project, "--out", conv, "--format", "exr", "--rgba", "straight", "--exr-float",
+         "--out-colorspace", "Linear Rec.709 (sRGB)", "--quiet")
+    with OpenEXR.File(str(conv / "thing.1001.exr"), separate_channels=True) as f:
+        got = {k: np.array(v.pixels) for k, v in f.channels().items()}
+    with OpenEXR.File(str(conv / "thing.1001.exr")) as f:
+        assert f.header()["colorInteropID"] == "lin_rec709_scene"
+    config = ocio.Config.CreateFromFile("ocio://studio-config-latest")
+    want = frames[0].copy()
+    config.getProcessor("ACEScg", "Linear Rec.709 (sRGB)").getDefaultCPUProcessor().applyRGB(want.reshape(-1, 3))
+    np.testing.assert_allclose(np.dstack([got["R"], got["G"], got["B"]]), want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(got["A"], chans["A"])
+
+
+def test_png16_plate_round_trip_exact_and_linear_png_note(tmp_path):
+    import cv2
+
+    rng = np.random.default_rng(3)
+    plate = rng.integers(0, 65536, (40, 56, 3), dtype=np.uint16)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"p.{i + 1:04d}.png"), plate[..., ::-1])
+    project, inside = _project_with_mask(tmp_path, tmp_path / "p.####.png", 1, 40, 56)
+    out = tmp_path / "out"
+    _cli("export", project, "--out", out, "--format", "png16", "--rgba", "straight", "--quiet")
+    back = cv2.imread(str(out / "thing.0001.png"), cv2.IMREAD_UNCHANGED)
+    back = cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back[..., :3][inside], plate[inside])
+
+    lin = tmp_path / "lin"
+    lin.mkdir()
+    frames = linear_plate(frames=1)
+    write_exr_plate(lin / "l.0001.exr", frames[0])
+    project, inside = _project_with_mask(lin, lin / "l.####.exr", 1, 48, 64)
+    done = _cli("export", project, "--out", lin / "out", "--format", "png16", "--rgba", "straight", "--quiet")
+    assert "converted to sRGB Encoded Rec.709 (sRGB)" in done.stderr
+    import PyOpenColorIO as ocio
+
+    want = frames[0].copy()
+    ocio.Config.CreateFromFile("ocio://studio-config-latest").getProcessor(
+        "Linear Rec.709 (sRGB)", "sRGB Encoded Rec.709 (sRGB)").getDefaultCPUProcessor().applyRGB(want.reshape(-1, 3))
+    back = cv2.cvtColor(cv2.imread(str(lin / "out" / "thing.0001.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    expect = np.rint(np.clip(want, 0, 1) * 65535).astype(np.int64)
+    assert np.abs(back[..., :3].astype(np.int64) - expect).max() <= 1
+
+
+def test_prores_carries_the_source_colour_tags(tmp_path):
+    import av
+
+    rgb = bars_and_ramp(width=64, height=48)
+    planes = rgb_to_yuv_codes(rgb, "601", False, 8)
+    src = write_tagged(tmp_path / "ntsc.mkv", planes, "601", False, 8, frames=3)
+    project, _ = _project_with_mask(tmp_path, src, 0, 48, 64)
+    _cli("export", project, "--out", tmp_path / "out", "--format", "prores", "--quiet")
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out" / "thing.mov")) as b:
+        sa, sb = a.streams.video[0].codec_context, b.streams.video[0].codec_context
+        assert (sb.color_primaries, sb.color_trc, sb.colorspace) == (sa.color_primaries, sa.color_trc, sa.colorspace)
+        assert (sb.color_primaries, sb.color_trc, sb.colorspace) == (6, 6, 6)
+        decoded = next(b.decode(video=0))
+    with open_media(tmp_path / "out" / "thing.mov") as movie:
+        shown = movie.read(0).astype(np.int64)
+    assert np.abs(shown - rgb.astype(np.int64)).max() <= 3  # 10-bit 4:4:4 ProRes, lossy but close
+    assert decoded.colorspace == 6

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
+from roto_studio.core.export.colour_out import ColourOut, plan_colour
 from roto_studio.core.export.options import ExportOptions
 from roto_studio.core.export.pixels import (
     alpha_to_uint16, alpha_to_uint8, cutout, exr_channels, plate_to_uint16, plate_to_uint8,
@@ -22,7 +23,7 @@ from roto_studio.core.export.prores import write_prores
 from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file, write_png_file
 
 def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, stop: threading.Event,
-                 exr_threads: int) -> list[Path]:
+                 exr_threads: int, colour_out: ColourOut | None = None) -> list[Path]:
     """Write every group's file for one frame; returns the paths written."""
     written = []
     plate = src.plate(frame) if options.rgba else None
@@ -32,17 +33,20 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
         path = plan.path(gi, frame)
         path.parent.mkdir(parents=True, exist_ok=True)
         alphas = [src.alpha(o, frame) for o in g.objects]
+        rgb = colour_out.rgb(plate, options.format) if plate is not None and colour_out else plate
         if options.format == "exr":
-            chans = exr_channels(dict(zip(g.layers, alphas)), plate, options.rgba or "straight",
+            chans = exr_channels(dict(zip(g.layers, alphas)), rgb, options.rgba or "straight",
                                  layers=len(alphas) > 1)
-            write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads)
+            attrs = colour_out.exr_attributes if colour_out is not None and plate is not None else None
+            write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads,
+                           attributes=attrs)
         else:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             if options.format == "png8":
-                image = cutout(plate_to_uint8(plate), union, options.rgba) if plate is not None \
+                image = cutout(plate_to_uint8(rgb), union, options.rgba) if plate is not None \
                     else alpha_to_uint8(union)
             else:
-                image = cutout(plate_to_uint16(plate), union, options.rgba) if plate is not None \
+                image = cutout(plate_to_uint16(rgb), union, options.rgba) if plate is not None \
                     else alpha_to_uint16(union)
             write_png_file(path, image)
         written.append(path)
@@ -61,12 +65,14 @@ def _raise_failure(exc: BaseException, out_dir: Path):
 
 def export_project(project, out_dir, options: ExportOptions | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   cancel: Callable[[], bool] | None = None) -> list[Path]:
+                   cancel: Callable[[], bool] | None = None,
+                   notes: list | None = None) -> list[Path]:
     """Export the project's final alphas; returns the files written (in frame order).
 
     progress(done, total) counts frames written (files for image formats). cancel() is checked
     between frames; when it returns True the finished files are kept and Cancelled is raised
-    (its `.written` lists them). Problems raise ExportError with what to do.
+    (its `.written` lists them). Problems raise ExportError with what to do. Things the user
+    should know (e.g. a colour conversion) are appended to `notes`.
     """
     options = options or ExportOptions()
     options.check()
@@ -75,11 +81,15 @@ def export_project(project, out_dir, options: ExportOptions | None = None,
     try:
         plan = make_plan(project, out_dir, options, media)
         check_writable(out_dir)
+        colour_out = plan_colour(media, options.format, options.out_colorspace) \
+            if (options.rgba or options.format == "prores") else None
+        if colour_out is not None and colour_out.note and notes is not None:
+            notes.append(colour_out.note)
         if options.format == "prores":
-            return _export_prores(project, media, plan, options, progress, cancel)
+            return _export_prores(project, media, plan, options, progress, cancel, colour_out)
         full = options.format in ("exr", "png16")
-        src = Source(project, media, plan, full_precision=full)
-        return _export_images(plan, src, options, progress, cancel)
+        src = Source(project, media, plan, full_precision=full or colour_out is not None)
+        return _export_images(plan, src, options, progress, cancel, colour_out)
     finally:
         if media is not None and hasattr(media, "close"):
             try:
@@ -94,7 +104,8 @@ def _workers(options: ExportOptions) -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, cancel) -> list[Path]:
+def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, cancel,
+                   colour_out: ColourOut | None = None) -> list[Path]:
     workers = _workers(options)
     exr_threads = 1 if workers > 1 else max(1, min(8, os.cpu_count() or 1))
     total = len(plan.frames) * len(plan.groups)
@@ -119,7 +130,7 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
                 if frame is None:
                     exhausted = True
                     break
-                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads)
+                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads, colour_out)
                 pending[fut] = frame
             if not pending:
                 break
@@ -147,7 +158,8 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
     return written
 
 
-def _export_prores(project, media, plan: Plan, options: ExportOptions, progress, cancel) -> list[Path]:
+def _export_prores(project, media, plan: Plan, options: ExportOptions, progress, cancel,
+                   colour_out: ColourOut | None = None) -> list[Path]:
     fps = getattr(media, "fps", None) if media is not None else None
     src = Source(project, media, plan, full_precision=True)
     total = len(plan.frames) * len(plan.groups)
@@ -163,7 +175,8 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
         alphas = [src.alpha(o, frame) for o in g.objects]
         union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
         if media is not None:
-            rgb = plate_to_uint16(src.plate(frame))
+            plate = src.plate(frame)
+            rgb = colour_out.rgb(plate, "prores") if colour_out is not None else plate_to_uint16(plate)
             if options.rgba == "premultiplied":
                 rgb = cutout(rgb, union, "premultiplied")[:, :, :3]
         else:
@@ -195,7 +208,8 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
             path = plan.path(gi, plan.frames[0])
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                write_prores(path, frames_in_order(), plan.width, plan.height, fps, cancel, tick)
+                write_prores(path, frames_in_order(), plan.width, plan.height, fps, cancel, tick,
+                             tags=colour_out.movie_tags if colour_out is not None else None)
             except Cancelled:
                 break
             except BaseException as exc:  # noqa: BLE001
