@@ -185,9 +185,10 @@ def test_models_list_and_verify(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE", raising=False)
-    spec = registry.WeightSpec("tiny-test", "sam2", "t/t", "t.pt", "main", 4, None)
-    good = registry.WeightSpec("sha-test", "sam2", "t/s", "s.pt", "main", 3,
-                               "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae")  # sha256("foo")
+    monkeypatch.delenv("ROTO_WEIGHTS_PINS", raising=False)
+    spec = registry.WeightSpec("tiny-test", "sam2", "t/t", "a" * 40, (registry.WeightFile("t.pt", None, 4),))
+    good = registry.WeightSpec("sha-test", "sam2", "t/s", "a" * 40, (registry.WeightFile(
+        "s.pt", "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", 3),))  # sha256("foo")
     monkeypatch.setattr(registry, "SPECS", [spec, good])
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
@@ -196,15 +197,17 @@ def test_models_list_and_verify(tmp_path, monkeypatch, capsys):
     assert "no model weights are present" in capsys.readouterr().out
     assert main(["models", "verify", "tiny-test"]) == 2
     assert "roto-studio models download tiny-test" in capsys.readouterr().err
-    (tmp_path / "w").mkdir()
-    (tmp_path / "w" / "s.pt").write_bytes(b"foo")
-    (tmp_path / "w" / "t.pt").write_bytes(b"bar!")
+    for name, fn, data in (("sha-test", "s.pt", b"foo"), ("tiny-test", "t.pt", b"bar!")):
+        (tmp_path / "w" / name).mkdir(parents=True)
+        (tmp_path / "w" / name / fn).write_bytes(data)
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert "ok" in out and "unverified" in out
-    (tmp_path / "w" / "s.pt").write_bytes(b"fox")
+    assert " ok " in out and " unverified " in out
+    (tmp_path / "w" / "sha-test" / "s.pt").write_bytes(b"fox")
     assert main(["models", "verify", "sha-test"]) == 1
-    assert "bad checksum" in capsys.readouterr().out
-    assert (tmp_path / "w" / "s.pt.bad").exists()
+    captured = capsys.readouterr()
+    assert "bad hash" in captured.out
+    assert "set aside as s.pt.bad; run `roto-studio models download sha-test`" in captured.err
+    assert (tmp_path / "w" / "sha-test" / "s.pt.bad").exists()
     assert main(["models", "download", "nonexistent"]) == 2
     assert "known models" in capsys.readouterr().err

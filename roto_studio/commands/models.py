@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -12,12 +13,13 @@ HELP = "List, download or verify model weights (SAM 2.1, ViTMatte, ...)."
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("list", help="every known model: size, status (ok / missing / bad checksum), path")
+    p = sub.add_parser("list", help="every known model: size, status (ok / unverified / missing / wrong size / "
+                                    "bad hash / unreadable), folder")
     p.add_argument("--no-check", action="store_true", help="do not hash files (faster; status 'present')")
     p = sub.add_parser("download", help="download NAME into the weights folder (Ctrl-C cancels)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
-    p = sub.add_parser("verify", help="re-check the sha256 of NAME (or of every model present)")
+    p = sub.add_parser("verify", help="re-check the checksums of NAME (or of every model present)")
     p.add_argument("name", metavar="NAME", nargs="?")
 
 
@@ -34,14 +36,21 @@ def run(args) -> int:
 def _list(args) -> int:
     from roto_studio.models import registry, weights
 
-    rows = []
-    for s in registry.SPECS:
+    rows, notes = [], []
+    for s in registry.all_specs():
         st = weights.status(s.name, check=not args.no_check)
-        rows.append((s.name, _size(s.size), st.state, str(st.path) if st.path else "-"))
-    widths = [max(len(r[i]) for r in rows + [("NAME", "SIZE", "STATUS", "PATH")]) for i in range(3)]
-    for r in [("NAME", "SIZE", "STATUS", "PATH")] + rows:
+        rows.append((s.name, _size(s.size), st.state, str(st.folder) if st.state != "missing" else "-"))
+        if st.state not in ("ok", "missing"):
+            notes.append(weights.message(st))
+    widths = [max(len(r[i]) for r in rows + [("NAME", "SIZE", "STATUS", "FOLDER")]) for i in range(3)]
+    for r in [("NAME", "SIZE", "STATUS", "FOLDER")] + rows:
         print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"weights folder: {weights.weights_dir()}", file=sys.stderr)
+    if os.environ.get(registry.PINS_ENV):
+        print(f"pins from {registry.PINS_ENV}={os.environ[registry.PINS_ENV]} (a mirror's or a test's), "
+              "not the published ones", file=sys.stderr)
     offline = weights.offline_folders()
     if offline:
         print("offline folders: " + ", ".join(map(str, offline)), file=sys.stderr)
@@ -80,7 +89,10 @@ def _download(args) -> int:
         if old is not None:
             signal.signal(signal.SIGINT, old)
     print(file=sys.stderr)
-    print(f"{args.name}: ok {path}")
+    st = weights.status(args.name)
+    print(f"{args.name}: {st.state} {path.parent}")
+    if st.state != "ok":
+        print(weights.message(st), file=sys.stderr)
     return 0
 
 
@@ -91,20 +103,18 @@ def _verify(args) -> int:
     if args.name:
         st = weights.verify(args.name)
         if st.state == "missing":
-            raise ModelError(f"the {args.name} weights are missing; run `{weights.fix_command(args.name)}`.")
+            raise ModelError(weights.message(st))
         statuses = [st]
     else:
-        statuses = [weights.verify(s.name) for s in registry.SPECS]
+        statuses = [weights.verify(s.name) for s in registry.all_specs()]
         statuses = [st for st in statuses if st.state != "missing"]
         if not statuses:
             print("no model weights are present; `roto-studio models list` shows what can be downloaded.")
             return 0
     bad = 0
     for st in statuses:
-        note = ""
-        if not st.usable:
-            bad += 1
-            note = f"  (set aside; run `{weights.fix_command(st.name)}`)" if str(st.path).endswith(".bad") \
-                else f"  (not used; replace it or run `{weights.fix_command(st.name)}`)"
-        print(f"{st.name}: {st.state} {st.path}{note}")
+        bad += not st.usable
+        print(f"{st.name}: {st.state} {st.folder}")
+        if st.state != "ok":
+            print(weights.message(st), file=sys.stderr)
     return 1 if bad else 0

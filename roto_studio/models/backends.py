@@ -70,8 +70,8 @@ def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
     from roto_studio.models import weights
 
     if model:
-        path = weights.find(model)
-        return model, path, "" if path else f"the {model} weights are missing (run `{weights.fix_command(model)}`)"
+        name, path, why = weights.pick([model])
+        return model, path, why
     from roto_studio.models import registry
 
     names = [spec.name for spec in registry.by_kind("sam2")]
@@ -79,7 +79,8 @@ def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
     found = [(n, weights.find(n)) for n in names]
     found = [(n, p) for n, p in found if p is not None]
     if not found:
-        return None, None, f"SAM 2 weights are missing (run `{weights.fix_command(DEFAULT_SAM2)}` for better masks)"
+        _, _, why = weights.pick([DEFAULT_SAM2] + [n for n in names if n != DEFAULT_SAM2])
+        return None, None, f"{why.rstrip('.')} (for better masks)"
     if len(found) > 1:
         from roto_studio.models.device import choose_device
 
@@ -123,7 +124,7 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
 
             wfile = cutie_video.find_weights()
             if wfile is None:
-                raise ModelError("Cutie weights are missing; run `roto-studio models download cutie-base`.")
+                raise ModelError(cutie_video.missing_message())
         return BackendPlan("cutie", f"requested, weights {wfile.name}", weights=wfile, device=device)
 
     random = _random_mode()

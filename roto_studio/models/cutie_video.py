@@ -53,33 +53,23 @@ def _import_cutie():
 
 
 def find_weights(variant: str | None = None) -> Path | None:
-    """A Cutie checkpoint on disk, or None.
-
-    Looks at env ROTO_CUTIE_WEIGHTS (a file), then asks roto_studio.models.weights (when it exists)
-    for the registry entries 'cutie-base' / 'cutie-small'.
-    """
+    """A Cutie checkpoint on disk, or None: env ROTO_CUTIE_WEIGHTS (a file, used as given), else the
+    checked registry entries 'cutie-base' / 'cutie-small' (models.weights)."""
     env = os.environ.get("ROTO_CUTIE_WEIGHTS")
     if env and Path(env).is_file():
         return Path(env)
-    variants = [variant] if variant else list(VARIANTS)
-    try:
-        from roto_studio.models import weights
-    except Exception:
-        return None
-    for v in variants:
-        name = WEIGHT_NAMES[v]
-        for fn_name in ("find", "find_weights", "local_path"):
-            fn = getattr(weights, fn_name, None)
-            if fn is None:
-                continue
-            try:
-                path = fn(name)
-            except Exception:
-                path = None
-            if path and Path(path).is_file():
-                return Path(path)
-            break
-    return None
+    from roto_studio.models import weights
+
+    _, path, _ = weights.pick([WEIGHT_NAMES[v] for v in ([variant] if variant else VARIANTS)])
+    return path
+
+
+def missing_message(variant: str | None = None) -> str:
+    """Why no Cutie weights can be used: the state of the file at fault and the command that fixes it."""
+    from roto_studio.models import weights
+
+    _, _, why = weights.pick([WEIGHT_NAMES[v] for v in ([variant] if variant else VARIANTS)])
+    return f"{why.rstrip('.')} (or set ROTO_CUTIE_WEIGHTS to a cutie-*.pth file)."
 
 
 def available() -> tuple[bool, str]:
@@ -90,8 +80,7 @@ def available() -> tuple[bool, str]:
         return False, str(exc)
     path = find_weights()
     if path is None:
-        return False, ("Cutie weights are missing; run `roto-studio models download cutie-base` "
-                       "or set ROTO_CUTIE_WEIGHTS to a cutie-*.pth file.")
+        return False, missing_message()
     return True, f"Cutie with {path.name}"
 
 
@@ -331,8 +320,7 @@ class CutieVideoPropagator(VideoPropagator):
         _import_cutie()
         path = Path(checkpoint) if checkpoint else find_weights()
         if path is None:
-            raise ModelError("Cutie weights are missing; run `roto-studio models download cutie-base` "
-                             "or set ROTO_CUTIE_WEIGHTS to a cutie-*.pth file.")
+            raise ModelError(missing_message())
         state = read_checkpoint(path)
         variant = variant_of(state)
         choice = choose_device(device)

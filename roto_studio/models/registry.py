@@ -1,71 +1,184 @@
-"""Every downloadable model: where it comes from, pinned, with its size and checksum.
+"""Every downloadable model: where it comes from, the commit it is pinned to, and per file the
+published sha256 and size that a download must match.
 
-No weights live in the package; roto_studio.models.weights downloads them on request into the
-weights folder (see README) or finds them in an offline folder.
+How to add an entry: append a WeightSpec to SPECS with
+- name: what users type (`roto-studio models download NAME`); its files go to the folder NAME,
+- kind: the backend that reads it ('sam2', 'vitmatte', 'cutie', 'inpaint', ...),
+- repo_id and revision: the Hugging Face repo and the 40-hex commit (never `main`),
+- files: one WeightFile per file the loader reads, the main weights file first, each with its path in
+  the repo and the sha256 and size published for it (the team keeps these in shared/weights/PINS.md).
+  Leave sha256 None only when no source publishes one, or sources disagree: the model is then
+  `unverified` (its hash is recorded at the first download and checked after that). Give md5 where
+  upstream publishes only that. Files outside the hub get `url` (a plain address, redirects followed).
+Tests and mirrors can replace the pins with env ROTO_WEIGHTS_PINS (see `pins_override`); without it
+the pins below apply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, replace
+
+from roto_studio.core.errors import ModelError
+
+PINS_ENV = "ROTO_WEIGHTS_PINS"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    path: str  # inside the repo, and inside the model's folder
+    sha256: str | None = None  # published checksum; None = unverified (recorded at download)
+    size: int | None = None  # bytes
+    md5: str | None = None  # checked when that is what upstream publishes
+    url: str | None = None  # plain download address instead of the hub
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.sha256 or self.md5)
 
 
 @dataclass(frozen=True)
 class WeightSpec:
-    name: str  # what users type: `roto-studio models download NAME`
-    kind: str  # 'sam2' | 'vitmatte' | 'cutie' | 'inpaint'
-    repo_id: str  # Hugging Face repo (or, for `url` entries, the upstream project: owner/name)
-    filename: str  # main file in that repo
-    revision: str  # pinned commit (or tag) of the repo
-    size: int | None  # bytes, for the disk-space check and progress
-    sha256: str | None  # checked before use; None = the hub's LFS hash is recorded at download
-    config: str | None = None  # backend config (e.g. sam2 yaml inside the sam2 package)
-    extra_files: tuple[str, ...] = ()  # other files of the repo that are needed
+    name: str
+    kind: str
+    repo_id: str  # Hugging Face repo (for `url` files: the upstream project, owner/name)
+    revision: str  # pinned commit (a release tag only for `url` files)
+    files: tuple[WeightFile, ...]  # main weights file first
+    config: str | None = None  # backend config (e.g. the sam2 yaml inside the sam2 package)
     description: str = ""
-    url: str | None = None  # plain download address (followed through redirects) instead of the hub
-    md5: str | None = None  # checked when no sha256 is known (some upstreams publish only an md5)
+
+    @property
+    def main(self) -> WeightFile:
+        return self.files[0]
+
+    @property
+    def filename(self) -> str:
+        return self.files[0].path
+
+    @property
+    def size(self) -> int | None:
+        """Bytes of all files, when every size is known."""
+        sizes = [f.size for f in self.files]
+        return sum(sizes) if all(sizes) else None
+
+    @property
+    def known_size(self) -> int:
+        return sum(f.size or 0 for f in self.files)
+
+    @property
+    def pinned(self) -> bool:
+        return all(f.pinned for f in self.files)
+
+
+def _sam2(name, repo, revision, filename, sha256, size, config, description):
+    return WeightSpec(name, "sam2", repo, revision, (WeightFile(filename, sha256, size),),
+                      config=config, description=description)
 
 
 _CUTIE_RELEASE = "https://github.com/hkchengrex/Cutie/releases/download/v1.0/"
 
 SPECS: list[WeightSpec] = [
-    WeightSpec("sam2.1-tiny", "sam2", "facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt",
-               "main", 156_008_466, None, "configs/sam2.1/sam2.1_hiera_t.yaml",
-               description="SAM 2.1 tiny: fastest, good on a laptop GPU or CPU"),
-    WeightSpec("sam2.1-small", "sam2", "facebook/sam2.1-hiera-small", "sam2.1_hiera_small.pt",
-               "main", 184_416_285, None, "configs/sam2.1/sam2.1_hiera_s.yaml",
-               description="SAM 2.1 small"),
-    WeightSpec("sam2.1-base-plus", "sam2", "facebook/sam2.1-hiera-base-plus", "sam2.1_hiera_base_plus.pt",
-               "main", 323_606_802, None, "configs/sam2.1/sam2.1_hiera_b+.yaml",
-               description="SAM 2.1 base+"),
-    WeightSpec("sam2.1-large", "sam2", "facebook/sam2.1-hiera-large", "sam2.1_hiera_large.pt",
-               "main", 898_083_611, None, "configs/sam2.1/sam2.1_hiera_l.yaml",
-               description="SAM 2.1 large: best quality, needs a big GPU"),
-    WeightSpec("vitmatte-small", "vitmatte", "hustvl/vitmatte-small-composition-1k", "model.safetensors",
-               "main", None, None, None, ("config.json", "preprocessor_config.json"),
+    _sam2("sam2.1-tiny", "facebook/sam2.1-hiera-tiny", "de431c4043854a71d8101e17995dfe596bf101a5",
+          "sam2.1_hiera_tiny.pt", "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69",
+          156_008_466, "configs/sam2.1/sam2.1_hiera_t.yaml",
+          "SAM 2.1 tiny: fastest, good on a laptop GPU or CPU"),
+    _sam2("sam2.1-small", "facebook/sam2.1-hiera-small", "ee5bba1d82bb8749febdf90f45e84b687142ba03",
+          "sam2.1_hiera_small.pt", "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38",
+          184_416_285, "configs/sam2.1/sam2.1_hiera_s.yaml", "SAM 2.1 small"),
+    _sam2("sam2.1-base-plus", "facebook/sam2.1-hiera-base-plus", "b7320756a13354e7530a63935656d35b2f91a290",
+          "sam2.1_hiera_base_plus.pt", "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5",
+          323_606_802, "configs/sam2.1/sam2.1_hiera_b+.yaml", "SAM 2.1 base+"),
+    _sam2("sam2.1-large", "facebook/sam2.1-hiera-large", "665f8e2ad61cf5f53d65644ff27c8ee525124610",
+          "sam2.1_hiera_large.pt", "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318",
+          898_083_611, "configs/sam2.1/sam2.1_hiera_l.yaml", "SAM 2.1 large: best quality, needs a big GPU"),
+    # ViTMatte: the processor settings are transformers' defaults (no preprocessor_config.json, which
+    # has no published checksum).
+    WeightSpec("vitmatte-small", "vitmatte", "hustvl/vitmatte-small-composition-1k",
+               "6a58ad7646403c1df626fbd746900aec7361ea1d",
+               (WeightFile("model.safetensors", "bda9289db1bb6762d978b42d1c62ae3f34daf7497171a347a1d09657efd788cb",
+                           103_294_572),
+                WeightFile("config.json", "ae1006f5a83227048b563b2e60709d4203e432b2276949ebef41a8cfeeeaf45f", 837)),
                description="ViTMatte small (Composition-1k)"),
-    WeightSpec("vitmatte-base", "vitmatte", "hustvl/vitmatte-base-composition-1k", "model.safetensors",
-               "main", None, None, None, ("config.json", "preprocessor_config.json"),
+    # The base repo has no model.safetensors; two sources disagree on its config.json: unverified.
+    WeightSpec("vitmatte-base", "vitmatte", "hustvl/vitmatte-base-composition-1k",
+               "bf486d01a7d9e3dbcc8400f7942835caf0eaf76e",
+               (WeightFile("pytorch_model.bin", "b2521bcc4b719fb24611c39605b6642162fd7502e69b3cc846506ca921757b41"),
+                WeightFile("config.json")),
                description="ViTMatte base (Composition-1k)"),
-    # Cutie: GitHub release files of hkchengrex/Cutie tag v1.0 (no official Hugging Face mirror found).
-    # Upstream records only an md5 for base; the sha256 of the checked file is recorded at download.
-    WeightSpec("cutie-base", "cutie", "hkchengrex/Cutie", "cutie-base-mega.pth", "v1.0", None, None,
-               description="Cutie base (ResNet-50, MEGA training): propagation for long shots",
-               url=_CUTIE_RELEASE + "cutie-base-mega.pth", md5="a6071de6136982e396851903ab4c083a"),
-    WeightSpec("cutie-small", "cutie", "hkchengrex/Cutie", "cutie-small-mega.pth", "v1.0", None, None,
-               description="Cutie small (ResNet-18): fastest propagation",
-               url=_CUTIE_RELEASE + "cutie-small-mega.pth"),
+    # Cutie: GitHub release files of hkchengrex/Cutie tag v1.0 (no official Hugging Face mirror).
+    # base: md5 from the authors, sha256 and size from third parties; small: one third-party md5.
+    WeightSpec("cutie-base", "cutie", "hkchengrex/Cutie", "v1.0",
+               (WeightFile("cutie-base-mega.pth", "9c05402ee36d3a356fb72715d263ba7e1ea06ad3bada48c1306491792da43023",
+                           140_443_788, md5="a6071de6136982e396851903ab4c083a",
+                           url=_CUTIE_RELEASE + "cutie-base-mega.pth"),),
+               description="Cutie base (ResNet-50, MEGA training): propagation for long shots"),
+    WeightSpec("cutie-small", "cutie", "hkchengrex/Cutie", "v1.0",
+               (WeightFile("cutie-small-mega.pth", md5="6abf53b4058228babc3686274bc136cc",
+                           url=_CUTIE_RELEASE + "cutie-small-mega.pth"),),
+               description="Cutie small (ResNet-18): fastest propagation"),
 ]
 
 
+def pins_override() -> dict:
+    """The pins file named by env ROTO_WEIGHTS_PINS (for mirrors and tests), or {}.
+
+    JSON: {"NAME": {"revision": "...", "files": {"PATH": {"sha256": ..., "size": ..., "md5": ...,
+    "url": ...}}}}. An entry replaces that model's revision and, when "files" is given, its file
+    list (main file first); models it does not name keep the registry's pins.
+    """
+    path = os.environ.get(PINS_ENV, "").strip()
+    if not path:
+        return {}
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{PINS_ENV}={path} cannot be read ({exc}); fix the file or unset {PINS_ENV}.") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{PINS_ENV}={path} is not a JSON object of models; fix it or unset {PINS_ENV}.")
+    return data
+
+
+def _apply(spec: WeightSpec, entry) -> WeightSpec:
+    where = f"{PINS_ENV} entry {spec.name!r}"
+    if not isinstance(entry, dict):
+        raise ModelError(f"the {where} is not an object; fix the pins file or unset {PINS_ENV}.")
+    changes = {}
+    if "revision" in entry:
+        changes["revision"] = str(entry["revision"])
+    if "files" in entry:
+        files = []
+        try:
+            for path, pin in entry["files"].items():
+                pin = pin or {}
+                files.append(WeightFile(str(path), pin.get("sha256"), pin.get("size"), pin.get("md5"), pin.get("url")))
+        except (AttributeError, TypeError):
+            raise ModelError(f"the {where} has no valid \"files\" object; fix the pins file or unset {PINS_ENV}.") from None
+        if not files:
+            raise ModelError(f"the {where} lists no files; fix the pins file or unset {PINS_ENV}.")
+        changes["files"] = tuple(files)
+    return replace(spec, **changes)
+
+
+def all_specs() -> list[WeightSpec]:
+    """SPECS with the ROTO_WEIGHTS_PINS override applied (read at every call)."""
+    override = pins_override()
+    unknown = set(override) - {s.name for s in SPECS}
+    if unknown:
+        raise ModelError(f"{PINS_ENV} names unknown model(s) {', '.join(sorted(unknown))}; "
+                         f"known models: {', '.join(s.name for s in SPECS)}.")
+    return [_apply(s, override[s.name]) if s.name in override else s for s in SPECS]
+
+
 def get(name: str) -> WeightSpec:
-    for s in SPECS:
+    specs = all_specs()
+    for s in specs:
         if s.name == name:
             return s
-    from roto_studio.core.errors import ModelError
-
-    names = ", ".join(s.name for s in SPECS)
+    names = ", ".join(s.name for s in specs)
     raise ModelError(f"unknown model {name!r}; known models: {names}.")
 
 
 def by_kind(kind: str) -> list[WeightSpec]:
-    return [s for s in SPECS if s.kind == kind]
+    return [s for s in all_specs() if s.kind == kind]

@@ -62,7 +62,7 @@ class ViTMatteMatter(Matter):
             folder = folder.parent
         if not (folder / "config.json").is_file():
             raise ModelError(f"no ViTMatte config.json in {folder}; download the model again "
-                             "with `roto-studio models download vitmatte-small`.")
+                             f"with `roto-studio models download {_model_name(folder)}`.")
         try:
             model = VitMatteForImageMatting.from_pretrained(str(folder))
             try:
@@ -71,7 +71,7 @@ class ViTMatteMatter(Matter):
                 processor = VitMatteImageProcessor()
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"the ViTMatte weights in {folder} cannot be loaded ({_first_line(exc)}); "
-                             "download them again.") from None
+                             f"run `roto-studio models download {_model_name(folder)} --force`.") from None
         return cls(model, processor, device=device, **kwargs)
 
     @staticmethod
@@ -169,39 +169,32 @@ class ViTMatteMatter(Matter):
                 self.tile, self.working_size = max(256, self.tile // 2), max(256, self.working_size // 2)
 
 
+def _model_name(folder: Path) -> str:
+    return folder.name if folder.name in WEIGHT_NAMES else "vitmatte-small"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
 
 def find_weights(names=WEIGHT_NAMES) -> tuple[str, Path] | None:
-    """(name, path) of the first ViTMatte checkpoint present, or None (also when the weights
-    module is not there)."""
-    try:
-        from roto_studio.models import weights
-    except ImportError:
-        return None
-    find = getattr(weights, "find", None)
-    if find is None:
-        return None
-    for name in names:
-        try:
-            path = find(name)
-        except Exception:  # noqa: BLE001 - an unknown name or a broken cache means "missing"
-            path = None
-        if path is not None:
-            return name, Path(path)
-    return None
+    """(name, main file) of the first usable ViTMatte model downloaded (checked), or None."""
+    from roto_studio.models import weights
+
+    name, path, _ = weights.pick(names)
+    return (name, path) if path is not None else None
 
 
 def load(name: str | None = None, device=None, **kwargs) -> ViTMatteMatter:
-    """ViTMatte from installed weights (name None = small, else base); ModelError when missing."""
-    found = find_weights((name,) if name else WEIGHT_NAMES)
-    if found is None:
-        want = name or "vitmatte-small"
-        raise ModelError(f"the {want} weights are missing; run `roto-studio models download {want}` "
-                         "or use --backend classical.")
-    return ViTMatteMatter.from_pretrained(found[1], device=device, **kwargs)
+    """ViTMatte from its downloaded folder (name None = small, else base); a ModelError saying what
+    is wrong with which file when it cannot be used."""
+    from roto_studio.models import weights
+
+    found, path, why = weights.pick((name,) if name else WEIGHT_NAMES)
+    if path is None:
+        raise ModelError(f"{why.rstrip('.')} (or use --backend classical).")
+    return ViTMatteMatter.from_pretrained(path, device=device, **kwargs)
 
 
 def available_backends() -> list[str]:

@@ -1,52 +1,74 @@
-"""Model weights: where they live, download (huggingface_hub or a plain URL), checksums, loading.
+"""Model weights on disk: where they live, their state, the message for each state, loading.
 
-The weights folder is env ROTO_WEIGHTS_DIR, else platformdirs' user data folder
-(`.../roto-studio/weights`). Offline folders (env ROTO_WEIGHTS_OFFLINE, several joined with the
-path separator, or `set_offline_folders`) are searched too: copy the files there by hand on a
-machine without internet. Files are checked against their sha256 before first use (or the md5
-upstream publishes, when no sha256 is known); a file that fails is renamed aside (`NAME.bad`) in our
-own folder and never used. Entries with a `url` (Cutie's GitHub release files) are streamed with
-urllib, following redirects, instead of going through the hub.
+Each model has its own folder, `<weights folder>/NAME/`, holding its files at their repo paths (the
+layout huggingface_hub gives with local_dir); `download` (models.weights_fetch) writes exactly that
+and the loaders read it. The weights folder is env ROTO_WEIGHTS_DIR, else platformdirs' user data
+folder (`.../roto-studio/weights`). Offline folders (env ROTO_WEIGHTS_OFFLINE, several joined with
+the path separator, or `set_offline_folders`) are searched after it, as `F/NAME/`, `F/<repo name>/`
+or, for single-file models, `F/` itself.
+
+States of a file, and of a model (its worst file): ok (matches its published pin), unverified (no
+pin published: checked only against the sha256 recorded at download, `FILE.sha256`), missing,
+wrong size, bad hash, unreadable. A file that fails in our own folder is renamed aside
+(`FILE.bad`), never deleted; `message()` names the file and the command that fixes it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import shutil
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from roto_studio.core.errors import Cancelled, ModelError
 from roto_studio.models import registry
 
-DISK_MARGIN = 256 * 2**20  # free space kept beyond the file itself
-SIDECAR = ".sha256"  # `FILE.sha256` next to a download: the hub's checksum, when the registry has none
-_VERIFIED = "verified.json"  # cache of (path, size, mtime) -> sha256 / md5 so big files are hashed once
-URL_CHUNK = 1 * 2**20  # bytes read per step of a plain-URL download (cancel is checked between steps)
-URL_TIMEOUT = 30  # seconds without data before a plain-URL download gives up
+DISK_MARGIN = 256 * 2**20  # free space kept beyond the files themselves
+SIDECAR = ".sha256"  # `FILE.sha256` next to an unpinned file: its hash, recorded at download
+_VERIFIED = "verified.json"  # cache of (path, size, mtime) -> digests so big files are hashed once
+USABLE = ("ok", "unverified")
+# Worst first: the state of a model is that of its worst file.
+_ORDER = ("unreadable", "bad hash", "wrong size", "missing", "present", "unverified", "ok")
 
 _offline_extra: list[Path] = []
 _lock = threading.Lock()
 
 
 @dataclass
+class FileState:
+    file: registry.WeightFile
+    state: str
+    path: Path  # where it is (or was looked for)
+    size: int | None = None  # bytes found
+    detail: str = ""  # why (expected vs found, the OS error)
+    aside: Path | None = None  # the `.bad` name it was renamed to
+
+
+@dataclass
 class WeightStatus:
     name: str
-    state: str  # 'ok' | 'missing' | 'bad checksum' | 'unverified' (no checksum known) | 'wrong size'
-    path: Path | None
+    state: str  # one of _ORDER ('present': found, not hashed yet, with check=False)
+    path: Path | None  # the main file (the model's folder holds the rest)
     size: int | None  # bytes expected (registry) or found
+    files: list[FileState] = field(default_factory=list)
+    own: bool = False  # in our weights folder (not an offline one)
 
     @property
     def usable(self) -> bool:
-        return self.state in ("ok", "unverified")
+        return self.state in USABLE
+
+    @property
+    def folder(self) -> Path | None:
+        return self.path.parent if self.path else None
+
+    @property
+    def worst(self) -> FileState | None:
+        bad = [f for f in self.files if f.state == self.state]
+        return bad[0] if bad else None
 
 
 def fix_command(name: str) -> str:
@@ -60,6 +82,11 @@ def weights_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("roto-studio", appauthor=False)) / "weights"
+
+
+def model_dir(name: str) -> Path:
+    """The folder `download` writes NAME's files into."""
+    return weights_dir() / name
 
 
 def set_offline_folders(folders) -> None:
@@ -77,21 +104,28 @@ def spec(name: str) -> registry.WeightSpec:
     return registry.get(name)
 
 
-def _candidates(s: registry.WeightSpec) -> list[Path]:
+def _folders(s: registry.WeightSpec) -> list[tuple[Path, bool]]:
+    """(folder, ours) to look in, in order. A flat folder only for single-file models (two
+    models may share a file name, e.g. config.json)."""
+    single = len(s.files) == 1
     own = weights_dir()
-    paths = [own / s.filename, own / s.name / s.filename]
+    out = [(own / s.name, True)] + ([(own, True)] if single else [])
     for folder in offline_folders():
-        paths += [folder / s.filename, folder / s.name / s.filename, folder / s.repo_id.split("/")[-1] / s.filename]
-    return paths
+        out += [(folder / s.name, False), (folder / s.repo_id.split("/")[-1], False)]
+        if single:
+            out.append((folder, False))
+    return out
 
 
 def _is_own(path: Path) -> bool:
     try:
         path.resolve().relative_to(weights_dir().resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError):
         return False
 
+
+# ---------------------------------------------------------------- hashing
 
 def sha256_file(path: Path, progress: Callable[[int, int], None] | None = None,
                 cancel: Callable[[], bool] | None = None) -> str:
@@ -119,38 +153,37 @@ def hash_file(path: Path, algos=("sha256",), progress: Callable[[int, int], None
     return {a: h.hexdigest() for a, h in hashes.items()}
 
 
-def expected_sha256(s: registry.WeightSpec, path: Path) -> str | None:
-    if s.sha256:
-        return s.sha256.lower()
-    side = path.with_name(path.name + SIDECAR)
+def is_hex(text: str, n: int = 64) -> bool:
+    return len(text) == n and all(c in "0123456789abcdef" for c in text)
+
+
+def recorded_sha256(path: Path) -> str | None:
+    """The hash recorded next to an unpinned file at download (`FILE.sha256`), if any."""
     try:
-        text = side.read_text().strip().lower()
+        text = path.with_name(path.name + SIDECAR).read_text().strip().lower()
     except OSError:
         return None
-    return text if _is_hex64(text) else None
-
-
-def _is_hex64(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    text = text.split()[0] if text else ""
+    return text if is_hex(text) else None
 
 
 def _cache_file() -> Path:
     return weights_dir() / _VERIFIED
 
 
-def _cached_hash(path: Path, algo: str = "sha256") -> str | None:
+def _cached(path: Path, algos) -> dict[str, str] | None:
     try:
         st = path.stat()
-        data = json.loads(_cache_file().read_text())
-        entry = data.get(str(path.resolve()))
-        if entry and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns:
-            return entry.get(algo)
+        entry = json.loads(_cache_file().read_text()).get(str(path.resolve()))
+        if entry and entry["size"] == st.st_size and entry["mtime_ns"] == st.st_mtime_ns \
+                and all(a in entry for a in algos):
+            return {a: entry[a] for a in algos}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None
 
 
-def _remember_hash(path: Path, digest: str, algo: str = "sha256") -> None:
+def remember_hash(path: Path, digests: dict[str, str]) -> None:
     with _lock:
         try:
             data = json.loads(_cache_file().read_text())
@@ -158,13 +191,16 @@ def _remember_hash(path: Path, digest: str, algo: str = "sha256") -> None:
                 data = {}
         except (OSError, ValueError):
             data = {}
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError:
+            return
         key = str(path.resolve())
         entry = data.get(key)
         if not (isinstance(entry, dict) and entry.get("size") == st.st_size
                 and entry.get("mtime_ns") == st.st_mtime_ns):
             entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        entry[algo] = digest
+        entry.update(digests)
         data[key] = entry
         try:
             _cache_file().parent.mkdir(parents=True, exist_ok=True)
@@ -175,89 +211,176 @@ def _remember_hash(path: Path, digest: str, algo: str = "sha256") -> None:
             pass  # a read-only weights folder only costs re-hashing next time
 
 
-def _check(s: registry.WeightSpec, path: Path, use_cache: bool = True) -> str:
-    """State of one file: 'ok', 'unverified', 'wrong size' or 'bad checksum'."""
-    size = path.stat().st_size
-    if s.size and size != s.size:
-        return "wrong size"
-    algo, want = "sha256", expected_sha256(s, path)
-    if want is None and s.md5:
-        algo, want = "md5", s.md5.lower()
-    if want is None:
-        return "unverified"
-    got = _cached_hash(path, algo) if use_cache else None
-    if got is None:
-        got = hash_file(path, (algo,))[algo]
-        _remember_hash(path, got, algo)
-    return "ok" if got == want else "bad checksum"
+# ---------------------------------------------------------------- states
 
-
-def _set_aside(path: Path) -> Path | None:
-    """Rename a failing file in our folder to NAME.bad (never delete a user's data silently)."""
-    if not _is_own(path):
-        return None
-    bad = path.with_name(path.name + ".bad")
+def check_file(f: registry.WeightFile, path: Path, hash_it: bool = True, use_cache: bool = True) -> FileState:
+    """The state of one file against its pin (hash_it=False: size only; 'present' if it would
+    need hashing and no cached hash is known)."""
     try:
-        os.replace(path, bad)
-        return bad
-    except OSError:
+        if not path.exists():
+            return FileState(f, "missing", path)
+        if not path.is_file():
+            return FileState(f, "unreadable", path, detail="not a file")
+        size = path.stat().st_size
+    except OSError as exc:
+        return FileState(f, "unreadable", path, detail=_os_reason(exc))
+    if f.size and size != f.size:
+        return FileState(f, "wrong size", path, size, f"{size} bytes, the pin says {f.size}")
+    want = {a: v.lower() for a, v in (("sha256", f.sha256), ("md5", f.md5)) if v}
+    pinned = bool(want)
+    if not pinned:
+        recorded = recorded_sha256(path)
+        if recorded is None:
+            return FileState(f, "unverified", path, size, "no published checksum, none recorded")
+        want = {"sha256": recorded}
+    got = _cached(path, tuple(want)) if use_cache else None
+    if got is None:
+        if not hash_it:
+            return FileState(f, "present" if pinned else "unverified", path, size)
+        try:
+            got = hash_file(path, tuple(want))
+        except OSError as exc:
+            return FileState(f, "unreadable", path, size, _os_reason(exc))
+        remember_hash(path, got)
+    for algo, value in want.items():
+        if got[algo] != value:
+            what = "its published" if pinned else "the recorded"
+            return FileState(f, "bad hash", path, size, f"{algo} {got[algo][:12]}..., {what} {algo} is {value[:12]}...")
+    return FileState(f, "ok" if pinned else "unverified", path, size,
+                     "" if pinned else "no published checksum; matches the sha256 recorded at download")
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _worst(files: list[FileState]) -> str:
+    return min((f.state for f in files), key=_ORDER.index)
+
+
+def _status_in(s: registry.WeightSpec, folder: Path, own: bool, hash_it: bool, use_cache: bool) -> WeightStatus | None:
+    """NAME's state in one folder, or None when none of its files is there."""
+    paths = [folder / f.path for f in s.files]
+    if not any(p.exists() for p in paths):
         return None
+    files = [check_file(f, p, hash_it, use_cache) for f, p in zip(s.files, paths)]
+    found = files[0].size if files[0].size is not None else s.size
+    return WeightStatus(s.name, _worst(files), paths[0], found, files, own)
+
+
+def _locate(name: str, hash_it: bool = True, use_cache: bool = True, aside: bool = False) -> WeightStatus:
+    """The first usable copy of NAME; else the first copy found (failing files in our folder renamed
+    aside when `aside`); else 'missing' at the model's own folder."""
+    s = spec(name)
+    first_bad: WeightStatus | None = None
+    for folder, own in _folders(s):
+        st = _status_in(s, folder, own, hash_it, use_cache)
+        if st is None:
+            continue
+        if st.state in USABLE or st.state == "present":
+            return st
+        if aside and own:
+            _set_aside(st)
+        first_bad = first_bad or st
+    if first_bad is not None:
+        return first_bad
+    folder = model_dir(name)
+    files = [FileState(f, "missing", folder / f.path) for f in s.files]
+    return WeightStatus(name, "missing", folder / s.filename, s.size, files, True)
+
+
+def _set_aside(st: WeightStatus) -> None:
+    """Rename the failing files of a copy in our folder to FILE.bad (FILE.bad-2, ... when taken)."""
+    for fs in st.files:
+        if fs.state not in ("bad hash", "wrong size") or not _is_own(fs.path):
+            continue
+        bad = fs.path.with_name(fs.path.name + ".bad")
+        n = 2
+        while bad.exists():
+            bad = fs.path.with_name(f"{fs.path.name}.bad-{n}")
+            n += 1
+        try:
+            os.replace(fs.path, bad)
+        except OSError:
+            continue
+        fs.aside = bad
 
 
 def status(name: str, check: bool = True) -> WeightStatus:
-    """Where NAME is and whether it passes its checks (check=False: existence only)."""
-    s = spec(name)
-    first_bad: WeightStatus | None = None
-    for path in _candidates(s):
-        if not path.is_file():
-            continue
-        if not check:
-            return WeightStatus(name, "present", path, path.stat().st_size)
-        state = _check(s, path)
-        if state in ("ok", "unverified"):
-            return WeightStatus(name, state, path, path.stat().st_size)
-        first_bad = first_bad or WeightStatus(name, state, path, path.stat().st_size)
-    return first_bad or WeightStatus(name, "missing", None, s.size)
+    """Where NAME is and its state. check=False hashes nothing: a pinned file not hashed yet is
+    'present' (sizes and cached hashes still count; unpinned files show as 'unverified')."""
+    return _locate(name, hash_it=check)
 
 
 def find(name: str) -> Path | None:
-    """A usable file for NAME (checked), or None. Files failing their checksum are set aside."""
-    s = spec(name)
-    for path in _candidates(s):
-        if not path.is_file():
-            continue
-        state = _check(s, path)
-        if state in ("ok", "unverified"):
-            return path
-        _set_aside(path)
-    return None
+    """The main file of a usable copy of NAME (checked), or None. Failing files in our folder are
+    set aside."""
+    st = _locate(name, aside=True)
+    return st.path if st.usable else None
 
 
 def require(name: str) -> Path:
-    """The checked file for NAME, or a ModelError naming the command that fixes it."""
-    path = find(name)
-    if path is None:
-        raise ModelError(f"the {name} weights are missing; run `{fix_command(name)}` "
-                         "(or point ROTO_WEIGHTS_OFFLINE at a folder holding them).")
-    return path
+    """The main file of a usable copy of NAME, or a ModelError saying what is wrong with which file
+    and the command that fixes it."""
+    st = _locate(name, aside=True)
+    if st.usable:
+        return st.path
+    raise ModelError(message(st))
+
+
+def problem(name: str) -> str | None:
+    """Why NAME cannot be used (the message of its state), or None when it can."""
+    st = _locate(name, aside=True)
+    return None if st.usable else message(st)
+
+
+def pick(names) -> tuple[str | None, Path | None, str]:
+    """(name, main file, "") of the first usable model among NAMES, else (None, None, why): the
+    message of the first one present but failing (wrong size, bad hash...), else the first missing."""
+    failing = []
+    for name in names:
+        st = _locate(name, aside=True)
+        if st.usable:
+            return name, st.path, ""
+        failing.append(st)
+    if not failing:
+        return None, None, "no model of this kind is registered"
+    present = [st for st in failing if st.state != "missing"]
+    return None, None, message((present or failing)[0])
 
 
 def verify(name: str) -> WeightStatus:
-    """Re-hash the file(s) of NAME now, ignoring the cache; a failing file in our folder is set aside."""
-    s = spec(name)
-    found: WeightStatus | None = None
-    for path in _candidates(s):
-        if not path.is_file():
-            continue
-        state = _check(s, path, use_cache=False)
-        st = WeightStatus(name, state, path, path.stat().st_size)
-        if state in ("ok", "unverified"):
-            return st
-        bad = _set_aside(path)
-        if bad is not None:
-            st.path = bad
-        found = found or st
-    return found or WeightStatus(name, "missing", None, s.size)
+    """Re-hash the files of NAME now, ignoring the cache; failing files in our folder are set aside."""
+    return _locate(name, use_cache=False, aside=True)
+
+
+def message(st: WeightStatus) -> str:
+    """One line for the state of NAME naming the file and the command that fixes it."""
+    fix = fix_command(st.name)
+    fs = st.worst
+    if st.state == "ok":
+        return f"{st.name}: ok, {st.path} matches its published checksum."
+    if st.state == "present":
+        return f"{st.name}: {st.path} is present, not checked yet; `roto-studio models verify {st.name}` checks it."
+    if st.state == "unverified":
+        files = ", ".join(f.path.name for f in st.files if f.state == "unverified")
+        return (f"{st.name} is unverified: no checksum is published for {files} in {st.folder}; its sha256 "
+                f"was recorded at download and is checked before use (`roto-studio models verify {st.name}`).")
+    assert fs is not None
+    if st.state == "missing":
+        if all(f.state == "missing" for f in st.files):
+            where = f"no {fs.path.name} in {fs.path.parent} nor in an offline folder"
+            aside = sorted(fs.path.parent.glob(fs.path.name + ".bad*")) if st.own else []
+            if aside:  # say why it went, never just "missing"
+                where += f"; a copy that failed its check was set aside as {aside[-1].name}"
+            return f"the {st.name} weights are missing ({where}); run `{fix}`."
+        return f"the {st.name} weights are incomplete: {fs.path} is missing; run `{fix}`."
+    if st.state == "unreadable":
+        return f"cannot read {fs.path} ({fs.detail}); fix its permissions or run `{fix}`."
+    what = "has the wrong size" if st.state == "wrong size" else "does not match its checksum"
+    then = f", so it was set aside as {fs.aside.name}" if fs.aside else ", so it is not used"
+    fix_it = f"run `{fix}`" if st.own else f"replace it or run `{fix}`"
+    return f"{fs.path} {what} ({fs.detail}){then}; {fix_it}."
 
 
 def check_disk_space(folder: Path, size: int | None, margin: int = DISK_MARGIN) -> None:
@@ -273,223 +396,15 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-class _Stop(Exception):
-    """Raised inside the download loop to cancel it."""
-
-
-def _progress_class(progress, cancel):
-    from tqdm.auto import tqdm
-
-    class Progress(tqdm):
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = True  # we report through the callback, not the terminal
-            super().__init__(*args, **kwargs)
-            self._done = int(kwargs.get("initial") or 0)
-            self._total = kwargs.get("total")
-
-        def update(self, n=1):
-            if cancel is not None and cancel():
-                raise _Stop()
-            self._done += int(n or 0)
-            if progress is not None:
-                progress(self._done, int(self._total or 0))
-            return super().update(n)
-
-    return Progress
-
-
 def download(name: str, progress: Callable[[int, int], None] | None = None,
              cancel: Callable[[], bool] | None = None, force: bool = False) -> Path:
-    """Download NAME (pinned revision) into the weights folder, check it, return its path.
+    """Download NAME into its folder and check it (see models.weights_fetch.download)."""
+    from roto_studio.models import weights_fetch
 
-    progress(done_bytes, total_bytes); cancel() -> True stops between chunks (Cancelled is raised,
-    no partial or final file is left). The hub address comes from env HF_ENDPOINT at call time;
-    entries with a `url` are fetched from it directly (sha256 checked if known, else md5).
-    """
-    s = spec(name)
-    if not force:
-        found = find(name)
-        if found is not None:
-            return found
-    folder = weights_dir()
-    check_disk_space(folder, s.size)
-    staging = folder / f".download-{s.name}-{os.getpid()}-{threading.get_ident()}"
-    try:
-        if s.url:
-            path, digests = _fetch_url(s, staging, progress, cancel)
-            digest = digests["sha256"]
-            if s.sha256:
-                good = digest == s.sha256.lower()
-            else:
-                good = not s.md5 or digests["md5"] == s.md5.lower()
-        else:
-            path = _fetch(s, staging, progress, cancel)
-            digest = sha256_file(path, cancel=cancel)
-            want = s.sha256.lower() if s.sha256 else _hub_sha256(staging, s.filename)
-            good = want is None or digest == want
-        if not good:
-            bad = folder / (s.filename + ".bad")
-            os.replace(path, bad)
-            raise ModelError(f"the downloaded {name} weights fail their checksum (kept aside as {bad.name}); "
-                             f"run `{fix_command(name)}` again.")
-        if s.size and path.stat().st_size != s.size:
-            raise ModelError(f"the downloaded {name} weights have the wrong size; run `{fix_command(name)}` again.")
-        for extra in s.extra_files:
-            src = staging / extra
-            dst = folder / s.name / extra
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-        final = folder / s.filename
-        if not s.sha256:
-            final.with_name(final.name + SIDECAR).write_text(digest + "\n")
-        os.replace(path, final)
-        _remember_hash(final, digest)
-        return final
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return weights_fetch.download(name, progress, cancel, force)
 
 
-def _fetch(s: registry.WeightSpec, staging: Path, progress, cancel) -> Path:
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub import errors as hf_errors
-    except ImportError:
-        raise ModelError("downloading needs the huggingface_hub package; pip install huggingface_hub.") from None
-    endpoint = os.environ.get("HF_ENDPOINT") or None
-    tqdm_class = _progress_class(progress, cancel)
-    path = None
-    try:
-        for filename in (s.filename, *s.extra_files):
-            p = hf_hub_download(s.repo_id, filename, revision=s.revision, local_dir=staging,
-                                endpoint=endpoint, tqdm_class=tqdm_class)
-            if filename == s.filename:
-                path = Path(p)
-    except _Stop:
-        raise Cancelled(f"download of {s.name} cancelled; nothing was kept.") from None
-    except hf_errors.OfflineModeIsEnabled:
-        raise ModelError(f"HF_HUB_OFFLINE is set, so {s.name} cannot be downloaded; copy the file into "
-                         "a folder and point ROTO_WEIGHTS_OFFLINE at it.") from None
-    except hf_errors.LocalEntryNotFoundError:
-        raise ModelError(f"cannot reach the model hub to download {s.name}; check the internet connection, "
-                         "or copy the file into a folder and point ROTO_WEIGHTS_OFFLINE at it.") from None
-    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError,
-            hf_errors.EntryNotFoundError) as exc:
-        raise ModelError(f"{s.repo_id}@{s.revision} has no {s.filename} ({type(exc).__name__}); "
-                         "update Roto Studio.") from None
-    except hf_errors.HfHubHTTPError as exc:
-        raise ModelError(f"the model hub refused the download of {s.name} ({_first_line(exc)}); try again later.") from None
-    except OSError as exc:
-        if cancel is not None and cancel():
-            raise Cancelled(f"download of {s.name} cancelled; nothing was kept.") from None
-        raise ModelError(f"downloading {s.name} failed ({_first_line(exc)}); run `{fix_command(s.name)}` again.") from None
-    assert path is not None
-    return path
-
-
-class _KeepHead(urllib.request.HTTPRedirectHandler):
-    """Follow redirects as urllib does, but keep a HEAD a HEAD (urllib turns it into a GET)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and req.get_method() == "HEAD":
-            new.method = "HEAD"
-        return new
-
-
-def _open_url(url: str, method: str = "GET"):
-    from roto_studio import __version__
-
-    req = urllib.request.Request(url, method=method, headers={"User-Agent": f"roto-studio/{__version__}"})
-    return urllib.request.build_opener(_KeepHead()).open(req, timeout=URL_TIMEOUT)
-
-
-def _length(resp) -> int | None:
-    try:
-        n = int(resp.headers.get("Content-Length", ""))
-    except ValueError:
-        return None
-    return n if n > 0 else None
-
-
-def _url_error(s: registry.WeightSpec, exc: BaseException) -> ModelError:
-    """One plain line for a failed plain-URL download."""
-    by_hand = f"or download {s.url} by hand into a folder and point ROTO_WEIGHTS_OFFLINE at it."
-    if isinstance(exc, urllib.error.HTTPError):
-        if exc.code in (404, 410):
-            return ModelError(f"{s.url} is gone (HTTP {exc.code}); update Roto Studio, {by_hand}")
-        return ModelError(f"the server refused the download of {s.name} (HTTP {exc.code}); try again later, {by_hand}")
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
-        host = urllib.parse.urlsplit(s.url).hostname or s.url
-        return ModelError(f"cannot reach {host} to download {s.name} ({_first_line(exc.reason)}); "
-                          f"check the internet connection, {by_hand}")
-    return ModelError(f"downloading {s.name} failed ({_first_line(exc)}); run `{fix_command(s.name)}` again, {by_hand}")
-
-
-def _url_size(s: registry.WeightSpec) -> int | None:
-    """Content-Length from a HEAD request (after redirects), or None when the server will not say."""
-    try:
-        with _open_url(s.url, "HEAD") as resp:
-            return _length(resp)
-    except urllib.error.HTTPError as exc:
-        if exc.code in (404, 410):
-            raise _url_error(s, exc) from None
-        return None  # some hosts refuse HEAD; the GET's Content-Length is checked instead
-    except (OSError, http.client.HTTPException) as exc:
-        raise _url_error(s, exc) from None
-
-
-def _fetch_url(s: registry.WeightSpec, staging: Path, progress, cancel) -> tuple[Path, dict[str, str]]:
-    """Stream s.url into staging/filename, hashing as it goes; returns the file and its sha256 + md5."""
-    stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
-    staging.mkdir(parents=True, exist_ok=True)
-    size = s.size
-    if size is None:
-        size = _url_size(s)
-        if size:
-            check_disk_space(staging.parent, size)
-    if cancel is not None and cancel():
-        raise stopped
-    part = staging / s.filename
-    hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    done = 0
-    try:
-        with _open_url(s.url) as resp:
-            total = _length(resp) or size
-            if total and total != size:
-                check_disk_space(staging.parent, total)
-            with open(part, "wb") as f:
-                while True:
-                    if cancel is not None and cancel():
-                        raise stopped
-                    chunk = resp.read1(URL_CHUNK)
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    for h in hashes.values():
-                        h.update(chunk)
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, int(total or 0))
-    except (OSError, http.client.HTTPException) as exc:
-        raise _url_error(s, exc) from None
-    if (total and done != total) or done == 0:
-        raise ModelError(f"the download of {s.name} stopped early ({done} of {total or '?'} bytes); "
-                         f"run `{fix_command(s.name)}` again.")
-    return part, {a: h.hexdigest() for a, h in hashes.items()}
-
-
-def _hub_sha256(staging: Path, filename: str) -> str | None:
-    """The hub's checksum of an LFS file (its ETag), from the metadata huggingface_hub kept."""
-    meta = staging / ".cache" / "huggingface" / "download" / (filename + ".metadata")
-    try:
-        lines = meta.read_text().splitlines()
-    except OSError:
-        return None
-    etag = lines[1].strip().strip('"').lower() if len(lines) > 1 else ""
-    return etag if _is_hex64(etag) else None
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
@@ -506,4 +421,4 @@ def load_state_dict(path: Path):
 
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or hostile file
-        raise ModelError(f"cannot load weights from {path} ({_first_line(exc)}); run `roto-studio models verify`.") from None
+        raise ModelError(f"cannot load weights from {path} ({first_line(exc)}); run `roto-studio models verify`.") from None

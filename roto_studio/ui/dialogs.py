@@ -208,6 +208,7 @@ class WeightsRow(QWidget):
         self.button.setObjectName(f"weights_download_{name}")
         self.button.clicked.connect(self._clicked)
         self.job: Job | None = None
+        self.error = ""
         row = QGridLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.label, 0, 0, 1, 2)
@@ -217,18 +218,24 @@ class WeightsRow(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        """State without hashing (a pinned file not hashed yet is 'present, checked before first use')."""
         from roto_studio.models import weights
 
+        tip = ""
         try:
             st = weights.status(self.name, check=False)
             state = st.state
-            where = f" ({st.path})" if st.path else ""
+            where = f" ({st.folder})" if st.state != "missing" else ""
+            if state not in ("ok", "missing"):
+                tip = weights.message(st)
         except Exception as exc:  # noqa: BLE001
             state, where = f"unknown ({exc})", ""
-        present = state in ("ok", "unverified", "present")
-        self.state.setText(("installed" if present else state) + where)
-        self.button.setEnabled(not present or self.job is not None)
-        self.button.setText("Cancel" if self.job is not None else ("Installed" if present else "Download"))
+        self.present = state in ("ok", "unverified", "present")
+        shown = "present, checked before first use" if state == "present" else state
+        self.state.setText(shown + where)
+        self.state.setToolTip(tip)
+        self.button.setEnabled(not self.present or self.job is not None)
+        self.button.setText("Cancel" if self.job is not None else ("Installed" if self.present else "Download"))
 
     def _clicked(self) -> None:
         if self.job is not None:
@@ -241,8 +248,8 @@ class WeightsRow(QWidget):
 
         self.job = Job(run, f"downloading {self.name}", self)
         self.job.progress.connect(self._progress)
-        self.job.failed.connect(lambda msg: self.state.setText(msg))
-        self.job.cancelled.connect(lambda: self.state.setText("download cancelled"))
+        self.job.failed.connect(self._failed)
+        self.job.cancelled.connect(lambda: self._failed("download cancelled"))
         self.job.ended.connect(self._ended)
         self.bar.setVisible(True)
         self.bar.setRange(0, 0)
@@ -255,12 +262,15 @@ class WeightsRow(QWidget):
             self.bar.setValue(int(1000 * done / total))
             self.bar.setFormat(f"{done / 2**20:.0f} / {total / 2**20:.0f} MB")
 
+    def _failed(self, msg: str) -> None:
+        self.error = msg
+
     def _ended(self) -> None:
-        msg = self.state.text()
+        msg, self.error = self.error, ""
         self.job = None
         self.bar.setVisible(False)
         self.refresh()
-        if msg.startswith(("download cancelled",)) or "fail" in msg or "cannot" in msg:
+        if msg:  # what went wrong stays visible until the next refresh
             self.state.setText(msg)
         self.changed.emit()
 
@@ -318,7 +328,7 @@ class SettingsDialog(QDialog):
         try:
             from roto_studio.models import registry
 
-            for s in registry.SPECS:
+            for s in registry.all_specs():
                 row = WeightsRow(s.name, s.description)
                 row.changed.connect(self._update_fallback)
                 self.rows.append(row)
@@ -344,7 +354,7 @@ class SettingsDialog(QDialog):
         combo.setCurrentIndex(max(i, 0))
 
     def _update_fallback(self) -> None:
-        sam_ok = any(r.name.startswith("sam2") and r.state.text().startswith("installed") for r in self.rows)
+        sam_ok = any(r.name.startswith("sam2") and r.present for r in self.rows)
         if sam_ok:
             self.fallback.setText("SAM 2 weights found: clicks and propagation use SAM 2 (backend auto).")
         else:

@@ -323,13 +323,22 @@ def test_builds_offline_and_loads_checkpoints(tmp_path, monkeypatch):
     torch.save({"x": torch.zeros(1)}, other)
     with pytest.raises(ModelError, match="not a Cutie checkpoint"):
         CutieVideoPropagator.load(checkpoint=other, device="cpu")
-    # found through the weights registry too: a file in an offline weights folder
+    # found through the weights registry too: a file in an offline weights folder, checked against
+    # its pin (random weights fail the published md5; a test pins file names their own hash)
     monkeypatch.delenv("ROTO_CUTIE_WEIGHTS")
+    monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("ROTO_WEIGHTS_OFFLINE", str(tmp_path))
+    monkeypatch.delenv("ROTO_WEIGHTS_PINS", raising=False)
+    assert cutie_video.find_weights() is None
+    assert "does not match its checksum" in cutie_video.missing_message()
+    from tests.hub_server import write_pins
+
+    pins = write_pins(tmp_path / "pins.json", {"cutie-small": ("v1.0", {path.name: path.read_bytes()})})
+    monkeypatch.setenv("ROTO_WEIGHTS_PINS", str(pins))
     found = cutie_video.find_weights()
     assert found is not None and found.resolve() == path.resolve()
 
     monkeypatch.setenv("ROTO_CUTIE_WEIGHTS", str(tmp_path / "nowhere.pth"))
-    monkeypatch.setattr(cutie_video, "WEIGHT_NAMES", {"base": "no-such-a", "small": "no-such-b"})
+    monkeypatch.setenv("ROTO_WEIGHTS_OFFLINE", str(tmp_path / "empty"))
     ok, why = cutie_video.available()
-    assert not ok and "weights are missing" in why
+    assert not ok and "weights are missing" in why and "roto-studio models download cutie-base" in why

@@ -392,17 +392,17 @@ def test_backend_choice(tmp_path, monkeypatch):
         assert plan.name == "sam2" and plan.random == ("tiny", 128) and "random" in plan.describe()
         monkeypatch.delenv("ROTO_SAM2_RANDOM_WEIGHTS")
         # weights present (a stand-in file registered under the real name): auto picks SAM 2
-        (tmp_path / "w").mkdir()
-        (tmp_path / "w" / "sam2.1_hiera_small.pt").write_bytes(b"12345")
+        (tmp_path / "w" / "sam2.1-small").mkdir(parents=True)
+        (tmp_path / "w" / "sam2.1-small" / "sam2.1_hiera_small.pt").write_bytes(b"12345")
         monkeypatch.setattr(registry, "SPECS", [registry.WeightSpec(
-            "sam2.1-small", "sam2", "f/s", "sam2.1_hiera_small.pt", "main", 5, None)])
+            "sam2.1-small", "sam2", "f/s", "a" * 40, (registry.WeightFile("sam2.1_hiera_small.pt", None, 5),))])
         plan = backends.choose("auto")
         assert plan.name == "sam2" and plan.model == "sam2.1-small"
-        assert plan.weights == tmp_path / "w" / "sam2.1_hiera_small.pt"
+        assert plan.weights == tmp_path / "w" / "sam2.1-small" / "sam2.1_hiera_small.pt"
         # a folder given as --weights is searched as an offline folder
         other = tmp_path / "usb"
         other.mkdir()
-        (tmp_path / "w" / "sam2.1_hiera_small.pt").rename(other / "sam2.1_hiera_small.pt")
+        (tmp_path / "w" / "sam2.1-small" / "sam2.1_hiera_small.pt").rename(other / "sam2.1_hiera_small.pt")
         try:
             plan = backends.choose("auto", weights=other)
             assert plan.weights == other / "sam2.1_hiera_small.pt"

@@ -120,13 +120,27 @@ def test_vitmatte_saved_and_loaded_gives_same_alpha(tiny_vitmatte, tmp_path, mon
     img, alpha = known_alpha_image()
     trimap = make_trimap(alpha > 0.5, 6, 6)
     np.testing.assert_allclose(loaded.refine(img, trimap), tiny_vitmatte.refine(img, trimap), atol=1e-5)
-    # auto picks ViTMatte once weights are found, classical otherwise
-    monkeypatch.setattr(vitmatte, "find_weights", lambda names=vitmatte.WEIGHT_NAMES: None)
+    # auto picks ViTMatte once checked weights are in their folder, classical otherwise
+    from tests.hub_server import write_pins
+
+    monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path / "w"))
+    monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE", raising=False)
+    monkeypatch.delenv("ROTO_WEIGHTS_PINS", raising=False)
     assert vitmatte.make_matter("auto").name == "classical"
-    with pytest.raises(Exception, match="missing"):
+    with pytest.raises(Exception, match="vitmatte-small weights are missing"):
         vitmatte.make_matter("vitmatte")
-    monkeypatch.setattr(vitmatte, "find_weights",
-                        lambda names=vitmatte.WEIGHT_NAMES: ("vitmatte-small", tmp_path / "vm" / "model.safetensors"))
+    folder = tmp_path / "w" / "vitmatte-small"
+    tiny_vitmatte.model.save_pretrained(folder)
+    assert vitmatte.make_matter("auto").name == "classical"  # random weights fail the published pins
+    with pytest.raises(Exception, match="a copy that failed its check was set aside as model.safetensors.bad"):
+        vitmatte.make_matter("vitmatte")
+    (folder / "model.safetensors.bad").unlink()
+    tiny_vitmatte.model.save_pretrained(folder)
+    with pytest.raises(Exception, match="model.safetensors has the wrong size"):
+        vitmatte.make_matter("vitmatte")
+    tiny_vitmatte.model.save_pretrained(folder)  # (the failing file was set aside)
+    files = {f: (folder / f).read_bytes() for f in ("model.safetensors", "config.json")}
+    monkeypatch.setenv("ROTO_WEIGHTS_PINS", str(write_pins(tmp_path / "pins.json", {"vitmatte-small": ("a" * 40, files)})))
     assert vitmatte.make_matter("auto", device="cpu").name == "vitmatte"
     assert vitmatte.available_backends() == ["vitmatte", "classical"]
     with pytest.raises(Exception, match="config.json"):
