@@ -10,46 +10,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from roto_studio.ui.actions import help_rows, shortcuts_markdown  # noqa: F401 - shortcuts_markdown for callers
 from roto_studio.workers.jobs import Job
 
-# (keys, what) - the same table goes into README.md
-SHORTCUTS = [
-    ("Left click", "Include click (click tool)"),
-    ("Alt+click / right click", "Exclude click"),
-    ("Q / W / E / H", "Click tool / box tool / brush tool / pan tool"),
-    ("Left drag (brush)", "Paint the mask; Alt or right drag erases"),
-    ("[ / ] or Ctrl+drag", "Brush smaller / larger"),
-    ("Wheel, Ctrl+= / Ctrl+-", "Zoom in / out (crisp pixels when magnified)"),
-    ("Middle drag", "Pan"),
-    ("Ctrl+0 / Ctrl+1", "Fit to window / 100%"),
-    ("1 ... 9", "Select object 1 ... 9"),
-    ("N", "Add object"),
-    ("Left / Right", "Previous / next frame"),
-    ("Shift+Left / Shift+Right", "Back / forward 10 frames"),
-    ("Home / End", "First / last frame"),
-    ("Space", "Play / pause"),
-    ("J / K / L", "Play backward / stop / play forward"),
-    ("I / O", "Set in / out of the range"),
-    ("F / B / Shift+F", "Propagate forward / backward / both over the range"),
-    ("Esc", "Cancel the running job (finished frames are kept)"),
-    ("A / Shift+A", "Next / previous frame needing attention (red timeline marks)"),
-    ("Ctrl+M", "Matte edges of the current object over the range (ViTMatte or classical)"),
-    ("Ctrl+Shift+P", "Clean plate: remove the current object over the range, write RGB frames"),
-    ("Ctrl+L", "Lock the current object over the range"),
-    ("Delete", "Clear the current object's mask on this frame"),
-    ("V", "Next view mode: overlay, matte, cut-out, outline"),
-    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"),
-    ("Ctrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S", "New from media / open / save / save as"),
-    ("Ctrl+E", "Export"),
-    ("Ctrl+,", "Settings and models"),
-    ("F1", "This help"),
-]
-
-
-def shortcuts_markdown() -> str:
-    lines = ["| Keys | Action |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in SHORTCUTS]
-    return "\n".join(lines)
+# (keys, what): made from the window's action table (ui.actions), as is README.md's key table
+SHORTCUTS = help_rows()
 
 
 class ShortcutsDialog(QDialog):

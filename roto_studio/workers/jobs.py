@@ -173,6 +173,8 @@ class FrameReader(QObject):
         self._cond = threading.Condition()
         self._stop = False
         self._busy = False
+        self._in_flight = 0  # frames emitted but not yet received by the GUI thread
+        self.frameReady.connect(self._received)  # first slot: runs with the window's, queued
         self._thread = threading.Thread(target=self._loop, name="roto-frames", daemon=True)
         self._thread.start()
 
@@ -182,8 +184,13 @@ class FrameReader(QObject):
             self._cond.notify()
 
     def idle(self) -> bool:
+        """Nothing asked for is still loading or on its way to the GUI thread."""
         with self._cond:
-            return self._want is None and not self._busy
+            return self._want is None and not self._busy and self._in_flight == 0
+
+    def _received(self, frame: int, result) -> None:
+        with self._cond:
+            self._in_flight -= 1
 
     def close(self) -> None:
         with self._cond:
@@ -207,10 +214,12 @@ class FrameReader(QObject):
                 log.error("loading frame %s failed:\n%s", frame, traceback.format_exc())
                 self.failed.emit(frame, plain_message(exc, f"reading frame {frame}"))
                 result = None
+            with self._cond:
+                if result is not None:
+                    self._in_flight += 1
+                self._busy = False
             if result is not None:
                 self.frameReady.emit(frame, result)
-            with self._cond:
-                self._busy = False
             # prefetch neighbours unless a new request came in
             i = index.get(frame)
             if i is None or self.prefetch is None:

@@ -1,0 +1,355 @@
+"""Long jobs and their bookkeeping: propagation and matting (run by the model service), export and
+clean plate (workers.jobs.Job threads), one at a time, with the progress bar, the cancel button
+(Esc keeps the finished frames), an undo step for what a run replaced, and the check for
+propagated frames that need attention."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog
+
+from roto_studio.ui import commands as cmd
+from roto_studio.ui.tasks import PropagationTask, ServiceTask
+from roto_studio.workers.jobs import Job
+from roto_studio.workers.model_work import matte_frames, snapshot_masks
+
+BUSY = "a job is running; wait for it or press Esc to cancel it."
+
+
+class JobsController(QObject):
+    attentionChecked = Signal(object)  # {obj_id: [frames needing attention]} after a propagation
+
+    def __init__(self, shot, timeline, progress, job_label, cancel_button, parent_widget, parent=None):
+        super().__init__(parent)
+        self.shot, self.timeline = shot, timeline
+        self.progress, self.job_label, self.cancel_button = progress, job_label, cancel_button
+        self.parent_widget = parent_widget  # for dialogs
+        cancel_button.clicked.connect(self.cancel_job)
+        shot.closing.connect(self._closing)
+        shot.serviceChanged.connect(self._connect_service)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _closing(self) -> None:
+        job = self.shot.job
+        if job is not None and job.is_running():
+            job.cancel()
+            job.wait(10)
+        if job is not None:
+            self.shot.job = None  # a service task ends with its service; its late signals are ignored
+            self.progress.setVisible(False)
+            self.cancel_button.setVisible(False)
+            self.timeline.busy = None
+
+    def _connect_service(self, service) -> None:
+        if service is None:
+            return
+        service.progress.connect(self._on_service_progress)
+        service.frameWritten.connect(self._on_frame_written)
+        service.jobFinished.connect(self._on_job_finished)
+        service.jobDone.connect(self._on_service_job_done)
+        service.failed.connect(self._on_service_failed)
+
+    def _task(self, rid: int, kind=ServiceTask):
+        """The running service task with request id `rid`, else None."""
+        job = self.shot.job
+        return job if isinstance(job, kind) and job.request_id == rid else None
+
+    def _start_job(self, job: Job, kind: str, span=None) -> None:
+        self.shot.job, self.shot.job_kind = job, kind
+        job.progress.connect(lambda d, t, i, j=job: self._job_progress(d, t, i) if self.shot.job is j else None)
+        job.ended.connect(lambda j=job: self._job_ended() if self.shot.job is j else None)
+        self._show_job_started(kind, span)
+        job.start()
+
+    def _show_job_started(self, kind: str, span=None) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.job_label.setText(f"{kind.capitalize()}: starting…")
+        self.timeline.busy = span
+        self.shot.jobStarted.emit(kind)
+
+    def _refuse_if_busy(self) -> bool:
+        if self.shot.job_running():
+            self.shot.say(BUSY)
+            return True
+        return False
+
+    def cancel_job(self) -> bool:
+        """Cancel the running job (finished frames are kept); False when none runs."""
+        if not self.shot.job_running():
+            return False
+        self.shot.job.cancel()
+        self.job_label.setText(f"{self.shot.job_kind.capitalize()}: cancelling (finished frames are kept)…")
+        return True
+
+    def _job_progress(self, done: int, total: int, info) -> None:
+        job = self.shot.job
+        if job is None:
+            return
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        fps, left = job.rate()
+        left_txt = f", {left:.0f} s left" if left is not None and done else ""
+        self.job_label.setText(f"{self.shot.job_kind.capitalize()}: {done} / {total} frames, {fps:.1f} fps{left_txt}")
+
+    def _job_ended(self) -> None:
+        job, kind = self.shot.job, self.shot.job_kind
+        if job is None:
+            return
+        state = job.state
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.timeline.busy = None
+        out = job.run_info.get("out_dir", "") if isinstance(getattr(job, "run_info", None), dict) else ""
+        if kind == "propagate":
+            self._propagation_done(job)
+        elif kind == "matte":
+            self._matte_done(job)
+        elif kind == "export":
+            if state == "succeeded":
+                self.job_label.setText(f"Exported {len(job.result or [])} files to {out}.")
+            elif state == "cancelled":
+                self.job_label.setText("Export cancelled; finished files were kept.")
+        elif kind == "clean plate":
+            if state == "succeeded":
+                self.job_label.setText(f"Wrote {len(job.result or [])} clean plate frames to {out}.")
+            elif state == "cancelled":
+                self.job_label.setText("Clean plate cancelled; finished frames were kept.")
+        if state == "failed":
+            self.job_label.setText(f"{kind.capitalize()} failed.")
+            self.shot.say(job.error or f"{kind} failed.")
+        self.shot.jobEnded.emit(kind, state)
+
+    # ------------------------------------------------------------------ the service's reports
+    def _on_service_progress(self, rid: int, done: int, total: int) -> None:
+        task = self._task(rid)
+        if task is not None:
+            task.done, task.total = done, total
+            self._job_progress(done, total, None)
+
+    def _on_frame_written(self, rid: int, frame: int, written) -> None:
+        if self._task(rid, PropagationTask) is not None:
+            self.shot.masksWritten.emit(frame, list(written))
+
+    def _on_job_finished(self, rid: int, result) -> None:
+        task = self._task(rid, PropagationTask)
+        if task is not None:
+            task.finish("cancelled" if result.cancelled else "succeeded", result)
+
+    def _on_service_failed(self, rid: int, message: str, retry) -> None:
+        task = self._task(rid)
+        if task is None:
+            return  # not a job: the service controller tells the user
+        task.error = message
+        if task.state == "running":
+            task.finish("failed", task.result, message)
+        else:  # the service first reported what was written before the failure
+            self.job_label.setText(self.job_label.text().replace("cancelled", "stopped by an error"))
+            self.shot.say(message)
+
+    def _on_service_job_done(self, rid: int, state: str, value) -> None:
+        task = self._task(rid)
+        if task is not None:
+            task.finish(state, value)
+
+    # ------------------------------------------------------------------ propagation
+    def propagate(self, direction: str = "forward"):
+        """Propagate the current object from this frame over the in/out range (F, B, Shift+F)."""
+        shot = self.shot
+        if shot.project is None or shot.frame is None:
+            return None
+        if self._refuse_if_busy():
+            return None
+        oid = shot.current_obj
+        if oid is None or not shot.project.masks.has(oid, shot.frame):
+            shot.say("make a mask on this frame first (click on the object), then propagate.")
+            return None
+        numbers = self.timeline.numbers
+        a, b = self.timeline.frame_range() or (numbers[0], numbers[-1])
+        start = shot.frame
+        a, b = min(a, start), max(b, start)
+        lo, hi = {"forward": (start, b), "backward": (a, start), "both": (a, b)}[direction]
+        stop = {"forward": b, "backward": a, "both": (a, b)}[direction]
+        masks, service = shot.project.masks, shot.service
+        task = PropagationTask(service, self._job_ended, [oid], start, direction, stop)
+        prep = Job(lambda progress, cancelled: snapshot_masks(masks, oid, lo, hi, start, cancelled), "propagation")
+        task.prep = prep
+
+        def go(before):
+            task.before = before
+            if task.cancel_requested:
+                task.finish("cancelled", None)
+                return
+            task.request_id = service.propagate([oid], start, direction, stop)
+
+        prep.succeeded.connect(go)
+        prep.failed.connect(lambda msg: task.finish("failed", None, msg))
+        prep.cancelled.connect(lambda: task.finish("cancelled", None))
+        shot.job, shot.job_kind = task, "propagate"
+        self._show_job_started("propagate", (lo, hi))
+        task.started_at = time.perf_counter()
+        prep.start()
+        return task
+
+    def _propagation_done(self, task) -> None:
+        result = task.result
+        written = result.written if result is not None else {}
+        before = {}
+        for oid, frames in written.items():
+            for f in frames:
+                before[(oid, f)] = task.before.get((oid, f))
+        n = sum(len(v) for v in written.values())
+        if before:
+            self.shot.undo.push(cmd.PropagationRun(self.shot, before, f"Propagate {task.direction} ({n} frames)"))
+        self.shot.project_changed()
+        if written:
+            self.check_attention(written)
+        if task.state == "succeeded":
+            skipped = "; ".join(result.skipped.values()) if result is not None and result.skipped else ""
+            self.job_label.setText(f"Propagated {n} frames." + (f" {skipped}." if skipped else ""))
+        elif task.state == "cancelled":
+            self.job_label.setText(f"Propagation cancelled; kept {n} finished frames.")
+
+    def check_attention(self, written: dict) -> None:
+        """After a propagation: in a thread, mark frames whose mask area jumps versus the frame
+        before (or empties); shown on the timeline, A / Shift+A jump to them."""
+        from roto_studio.workers.jobs import attention_frames
+
+        project, numbers = self.shot.project, list(self.timeline.numbers)
+        written = {oid: list(frames) for oid, frames in written.items()}
+
+        def run(progress, cancelled):
+            return {oid: attention_frames(project.masks, oid, frames, numbers, cancelled=cancelled)
+                    for oid, frames in written.items()}
+
+        def done(found):
+            if self.shot.project is not project:
+                return
+            marks = project.settings.setdefault("attention", {})
+            for oid, flagged in found.items():
+                keep = set(marks.get(oid, [])) - set(written[oid])
+                marks[oid] = sorted(keep | set(flagged))
+            total = sum(len(v) for v in found.values())
+            if total:
+                self.shot.status(f"{total} propagated frames may need a look (A jumps to the next).", 8000)
+            self.attentionChecked.emit(found)
+
+        job = Job(run, "attention check", parent=self)
+        job.succeeded.connect(done)
+        self._attention_job = job
+        job.start()
+
+    # ------------------------------------------------------------------ matting
+    def _range_frames(self, obj_id: str) -> list[int]:
+        """Frames of obj_id with a mask inside the in/out range (all of them without a range)."""
+        rng = self.timeline.frame_range()
+        frames = self.shot.project.masks.frames(obj_id)
+        return [f for f in frames if rng is None or rng[0] <= f <= rng[1]]
+
+    def matte(self, backend: str | None = None, band: int | None = None):
+        """Turn the current object's masks over the in/out range into soft mattes (ViTMatte when
+        its weights are installed, classical matting otherwise), in the model thread (Esc cancels;
+        undo puts back the masks it replaced)."""
+        shot = self.shot
+        if shot.project is None or self._refuse_if_busy():
+            return None
+        oid = shot.current_obj
+        if oid is None:
+            return None
+        frames = [f for f in self._range_frames(oid) if not shot.project.is_locked(oid, f)]
+        if not frames:
+            shot.say("this object has no unlocked masks in the range; click or propagate first, then matte.")
+            return None
+        backend = backend or str(shot.settings.value("models/matte_backend", "auto"))
+        task = ServiceTask(shot.service, "matte", self._job_ended)
+        task.run_info = {"frames": len(frames), "backend": backend}
+        shot.job, shot.job_kind = task, "matte"
+        self._show_job_started("matte", (frames[0], frames[-1]))
+        task.request_id = shot.service.job(matte_frames, oid, frames, backend, band, task.before)
+        return task
+
+    def _matte_done(self, task) -> None:
+        written = task.result or []
+        before = dict(task.before)  # every frame the run touched, also when it stopped early
+        n = len(before)
+        if before:
+            self.shot.undo.push(cmd.PropagationRun(self.shot, before, f"Matte edges ({n} frames)"))
+        self.shot.project_changed()
+        if task.state == "succeeded":
+            self.job_label.setText(f"Matted {len(written)} frames.")
+        elif task.state == "cancelled":
+            self.job_label.setText(f"Matting cancelled; kept {n} finished frames.")
+
+    # ------------------------------------------------------------------ export and clean plate
+    def export_dialog(self) -> None:
+        shot = self.shot
+        if shot.project is None:
+            return
+        from roto_studio.ui.dialogs import ExportDialog
+
+        last = shot.settings.value("export/folder", str(Path.home() / "roto_exports" / shot.project.name))
+        d = ExportDialog(shot.project, self.timeline.frame_range(), last, self.parent_widget)
+        if d.exec():
+            out = d.out.text().strip()
+            if not out:
+                shot.say("choose a folder to export to.")
+                return
+            shot.settings.setValue("export/folder", out)
+            self.export_to(out, d.options())
+
+    def export_to(self, out_dir, options) -> Job | None:
+        if self.shot.project is None or self._refuse_if_busy():
+            return None
+        from roto_studio.core.export import export_project
+
+        project = self.shot.project
+
+        def run(progress, cancelled):
+            return export_project(project, out_dir, options, progress=lambda d, t: progress(d, t, None),
+                                  cancel=cancelled)
+
+        job = Job(run, "export")
+        job.run_info = {"out_dir": str(out_dir)}
+        self._start_job(job, "export")
+        return job
+
+    def clean_plate_dialog(self) -> None:
+        shot = self.shot
+        if shot.project is None or shot.current_obj is None:
+            return
+        name = shot.project.object(shot.current_obj).name
+        last = shot.settings.value("cleanplate/folder", str(Path.home() / "roto_exports" / shot.project.name))
+        folder = QFileDialog.getExistingDirectory(self.parent_widget, f"Folder for the clean plate of {name}",
+                                                  str(last))
+        if folder:
+            shot.settings.setValue("cleanplate/folder", folder)
+            self.clean_plate_to(folder)
+
+    def clean_plate_to(self, out_dir) -> Job | None:
+        """Remove the current object over the in/out range and write the clean frames to out_dir
+        (a cancellable job with progress)."""
+        shot = self.shot
+        if shot.project is None or shot.current_obj is None or self._refuse_if_busy():
+            return None
+        oid, project = shot.current_obj, shot.project
+        if not project.masks.frames(oid):
+            shot.say("this object has no masks yet; segment or propagate it first, then make a clean plate.")
+            return None
+        rng = self.timeline.frame_range()
+        frames = [f for f in self.timeline.numbers if rng is None or rng[0] <= f <= rng[1]]
+
+        def run(progress, cancelled):
+            from roto_studio.commands.cleanplate import write_clean_plate
+
+            return write_clean_plate(project, oid, out_dir, frames=frames,
+                                     progress=lambda d, t: progress(d, t, None), cancel=cancelled)
+
+        job = Job(run, "clean plate")
+        job.run_info = {"out_dir": str(out_dir)}
+        self._start_job(job, "clean plate", (frames[0], frames[-1]) if frames else None)
+        return job

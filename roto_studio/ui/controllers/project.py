@@ -1,0 +1,244 @@
+"""The project life cycle: new from media, open (offering a newer autosave), save, save as,
+autosave on a timer, close, recent files and dropped paths. Opening sets the shot's project and
+media and emits `opened`; closing emits `closing` so the other controllers stop first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from roto_studio.core.errors import RotoError
+from roto_studio.ui import commands as cmd
+from roto_studio.workers.jobs import plain_message
+
+MEDIA_FILTER = ("Media (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.tif *.tiff *.exr *.dpx);;"
+                "All files (*)")
+MAX_RECENT = 10
+
+
+def projects_dir() -> Path:
+    env = os.environ.get("ROTO_PROJECTS_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("roto-studio", appauthor=False)) / "projects"
+
+
+class ProjectController(QObject):
+    def __init__(self, shot, recent_menu, parent_widget, parent=None):
+        super().__init__(parent)
+        self.shot, self.recent_menu, self.parent_widget = shot, recent_menu, parent_widget
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.apply_autosave_interval()
+        shot.settingsChanged.connect(self.apply_autosave_interval)
+        self.update_recent_menu()
+
+    # ------------------------------------------------------------------ opening
+    def open_path(self, path) -> bool:
+        """A dropped or chosen path: a project (.roto folder or its project.json) or media."""
+        p = Path(path)
+        if p.suffix == ".roto" or p.name in ("project.json", "autosave.json") or (p / "project.json").exists():
+            return self.open_project(p)
+        return self.open_media_path(p)
+
+    def handle_drop(self, paths: list[str]) -> bool:
+        if not paths:
+            return False
+        if len(paths) > 1:
+            # several frames dropped: open the sequence they belong to (their folder)
+            return self.open_media_path(Path(paths[0]).parent)
+        return self.open_path(paths[0])
+
+    def open_media_path(self, path) -> bool:
+        from roto_studio.core.media import open_media
+        from roto_studio.core.project import create_project
+
+        shot, path = self.shot, Path(path)
+        if not self._confirm_discard():
+            return False
+        try:
+            media = open_media(path, cache_bytes=shot.frame_cache_bytes())
+            folder = self._untitled_folder(path)
+            project = create_project(folder, path)
+            project.save()
+        except (RotoError, OSError) as exc:
+            shot.say(plain_message(exc, f"opening {path.name}"))
+            return False
+        self._set_project(project, media)
+        self._add_recent(str(project.folder))
+        shot.undo.push(cmd.ObjectAdd(shot))
+        shot.undo.clear()
+        shot.undo.setClean()
+        shot.say(f"Opened {path.name}: {media.width}×{media.height}, {media.frame_count} frames. "
+                 "Click on the thing to cut out.", error=False)
+        return True
+
+    def _untitled_folder(self, media_path: Path) -> Path:
+        base = projects_dir()
+        stem = media_path.stem.split(".")[0] or "shot"
+        for i in range(1, 10000):
+            folder = base / (f"{stem}.roto" if i == 1 else f"{stem}-{i}.roto")
+            if not folder.exists():
+                return folder
+        raise RotoError(f"too many projects named {stem} in {base}; clean it up or use Save As.")
+
+    def open_project(self, path) -> bool:
+        from roto_studio.core.project import autosave_is_newer, load_project, project_folder
+
+        shot = self.shot
+        folder = project_folder(Path(path))
+        if not self._confirm_discard():
+            return False
+        try:
+            use_auto = False
+            if autosave_is_newer(folder):
+                use_auto = shot.ask("This project has autosaved changes newer than its last save "
+                                    "(the app may have closed unexpectedly). Restore them?",
+                                    "Restore autosave")
+            project = load_project(folder, use_autosave=use_auto)
+            media = project.open_media(cache_bytes=shot.frame_cache_bytes())
+        except (RotoError, OSError) as exc:
+            shot.say(plain_message(exc, f"opening {folder.name}"))
+            return False
+        self._set_project(project, media)
+        self._add_recent(str(project.folder))
+        shot.undo.clear()
+        if use_auto:
+            shot.say("Restored the autosaved state; save to keep it.", error=False)
+        else:
+            shot.undo.setClean()
+        return True
+
+    def _set_project(self, project, media) -> None:
+        self.close_project()
+        shot = self.shot
+        shot.project, shot.media = project, media
+        try:
+            project.masks.cleanup()
+        except Exception:  # noqa: BLE001
+            pass
+        shot.opened.emit()
+
+    def close_project(self) -> None:
+        """Stop everything working on the shot (controllers listen to `closing`), close the media."""
+        shot = self.shot
+        shot.closing.emit()
+        if shot.media is not None:
+            try:
+                shot.media.close()
+            except Exception:  # noqa: BLE001
+                pass
+            shot.media = None
+
+    def _confirm_discard(self) -> bool:
+        # Masks are on disk as soon as they are made; unsaved object/prompt changes sit in the
+        # autosave. Switching shots keeps the current project's autosave.
+        if self.shot.project is not None and not self.shot.undo.isClean():
+            try:
+                self.shot.project.autosave()
+            except OSError:
+                pass
+        return True
+
+    # ------------------------------------------------------------------ saving
+    def save_project(self) -> bool:
+        project = self.shot.project
+        if project is None:
+            return False
+        if project.folder.resolve().is_relative_to(projects_dir().resolve()) and \
+                not project.settings.get("saved_by_user"):
+            return self.save_as_dialog()
+        return self._save(None)
+
+    def _save(self, folder) -> bool:
+        shot = self.shot
+        self.shot.aboutToSave.emit()
+        try:
+            if folder is not None:
+                shot.project.settings["saved_by_user"] = True
+            shot.project.save(folder)
+        except (RotoError, OSError) as exc:
+            shot.say(plain_message(exc, "saving"))
+            return False
+        shot.undo.setClean()
+        self._add_recent(str(shot.project.folder))
+        shot.saved.emit()
+        shot.status(f"Saved {shot.project.folder}", 5000)
+        return True
+
+    def save_project_as(self, folder) -> bool:
+        folder = Path(folder)
+        if folder.suffix != ".roto":
+            folder = folder.with_name(folder.name + ".roto")
+        if folder.exists() and (folder / "project.json").exists() and \
+                folder.resolve() != self.shot.project.folder.resolve():
+            if not self.shot.ask(f"{folder.name} already exists. Replace its project file?"):
+                return False
+        return self._save(folder)
+
+    def save_as_dialog(self) -> bool:
+        project = self.shot.project
+        if project is None:
+            return False
+        path, _ = QFileDialog.getSaveFileName(self.parent_widget, "Save project as",
+                                              str(Path.home() / f"{project.name}.roto"),
+                                              "Roto Studio project (*.roto)")
+        return self.save_project_as(path) if path else False
+
+    def autosave(self) -> None:
+        shot = self.shot
+        if shot.project is None or shot.undo.isClean():
+            return
+        self.shot.aboutToSave.emit()
+        try:
+            shot.project.autosave()
+        except OSError as exc:
+            shot.say(plain_message(exc, "autosave"))
+
+    def apply_autosave_interval(self) -> None:
+        secs = int(self.shot.settings.value("project/autosave_s", 60))
+        if secs > 0:
+            self.autosave_timer.start(secs * 1000)
+        else:
+            self.autosave_timer.stop()
+
+    def close_event(self) -> None:
+        """The window closes: keep unsaved changes in the autosave, then close the shot."""
+        self.shot.aboutToSave.emit()
+        if self.shot.project is not None and not self.shot.undo.isClean():
+            try:
+                self.shot.project.autosave()
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ dialogs and recent files
+    def new_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "New project from media", "", MEDIA_FILTER)
+        if path:
+            self.open_media_path(path)
+
+    def open_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self.parent_widget, "Open project (.roto folder)")
+        if path:
+            self.open_path(path)
+
+    def recent_files(self) -> list[str]:
+        v = self.shot.settings.value("recent", []) or []
+        return [v] if isinstance(v, str) else list(v)
+
+    def _add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent_files() if p != path]
+        self.shot.settings.setValue("recent", items[:MAX_RECENT])
+        self.update_recent_menu()
+
+    def update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_files():
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, path=p: self.open_path(path))
+        self.recent_menu.setEnabled(bool(self.recent_files()))

@@ -1,0 +1,89 @@
+"""The window's shared state for the open shot, and the signals the controllers talk through.
+
+Controllers never reach into each other: they read and change this object (the project, the
+media, the current frame and object, the running job, the model service) and react to its
+signals. It is also the host the undo commands (ui.commands) work on: they change the project
+and call project_changed / select_object / request_mask, which only emit signals here.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtGui import QUndoStack
+
+
+class Shot(QObject):
+    opened = Signal()  # a project and its media are set; controllers set themselves up
+    closing = Signal()  # the project is about to close: stop playback, jobs, the service
+    aboutToSave = Signal()  # store view state (frame, range) into project.settings now
+    saved = Signal()  # the project was saved (its folder and name may have changed)
+    frameChanged = Signal(int)  # the current frame changed (before its pixels are shown)
+    objectChanged = Signal(object)  # the current object id changed (str or None)
+    changed = Signal(object, object)  # project edited: obj_id or None, frame or None
+    masksWritten = Signal(int, object)  # a running job stored masks: frame, [obj_id]
+    serviceChanged = Signal(object)  # a new ModelService (or None): connect to its signals
+    settingsChanged = Signal()  # the model / project settings were changed by the user
+    jobStarted = Signal(str)  # kind
+    jobEnded = Signal(str, str)  # kind ('propagate' | 'export' | 'matte' | 'clean plate'), state
+    maskRequested = Signal(str, int, object, str)  # obj_id, frame, MaskEdit, 'after' | 'before'
+    requestForgotten = Signal(object)  # MaskEdit whose pending answer no longer counts
+    messageRequested = Signal(str, bool)  # text, is an error
+    statusRequested = Signal(str, int)  # text, milliseconds
+
+    def __init__(self, settings: QSettings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.undo = QUndoStack(self)
+        self.project = None  # core.project.Project
+        self.media = None  # core.media.Media
+        self.frame: int | None = None
+        self.current_obj: str | None = None
+        self.service = None  # workers.service.ModelService: the model thread
+        self.job = None  # the running (or last) Job / ServiceTask
+        self.job_kind = ""
+        # ask(question, title) -> bool; the window answers (tests replace the window's ask)
+        self.ask = lambda question, title="Roto Studio": False
+
+    # ------------------------------------------------------------------ queries
+    def job_running(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def frame_cache_bytes(self) -> int:
+        return int(self.settings.value("media/frame_cache_mb", 512)) * 2**20
+
+    def model_settings(self) -> dict:
+        """The model and project settings (QSettings), with their defaults."""
+        s = self.settings
+        return {"device": s.value("models/device", "auto"), "precision": s.value("models/precision", "auto"),
+                "backend": s.value("models/backend", "auto"), "offline_dir": s.value("models/offline_dir", ""),
+                "frame_cache_mb": int(s.value("media/frame_cache_mb", 512)),
+                "autosave_s": int(s.value("project/autosave_s", 60))}
+
+    # ------------------------------------------------------------------ telling the user
+    def say(self, text: str, error: bool = True) -> None:
+        """A plain message in the window's message bar (never a traceback)."""
+        self.messageRequested.emit(text, error)
+
+    def status(self, text: str, ms: int = 0) -> None:
+        self.statusRequested.emit(text, ms)
+
+    # ------------------------------------------------------------------ changing the current things
+    def set_frame_value(self, frame: int | None) -> None:
+        self.frame = frame
+        if frame is not None:
+            self.frameChanged.emit(frame)
+
+    def select_object(self, obj_id: str | None) -> None:
+        self.current_obj = obj_id
+        self.objectChanged.emit(obj_id)
+
+    # ------------------------------------------------------------------ the undo commands' host
+    def project_changed(self, obj_id: str | None = None, frame: int | None = None) -> None:
+        """Called by undo commands and jobs after they change the project."""
+        self.changed.emit(obj_id, frame)
+
+    def request_mask(self, obj_id: str, frame: int, command, which: str = "after") -> None:
+        self.maskRequested.emit(obj_id, int(frame), command, which)
+
+    def forget_request(self, command) -> None:
+        self.requestForgotten.emit(command)
