@@ -1,10 +1,90 @@
-"""The layering rule, checked by importing: core and models work with Qt (and for core, torch) absent."""
+"""The layering rule. The import-linter contracts in pyproject.toml ([tool.importlinter]) check
+every import statement, inside functions too: the layers, core without Qt or torch, models /
+commands / server / client without Qt, workers without widgets, the engine on top of models, the
+window's controllers independent. The contracts are also shown to catch what they forbid.
+Importing with Qt (and torch) blocked checks what static analysis cannot see."""
 
+import os
 import pkgutil
+import shutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import roto_studio
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def lint(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """lint-imports on the package under `root` with root's pyproject.toml. A missing linter is a
+    failure (FileNotFoundError), never a skip."""
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1",
+           "COLUMNS": "200"}
+    return subprocess.run([str(LINT), "--no-cache", "--config", str(root / "pyproject.toml"), *args],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def contracts() -> list[dict]:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["tool"]["importlinter"]["contracts"]
+
+
+def test_import_contracts_are_kept():
+    r = lint(ROOT)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    names = [c["name"] for c in contracts()]
+    assert len(names) >= 8
+    for name in names:
+        assert f"{name} KEPT" in " ".join(out.split()), f"{name!r} was not checked:\n{out[-3000:]}"
+
+
+def _copy(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    shutil.copytree(ROOT / "roto_studio", root / "roto_studio",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "tests").mkdir()
+    for name in ("__init__.py", "import_contracts.py"):
+        shutil.copy(ROOT / "tests" / name, root / "tests" / name)
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def _add(path: Path, code: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + "\n\n" + code, encoding="utf-8")
+
+
+def test_import_contracts_catch_imports_inside_functions(tmp_path):
+    root = _copy(tmp_path)
+    pkg = root / "roto_studio"
+    _add(pkg / "core" / "masks.py", "def _probe():\n    import torch\n    from PySide6 import QtCore\n")
+    _add(pkg / "models" / "base.py", "def _probe():\n    from PySide6.QtCore import QObject\n")
+    _add(pkg / "workers" / "jobs.py", "def _probe():\n    from PySide6.QtWidgets import QLabel\n")
+    _add(pkg / "core" / "errors.py", "def _probe():\n    from roto_studio.models import base\n")
+    _add(pkg / "models" / "registry.py", "def _probe():\n    from roto_studio.models import engine\n")
+    _add(pkg / "models" / "engine.py", "def _probe():\n    import torch\n")
+    _add(pkg / "ui" / "controllers" / "jobs.py", "def _probe():\n    from roto_studio.ui.controllers import playback\n")
+    _add(pkg / "ui" / "controllers" / "settings.py", "def _probe():\n    from roto_studio.ui import main_window\n")
+    r = lint(root)
+    out = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode != 0, out[-3000:]
+    for name in [c["name"] for c in contracts()]:
+        assert f"{name} BROKEN" in out, f"{name!r} did not catch its probe:\n{out[-4000:]}"
+    assert "roto_studio.workers.jobs" in out and "QtWidgets" in out
+
+
+def test_a_missing_module_fails_the_contracts(tmp_path):
+    root = _copy(tmp_path)
+    shutil.rmtree(root / "roto_studio" / "ui" / "controllers")
+    r = lint(root)
+    assert r.returncode != 0 and "controllers" in r.stdout + r.stderr, r.stdout[-2000:]
+    root = _copy(tmp_path / "again")
+    (root / "roto_studio" / "models" / "engine.py").unlink()
+    r = lint(root)
+    assert r.returncode != 0 and "roto_studio.models.engine" in r.stdout + r.stderr, r.stdout[-2000:]
 
 BLOCK = r"""
 import importlib, importlib.abc, pkgutil, sys
@@ -56,4 +136,4 @@ def test_cli_and_light_models_do_not_import_torch():
 
 def test_every_module_is_in_a_known_layer():
     names = {m.name.split(".")[1] for m in pkgutil.iter_modules(roto_studio.__path__, "roto_studio.")}
-    assert names <= {"core", "models", "workers", "ui", "commands", "cli", "__main__"}
+    assert names <= {"core", "models", "workers", "ui", "commands", "server", "client", "cli", "__main__"}
