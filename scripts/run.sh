@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Sets up .venv (first run: a few minutes) and opens Roto Studio (the sample shot when no file is given).
+# Sets up .venv (first run: a few minutes) and opens Roto Studio (the sample shot when no file is
+# given). Same as `python scripts/roto.py run [FILE]`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$root/scripts/setup.sh"
-venv="${ROTO_VENV:-$root/.venv}"
-exec "$venv/bin/roto-studio" "$@"
+exec "${PYTHON:-python3}" "$root/scripts/roto.py" run "$@"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,35 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
 
     QTimer.singleShot(0, lambda: open_first(window, argv[0] if argv else None))
+    if os.environ.get("ROTO_SMOKE_EXIT"):
+        _quit_when_frame_shown(app, window, float(os.environ["ROTO_SMOKE_EXIT"] or 60))
     return int(app.exec())
+
+
+def _quit_when_frame_shown(app, window, timeout_s: float) -> None:
+    """ROTO_SMOKE_EXIT=SECONDS (a start-up check, e.g. packaging/smoke.py): once the first frame
+    of the shot is on the canvas print `roto-studio: frame N shown` and quit (status 0); after
+    SECONDS without a frame, quit with status 1."""
+    from PySide6.QtCore import QTimer
+
+    deadline = time.monotonic() + timeout_s
+    timer = QTimer(window)
+
+    def poll():
+        frame = getattr(window, "_shown_frame", None)
+        if frame is not None:
+            print(f"roto-studio: frame {frame} shown", flush=True)
+            timer.stop()
+            window.close()  # stops the model service thread
+            app.exit(0)
+        elif time.monotonic() > deadline:
+            print(f"roto-studio: no frame shown after {timeout_s:g} s", flush=True)
+            timer.stop()
+            window.close()
+            app.exit(1)
+
+    timer.timeout.connect(poll)
+    timer.start(20)
 
 
 if __name__ == "__main__":
