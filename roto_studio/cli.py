@@ -17,6 +17,7 @@ COMMANDS = {
     "models": "models",
     "matte": "matte",
     "cleanplate": "cleanplate",
+    "doctor": "doctor",
 }
 
 
