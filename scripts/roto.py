@@ -111,7 +111,9 @@ def choose_torch(probe: Probe) -> TorchChoice:
                            f"newer needed): the CPU build; update the driver to use the GPU")
     if probe.system == "Darwin":
         kind = "Apple Silicon: the default build (uses the GPU through MPS)" \
-            if probe.machine == "arm64" else "Intel Mac: the default build (CPU)"
+            if probe.machine == "arm64" else ("Intel Mac: the default index (PyTorch publishes no "
+                                              "Intel-Mac builds after torch 2.2; if pip finds none, "
+                                              "install a torch yourself into the environment)")
         return TorchChoice(packages, None, kind)
     return TorchChoice(packages, PYTORCH_INDEX + "cpu", "no NVIDIA driver found: the CPU build")
 
