@@ -22,8 +22,8 @@ def doctor(*args, env_extra=None, pythonpath_first=None):
 
 def test_json_report_versions_weights_and_folders(tmp_path):
     weights = tmp_path / "weights"
-    weights.mkdir()
-    (weights / "sam2.1_hiera_tiny.pt").write_bytes(b"not the real file")
+    (weights / "sam2.1-tiny").mkdir(parents=True)  # the registry's layout: <weights>/NAME/FILE
+    (weights / "sam2.1-tiny" / "sam2.1_hiera_tiny.pt").write_bytes(b"not the real file")
     out = doctor("--json", env_extra={"ROTO_WEIGHTS_DIR": str(weights),
                                       "ROTO_PROJECTS_DIR": str(tmp_path / "projects"),
                                       "ROTO_WEIGHTS_OFFLINE": ""})
@@ -48,7 +48,8 @@ def test_json_report_versions_weights_and_folders(tmp_path):
     projects = r["folders"]["projects"]
     assert projects["path"] == str(tmp_path / "projects") and not projects["exists"]
     assert projects["writable"] and projects["free"] > 0
-    assert any("sam2.1-tiny: wrong size" in p for p in r["problems"])
+    assert "wrong size" in models["sam2.1-tiny"]["message"]
+    assert models["sam2.1-tiny"]["message"] in r["problems"]  # names the file and the fix
     assert any("no SAM 2 weights" in p for p in r["problems"])
 
 

@@ -123,11 +123,13 @@ def _weights(check: bool) -> dict:
     rows = []
     for s in registry.SPECS:
         try:
-            st = weights.status(s.name, check=check)
-            rows.append({"name": s.name, "kind": s.kind, "state": st.state,
-                         "path": str(st.path) if st.path else None, "size": st.size})
-        except Exception as exc:  # noqa: BLE001 - an unreadable file: report it
-            rows.append({"name": s.name, "kind": s.kind, "state": f"error: {exc}", "path": None, "size": None})
+            st = weights.status(s.name, check=check)  # reads only: nothing is set aside here
+            rows.append({"name": s.name, "kind": s.kind, "state": st.state, "usable": st.usable,
+                         "path": str(st.path) if st.path else None, "size": st.size,
+                         "message": weights.message(st) if st.state != "missing" else None})
+        except Exception as exc:  # noqa: BLE001 - never let one model stop the report
+            rows.append({"name": s.name, "kind": s.kind, "state": "error", "usable": False, "path": None,
+                         "size": None, "message": f"{s.name}: {type(exc).__name__}: {exc}"})
     return {"folder": str(weights.weights_dir()), "offline": [str(p) for p in weights.offline_folders()],
             "models": rows}
 
@@ -170,11 +172,9 @@ def _problems(report: dict) -> list[str]:
         if pk[name]["state"] != "ok":
             out.append(f"{name} is {pk[name]['state']}: media cannot be read or exported; reinstall Roto Studio.")
     models = report["weights"]["models"]
-    if not any(m["kind"] == "sam2" and m["state"] in ("ok", "unverified", "present") for m in models):
+    if not any(m["kind"] == "sam2" and (m["usable"] or m["state"] == "present") for m in models):
         out.append("no SAM 2 weights: clicks use the CPU fallback; `roto-studio models download sam2.1-small`.")
-    for m in models:
-        if m["state"] in ("bad checksum", "wrong size") or m["state"].startswith("error"):
-            out.append(f"{m['name']}: {m['state']} ({m['path']}); `roto-studio models download {m['name']} --force`.")
+    out += [m["message"] for m in models if m["state"] in ("wrong size", "bad hash", "unreadable", "error")]
     for key, f in report["folders"].items():
         if not f["writable"]:
             out.append(f"the {key} folder {f['path']} is not writable; choose another (see README).")
