@@ -4,28 +4,19 @@ media and emits `opened`; closing emits `closing` so the other controllers stop 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from roto_studio.core.errors import RotoError
+from roto_studio.core.paths import projects_dir
 from roto_studio.ui import commands as cmd
 from roto_studio.workers.jobs import plain_message
 
 MEDIA_FILTER = ("Media (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.tif *.tiff *.exr *.dpx);;"
                 "All files (*)")
 MAX_RECENT = 10
-
-
-def projects_dir() -> Path:
-    env = os.environ.get("ROTO_PROJECTS_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("roto-studio", appauthor=False)) / "projects"
 
 
 class ProjectController(QObject):
