@@ -28,37 +28,100 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`.\n")
 
 
+def known_commands() -> list[str]:
+    """The subcommands this install really has (a module listed but not built is left out)."""
+    import importlib.util
+
+    names = []
+    for name, module_name in COMMANDS.items():
+        try:
+            found = importlib.util.find_spec(f"roto_studio.commands.{module_name}") is not None
+        except ImportError:
+            found = False
+        if found:
+            names.append(name)
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="roto-studio",
-        description="Rotoscoping studio. With no subcommand (or just a media file) the window opens.",
+        usage="roto-studio [MEDIA | PROJECT.roto]\n       roto-studio COMMAND [options]",
+        description="Rotoscoping studio. With no command the window opens (on MEDIA or a project, "
+                    "else on a sample shot); commands run headless.",
+        epilog="`roto-studio COMMAND --help` describes a command.",
     )
     parser.add_argument("--version", action="version", version=f"roto-studio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"roto_studio.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("roto_studio.commands"):
-                continue  # subcommand not built yet
-            raise
+    for name in known_commands():
+        module = importlib.import_module(f"roto_studio.commands.{COMMANDS[name]}")
         p = sub.add_parser(name, help=getattr(module, "HELP", None), description=getattr(module, "HELP", None))
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
 
 
+def _is_media_argument(word: str) -> bool:
+    """True when `word` names something the window can open: an existing file or folder, or a
+    sequence pattern (`plate.####.exr`) with at least one frame on disk."""
+    import os
+
+    path = os.path.expanduser(word)
+    if os.path.lexists(path):
+        return True
+    from roto_studio.core.media import parse_pattern
+    from roto_studio.core.errors import MediaError
+
+    try:
+        pattern = parse_pattern(path)
+    except MediaError:
+        return False
+    if pattern is None or not pattern.folder.is_dir():
+        return False
+    try:
+        return any(pattern.match(name) is not None for name in os.listdir(pattern.folder))
+    except OSError:
+        return False
+
+
+def _unknown_word(word: str) -> int:
+    """One line for a first argument that is neither a command nor something to open; exit 2."""
+    names = ", ".join(known_commands())
+    looks_like_path = any(c in word for c in "/\\.#%@") or word.startswith("~")
+    if looks_like_path:
+        what = f"{word!r} does not exist"
+        fix = f"check the path, or use a command: {names}"
+    else:
+        what = f"unknown command {word!r}"
+        fix = f"the commands are {names}; or give a media file or project to open in the window"
+    sys.stderr.write(f"roto-studio: {what}; {fix} (`roto-studio --help`).\n")
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        # No subcommand: the GUI, optionally with a media file or project to open.
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    first = argv[0] if argv else None
+    if first is not None and not first.startswith("-") and first not in COMMANDS:
+        if not _is_media_argument(first):
+            return _unknown_word(first)
+        if wants_help:
+            build_parser().print_help()
+            return 0
         from roto_studio.ui.app import main as gui_main
 
         return gui_main(argv)
+    if first is None:
+        from roto_studio.ui.app import main as gui_main
+
+        return gui_main(argv)
+    if first in COMMANDS and first not in known_commands():
+        return _unknown_word(first)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:  # only options, e.g. `roto-studio -v`
+        parser.print_help()
+        return 0
     stderr = sys.stderr
     sys.stderr = tracker = _LineTracker(stderr)  # progress lines may end without a newline
     try:

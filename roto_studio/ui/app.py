@@ -53,12 +53,39 @@ def open_first(window, path=None) -> None:
         window.show_message("Drop a video, an image sequence or a folder of frames here.", error=False)
 
 
+# Qt platforms that need a display server; any other QT_QPA_PLATFORM (offscreen, minimal, vnc,
+# eglfs, linuxfb, ...) is the user's explicit choice and is trusted.
+_DISPLAY_PLATFORMS = {"", "xcb", "wayland", "wayland-egl", "wayland-brcm", "wayland-xcomposite-egl"}
+
+
+def no_display_reason() -> str | None:
+    """Why the window cannot open here (a Linux/BSD box with no X11 or Wayland display), or None.
+
+    Checked before Qt loads: Qt itself aborts the process when it finds no display."""
+    if sys.platform.startswith(("win", "darwin", "cygwin")):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].split(";", 1)[0].strip().lower()
+    if platform not in _DISPLAY_PLATFORMS:
+        return None
+    if platform in ("", "xcb") and os.environ.get("DISPLAY"):
+        return None
+    if platform != "xcb" and os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help"):
+    if any(a in ("-h", "--help") for a in argv):
         print("usage: roto-studio [MEDIA | PROJECT.roto]\n\nOpens the studio window; with no file, "
-              "the bundled sample shot.")
+              "the bundled sample shot. `roto-studio --help` lists the headless commands.")
         return 0
+    reason = no_display_reason()
+    if reason:
+        sys.stderr.write(f"roto-studio: cannot open the window: {reason}; use the commands "
+                         f"(`roto-studio --help`) or run it on a desktop session (ssh -X, or "
+                         f"QT_QPA_PLATFORM=offscreen for a headless window).\n")
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app([sys.argv[0]] + argv)
     from roto_studio.ui.main_window import MainWindow
