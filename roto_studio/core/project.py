@@ -1,7 +1,8 @@
 """The project: media reference, objects, prompts, locked ranges and settings.
 
 On disk a project is a folder `NAME.roto/` holding `project.json` (versioned JSON, written
-atomically), `autosave.json` (same format, written by the autosave timer) and `masks/` (MaskStore).
+atomically), `autosave.json` (same format, written by the autosave timer), `masks/` (MaskStore)
+and `cache/` (scratch data, e.g. SAM 2's spill folders: core.spill; never copied by save-as).
 Loading a damaged or newer file raises ProjectError and changes nothing on disk.
 """
 

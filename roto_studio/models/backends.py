@@ -151,8 +151,9 @@ class BackendSet:
     """The image segmenter and video propagator of a plan, built on first use (in the thread that
     uses them). For SAM 2 both share one model."""
 
-    def __init__(self, plan: BackendPlan):
+    def __init__(self, plan: BackendPlan, spill_dir: Path | None = None):
         self.plan = plan
+        self.spill_dir = spill_dir  # where SAM 2 spills memory (core.spill.spill_root)
         self._image = None
         self._video = None
         self._sam2_model = None
@@ -214,7 +215,8 @@ class BackendSet:
             if self.plan.name == "sam2":
                 from roto_studio.models.sam2_video import Sam2VideoPropagator
 
-                self._video = Sam2VideoPropagator(self._sam2(), offload_state_to_cpu=self.plan.offload)
+                self._video = Sam2VideoPropagator(self._sam2(), offload_state_to_cpu=self.plan.offload,
+                                                  spill_dir=self.spill_dir)
             elif self.plan.name == "cutie":
                 from roto_studio.models.cutie_video import CutieVideoPropagator
 

@@ -159,12 +159,23 @@ class Engine:
             self.backends = None
         else:
             self.plan = plan or backends_mod.choose(backend, weights=weights, model=model, device=device)
-            self.backends = backends_mod.BackendSet(self.plan)
+            self.backends = backends_mod.BackendSet(self.plan, self.spill_dir)
         self._video_started = False
         self.write_behind = 4  # masks queued to the background writer during propagation (0: write inline)
         self._last: dict[tuple[str, int], tuple[Prompt, np.ndarray | None]] = {}  # for refinement
 
     # ---------------------------------------------------------------- plumbing
+    @property
+    def spill_dir(self):
+        """Where SAM 2 spills memory: the project's cache folder (the user cache folder while the
+        project is not on disk). Spill folders of crashed runs there are removed."""
+        from roto_studio.core import spill
+
+        folder = getattr(self.project, "folder", None)
+        root = spill.spill_root(folder if folder is not None and folder.is_dir() else None)
+        spill.clean_stale(root)
+        return root
+
     @property
     def media(self):
         if self._media is None:
@@ -234,7 +245,7 @@ class Engine:
             raise ModelError("these backends were given by the caller and cannot be rebuilt.")
         self.plan = backends_mod.retry_plan(self.plan, option)
         self.backends.close()
-        self.backends = backends_mod.BackendSet(self.plan)
+        self.backends = backends_mod.BackendSet(self.plan, self.spill_dir)
         self._image = self._video = None
         self._video_started = False
         self._last.clear()

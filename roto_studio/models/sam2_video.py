@@ -8,9 +8,11 @@ clip). We build the inference state ourselves:
   (PIL resize to the model size, /255, minus mean, over std) and keeps a few in a small LRU.
 - Each object's non-conditioning frame outputs (the per-frame memory) live in a `SpillDict`: the
   frames within the model's attention window of the current frame stay in memory; older ones are
-  written to a temporary folder on disk and read back only if the model ever asks for them again
-  (a correction on a frame long behind, or a later pass in the other direction). What the model
-  attends to is unchanged, so results are those of the stock predictor; RAM holds a fixed window.
+  written to a spill folder on disk (core.spill: the project's cache folder, else the user cache
+  folder; free space checked before each propagation, removed on close or after a crash) and read
+  back only if the model ever asks for them again (a correction on a frame long behind, or a later
+  pass in the other direction). What the model attends to is unchanged, so results are those of
+  the stock predictor; RAM holds a fixed window.
 - The stock predictor already keeps one frame's backbone features; nothing else grows.
 
 Frames are plate numbers outside, positions (0..n-1 in `frames.frame_numbers`) inside.
@@ -19,8 +21,6 @@ Frames are plate numbers outside, positions (0..n-1 in `frames.frame_numbers`) i
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from roto_studio.core.errors import ModelError
+from roto_studio.core.spill import SpillFolder, check_free_space, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
 
 IMG_MEAN = (0.485, 0.456, 0.406)
@@ -242,7 +243,8 @@ class Sam2VideoPropagator(VideoPropagator):
 
     def __init__(self, model, offload_state_to_cpu: bool = False, spill_dir: str | Path | None = None,
                  frame_cache: int = 3):
-        """model: a SAM2VideoPredictor (sam2_common.load / from_config build one)."""
+        """model: a SAM2VideoPredictor (sam2_common.load / from_config build one). spill_dir: the
+        folder that holds run spill folders (core.spill.spill_root(project)); default: user cache."""
         from sam2.sam2_video_predictor import SAM2VideoPredictor
 
         if not isinstance(model, SAM2VideoPredictor):
@@ -251,11 +253,11 @@ class Sam2VideoPropagator(VideoPropagator):
         self.model = model
         _install_dtype_fix(model)
         self.offload_state_to_cpu = offload_state_to_cpu
-        self.spill_root = Path(spill_dir) if spill_dir else None
+        self.spill_root = Path(spill_dir) if spill_dir else spill_root(None)
         self.frame_cache = frame_cache
         self.state: dict | None = None
         self.frames: LazyFrames | None = None
-        self._spill_dir: Path | None = None
+        self._spill: SpillFolder | None = None
         self._pos: dict[int, int] = {}
 
     # ---- window --------------------------------------------------------------------------
@@ -278,7 +280,7 @@ class Sam2VideoPropagator(VideoPropagator):
         if len(self.frames) == 0:
             raise ModelError("the shot has no frames to track.")
         self._pos = {f: i for i, f in enumerate(self.frames.frame_numbers)}
-        self._spill_dir = Path(tempfile.mkdtemp(prefix="roto-sam2-", dir=self.spill_root))
+        self._spill = SpillFolder(self.spill_root)
         storage = torch.device("cpu") if self.offload_state_to_cpu else device
         # the same keys as SAM2VideoPredictor.init_state builds, with lazy frames
         self.state = {
@@ -306,10 +308,31 @@ class Sam2VideoPropagator(VideoPropagator):
         if self.state is not None:
             for d in self.state["output_dict_per_obj"].values():
                 d["non_cond_frame_outputs"].clear()
-        if self._spill_dir is not None:
-            shutil.rmtree(self._spill_dir, ignore_errors=True)
+        if self._spill is not None:
+            self._spill.remove()
         self.state = None
-        self._spill_dir = None
+        self._spill = None
+
+    @property
+    def _spill_dir(self) -> Path | None:
+        return self._spill.path if self._spill is not None else None
+
+    def spill_bytes_per_frame(self) -> int:
+        """About how many bytes one object's frame takes when spilled: memory features (bfloat16,
+        mem_dim x (S/16)^2), the low-res mask logits (float32, (S/4)^2), the object pointer, and
+        the file's overhead."""
+        m = self.model
+        s = int(m.image_size)
+        feat = int(getattr(m, "mem_dim", 64)) * (s // 16) ** 2 * 2
+        masks = (s // 4) ** 2 * 4
+        ptr = int(getattr(m, "hidden_dim", 256)) * 4
+        return feat + masks + ptr + 4096
+
+    def check_space(self, frames: int) -> None:
+        """ModelError naming the spill folder when propagating `frames` frames would not fit."""
+        st = self._need_state()
+        spilled = max(0, int(frames) - self.window) * max(1, len(st["obj_ids"]))
+        check_free_space(self.spill_root, spilled * self.spill_bytes_per_frame())
 
     def __del__(self):
         try:
@@ -400,6 +423,7 @@ class Sam2VideoPropagator(VideoPropagator):
         if (e > s) if reverse else (e < s):
             raise ValueError(f"stop frame {stop} lies behind start frame {start} for this direction")
         order = range(s, e - 1, -1) if reverse else range(s, e + 1)
+        self.check_space(len(order))
         with torch.inference_mode():
             self.model.propagate_in_video_preflight(st)
         numbers = self.frames.frame_numbers
