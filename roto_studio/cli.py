@@ -18,6 +18,7 @@ COMMANDS = {
     "matte": "matte",
     "cleanplate": "cleanplate",
     "doctor": "doctor",
+    "serve": "serve",
 }
 
 

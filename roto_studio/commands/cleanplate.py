@@ -22,6 +22,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("project", metavar="PROJECT", help="the project folder (NAME.roto) or its project.json")
     parser.add_argument("--object", metavar="NAME", required=True, help="the object to remove")
     parser.add_argument("--out", metavar="DIR", required=True, help="folder for the clean frames (created if needed)")
+    from roto_studio.commands.segment import add_server_arguments
+
+    add_server_arguments(parser)
 
 
 def clean_plate_name(object_name: str, frame: int, padding: int = 4) -> str:
@@ -100,7 +103,15 @@ def run(args) -> int:
     def progress(done, n):
         print(f"\rclean plate: {done}/{n} frames", end="", file=sys.stderr, flush=True)
 
-    paths = write_clean_plate(project, obj.id, args.out, progress=progress)
+    from roto_studio.commands.segment import server_client
+
+    client = server_client(args)
+    inpainter = None
+    if client is not None:
+        from roto_studio.client.remote import RemoteInpainter
+
+        inpainter = RemoteInpainter(client)
+    paths = write_clean_plate(project, obj.id, args.out, progress=progress, inpainter=inpainter)
     print(f"\r{len(paths)} clean frames written to {args.out} in {time.monotonic() - start:.1f}s",
           file=sys.stderr)
     return 0

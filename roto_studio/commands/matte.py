@@ -26,6 +26,9 @@ def add_arguments(parser) -> None:
                              "(default: about 0.5%% of the frame diagonal, wider on complex edges)")
     parser.add_argument("--colorspace", metavar="NAME",
                         help="the plate's input colour space (OCIO name), saved with the project")
+    from roto_studio.commands.segment import add_server_arguments
+
+    add_server_arguments(parser)
 
 
 def matte_object(project, obj_id: str, matter, band: int | None = None,
@@ -84,7 +87,15 @@ def run(args) -> int:
         objects = list(project.objects)
     if args.band is not None and args.band < 1:
         raise ProjectError("--band must be at least 1 pixel.")
-    matter = make_matter(args.backend)
+    from roto_studio.commands.segment import server_client
+
+    client = server_client(args)
+    if client is not None:
+        from roto_studio.client.remote import RemoteMatter
+
+        matter = RemoteMatter(client, args.backend)
+    else:
+        matter = make_matter(args.backend)
     print(f"matting with {matter.name}", file=sys.stderr)
     total = 0
     with project.open_media() as media:

@@ -34,6 +34,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weights", metavar="PATH",
                         help="a checkpoint file, or a folder holding weights (offline folder)")
     parser.add_argument("--model", metavar="NAME", help="SAM 2 weights to use, e.g. sam2.1-small (default: best present)")
+    add_server_arguments(parser)
+
+
+def add_server_arguments(parser) -> None:
+    """--server URL / --token-file F: run the models on a model server (`roto-studio serve`)."""
+    parser.add_argument("--server", metavar="URL",
+                        help="run the models on this model server (roto-studio serve), e.g. http://gpu-box:8765")
+    parser.add_argument("--token-file", metavar="F",
+                        help="the server's token (first line of F; default: env ROTO_SERVER_TOKEN)")
+
+
+def server_client(args):
+    """The model server client for --server, or None (models run in this process)."""
+    if not getattr(args, "server", None):
+        return None
+    from roto_studio.client.http import ServerClient, token_from
+
+    client = ServerClient(args.server, token_from(args.token_file))
+    client.status()  # fails early, in one line, when the server is not there or refuses the token
+    return client
 
 
 def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
@@ -135,6 +155,7 @@ class _Progress:
 
 
 def run(args) -> int:
+    from roto_studio.core.errors import RotoError
     from roto_studio.core.media import open_media
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
@@ -150,7 +171,15 @@ def run(args) -> int:
         obj = project.object_by_name(args.object) if args.object else None
         if obj is None:
             obj = project.add_object(args.object)
-        engine = Engine(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
+        client = server_client(args)
+        if client is not None:
+            from roto_studio.client.remote import remote_engine
+
+            if args.weights:
+                raise RotoError("--weights is for models run in this process; the server uses its own weights.")
+            engine = remote_engine(project, client, backend=args.backend, model=args.model, media=media)
+        else:
+            engine = Engine(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
         print(f"backend: {engine.describe()}", file=sys.stderr)
         stop = threading.Event()
         old = None
@@ -186,6 +215,8 @@ def run(args) -> int:
             if prompted:
                 project.save()  # prompts and the frames finished so far
             engine.close()
+            if client is not None:
+                client.close()
             if old is not None:
                 signal.signal(signal.SIGINT, old)
     return 0

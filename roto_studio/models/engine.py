@@ -147,13 +147,17 @@ class Engine:
     def __init__(self, project, backend: str = "auto", weights=None, model: str | None = None,
                  device: str | None = None, image: ImageSegmenter | None = None,
                  video: VideoPropagator | None = None, media=None,
-                 plan: backends_mod.BackendPlan | None = None):
+                 plan: backends_mod.BackendPlan | None = None, backends=None):
+        """backends: a BackendSet-shaped object to use (client.remote.RemoteBackends: the models
+        run on a model server; this engine still writes the project)."""
         self.project = project
         self._media = media
         self._own_media = media is None
         self._image = image
         self._video = video
-        if image is not None or video is not None:
+        if backends is not None:
+            self.plan, self.backends = backends.plan, backends
+        elif image is not None or video is not None:
             self.plan = plan or backends_mod.BackendPlan(
                 getattr(video or image, "name", "custom"), "given by the caller", device=device or "cpu")
             self.backends = None
@@ -237,11 +241,13 @@ class Engine:
 
     def retry_options(self, where: str) -> tuple[str, ...]:
         """What retry() can do after an out-of-memory on device `where`."""
-        return backends_mod.retry_options(self.plan, where) if self.backends is not None else ()
+        if self.backends is None or getattr(self.backends, "remote", False):
+            return ()
+        return backends_mod.retry_options(self.plan, where)
 
     def retry(self, option: str) -> None:
         """After running out of memory: rebuild the backends ('offload', 'smaller' or 'cpu')."""
-        if self.backends is None:
+        if self.backends is None or getattr(self.backends, "remote", False):
             raise ModelError("these backends were given by the caller and cannot be rebuilt.")
         self.plan = backends_mod.retry_plan(self.plan, option)
         self.backends.close()

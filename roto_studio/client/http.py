@@ -1,0 +1,122 @@
+"""The HTTP side of talking to the model server (httpx): token, JSON calls, JSON-line streams,
+and every failure turned into a one-line ServerError (ServerUnavailable when the server cannot
+be reached or died mid-request)."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from roto_studio.core.errors import ModelError, RotoError
+
+
+class ServerError(ModelError):
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
+
+
+class ServerUnavailable(ServerError):
+    """The server is not there (not started, killed, network down)."""
+
+
+def token_from(token_file: str | None = None) -> str:
+    """The token: the first line of token_file, else ROTO_SERVER_TOKEN."""
+    if token_file:
+        try:
+            text = open(token_file, encoding="utf-8").read(4096)
+        except OSError as exc:
+            raise RotoError(f"cannot read the token file {token_file} ({exc.strerror}); check the path.") from None
+        token = (text.strip().splitlines() or [""])[0].strip()
+    else:
+        token = os.environ.get("ROTO_SERVER_TOKEN", "").strip()
+    if not token:
+        raise RotoError("the model server needs its token: set ROTO_SERVER_TOKEN or give --token-file F.")
+    return token
+
+
+class ServerClient:
+    def __init__(self, url: str, token: str, timeout: float = 300.0):
+        import httpx
+
+        url = (url or "").strip().rstrip("/")
+        if not (url.startswith("http://") or url.startswith("https://")):
+            raise RotoError(f"--server {url!r} is not an http:// or https:// URL (e.g. http://gpu-box:8765).")
+        if url.endswith("/v1"):
+            url = url[:-3]
+        self.url = url
+        self._httpx = httpx
+        self._http = httpx.Client(base_url=url + "/v1", headers={"Authorization": f"Bearer {token}"},
+                                  timeout=httpx.Timeout(timeout, connect=5.0),
+                                  limits=httpx.Limits(max_connections=16, max_keepalive_connections=8))
+        self.known: set[str] = set()  # frame hashes the server is known to have
+
+    def _fail(self, exc: Exception) -> ServerUnavailable:
+        return ServerUnavailable(f"the model server at {self.url} cannot be reached or stopped answering "
+                                 f"({type(exc).__name__}); check it is running.")
+
+    @staticmethod
+    def _error(resp) -> ServerError:
+        try:
+            message = resp.json().get("error") or resp.text[:200]
+        except (ValueError, AttributeError):
+            message = resp.text[:200] or resp.reason_phrase
+        if resp.status_code == 401:
+            message = "the model server refused the token; check ROTO_SERVER_TOKEN / --token-file."
+        return ServerError(f"model server: {message}", resp.status_code)
+
+    def request(self, method: str, path: str, body=None, content: bytes | None = None) -> dict:
+        try:
+            if content is not None:
+                resp = self._http.request(method, path, content=content,
+                                          headers={"content-type": "application/octet-stream"})
+            else:
+                resp = self._http.request(method, path, json=body)
+        except self._httpx.TransportError as exc:
+            raise self._fail(exc) from None
+        if resp.status_code >= 400:
+            raise self._error(resp)
+        try:
+            return resp.json()
+        except ValueError:
+            raise ServerError("model server: the answer is not JSON.", resp.status_code) from None
+
+    def get(self, path: str) -> dict:
+        return self.request("GET", path)
+
+    def post(self, path: str, body=None) -> dict:
+        return self.request("POST", path, body if body is not None else {})
+
+    def put_bytes(self, path: str, data: bytes) -> dict:
+        return self.request("PUT", path, content=data)
+
+    @contextmanager
+    def stream(self, path: str) -> Iterator[Iterator[dict]]:
+        """The JSON-line events of GET path (a job's stream)."""
+        try:
+            with self._http.stream("GET", path, timeout=self._httpx.Timeout(None, connect=5.0)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise self._error(resp)
+
+                def events():
+                    try:
+                        for line in resp.iter_lines():
+                            if line.strip():
+                                yield json.loads(line)
+                    except self._httpx.TransportError as exc:
+                        raise self._fail(exc) from None
+                    except ValueError:
+                        raise ServerError("model server: a damaged event in the stream.") from None
+
+                yield events()
+        except self._httpx.TransportError as exc:
+            raise self._fail(exc) from None
+
+    def status(self) -> dict:
+        return self.get("/status")
+
+    def close(self) -> None:
+        self._http.close()

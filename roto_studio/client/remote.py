@@ -1,0 +1,346 @@
+"""Remote backends: the models.base interfaces answered by the model server.
+
+RemoteBackends looks like models.backends.BackendSet to the Engine (plan, image, video, device,
+close), so the engine, the CLI and the window's model thread drive a server exactly as they drive
+in-process models, and the client still writes the project. One server session per shot:
+- the server reads the shot by path when it can see it (same machine, --media-root /
+  --path-map), else this side uploads the frames a request needs (PNG, named by the hash of
+  their pixels, sent once: the server caches them);
+- image prompts send every click and the previous low-res logits (float32, lossless) and get the
+  soft alpha back as 16-bit PNG (quantised as the mask store does: stored files are identical);
+- propagation streams one event per frame; in upload mode a helper thread keeps a few frames
+  ahead of the server and answers its requests for a frame it lacks.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from roto_studio.client.http import ServerClient, ServerError
+from roto_studio.core import wire
+from roto_studio.models.backends import BackendPlan
+from roto_studio.models.base import ImageSegmenter, Inpainter, Matter, Prediction, Prompt, VideoPropagator
+
+AHEAD = 6  # frames uploaded ahead of the propagation (upload mode)
+
+
+def prompt_json(prompt: Prompt) -> dict:
+    body: dict = {"points": [[float(x), float(y)] for x, y in prompt.points],
+                  "labels": [int(v) for v in (prompt.labels or [1] * len(prompt.points))]}
+    if prompt.box is not None:
+        body["box"] = [float(v) for v in prompt.box]
+    if prompt.mask is not None:
+        body["mask"] = wire.encode_mask(prompt.mask)
+    return body
+
+
+def upload(client: ServerClient, image: np.ndarray, digest: str | None = None) -> str:
+    """Make sure the server holds this frame; returns its hash."""
+    digest = digest or wire.frame_hash(image)
+    if digest not in client.known:
+        if client.post("/frames/missing", {"hashes": [digest]})["missing"]:
+            client.put_bytes(f"/frames/{digest}", wire.frame_png(image))
+        client.known.add(digest)
+    return digest
+
+
+class RemoteSession:
+    """A server session over one shot (a FrameSource on this side)."""
+
+    def __init__(self, client: ServerClient, source, backend: str = "auto", model: str | None = None):
+        self.client, self.source, self.backend, self.model = client, source, backend, model
+        self.id: str | None = None
+        self.mode = ""
+        self.describe = ""
+        self.name = backend
+        path = getattr(source, "path", None)
+        self.path = str(path) if path else None
+        self._sent: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def open(self) -> "RemoteSession":
+        if self.id is None:
+            media = {"path": os.path.abspath(self.path) if self.path else None,
+                     "width": int(self.source.width), "height": int(self.source.height),
+                     "frame_numbers": [int(f) for f in self.source.frame_numbers]}
+            r = self.client.post("/sessions", {"backend": self.backend, "model": self.model, "media": media})
+            self.id, self.mode, self.describe, self.name = r["session"], r["mode"], r["describe"], r["backend"]
+            self._sent.clear()
+        return self
+
+    def url(self, tail: str) -> str:
+        return f"/sessions/{self.open().id}{tail}"
+
+    def post(self, tail: str, body=None) -> dict:
+        try:
+            return self.client.post(self.url(tail), body)
+        except ServerError as exc:
+            if exc.status != 404 or "session" not in str(exc):
+                raise
+            self.id = None  # the server restarted: a new session (its state is rebuilt by the caller)
+            return self.client.post(self.url(tail), body)
+
+    def ensure(self, frames: Sequence[int], images: dict[int, np.ndarray] | None = None) -> None:
+        """Upload mode: register these frames with the session, uploading what the server lacks."""
+        if self.open().mode != "upload":
+            return
+        with self._lock:
+            todo = [int(f) for f in frames if int(f) not in self._sent]
+        if not todo:
+            return
+        pics = {f: (images or {}).get(f) for f in todo}
+        for f in todo:
+            if pics[f] is None:
+                pics[f] = self.source.read(f)
+        hashes = {f: wire.frame_hash(pics[f]) for f in todo}
+        missing = set(self.post("/frames", {"frames": {str(f): h for f, h in hashes.items()}})["missing"])
+        for f, h in hashes.items():
+            if h in missing:
+                self.client.put_bytes(f"/frames/{h}", wire.frame_png(pics[f]))
+                missing.discard(h)
+            self.client.known.add(h)
+        with self._lock:
+            self._sent.update(hashes)
+
+    def close(self) -> None:
+        if self.id is not None:
+            try:
+                self.client.request("DELETE", f"/sessions/{self.id}")
+            except ServerError:
+                pass
+            self.id = None
+
+
+class RemoteImageSegmenter(ImageSegmenter):
+    name = "remote"
+
+    def __init__(self, session: RemoteSession):
+        self.session = session
+        self._ref: dict | None = None
+
+    def _frame_of(self, key) -> int | None:
+        if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], (int, np.integer)):
+            if key[0] == self.session.path or key[0] == str(id(self.session.source)):
+                return int(key[1])
+        return None
+
+    def set_image(self, image: np.ndarray, key: object = None) -> None:
+        frame = self._frame_of(key)
+        if frame is not None:
+            self.session.ensure([frame], {frame: image})
+            self._ref = {"frame": frame}
+        else:
+            self._ref = {"hash": upload(self.session.client, image)}
+
+    def predict(self, prompt: Prompt, mask_logits=None, multimask: bool | None = None) -> Prediction:
+        if self._ref is None:
+            raise RuntimeError("set_image must be called before predict")
+        body = {**self._ref, **prompt_json(prompt)}
+        if mask_logits is not None:
+            body["logits"] = wire.encode_array(np.asarray(mask_logits, np.float32))
+        if multimask is not None:
+            body["multimask"] = bool(multimask)
+        r = self.session.post("/predict", body)
+        size = (int(self.session.source.width), int(self.session.source.height))
+        alpha = wire.alpha_from_png16(wire.unb64(r["alpha"]["png16"]), size if "frame" in self._ref else None)
+        logits = wire.decode_array(r["logits"]) if r.get("logits") else None
+        return Prediction(alpha, float(r.get("score", 1.0)), logits)
+
+    def prefetch(self, images) -> None:
+        frames = [f for f in (self._frame_of(k) for k, _ in images) if f is not None]
+        if frames:
+            self.session.ensure(frames, {self._frame_of(k): im for k, im in images})
+            self.session.post("/prefetch", {"frames": frames[:64]})
+
+
+class _Uploader:
+    """Upload mode: sends frames in propagation order, a few ahead, and any the server asks for."""
+
+    def __init__(self, session: RemoteSession, order: list[int]):
+        self.session, self.order = session, order
+        self.received = 0
+        self.urgent: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="roto-frame-upload", daemon=True)
+        self._thread.start()
+
+    def ask(self, frame: int) -> None:
+        self.urgent.put(int(frame))
+        self._wake.set()
+
+    def advance(self) -> None:
+        self.received += 1
+        self._wake.set()
+
+    def _run(self) -> None:
+        i = 0
+        try:
+            while not self._stop.is_set():
+                while not self.urgent.empty():
+                    self.session.ensure([self.urgent.get()])
+                if i < len(self.order) and i < self.received + AHEAD:
+                    self.session.ensure(self.order[i:i + 2])
+                    i += 2
+                    continue
+                self._wake.wait(0.5)
+                self._wake.clear()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the propagation
+            self.error = exc
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(5.0)
+
+
+class RemoteVideoPropagator(VideoPropagator):
+    name = "remote"
+
+    def __init__(self, session: RemoteSession):
+        self.session = session
+
+    def start(self, frames) -> None:
+        if frames is not self.session.source:
+            raise ServerError("a remote propagator works on the shot its session was opened for.")
+        self.session.post("/video/reset")
+
+    def add_prompt(self, frame: int, obj_id: str, prompt: Prompt) -> np.ndarray:
+        self.session.ensure([frame])
+        body = {"frame": int(frame), "obj_id": str(obj_id), **prompt_json(prompt)}
+        r = self.session.post("/video/prompt", body)
+        size = (int(self.session.source.width), int(self.session.source.height))
+        return wire.alpha_from_png16(wire.unb64(r["alpha"]["png16"]), size)
+
+    def propagate(self, start: int, reverse: bool = False,
+                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        s = self.session
+        client = s.client
+        job = s.post("/propagate", {"start": int(start), "reverse": bool(reverse),
+                                    "stop": None if stop is None else int(stop)})["job"]
+        size = (int(s.source.width), int(s.source.height))
+        uploader = None
+        if s.mode == "upload":
+            numbers = list(s.source.frame_numbers)
+            lo, hi = (stop if stop is not None else numbers[0], start) if reverse else \
+                     (start, stop if stop is not None else numbers[-1])
+            order = [f for f in numbers if lo <= f <= hi]
+            uploader = _Uploader(s, order[::-1] if reverse else order)
+        finished = False
+        try:
+            with client.stream(f"/jobs/{job}/stream") as events:
+                for event in events:
+                    if uploader is not None and uploader.error is not None:
+                        raise uploader.error
+                    if "need" in event:
+                        if uploader is not None:
+                            uploader.ask(event["need"])
+                        continue
+                    if "frame" in event:
+                        alphas = {o: wire.alpha_from_png16(wire.unb64(b), size) for o, b in event["masks"].items()}
+                        if uploader is not None:
+                            uploader.advance()
+                        yield int(event["frame"]), alphas
+                    elif "state" in event:
+                        finished = True
+                        if event["state"] == "failed":
+                            raise ServerError(f"model server: {event.get('error', 'propagation failed')}")
+                        return
+            finished = True
+        finally:
+            if uploader is not None:
+                uploader.stop()
+            if not finished:
+                try:
+                    client.post(f"/jobs/{job}/cancel")
+                except ServerError:
+                    pass
+
+    def remove_object(self, obj_id: str) -> None:
+        self.session.post("/video/remove", {"obj_id": str(obj_id)})
+
+    def reset(self) -> None:
+        self.session.post("/video/reset")
+
+
+class RemoteMatter(Matter):
+    def __init__(self, client: ServerClient, backend: str = "auto"):
+        self.client, self.backend = client, backend
+        self.name = f"{backend} (server)"
+
+    def refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+        digest = upload(self.client, image)
+        body = {"backend": self.backend, "image": {"hash": digest}, "trimap": {"png8": wire.b64(wire.gray8_png(trimap))}}
+        try:
+            r = self.client.post("/matte", body)
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+            self.client.known.discard(digest)  # the server dropped it from its cache: send again
+            upload(self.client, image, digest)
+            r = self.client.post("/matte", body)
+        self.name = f"{r.get('backend', self.backend)} (server)"
+        return wire.alpha_from_png16(wire.unb64(r["alpha"]["png16"]), (image.shape[1], image.shape[0]))
+
+
+class RemoteInpainter(Inpainter):
+    def __init__(self, client: ServerClient, backend: str = "auto"):
+        self.client, self.backend = client, backend
+        self.name = f"inpaint {backend} (server)"
+
+    def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        digest = upload(self.client, image)
+        body = {"backend": self.backend, "image": {"hash": digest},
+                "hole": {"png8": wire.b64(wire.gray8_png(np.asarray(hole, bool)))}}
+        try:
+            r = self.client.post("/inpaint", body)
+        except ServerError as exc:
+            if exc.status != 404:
+                raise
+            self.client.known.discard(digest)
+            upload(self.client, image, digest)
+            r = self.client.post("/inpaint", body)
+        out = wire.frame_from_png(wire.unb64(r["image"]["png"]))
+        if out.shape != image.shape:
+            raise ServerError("model server: the filled frame has another size.")
+        return out
+
+
+class RemoteBackends:
+    """BackendSet's shape (plan, image, video, device, close) over one server session."""
+
+    remote = True
+    device = None
+
+    def __init__(self, client: ServerClient, media, backend: str = "auto", model: str | None = None):
+        self.client = client
+        self.session = RemoteSession(client, media, backend, model).open()
+        s = self.session
+        self.plan = BackendPlan(s.name, f"{s.describe.split(': ', 1)[-1]} [server {client.url}, "
+                                f"frames {'by path' if s.mode == 'path' else 'uploaded'}]", device="server")
+        self.image = RemoteImageSegmenter(self.session)
+        self.video = RemoteVideoPropagator(self.session)
+
+    @property
+    def built(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def remote_engine(project, client: ServerClient, backend: str = "auto", model: str | None = None, media=None):
+    """An models.engine.Engine whose models run on the server (the project stays here)."""
+    from roto_studio.models.engine import Engine
+
+    own = media is None
+    media = media if media is not None else project.open_media()
+    engine = Engine(project, media=media, backends=RemoteBackends(client, media, backend, model))
+    engine._own_media = own
+    return engine

@@ -1,0 +1,384 @@
+"""The server's state: the model thread, sessions (one shot's backends) and jobs (streams).
+
+- ModelThread: one thread owns the device; every model call runs there (torch inference mode
+  and autocast entered inside), one at a time. A propagation submits one frame at a time, so a
+  click from another client is answered between two frames.
+- Session: a client's backend plan (SAM 2, Cutie or the CPU fallback) over one shot's frames,
+  read by path (PathPolicy) or uploaded (UploadedFrames). Its models come from the ModelManager;
+  when the manager unloads one, the session drops what it built on it and rebuilds on next use.
+- Job: a background producer (propagation, weights download) feeding a bounded queue of events
+  that a client streams as JSON lines; cancel stops it between frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator
+
+from roto_studio.core import wire
+from roto_studio.core.errors import ModelError
+from roto_studio.models import backends as backends_mod
+from roto_studio.server.frames import FrameCache, NotFound, PathPolicy, UploadedFrames
+from roto_studio.server.manager import ModelManager
+
+log = logging.getLogger(__name__)
+
+MAX_SESSIONS = 64
+MAX_JOBS = 32
+SESSION_IDLE_S = 3600.0
+
+
+class Conflict(ModelError):
+    """The request does not fit the current state (answered with 409)."""
+
+
+class TooMany(ModelError):
+    """Too many sessions or jobs (answered with 429)."""
+
+
+class ModelThread:
+    def __init__(self, device_choice=None):
+        self.choice = device_choice
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roto-model")
+
+    def run(self, fn: Callable[[], Any], torch: bool = True) -> Any:
+        def call():
+            if not torch or self.choice is None:
+                return fn()
+            from roto_studio.models.device import inference_context
+
+            with inference_context(self.choice):
+                return fn()
+
+        return self._pool.submit(call).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ManagedBackends(backends_mod.BackendSet):
+    """BackendSet whose SAM 2 model (or Cutie propagator) is held by the ModelManager."""
+
+    def __init__(self, plan, manager: ModelManager, session_id: str):
+        super().__init__(plan)
+        self.manager = manager
+        self.session_id = session_id
+
+    @property
+    def key(self) -> str | None:
+        p = self.plan
+        if p.name == "sam2":
+            what = f"random:{p.random[0]}@{p.random[1]}" if p.random else str(p.weights or p.model)
+            return f"sam2:{what}:size={p.image_size or 'default'}:{p.device or 'auto'}"
+        if p.name == "cutie":
+            return f"cutie:{p.weights}:{self.session_id}"
+        return None
+
+    def _sam2(self):
+        if self._sam2_model is None:
+            loader = super()._sam2
+            self._sam2_model = self.manager.get(self.key if self.plan.name == "sam2" else f"sam2-clicks:{self._clicks_model}",
+                                                loader)
+        return self._sam2_model
+
+    @property
+    def video(self):
+        if self._video is None and self.plan.name == "cutie":
+            build = backends_mod.BackendSet.video.fget
+            self._video = self.manager.get(self.key, lambda: build(self))
+        return super().video
+
+    def drop(self) -> None:
+        """Forget what was built (the manager unloaded the model); rebuilt on next use."""
+        self._image = self._video = self._sam2_model = None
+
+
+class Session:
+    def __init__(self, state: "ServerState", plan, frames, mode: str, media_info: dict):
+        self.id = secrets.token_hex(8)
+        self.state = state
+        self.plan = plan
+        self.frames = frames  # FrameSource: server-opened Media or UploadedFrames
+        self.mode = mode  # 'path' | 'upload'
+        self.media_info = media_info
+        self.backends = ManagedBackends(plan, state.manager, self.id)
+        self.video_started = False
+        self.lost = False  # video state dropped by an unload since the last reset
+        self.last_used = time.time()
+        self.numbers = set(int(f) for f in frames.frame_numbers)
+
+    def touch(self) -> None:
+        self.last_used = time.time()
+
+    def keys(self) -> set[str]:
+        k = self.backends.key
+        return {k} if k else set()
+
+    def dropped(self, key: str) -> None:
+        if key in self.keys() or key.startswith("sam2-clicks:"):
+            if self.video_started:
+                self.lost = True
+            self.video_started = False
+            self.backends.drop()
+
+    def check_frame(self, frame: int) -> int:
+        if int(frame) not in self.numbers:
+            raise NotFound(f"frame {frame} is not in the session's media.")
+        return int(frame)
+
+    def video(self):
+        """The propagator, started on this session's frames (after a rebuild too)."""
+        video = self.backends.video
+        if not self.video_started:
+            video.start(self.frames)
+            self.video_started = True
+        return video
+
+    def close(self) -> None:
+        video = self.backends._video
+        if video is not None and hasattr(video, "close"):
+            try:
+                video.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.backends.drop()
+        if hasattr(self.frames, "close") and self.mode == "path":
+            try:
+                self.frames.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+class Job:
+    def __init__(self, kind: str, total: int = 0):
+        self.id = secrets.token_hex(8)
+        self.kind = kind
+        self.total = total
+        self.done = 0
+        self.state = "running"
+        self.error: str | None = None
+        self.events: queue.Queue = queue.Queue(maxsize=8)
+        self.cancel = threading.Event()
+        self.created = time.time()
+        self.streaming = False
+
+    def put(self, event: dict, block: bool = True) -> None:
+        while True:
+            try:
+                self.events.put(event, timeout=0.2)
+                return
+            except queue.Full:
+                if not block or (self.cancel.is_set() and "state" not in event):
+                    return
+
+    def finish(self, state: str, error: str | None = None) -> None:
+        self.state = state
+        self.error = error
+        end = {"state": state, "done": self.done, "total": self.total}
+        if error:
+            end["error"] = error
+        # the end event must arrive even when the client stopped reading: make room for it
+        while True:
+            try:
+                self.events.put_nowait(end)
+                return
+            except queue.Full:
+                try:
+                    self.events.get_nowait()
+                except queue.Empty:
+                    pass
+
+    def stream(self) -> Iterator[dict]:
+        while True:
+            try:
+                event = self.events.get(timeout=15.0)
+            except queue.Empty:
+                yield {"alive": True, "done": self.done, "total": self.total}
+                continue
+            yield event
+            if "state" in event:
+                return
+
+
+class ServerState:
+    def __init__(self, token: str, policy: PathPolicy, device_choice=None, budget_bytes: int | None = None,
+                 cache_bytes: int = 4 * 2**30):
+        self.token = token
+        self.policy = policy
+        self.choice = device_choice
+        self.device = device_choice.device if device_choice is not None else "cpu"
+        self.manager = ModelManager(budget_bytes, self.device)
+        self.manager.on_unload(self._unloaded)
+        self.cache = FrameCache(cache_bytes)
+        self.models = ModelThread(device_choice)
+        self.sessions: dict[str, Session] = {}
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.RLock()
+        self.started = time.time()
+
+    def _unloaded(self, key: str) -> None:
+        with self.lock:
+            sessions = list(self.sessions.values())
+        for s in sessions:
+            s.dropped(key)
+
+    # ---------------------------------------------------------------- sessions
+    def open_session(self, backend: str, model: str | None, media: dict) -> Session:
+        self._expire()
+        with self.lock:
+            if len(self.sessions) >= MAX_SESSIONS:
+                raise TooMany(f"the server has {MAX_SESSIONS} open sessions; close some (or restart it).")
+        plan = backends_mod.choose(backend, model=model, device=self.device)
+        frames, mode = self._frames_for(media)
+        session = Session(self, plan, frames, mode, media)
+        with self.lock:
+            self.sessions[session.id] = session
+        return session
+
+    def _frames_for(self, media: dict):
+        width, height, numbers = media["width"], media["height"], media["frame_numbers"]
+        path = media.get("path")
+        if path and self.policy.enabled:
+            try:
+                real = self.policy.resolve(path)
+            except Exception:  # noqa: BLE001 - not visible by path: the client uploads
+                real = None
+            if real is not None:
+                opened = self._open_media(real, width, height, numbers)
+                if opened is not None:
+                    return opened, "path"
+        return UploadedFrames(self.cache, width, height, numbers), "upload"
+
+    @staticmethod
+    def _open_media(real: str, width: int, height: int, numbers) -> Any:
+        from roto_studio.core.media import open_media
+
+        try:
+            media = open_media(real)
+        except Exception:  # noqa: BLE001 - missing or unreadable here: upload instead
+            return None
+        if (int(media.width), int(media.height)) != (width, height) or list(media.frame_numbers) != list(numbers):
+            media.close()
+            return None
+        return media
+
+    def session(self, sid: str) -> Session:
+        with self.lock:
+            s = self.sessions.get(sid)
+        if s is None:
+            raise NotFound("no such session (the server may have restarted); open a new one.")
+        s.touch()
+        return s
+
+    def close_session(self, sid: str) -> None:
+        with self.lock:
+            s = self.sessions.pop(sid, None)
+        if s is None:
+            raise NotFound("no such session.")
+        self.models.run(s.close, torch=False)
+
+    def _expire(self) -> None:
+        now = time.time()
+        with self.lock:
+            old = [s for s in self.sessions.values() if now - s.last_used > SESSION_IDLE_S]
+            for s in old:
+                del self.sessions[s.id]
+            done = [j for j in self.jobs.values() if j.state != "running" and now - j.created > 600]
+            for j in done:
+                del self.jobs[j.id]
+        for s in old:
+            self.models.run(s.close, torch=False)
+
+    # ---------------------------------------------------------------- jobs
+    def new_job(self, kind: str, total: int = 0) -> Job:
+        self._expire()
+        with self.lock:
+            running = sum(1 for j in self.jobs.values() if j.state == "running")
+            if running >= MAX_JOBS:
+                raise TooMany(f"the server runs {MAX_JOBS} jobs already; wait or cancel some.")
+            job = Job(kind, total)
+            self.jobs[job.id] = job
+        return job
+
+    def job(self, jid: str) -> Job:
+        with self.lock:
+            j = self.jobs.get(jid)
+        if j is None:
+            raise NotFound("no such job.")
+        return j
+
+    def start_propagation(self, session: Session, start: int, reverse: bool, stop: int | None) -> Job:
+        numbers = sorted(session.numbers)
+        session.check_frame(start)
+        if session.lost:
+            raise Conflict("the server unloaded this session's model to make room; "
+                           "reset the session and add the prompts again.")
+        lo, hi = (stop if stop is not None else numbers[0], start) if reverse else \
+                 (start, stop if stop is not None else numbers[-1])
+        total = sum(1 for f in numbers if lo <= f <= hi)
+        job = self.new_job("propagate", total)
+        threading.Thread(target=self._propagate, args=(job, session, start, reverse, stop),
+                         name=f"roto-job-{job.id}", daemon=True).start()
+        return job
+
+    def _propagate(self, job: Job, session: Session, start: int, reverse: bool, stop) -> None:
+        keys = session.keys()
+        for k in keys:
+            self.manager.pin(k)
+        frames = session.frames
+        if isinstance(frames, UploadedFrames):
+            frames.need = lambda f: job.put({"need": int(f)}, block=False)
+            frames.cancelled = job.cancel.is_set
+        gen = None
+        end = object()
+        try:
+            video = self.models.run(session.video)
+            gen = self.models.run(lambda: video.propagate(start, reverse=reverse, stop=stop))
+            while not job.cancel.is_set():
+                item = self.models.run(lambda: next(gen, end))
+                if item is end:
+                    break
+                frame, alphas = item
+                masks = {str(o): wire.b64(wire.mask_png16(a)) for o, a in alphas.items()}
+                job.done += 1
+                job.put({"frame": int(frame), "masks": masks, "done": job.done, "total": job.total})
+            state = "cancelled" if job.cancel.is_set() else "succeeded"
+            if gen is not None:
+                self.models.run(gen.close)
+            job.finish(state)
+        except Exception as exc:  # noqa: BLE001 - reported in the stream, never a traceback
+            if gen is not None:
+                try:
+                    self.models.run(gen.close)
+                except Exception:  # noqa: BLE001
+                    pass
+            job.finish("failed", public_message(exc))
+        finally:
+            if isinstance(frames, UploadedFrames):
+                frames.need = None
+                frames.cancelled = lambda: False
+            for k in keys:
+                self.manager.unpin(k)
+
+    def close(self) -> None:
+        for j in list(self.jobs.values()):
+            j.cancel.set()
+        self.models.close()
+        self.cache.close()
+
+
+def public_message(exc: BaseException) -> str:
+    """One line for the client; the traceback stays in the server log."""
+    from roto_studio.core.errors import RotoError
+
+    if isinstance(exc, RotoError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return "the server ran out of memory; try a smaller range."
+    log.error("internal error", exc_info=exc)
+    return f"internal server error ({type(exc).__name__}); see the server log."
