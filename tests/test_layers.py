@@ -134,6 +134,12 @@ def test_cli_and_light_models_do_not_import_torch():
     assert r.stdout.strip() == "False"
 
 
+def test_server_and_client_layers():
+    # the model server never needs Qt; its client (used by the window) never needs torch either
+    run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.server")
+    run_blocked(["PySide6", "superqt", "qtpy", "torch", "torchvision"], "roto_studio.client")
+
+
 def test_every_module_is_in_a_known_layer():
     names = {m.name.split(".")[1] for m in pkgutil.iter_modules(roto_studio.__path__, "roto_studio.")}
     assert names <= {"core", "models", "workers", "ui", "commands", "server", "client", "cli", "__main__"}

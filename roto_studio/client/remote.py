@@ -52,8 +52,10 @@ def upload(client: ServerClient, image: np.ndarray, digest: str | None = None) -
 class RemoteSession:
     """A server session over one shot (a FrameSource on this side)."""
 
-    def __init__(self, client: ServerClient, source, backend: str = "auto", model: str | None = None):
+    def __init__(self, client: ServerClient, source, backend: str = "auto", model: str | None = None,
+                 image_size: int | None = None):
         self.client, self.source, self.backend, self.model = client, source, backend, model
+        self.image_size = image_size
         self.id: str | None = None
         self.mode = ""
         self.describe = ""
@@ -68,7 +70,16 @@ class RemoteSession:
             media = {"path": os.path.abspath(self.path) if self.path else None,
                      "width": int(self.source.width), "height": int(self.source.height),
                      "frame_numbers": [int(f) for f in self.source.frame_numbers]}
-            r = self.client.post("/sessions", {"backend": self.backend, "model": self.model, "media": media})
+            body = {"backend": self.backend, "model": self.model, "media": media}
+            if self.image_size:
+                body["image_size"] = int(self.image_size)
+            try:
+                r = self.client.post("/sessions", body)
+            except ServerError as exc:
+                if exc.status not in (403, 404, 409) or media["path"] is None:
+                    raise
+                media["path"] = None  # the server cannot read it: upload the frames
+                r = self.client.post("/sessions", body)
             self.id, self.mode, self.describe, self.name = r["session"], r["mode"], r["describe"], r["backend"]
             self._sent.clear()
         return self
@@ -318,9 +329,10 @@ class RemoteBackends:
     remote = True
     device = None
 
-    def __init__(self, client: ServerClient, media, backend: str = "auto", model: str | None = None):
+    def __init__(self, client: ServerClient, media, backend: str = "auto", model: str | None = None,
+                 image_size: int | None = None):
         self.client = client
-        self.session = RemoteSession(client, media, backend, model).open()
+        self.session = RemoteSession(client, media, backend, model, image_size).open()
         s = self.session
         self.plan = BackendPlan(s.name, f"{s.describe.split(': ', 1)[-1]} [server {client.url}, "
                                 f"frames {'by path' if s.mode == 'path' else 'uploaded'}]", device="server")

@@ -36,8 +36,8 @@ FRAME_LIMIT = 512 * 2**20  # one uploaded frame (PNG)
 API = "/v1"
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(BaseException):
+    """Raised from the body reader; a BaseException so no handler on the way turns it into a 400."""
 
 
 def _json(status: int, message: str, headers: dict | None = None) -> tuple[bytes, list]:
@@ -169,6 +169,7 @@ def create_app(state: ServerState) -> FastAPI:
     app = FastAPI(title="Roto Studio model server", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=API + "/openapi.json")
     app.state.roto = state
+    app.add_middleware(Guard, token=state.token)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -117,22 +117,23 @@ class ModelManager:
                 self._entries[key].pins -= 1
 
     def _make_room(self, extra: int, keep: str) -> None:
+        """Unload least recently used, unpinned models until `extra` more bytes fit; when even
+        unloading all of them would not be enough, unload nothing and raise OverBudget."""
         if self.budget is None:
             return
-        while True:
-            with self._lock:
-                over = self.used + extra - self.budget
-                if over <= 0:
-                    return
-                victims = [e for e in self._entries.values() if e.pins == 0 and e.key != keep]
-                if not victims:
-                    need = (self._entries[keep].bytes if keep in self._entries else extra)
-                    raise OverBudget(
-                        f"model {keep} needs {_gb(need)} but the memory budget is {_gb(self.budget)} "
-                        f"({_gb(self.used)} in use by models that are busy); raise --gpu-memory-budget "
-                        "or wait for the running jobs.")
-                victim = victims[0].key
-            self.unload(victim)
+        with self._lock:
+            victims = [e.key for e in self._entries.values() if e.pins == 0 and e.key != keep]
+            freeable = sum(self._entries[k].bytes for k in victims)
+            if self.used + extra - freeable > self.budget:
+                need = self._entries[keep].bytes if keep in self._entries else extra
+                raise OverBudget(
+                    f"model {keep} needs {_gb(need)} but the memory budget is {_gb(self.budget)} "
+                    f"({_gb(self.used - freeable)} held by models in use); raise --gpu-memory-budget "
+                    "or wait for the running jobs.")
+        for key in victims:
+            if self.used + extra <= self.budget:
+                return
+            self.unload(key)
 
     def unload(self, key: str) -> bool:
         with self._lock:

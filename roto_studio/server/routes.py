@@ -53,6 +53,7 @@ class MediaInfo(Strict):
 class SessionCreate(Strict):
     backend: Literal["auto", "sam2", "classical", "cutie"] = "auto"
     model: Ident | None = None
+    image_size: int | None = Field(default=None, ge=64, le=2048, multiple_of=16)  # SAM 2 input size
     media: MediaInfo
 
 
@@ -148,7 +149,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     # ------------------------------------------------------------------ sessions
     @app.post(API + "/sessions", summary="Open a session: a backend over one shot's frames")
     def open_session(body: SessionCreate):
-        s = state.open_session(body.backend, body.model, body.media.model_dump())
+        s = state.open_session(body.backend, body.model, body.media.model_dump(), body.image_size)
         return {"session": s.id, "backend": s.plan.name, "describe": s.plan.describe(), "mode": s.mode,
                 "model_key": s.backends.key}
 

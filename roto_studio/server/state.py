@@ -228,12 +228,16 @@ class ServerState:
             s.dropped(key)
 
     # ---------------------------------------------------------------- sessions
-    def open_session(self, backend: str, model: str | None, media: dict) -> Session:
+    def open_session(self, backend: str, model: str | None, media: dict, image_size: int | None = None) -> Session:
         self._expire()
         with self.lock:
             if len(self.sessions) >= MAX_SESSIONS:
                 raise TooMany(f"the server has {MAX_SESSIONS} open sessions; close some (or restart it).")
         plan = backends_mod.choose(backend, model=model, device=self.device)
+        if image_size and plan.name == "sam2":
+            from dataclasses import replace
+
+            plan = replace(plan, image_size=int(image_size))
         frames, mode = self._frames_for(media)
         session = Session(self, plan, frames, mode, media)
         with self.lock:
@@ -241,31 +245,26 @@ class ServerState:
         return session
 
     def _frames_for(self, media: dict):
+        """(FrameSource, mode). A path is refused (403) outside the media roots, before anything is
+        opened; a path the server cannot open (404) or that is other media (409) is refused too:
+        the client then opens the session without a path and uploads the frames."""
         width, height, numbers = media["width"], media["height"], media["frame_numbers"]
         path = media.get("path")
-        if path and self.policy.enabled:
-            try:
-                real = self.policy.resolve(path)
-            except Exception:  # noqa: BLE001 - not visible by path: the client uploads
-                real = None
-            if real is not None:
-                opened = self._open_media(real, width, height, numbers)
-                if opened is not None:
-                    return opened, "path"
-        return UploadedFrames(self.cache, width, height, numbers), "upload"
-
-    @staticmethod
-    def _open_media(real: str, width: int, height: int, numbers) -> Any:
+        if not path:
+            return UploadedFrames(self.cache, width, height, numbers), "upload"
+        real = self.policy.resolve(path)
         from roto_studio.core.media import open_media
 
         try:
-            media = open_media(real)
-        except Exception:  # noqa: BLE001 - missing or unreadable here: upload instead
-            return None
-        if (int(media.width), int(media.height)) != (width, height) or list(media.frame_numbers) != list(numbers):
-            media.close()
-            return None
-        return media
+            opened = open_media(real)
+        except Exception:  # noqa: BLE001 - say it in one line; the client uploads instead
+            raise NotFound("the server cannot open that media; open the session without a path "
+                           "and upload the frames.") from None
+        if (int(opened.width), int(opened.height)) != (width, height) or list(opened.frame_numbers) != list(numbers):
+            opened.close()
+            raise Conflict("the server sees other media at that path (size or frames differ); "
+                           "upload the frames instead.")
+        return opened, "path"
 
     def session(self, sid: str) -> Session:
         with self.lock:
