@@ -88,6 +88,26 @@ def _budget(gb: float | None, choice) -> int | None:
     return None
 
 
+def _watch_parent(server) -> None:
+    """A child of the window (env ROTO_SERVER_PARENT=pid) quits when the window is gone."""
+    text = os.environ.get("ROTO_SERVER_PARENT", "")
+    if not text.isdigit():
+        return
+    import threading
+    import time
+
+    parent = int(text)
+
+    def watch():
+        while not server.should_exit:
+            if os.getppid() != parent:
+                server.should_exit = True
+                return
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="roto-parent-watch", daemon=True).start()
+
+
 def run(args) -> int:
     import socket
 
@@ -131,6 +151,7 @@ def run(args) -> int:
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30,
                             limit_concurrency=256)
     server = uvicorn.Server(config)
+    _watch_parent(server)
     try:
         server.run(sockets=[sock])
     finally:

@@ -329,7 +329,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         from roto_studio.models import registry, weights
 
         out = []
-        for spec in registry.SPECS:
+        for spec in registry.all_specs():
             st = weights.status(spec.name, check=check)
             out.append({"name": spec.name, "kind": getattr(spec, "kind", None), "size": getattr(spec, "size", None),
                         "state": st.state, "file": st.path.name if st.path else None})
@@ -338,7 +338,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     def known(name: str) -> str:
         from roto_studio.models import registry
 
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name) or name not in {s.name for s in registry.SPECS}:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name) or name not in {s.name for s in registry.all_specs()}:
             raise NotFound("unknown model; GET /v1/weights lists the known ones.")
         return name
 
