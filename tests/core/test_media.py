@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from roto_studio.core.errors import MediaError
-from roto_studio.core.media.cache import FrameCache
-from roto_studio.core.media import open_media, parse_pattern, sequence_pattern_for
+from roto_studio.core.media import open_media, sequence_pattern_for
 
 try:
     from . import media_gen as gen
@@ -149,17 +148,6 @@ def test_cache_is_bounded_and_read_only(open_gop):
         assert media.read(19) is a  # served from the cache
         with pytest.raises(ValueError):
             a[0, 0, 0] = 1
-
-
-def test_frame_cache_evicts_least_recently_used():
-    cache = FrameCache(300)
-    for k in "abc":
-        cache.put(k, np.zeros(100, np.uint8))
-    cache.get("a")
-    cache.put("d", np.zeros(100, np.uint8))
-    assert "b" not in cache and "a" in cache and "d" in cache
-    cache.put("huge", np.zeros(1000, np.uint8))  # larger than the budget: not kept
-    assert "huge" not in cache and cache.nbytes == 300
 
 
 def test_variable_frame_rate_detected_from_timestamps(tmp_path):
@@ -330,16 +318,6 @@ def test_mixed_sizes_name_the_odd_frame(tmp_path):
         media.read(3)
         with pytest.raises(MediaError, match=r"frame 4 .*12x10.*64x48"):
             media.read(4)
-
-
-def test_parse_pattern():
-    p = parse_pattern("/shots/a/plate.%04d.exr")
-    assert (p.prefix, p.padding, p.suffix) == ("plate.", 4, ".exr")
-    assert p.filename(1001) == "plate.1001.exr" and p.match("plate.1001.exr") == 1001
-    assert p.match("plate.01001.exr") is None and p.match("plate.12345.exr") == 12345
-    assert parse_pattern("plate.exr") is None
-    with pytest.raises(MediaError):
-        parse_pattern("a.####.####.exr")
 
 
 # errors ------------------------------------------------------------------------------------
