@@ -19,6 +19,8 @@ COMMANDS = {
     "cleanplate": "cleanplate",
     "doctor": "doctor",
     "serve": "serve",
+    "render": "render",
+    "batch": "batch",
 }
 
 

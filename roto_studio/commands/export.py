@@ -12,8 +12,18 @@ FORMATS = ("exr", "png8", "png16", "prores")
 
 def add_arguments(p) -> None:
     p.add_argument("project", help="the project folder (NAME.roto) or its project.json")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    p.add_argument("--format", required=True, choices=FORMATS, help="file format")
+    add_output_arguments(p)
+    p.add_argument("--range", dest="frame_range", metavar="A-B",
+                   help="plate frames to export, inclusive (e.g. 1001-1100); default: all")
+    p.add_argument("--autosave", action="store_true", help="export the autosaved state instead of the saved one")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def add_output_arguments(p, required: bool = True) -> None:
+    """What to write and where: shared with `render` and `batch` (there --out/--format are only
+    needed when the export stage runs)."""
+    p.add_argument("--out", required=required, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--format", required=required, choices=FORMATS, help="file format")
     p.add_argument("--object", dest="objects", action="extend", nargs="+", metavar="NAME",
                    help="export only these objects (by name); default: all")
     p.add_argument("--combine", action="store_true",
@@ -23,8 +33,6 @@ def add_arguments(p) -> None:
                         "default {object}.####.<ext> ({project} when combined, {object}.mov for ProRes)")
     p.add_argument("--start-frame", type=int, metavar="N",
                    help="renumber so the first exported frame is N (e.g. 1001); default: plate numbers")
-    p.add_argument("--range", dest="frame_range", metavar="A-B",
-                   help="plate frames to export, inclusive (e.g. 1001-1100); default: all")
     p.add_argument("--rgba", choices=("straight", "premultiplied"),
                    help="write RGBA cut-outs of the plate instead of alpha only")
     p.add_argument("--colorspace", metavar="NAME",
@@ -36,8 +44,25 @@ def add_arguments(p) -> None:
     p.add_argument("--compression", choices=("zip", "zips", "piz", "rle", "none"), default="zip",
                    help="EXR compression (default: zip, lossless)")
     p.add_argument("--workers", type=int, metavar="N", help="frames written in parallel (default: CPUs)")
-    p.add_argument("--autosave", action="store_true", help="export the autosaved state instead of the saved one")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def options_from_args(args, frame_range=None):
+    """ExportOptions from the arguments add_output_arguments defined."""
+    from roto_studio.core.export import ExportOptions
+
+    return ExportOptions(
+        format=args.format,
+        objects=args.objects or None,
+        combine=args.combine,
+        pattern=args.pattern,
+        start_frame=args.start_frame,
+        frame_range=frame_range,
+        rgba=args.rgba,
+        exr_precision="float" if args.exr_float else "half",
+        exr_compression=args.compression,
+        workers=args.workers,
+        out_colorspace=args.out_colorspace,
+    )
 
 
 class _Progress:
@@ -66,22 +91,10 @@ class _Progress:
 
 
 def run(args) -> int:
-    from roto_studio.core.export import ExportOptions, export_project, parse_range
+    from roto_studio.core.export import export_project, parse_range
     from roto_studio.core.project import load_project
 
-    options = ExportOptions(
-        format=args.format,
-        objects=args.objects or None,
-        combine=args.combine,
-        pattern=args.pattern,
-        start_frame=args.start_frame,
-        frame_range=parse_range(args.frame_range) if args.frame_range else None,
-        rgba=args.rgba,
-        exr_precision="float" if args.exr_float else "half",
-        exr_compression=args.compression,
-        workers=args.workers,
-        out_colorspace=args.out_colorspace,
-    )
+    options = options_from_args(args, parse_range(args.frame_range) if args.frame_range else None)
     project = load_project(args.project, use_autosave=args.autosave)
     if args.colorspace:
         project.settings["colorspace"] = args.colorspace
