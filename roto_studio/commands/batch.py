@@ -1,0 +1,199 @@
+"""`roto-studio batch SHOTS... [--ray [ADDRESS]] [--gpus-per-shot N] [--chunk N]`: many shots.
+
+SHOTS are projects (NAME.roto) or folders holding them. Without --ray each shot is rendered in
+turn in this process (commands.render.render_shot); with --ray the work goes to a Ray cluster
+(commands.batch_ray). Either way: a progress bar over all shots on stderr, each shot's frame log
+in `NAME.roto/render/batch.log`, and a summary table (shot, frames, time, status) at the end.
+Exit status 0 when every shot finished, 1 when some failed, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from roto_studio.core.errors import RotoError
+
+HELP = "Render many saved projects: one after another, or as tasks on a Ray cluster (--ray)."
+
+
+def add_arguments(p) -> None:
+    from roto_studio.commands.render import add_render_arguments
+
+    p.add_argument("shots", nargs="+", metavar="SHOTS", help="projects (NAME.roto) or folders of projects")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on Ray: a cluster address (e.g. ray://head:10001, auto), or none to start "
+                        "a local Ray on this machine")
+    p.add_argument("--gpus-per-shot", type=float, metavar="N",
+                   help="GPUs reserved by each shot's tracking task (default: 1 when the cluster has "
+                        "GPUs, else 0)")
+    p.add_argument("--chunk", type=int, default=25, metavar="N",
+                   help="frames per task for matte, clean plate and export (default: 25)")
+    p.add_argument("--retries", type=int, default=3, metavar="N",
+                   help="Ray: times a task is retried when its worker dies (default: 3)")
+    add_render_arguments(p, out_help="output folder: each shot's files go to DIR/<shot>/")
+
+
+@dataclass
+class ShotRow:
+    shot: str
+    frames: int = 0
+    seconds: float = 0.0
+    status: str = "ok"
+
+
+def find_shots(items) -> list[Path]:
+    """Project folders from the arguments: a project, or a folder whose children are projects."""
+    from roto_studio.core.project import PROJECT_FILE, project_folder
+
+    shots: list[Path] = []
+    for item in items:
+        folder = project_folder(item)
+        if (folder / PROJECT_FILE).is_file():
+            shots.append(folder)
+        elif folder.is_dir():
+            found = sorted(c for c in folder.iterdir() if (c / PROJECT_FILE).is_file())
+            if not found:
+                raise RotoError(f"{item} holds no projects (NAME.roto folders); give projects or a folder of them.")
+            shots.extend(found)
+        else:
+            raise RotoError(f"{item} is not a project or a folder of projects; check the path.")
+    names: dict[str, Path] = {}
+    for s in shots:
+        other = names.setdefault(shot_name(s), s)
+        if other != s:
+            raise RotoError(f"two shots are named {shot_name(s)!r} ({other} and {s}); their outputs would "
+                            "collide, rename one.")
+    return shots
+
+
+def shot_name(folder: Path) -> str:
+    return folder.name.removesuffix(".roto")
+
+
+def render_kwargs(args) -> dict:
+    """What every shot's render gets, minus the shot's own output folder."""
+    from roto_studio.commands.export import options_from_args
+    from roto_studio.commands.render import parse_stages
+
+    options = options_from_args(args) if args.format else None
+    if options is None and args.objects:
+        from roto_studio.core.export import ExportOptions
+
+        options = ExportOptions(format="", objects=args.objects)
+    return {"stages": parse_stages(args.stages), "force": args.force, "options": options,
+            "matte_backend": args.matte_backend, "band": args.band, "server": args.server,
+            "json_log": args.json_log}
+
+
+def render_one(shot: str, out_root: str | None, kwargs: dict, frames: tuple[int, int] | None = None,
+               stages: list[str] | None = None) -> dict:
+    """Render (some stages of) one shot, the frame log appended to NAME.roto/render/batch.log."""
+    from roto_studio.commands.render import FrameLog, render_shot
+
+    kw = dict(kwargs)
+    json_log = kw.pop("json_log", False)
+    if stages is not None:
+        kw["stages"] = stages
+    folder = Path(shot)
+    out = Path(out_root) / shot_name(folder) if out_root else None
+    (folder / "render").mkdir(parents=True, exist_ok=True)
+    with open(folder / "render" / "batch.log", "a", encoding="utf-8") as stream:
+        log = FrameLog(shot_name(folder), json_log, stream=stream, notes=stream)
+        result = render_shot(folder, frame_range=frames, out=out, log=log, **kw)
+    return {"frames": result.frames, "seconds": result.seconds, "done": result.done(), "skipped": result.skipped()}
+
+
+class Progress:
+    """A progress bar on stderr (tqdm when installed, else a plain counter line)."""
+
+    def __init__(self, total: int, unit: str):
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            tqdm = None
+        self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True) if tqdm else None
+        self.total, self.done, self.unit = total, 0, unit
+
+    def update(self, n: int = 1, text: str | None = None) -> None:
+        self.done += n
+        if self.bar is not None:
+            if text:
+                self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(n)
+        else:
+            print(f"{self.done}/{self.total} {self.unit}s" + (f" ({text})" if text else ""),
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_sequential(shots: list[Path], out_root, kwargs: dict) -> list[ShotRow]:
+    rows = []
+    progress = Progress(len(shots), "shot")
+    try:
+        for shot in shots:
+            row = ShotRow(shot_name(shot))
+            t0 = time.monotonic()
+            try:
+                info = render_one(str(shot), out_root, kwargs)
+                row.frames = info["frames"]
+            except RotoError as exc:
+                row.status = f"failed: {exc}"
+            except Exception as exc:  # noqa: BLE001 - one shot's failure must not stop the others
+                row.status = f"failed: {type(exc).__name__}: {exc}"
+            row.seconds = time.monotonic() - t0
+            rows.append(row)
+            progress.update(1, row.shot)
+    finally:
+        progress.close()
+    return rows
+
+
+def summary_table(rows: list[ShotRow]) -> str:
+    head = ("shot", "frames", "time", "status")
+    cells = [(r.shot, str(r.frames), f"{r.seconds:.1f}s", r.status) for r in rows]
+    width = [max(len(c[i]) for c in [head, *cells]) for i in range(3)]
+    lines = ["  ".join([c[0].ljust(width[0]), c[1].rjust(width[1]), c[2].rjust(width[2]), c[3]])
+             for c in [head, *cells]]
+    ok = sum(r.status == "ok" for r in rows)
+    lines.append(f"{ok} of {len(rows)} shots finished, {sum(r.frames for r in rows if r.status == 'ok')} frames")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from roto_studio.commands.render import check_server
+
+    shots_args = list(args.shots)
+    address = args.ray
+    if address and Path(address).exists():  # `batch --ray shots/`: the folder is a shot, not an address
+        shots_args.insert(0, address)
+        address = ""
+    if args.chunk < 1:
+        raise RotoError("--chunk must be at least 1 frame.")
+    if args.retries < 0:
+        raise RotoError("--retries cannot be negative.")
+    if args.gpus_per_shot is not None and args.gpus_per_shot < 0:
+        raise RotoError("--gpus-per-shot cannot be negative.")
+    kwargs = render_kwargs(args)
+    check_server(kwargs["server"])
+    stages = kwargs["stages"]
+    if any(s in stages for s in ("cleanplate", "export")) and not args.out:
+        raise RotoError("the export and clean plate stages need --out DIR (each shot goes to DIR/<shot>/); "
+                        "give it, or choose --stages track,matte.")
+    if "export" in stages and not args.format:
+        raise RotoError("the export stage needs --format exr|png8|png16|prores; give it, or leave export "
+                        "out of --stages.")
+    shots = find_shots(shots_args)
+    if address is None:
+        rows = run_sequential(shots, args.out, kwargs)
+    else:
+        from roto_studio.commands.batch_ray import run_ray
+
+        rows = run_ray(shots, address or None, args.gpus_per_shot, args.chunk, args.retries, args.out, kwargs)
+    print(summary_table(rows))
+    return 0 if all(r.status == "ok" for r in rows) else 1
