@@ -56,10 +56,12 @@ def make_shot(folder, name: str = "shot", frames: int = 16, width: int = 96, hei
 
 
 def tree(folder) -> dict[str, bytes]:
-    """Every file under `folder` (relative path -> bytes), render records left out."""
+    """Every file under `folder` (relative path -> bytes); render records and the hidden temp files
+    a killed writer may leave are not results."""
     folder = Path(folder)
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".roto-render" not in p.parts and "done" not in p.parts}
+            if p.is_file() and not p.name.startswith(".") and ".roto-render" not in p.parts
+            and "done" not in p.parts}
 
 
 def results(project, out) -> dict[str, bytes]:

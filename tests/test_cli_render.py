@@ -119,3 +119,44 @@ def test_prores_movie_is_one_step(tmp_path, capsys, fmt):
     capsys.readouterr()
     assert main(["render", str(shot), "--stages", "track,export", "--out", str(out), "--format", fmt]) == 0
     assert all(" skipped" in line for line in capsys.readouterr().out.splitlines())
+
+
+def test_batch_without_ray_runs_each_shot_and_reports_failures(tmp_path, capsys):
+    shots = tmp_path / "shots"
+    make_shot(shots, "a", frames=6, keys=(0,))
+    make_shot(shots, "b", frames=6, keys=(0,), seed=1)
+    broken = shots / "c.roto"
+    broken.mkdir()
+    (broken / "project.json").write_text("{ not json")
+    out = tmp_path / "out"
+    assert main(["batch", str(shots), "--stages", "track,export", "--out", str(out), "--format", "png8"]) == 1
+    table = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in table[1:-1]}
+    assert rows["a"].split()[1] == "6" and rows["a"].endswith("ok")
+    assert rows["b"].endswith("ok") and "failed" in rows["c"] and "damaged" in rows["c"]
+    assert table[-1] == "2 of 3 shots finished, 12 frames"
+    assert len(list((out / "a").glob("car.*.png"))) == 6 and len(list((out / "b").glob("ball.*.png"))) == 6
+    log = (shots / "a.roto" / "render" / "batch.log").read_text().splitlines()
+    assert sum(" export " in line for line in log) == 6
+    # the same frames as a render of the shot on its own
+    solo = make_shot(tmp_path / "solo", "a", frames=6, keys=(0,))
+    assert main(["render", str(solo), "--stages", "track,export", "--out", str(tmp_path / "solo_out"),
+                 "--format", "png8"]) == 0
+    assert results(solo, tmp_path / "solo_out") == results(shots / "a.roto", out / "a")
+
+
+def test_batch_ray_without_the_extra_says_how_to_install(tmp_path):
+    import subprocess
+    import sys
+
+    shot = make_shot(tmp_path, "x", frames=3, keys=(0,))
+    code = ("import sys, importlib.abc\n"
+            "class B(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'ray': raise ImportError('blocked')\n"
+            "sys.meta_path.insert(0, B())\n"
+            "from roto_studio.cli import main\n"
+            f"sys.exit(main(['batch', {str(shot)!r}, '--ray', '--stages', 'track']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "pip install 'roto-studio[ray]'" in r.stderr and r.stderr.count("\n") == 1
