@@ -129,7 +129,8 @@ class RenderResult:
 
 def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int] | None = None,
                 force: bool = False, out=None, options=None, matte_backend: str = "auto",
-                band: int | None = None, server: str | None = None, log: FrameLog | None = None) -> RenderResult:
+                band: int | None = None, server: str | None = None, log: FrameLog | None = None,
+                colorspace: str | None = None) -> RenderResult:
     """Run `stages` of one saved project. Raises RotoError (what to do) when something is wrong."""
     from roto_studio.commands import render_stages as rs
     from roto_studio.core.project import load_project
@@ -138,6 +139,8 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
     check_server(server)
     stages = parse_stages(stages if isinstance(stages, str) else ",".join(stages))
     project = load_project(project_path)
+    if colorspace:
+        project.settings["colorspace"] = colorspace  # for this render only, as export does
     log = log or FrameLog(project.name)
     downstream = [s for s in ("cleanplate", "export") if s in stages]
     if downstream and out is None:
@@ -211,7 +214,7 @@ def run(args) -> int:
     name = project_folder(args.project).name.removesuffix(".roto")
     log = FrameLog(name, args.json_log)
     result = render_shot(args.project, stages, parse_frames(args.frames), args.force, args.out, options,
-                         args.matte_backend, args.band, args.server, log)
+                         args.matte_backend, args.band, args.server, log, args.colorspace)
     log.note(f"{result.frames} frames: {result.done()} frame steps done, {result.skipped()} skipped as "
              f"finished, {result.seconds:.1f}s")
     return 0

@@ -340,7 +340,7 @@ def run_export(ctx: Context, store: SourceStore, options, out: Path) -> None:
 
     def inputs(frames):
         alphas = {o.id: (o.refine, source_digests(ctx, store, o.id, ctx.around(frames, radius))) for o in objects}
-        return digest("export", settings, offset, str(plate), alphas)
+        return digest("export", settings, offset, str(plate), ctx.project.settings.get("colorspace"), alphas)
 
     if movie:
         key = inputs(ctx.numbers)
@@ -378,7 +378,10 @@ def _export_run(ctx, view, out, options, frames, offset, records, scope, keys, m
                 ctx.log.line("export", frames[logged[0]], "encoded")
                 logged[0] += 1
 
-    paths = export_project(view, out, opts, progress=progress if movie else None)
+    notes: list[str] = []
+    paths = export_project(view, out, opts, progress=progress if movie else None, notes=notes)
+    for note in dict.fromkeys(notes):
+        ctx.log.note(note)
     seconds = (time.monotonic() - t0) / max(1, len(frames))
     if movie:
         records.record("export", scope, frames[0], keys[frames[0]], paths)
