@@ -85,7 +85,8 @@ def test_rerun_skips_finished_frames_and_a_changed_prompt_reruns(tmp_path, capsy
     assert not [r for r in third if r["stage"] == "track" and r["object"] == "car" and r["status"] != "skipped"]
 
 
-def test_render_errors_are_one_line(tmp_path, capsys):
+def test_render_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ROTO_SERVER_TOKEN", raising=False)
     shot = make_shot(tmp_path, "e", frames=4, keys=(1,))
 
     def fails(argv, words):
@@ -96,7 +97,7 @@ def test_render_errors_are_one_line(tmp_path, capsys):
     fails(["render", str(shot)], "needs --out DIR")
     fails(["render", str(shot), "--out", str(tmp_path / "o")], "needs --format")
     fails(["render", str(shot), "--stages", "track,paint"], "unknown stage 'paint'")
-    fails(["render", str(shot), "--stages", "track", "--server", "http://127.0.0.1:9"], "not available yet")
+    fails(["render", str(shot), "--stages", "track", "--server", "http://127.0.0.1:9"], "ROTO_SERVER_TOKEN")
     fails(["render", str(shot), "--stages", "track", "--frames", "5-9"], "holds no frames")
     fails(["render", str(shot), "--out", str(tmp_path / "o"), "--format", "prores", "--frames", "1001-1002"],
           "whole shot")
@@ -160,3 +161,26 @@ def test_batch_ray_without_the_extra_says_how_to_install(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     assert "pip install 'roto-studio[ray]'" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_render_through_the_model_server_equals_in_process(tmp_path, capsys):
+    from tests.server.helpers import start_server
+
+    local = make_shot(tmp_path / "local", "v", frames=8, keys=(1, 6))
+    remote = make_shot(tmp_path / "remote", "v", frames=8, keys=(1, 6))
+    args = ["--stages", "track,matte,cleanplate,export", "--matte-backend", "classical", "--format", "png16"]
+    assert main(["render", str(local), "--out", str(tmp_path / "local_out"), *args]) == 0
+    server = start_server(tmp_path / "server", "--media-root", str(tmp_path / "remote"))
+    try:
+        capsys.readouterr()
+        assert main(["render", str(remote), "--out", str(tmp_path / "remote_out"), *args,
+                     "--server", server.url, "--token-file", str(server.token_file)]) == 0
+        assert "server" in capsys.readouterr().err
+        assert server.alive()
+    finally:
+        server.stop()
+    want = results(local, tmp_path / "local_out")
+    got = results(remote, tmp_path / "remote_out")
+    assert sorted(want) == sorted(got) and len([k for k in want if k.startswith("out/")]) == 4 * 8
+    for name in want:
+        assert want[name] == got[name], name

@@ -85,7 +85,7 @@ def render_kwargs(args) -> dict:
         options = ExportOptions(format="", objects=args.objects)
     return {"stages": parse_stages(args.stages), "force": args.force, "options": options,
             "matte_backend": args.matte_backend, "band": args.band, "server": args.server,
-            "json_log": args.json_log, "colorspace": args.colorspace}
+            "json_log": args.json_log, "colorspace": args.colorspace, "token_file": args.token_file}
 
 
 def render_one(shot: str, out_root: str | None, kwargs: dict, frames: tuple[int, int] | None = None,
@@ -166,7 +166,7 @@ def summary_table(rows: list[ShotRow]) -> str:
 
 
 def run(args) -> int:
-    from roto_studio.commands.render import check_server
+    from roto_studio.commands.render import server_client
 
     shots_args = list(args.shots)
     address = args.ray
@@ -180,7 +180,7 @@ def run(args) -> int:
     if args.gpus_per_shot is not None and args.gpus_per_shot < 0:
         raise RotoError("--gpus-per-shot cannot be negative.")
     kwargs = render_kwargs(args)
-    check_server(kwargs["server"])
+    server_client(kwargs["server"], kwargs["token_file"])  # reachable, token accepted: before any work
     stages = kwargs["stages"]
     if any(s in stages for s in ("cleanplate", "export")) and not args.out:
         raise RotoError("the export and clean plate stages need --out DIR (each shot goes to DIR/<shot>/); "

@@ -37,13 +37,14 @@ def add_arguments(p) -> None:
 def add_render_arguments(p, out_help: str | None = None) -> None:
     """Options shared by `render` and `batch`."""
     from roto_studio.commands.export import add_output_arguments
+    from roto_studio.commands.segment import add_server_arguments
 
     p.add_argument("--stages", default=DEFAULT_STAGES, metavar="LIST",
                    help=f"comma-separated stages out of {','.join(STAGES)} (default: {DEFAULT_STAGES}); "
                         "they always run in that order")
     p.add_argument("--force", action="store_true", help="redo frames already finished")
     p.add_argument("--json-log", action="store_true", help="log lines as JSON (one object per frame)")
-    p.add_argument("--server", metavar="URL", help="run the models on a Roto Studio model server")
+    add_server_arguments(p)
     p.add_argument("--matte-backend", choices=("auto", "vitmatte", "classical"), default="auto",
                    help="matting for the matte stage (auto: ViTMatte when its weights are installed)")
     p.add_argument("--band", type=int, metavar="PX", help="matte stage: unknown band each side of the edge")
@@ -63,12 +64,15 @@ def parse_stages(text: str) -> list[str]:
     return [s for s in STAGES if s in names]
 
 
-def check_server(url: str | None) -> None:
-    """--server: the model server client is not in this build yet; say so instead of pretending."""
-    if url is None:
-        return
-    raise RotoError("--server is not available yet (the model server client has not landed); "
-                    "run without --server to use the models in this process.")
+def server_client(url: str | None, token_file: str | None = None):
+    """The model server client for --server (checked: reachable, token accepted), or None."""
+    if not url:
+        return None
+    from roto_studio.client.http import ServerClient, token_from
+
+    client = ServerClient(url, token_from(token_file))
+    client.status()
+    return client
 
 
 class FrameLog:
@@ -130,13 +134,12 @@ class RenderResult:
 def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int] | None = None,
                 force: bool = False, out=None, options=None, matte_backend: str = "auto",
                 band: int | None = None, server: str | None = None, log: FrameLog | None = None,
-                colorspace: str | None = None) -> RenderResult:
+                colorspace: str | None = None, token_file: str | None = None) -> RenderResult:
     """Run `stages` of one saved project. Raises RotoError (what to do) when something is wrong."""
     from roto_studio.commands import render_stages as rs
     from roto_studio.core.project import load_project
 
     t0 = time.monotonic()
-    check_server(server)
     stages = parse_stages(stages if isinstance(stages, str) else ",".join(stages))
     project = load_project(project_path)
     if colorspace:
@@ -156,6 +159,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
     if not project.objects:
         raise RotoError(f"{project.folder} has no objects; prompt the shot in the window first.")
     out = Path(out) if out is not None else None
+    client = server_client(server, token_file)
     with project.open_media() as media:
         numbers = list(media.frame_numbers)
         if not numbers:
@@ -172,7 +176,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
         if movie and requested != numbers:
             raise RotoError("ProRes export writes one movie per object: run the export stage over the "
                             "whole shot (without --frames).")
-        ctx = rs.Context(project, media, log, force, requested)
+        ctx = rs.Context(project, media, log, force, requested, client)
         if "track" in stages:
             rs.run_track(ctx, project.settings.get("backend") or "auto")
         need = requested
@@ -214,7 +218,7 @@ def run(args) -> int:
     name = project_folder(args.project).name.removesuffix(".roto")
     log = FrameLog(name, args.json_log)
     result = render_shot(args.project, stages, parse_frames(args.frames), args.force, args.out, options,
-                         args.matte_backend, args.band, args.server, log, args.colorspace)
+                         args.matte_backend, args.band, args.server, log, args.colorspace, args.token_file)
     log.note(f"{result.frames} frames: {result.done()} frame steps done, {result.skipped()} skipped as "
              f"finished, {result.seconds:.1f}s")
     return 0

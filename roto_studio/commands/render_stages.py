@@ -88,7 +88,7 @@ class ProjectView:
 class Context:
     """Everything the stages share for one render of one shot."""
 
-    def __init__(self, project, media, log, force: bool, requested: list[int]):
+    def __init__(self, project, media, log, force: bool, requested: list[int], client=None):
         from roto_studio.core.masks import MaskStore
 
         self.project = project
@@ -97,6 +97,7 @@ class Context:
         self.force = force
         self.numbers = list(media.frame_numbers)
         self.requested = requested  # plate frames asked for (in the shot), sorted
+        self.client = client  # model server client (--server), or None: models in this process
         self.render_dir = project.folder / "render"
         self.records = Records(self.render_dir / "done", project.folder)
         self.mattes = MaskStore(self.render_dir / "matte")
@@ -150,7 +151,12 @@ def run_track(ctx: Context, backend: str) -> None:
     from roto_studio.models.engine import Engine
 
     project = ctx.project
-    engine = Engine(project, backend=backend, media=ctx.media)
+    if ctx.client is not None:
+        from roto_studio.client.remote import remote_engine
+
+        engine = remote_engine(project, ctx.client, backend=backend, media=ctx.media)
+    else:
+        engine = Engine(project, backend=backend, media=ctx.media)
     plan = engine.plan
     ctx.log.note(f"tracking with {engine.describe()}")
     wanted = set(ctx.requested)
@@ -204,7 +210,9 @@ def _track_span(ctx, engine, obj, start, span, inputs, inference_context) -> Non
 
 # ---------------------------------------------------------------- matte
 
-def matter_name(backend: str) -> str:
+def matter_name(backend: str, server: bool = False) -> str:
+    if server:
+        return f"{backend} (server)"
     if backend != "auto":
         return backend
     from roto_studio.models.vitmatte import available_backends
@@ -221,7 +229,7 @@ def matte_inputs(ctx: Context, obj, frame: int, name: str, band) -> tuple[str, s
 def run_matte(ctx: Context, frames: list[int], backend: str, band) -> None:
     from roto_studio.core.trimap import make_trimap
 
-    name = matter_name(backend)
+    name = matter_name(backend, ctx.client is not None)
     matter = None
     for obj in ctx.project.objects:
         for f in frames:
@@ -239,7 +247,11 @@ def run_matte(ctx: Context, frames: list[int], backend: str, band) -> None:
                 ctx.mattes.set(obj.id, f, alpha)  # a locked frame is final: kept as it is
                 status, outputs = "locked", [target]
             else:
-                if matter is None:
+                if matter is None and ctx.client is not None:
+                    from roto_studio.client.remote import RemoteMatter
+
+                    matter = RemoteMatter(ctx.client, backend)
+                elif matter is None:
                     from roto_studio.models.vitmatte import make_matter
 
                     matter = make_matter(name)
@@ -297,8 +309,13 @@ def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None
     everything = {o.id: (o.refine, sorted(store.use_matte & {o.id}), source_digests(ctx, store, o.id, ctx.numbers))
                   for o in ctx.project.objects}
     pad = max(4, *(len(str(abs(f))) for f in ctx.numbers))
+    inpainter = None
+    if ctx.client is not None:
+        from roto_studio.client.remote import RemoteInpainter
+
+        inpainter = RemoteInpainter(ctx.client)
     for obj in objects:
-        inputs = digest("cleanplate", obj.id, obj.name, everything)
+        inputs = digest("cleanplate", obj.id, obj.name, everything, inpainter is not None)
         todo = []
         for f in ctx.requested:
             if not ctx.force and records.finished("cleanplate", obj.id, f, inputs):
@@ -318,7 +335,7 @@ def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None
             ctx.log.line("cleanplate", f, "written", obj=obj.name, seconds=now - t0[0])
             t0[0] = now
 
-        write_clean_plate(view, obj.id, out, frames=todo, progress=progress)
+        write_clean_plate(view, obj.id, out, frames=todo, progress=progress, inpainter=inpainter)
 
 
 # ---------------------------------------------------------------- export
