@@ -22,8 +22,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", choices=("auto", "vitmatte", "classical"), default="auto",
                         help="auto (default) = ViTMatte when its weights are installed, else classical")
     parser.add_argument("--band", metavar="PX", type=int, default=None,
-                        help="unknown band width in pixels each side of the mask edge "
-                             "(default: about 0.5%% of the frame diagonal, wider on complex edges)")
+                        help="base width in pixels of the unknown band around the mask edge (default: about "
+                             "0.5%% of the frame diagonal); it widens up to 4x where the colours say the edge "
+                             "is soft (hair, fur, blur) and stays thin on hard edges")
     parser.add_argument("--colorspace", metavar="NAME",
                         help="the plate's input colour space (OCIO name), saved with the project")
     from roto_studio.commands.segment import add_server_arguments
@@ -39,7 +40,7 @@ def matte_object(project, obj_id: str, matter, band: int | None = None,
 
     Returns the frames written. cancel() is checked before each frame; on cancel, Cancelled is
     raised and the frames already written stay written."""
-    from roto_studio.core.trimap import make_trimap
+    from roto_studio.core.edge_matte import matte_from_mask
 
     store = project.masks
     todo = sorted(frames) if frames is not None else store.frames(obj_id)
@@ -59,8 +60,7 @@ def matte_object(project, obj_id: str, matter, band: int | None = None,
             if image.shape[:2] != alpha.shape:
                 raise ProjectError(f"the mask of frame {frame} is {alpha.shape[1]}x{alpha.shape[0]} but the "
                                    f"media frame is {image.shape[1]}x{image.shape[0]}; re-link the right media.")
-            trimap = make_trimap(alpha, band, band)
-            store.set(obj_id, frame, matter.refine(image, trimap))
+            store.set(obj_id, frame, matte_from_mask(image, alpha, matter, soft=alpha, band=band))
             done.append(frame)
             if progress is not None:
                 progress(i + 1, len(todo))
