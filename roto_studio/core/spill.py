@@ -30,9 +30,9 @@ def spill_root(project_folder: str | os.PathLike | None = None) -> Path:
     """Where spill folders go: the project's cache folder, else the user cache folder."""
     if project_folder:
         return Path(project_folder) / "cache" / SPILL_DIR
-    import platformdirs
+    from roto_studio.core.paths import cache_dir
 
-    return Path(platformdirs.user_cache_dir("roto-studio")) / SPILL_DIR
+    return cache_dir() / SPILL_DIR
 
 
 def _process_start(pid: int) -> str | None:

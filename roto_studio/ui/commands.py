@@ -1,7 +1,9 @@
 """Undo commands. Each edit of the project goes through one of these on the window's QUndoStack.
 
 A command changes the project (core) and then tells the window what to redraw via
-`window.project_changed(obj_id=None, frame=None)`.
+`window.project_changed(obj_id=None, frame=None)`. Mask bytes a command keeps for undo go into
+the window's `undo_payloads` (core.undo_payloads: a memory limit, older payloads in a file in the
+project's cache folder), never straight onto the stack.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ def decode_alpha(data: bytes | None):
     return to_alpha(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
 
 
+def keep(window, data: dict):
+    """A payload for `data` in the window's bounded store (plain, unbounded, before a project opens)."""
+    from roto_studio.core.undo_payloads import plain
+
+    store = getattr(window, "undo_payloads", None)
+    return store.add(data) if store is not None else plain(data)
+
+
 def _put(masks, obj_id: str, frame: int, alpha) -> None:
     if alpha is None:
         masks.delete(obj_id, frame)
@@ -63,21 +73,29 @@ class MaskEdit(QUndoCommand):
         super().__init__(text)
         self.window = window
         self.obj_id, self.frame = obj_id, int(frame)
-        self.before = encode_alpha(before_alpha)
+        self._before = keep(window, {"mask": encode_alpha(before_alpha)})
         self.before_prompt = copy.deepcopy(before_prompt)
         self.after_prompt = copy.deepcopy(after_prompt)
-        self.after = encode_alpha(after_alpha)
+        self._after = keep(window, {"mask": encode_alpha(after_alpha)})
         self.after_known = after_known
         self.before_known = before_known
         self.active = False  # True while done (not undone)
         self._pushed = False
 
+    @property
+    def before(self) -> bytes | None:
+        return self._before.get()["mask"]
+
+    @property
+    def after(self) -> bytes | None:
+        return self._after.get()["mask"]
+
     def set_after(self, alpha) -> None:
-        self.after = encode_alpha(alpha)
+        self._after = keep(self.window, {"mask": encode_alpha(alpha)})
         self.after_known = True
 
     def set_before(self, alpha) -> None:
-        self.before = encode_alpha(alpha)
+        self._before = keep(self.window, {"mask": encode_alpha(alpha)})
         self.before_known = True
 
     def redo(self) -> None:
@@ -111,9 +129,18 @@ class PropagationRun(QUndoCommand):
     def __init__(self, window, before: dict, text: str = "Propagate"):
         super().__init__(text)
         self.window = window
-        self.before = before  # {(obj_id, frame): bytes | None} for every frame the run wrote
-        self.after: dict | None = None
+        # {(obj_id, frame): 16-bit PNG bytes | None} for every frame the run wrote
+        self._before = keep(window, before)
+        self._after = None  # the same for the run's own masks, taken at the first undo
         self._first = True
+
+    @property
+    def before(self) -> dict:
+        return self._before.get()
+
+    @property
+    def after(self) -> dict | None:
+        return self._after.get() if self._after is not None else None
 
     def redo(self) -> None:
         if self._first:  # the run already wrote its masks
@@ -126,9 +153,12 @@ class PropagationRun(QUndoCommand):
 
     def undo(self) -> None:
         masks = self.window.project.masks
-        if self.after is None:
-            self.after = {(oid, f): encode_alpha(masks.get(oid, f)) for (oid, f) in self.before}
-        for (oid, f), data in self.before.items():
+        before = self.before
+        if self._after is None:
+            from roto_studio.workers.model_work import mask_png_bytes
+
+            self._after = keep(self.window, {(oid, f): mask_png_bytes(masks, oid, f) for (oid, f) in before})
+        for (oid, f), data in before.items():
             _put(masks, oid, f, decode_alpha(data))
         self.window.project_changed()
 

@@ -262,6 +262,10 @@ class SettingsDialog(QDialog):
         self.frame_cache = QSpinBox()
         self.frame_cache.setRange(64, 65536)
         self.frame_cache.setSuffix(" MiB")
+        self.undo_memory = QSpinBox()
+        self.undo_memory.setRange(16, 65536)
+        self.undo_memory.setSuffix(" MB")
+        self.undo_memory.setToolTip("Undo steps beyond this move to a file in the project's cache folder.")
         self.autosave = QSpinBox()
         self.autosave.setRange(0, 3600)
         self.autosave.setSuffix(" s (0 = off)")
@@ -271,6 +275,7 @@ class SettingsDialog(QDialog):
         self.offline_dir.setText(values.get("offline_dir", ""))
         self.frame_cache.setValue(int(values.get("frame_cache_mb", 512)))
         self.autosave.setValue(int(values.get("autosave_s", 60)))
+        self.undo_memory.setValue(int(values.get("undo_memory_mb", 256)))
         try:
             from roto_studio.models import weights
 
@@ -285,6 +290,7 @@ class SettingsDialog(QDialog):
         form.addRow("Segmentation backend", self.backend)
         form.addRow("Frame cache", self.frame_cache)
         form.addRow("Autosave every", self.autosave)
+        form.addRow("Undo memory", self.undo_memory)
         form.addRow("Weights folder", self.weights_dir)
         form.addRow("Offline weights folder", self.offline_dir)
         models = QGroupBox("Models")
@@ -329,7 +335,8 @@ class SettingsDialog(QDialog):
     def values(self) -> dict:
         return {"device": self.device.currentData(), "precision": self.precision.currentData(),
                 "backend": self.backend.currentData(), "offline_dir": self.offline_dir.text().strip(),
-                "frame_cache_mb": self.frame_cache.value(), "autosave_s": self.autosave.value()}
+                "frame_cache_mb": self.frame_cache.value(), "autosave_s": self.autosave.value(),
+                "undo_memory_mb": self.undo_memory.value()}
 
     def closeEvent(self, event):
         for r in self.rows:

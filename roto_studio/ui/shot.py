@@ -34,6 +34,9 @@ class Shot(QObject):
         super().__init__(parent)
         self.settings = settings
         self.undo = QUndoStack(self)
+        self.undo_payloads = None  # core.undo_payloads.UndoPayloads of the open project
+        self.opened.connect(self._open_undo_payloads)
+        self.closing.connect(self._close_undo_payloads)
         self.project = None  # core.project.Project
         self.media = None  # core.media.Media
         self.frame: int | None = None
@@ -48,6 +51,13 @@ class Shot(QObject):
     def job_running(self) -> bool:
         return self.job is not None and self.job.is_running()
 
+    def undo_memory_bytes(self) -> int:
+        """The undo history's memory limit (setting undo/memory_mb, default 256 MB)."""
+        try:
+            return max(0, int(float(self.settings.value("undo/memory_mb", 256)) * 2**20))
+        except (TypeError, ValueError):
+            return 256 * 2**20
+
     def frame_cache_bytes(self) -> int:
         return int(self.settings.value("media/frame_cache_mb", 512)) * 2**20
 
@@ -57,7 +67,8 @@ class Shot(QObject):
         return {"device": s.value("models/device", "auto"), "precision": s.value("models/precision", "auto"),
                 "backend": s.value("models/backend", "auto"), "offline_dir": s.value("models/offline_dir", ""),
                 "frame_cache_mb": int(s.value("media/frame_cache_mb", 512)),
-                "autosave_s": int(s.value("project/autosave_s", 60))}
+                "autosave_s": int(s.value("project/autosave_s", 60)),
+                "undo_memory_mb": self.undo_memory_bytes() // 2**20}
 
     # ------------------------------------------------------------------ telling the user
     def say(self, text: str, error: bool = True) -> None:
@@ -78,6 +89,32 @@ class Shot(QObject):
         self.objectChanged.emit(obj_id)
 
     # ------------------------------------------------------------------ the undo commands' host
+    def _open_undo_payloads(self) -> None:
+        from roto_studio.core.undo_payloads import UndoPayloads
+
+        self._close_undo_payloads()
+        self.undo_payloads = UndoPayloads(self.project.folder, self.undo_memory_bytes(), self._undo_dropped)
+
+    def _close_undo_payloads(self) -> None:
+        if self.undo_payloads is not None:
+            self.undo.clear()  # its steps' payloads are about to go
+            self.undo_payloads.close()
+            self.undo_payloads = None
+
+    def _undo_dropped(self, message: str) -> None:
+        """Older undo steps could not be kept on disk: cut the history (after the current step
+        is on the stack) and say so."""
+        from PySide6.QtCore import QTimer
+
+        def cut():
+            clean = self.undo.isClean()
+            self.undo.clear()
+            if clean:
+                self.undo.setClean()
+            self.say(message + " Undo starts again from here.")
+
+        QTimer.singleShot(0, cut)
+
     def project_changed(self, obj_id: str | None = None, frame: int | None = None) -> None:
         """Called by undo commands and jobs after they change the project."""
         self.changed.emit(obj_id, frame)

@@ -56,6 +56,10 @@ class SettingsController(QObject):
         s.setValue("models/offline_dir", v["offline_dir"])
         s.setValue("media/frame_cache_mb", v["frame_cache_mb"])
         s.setValue("project/autosave_s", v["autosave_s"])
+        if "undo_memory_mb" in v:
+            s.setValue("undo/memory_mb", v["undo_memory_mb"])
+            if self.shot.undo_payloads is not None:
+                self.shot.undo_payloads.set_limit(self.shot.undo_memory_bytes())
         if v["offline_dir"]:
             try:
                 from roto_studio.models import weights
