@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="`roto-studio COMMAND --help` describes a command.",
     )
     parser.add_argument("--version", action="version", version=f"roto-studio {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="roto-studio")
     for name in known_commands():
         module = importlib.import_module(f"roto_studio.commands.{COMMANDS[name]}")
         p = sub.add_parser(name, help=getattr(module, "HELP", None), description=getattr(module, "HELP", None))
