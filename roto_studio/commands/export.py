@@ -40,6 +40,9 @@ def add_output_arguments(p, required: bool = True) -> None:
     p.add_argument("--out-colorspace", metavar="NAME",
                    help="write cut-out RGB in this colour space (default: the plate's own; PNG and ProRes "
                         "of a linear plate: sRGB). The matte is never converted")
+    p.add_argument("--plate-edges", action="store_true",
+                   help="cut-outs keep the plate's own colour in soft edges (default: the object's colour "
+                        "estimated there, so comps show no dark or light fringes)")
     p.add_argument("--exr-float", action="store_true", help="32-bit float EXR (default: half)")
     p.add_argument("--compression", choices=("zip", "zips", "piz", "rle", "none"), default="zip",
                    help="EXR compression (default: zip, lossless)")
@@ -62,6 +65,7 @@ def options_from_args(args, frame_range=None):
         exr_compression=args.compression,
         workers=args.workers,
         out_colorspace=args.out_colorspace,
+        edge_colour=not getattr(args, "plate_edges", False),
     )
 
 

@@ -92,3 +92,41 @@ def test_matte_from_mask_beats_the_mask_and_guard_keeps_it_when_the_matte_strays
     # where the matte is plausible it is kept
     ring = (alpha > 0.05) & (alpha < 0.95)
     assert np.abs(guarded - matte)[ring].mean() < 0.02
+
+
+def test_premultiplied_cutout_has_no_fringe(tmp_path):
+    """Soft edges of a red object over blue: the exported premultiplied colour is red * alpha (the
+    object's own colour), not the plate's red-blue mix; with --plate-edges it is the mix."""
+    import subprocess
+    import sys
+
+    alpha = fuzzy_disc()
+    image = composite(alpha)
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(plates / f"p.{i + 1:04d}.png"), image[..., ::-1])
+    soft = np.clip(np.rint(alpha * 255), 0, 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "matte.png"), soft)
+    project = tmp_path / "s.roto"
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "roto_studio", *map(str, args)], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+
+    cli("segment", plates / "p.####.png", "--out", project, "--frame", 1, "--mask", tmp_path / "matte.png",
+        "--backend", "classical", "--object", "hair")
+    cli("export", project, "--out", tmp_path / "a", "--format", "png16", "--rgba", "premultiplied", "--quiet")
+    cli("export", project, "--out", tmp_path / "b", "--format", "png16", "--rgba", "premultiplied",
+        "--plate-edges", "--quiet")
+    read = lambda p: cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA) / 65535.0  # noqa: E731
+    ours, plain = read(tmp_path / "a" / "hair.0001.png"), read(tmp_path / "b" / "hair.0001.png")
+    a = ours[..., 3]
+    edge = (a > 0.15) & (a < 0.85)
+    assert edge.sum() > 100
+    blue_ours = np.abs(ours[..., 2][edge] - a[edge] * FG[2] / 255).mean()
+    blue_plain = np.abs(plain[..., 2][edge] - a[edge] * FG[2] / 255).mean()
+    assert blue_ours < 0.4 * blue_plain  # the background's blue is gone from the edge
+    inside = a > 0.999
+    np.testing.assert_array_equal(ours[inside], plain[inside])  # solid pixels keep the plate

@@ -26,6 +26,7 @@ class ExportOptions:
     exr_precision: str = "half"  # half | float
     exr_compression: str = "zip"  # zip | zips | piz | rle | none
     workers: int | None = None  # parallel writers; None = number of CPUs (at most 8)
+    edge_colour: bool = True  # cut-outs: estimated foreground colour in soft edges (no fringes)
     out_colorspace: str | None = None  # cut-out RGB colour space; None = the plate's (sRGB for PNG/ProRes of linear plates)
 
     def check(self) -> None:

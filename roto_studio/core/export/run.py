@@ -14,6 +14,7 @@ import numpy as np
 
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
 from roto_studio.core.export.colour_out import ColourOut, plan_colour
+from roto_studio.core.export.edges import estimate_foreground
 from roto_studio.core.export.options import ExportOptions
 from roto_studio.core.export.pixels import (
     alpha_to_uint16, alpha_to_uint8, cutout, exr_channels, plate_to_uint16, plate_to_uint8,
@@ -34,6 +35,9 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
         path.parent.mkdir(parents=True, exist_ok=True)
         alphas = [src.alpha(o, frame) for o in g.objects]
         rgb = colour_out.rgb(plate, options.format) if plate is not None and colour_out else plate
+        if rgb is not None and options.edge_colour:
+            union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
+            rgb = estimate_foreground(rgb, union)
         if options.format == "exr":
             chans = exr_channels(dict(zip(g.layers, alphas)), rgb, options.rgba or "straight",
                                  layers=len(alphas) > 1)
@@ -177,6 +181,8 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
         if media is not None:
             plate = src.plate(frame)
             rgb = colour_out.rgb(plate, "prores") if colour_out is not None else plate_to_uint16(plate)
+            if options.edge_colour:
+                rgb = estimate_foreground(rgb, union)
             if options.rgba == "premultiplied":
                 rgb = cutout(rgb, union, "premultiplied")[:, :, :3]
         else:
