@@ -156,7 +156,7 @@ def test_exr_rgba_cutout(tmp_path):
     p = make_project(tmp_path, names=("hero",))
     media = FakeMedia()
     for mode in ("straight", "premultiplied"):
-        out = export_project(p, tmp_path / mode, ExportOptions(format="exr", rgba=mode, exr_precision="float"))
+        out = export_project(p, tmp_path / mode, ExportOptions(format="exr", rgba=mode, exr_precision="float", edge_colour=False))
         _, ch = read_exr(out[0])
         assert sorted(ch) == ["A", "B", "G", "R"]
         plate = media.read_full(FRAMES[0]).astype(np.float32) / 65535
@@ -190,7 +190,7 @@ def test_png_exports_naming_range_start_frame(tmp_path):
 def test_png_rgba_keeps_16bit_and_colour_order(tmp_path):
     p = make_project(tmp_path, names=("hero",))
     media = FakeMedia()
-    out = export_project(p, tmp_path / "s", ExportOptions(format="png16", rgba="straight", frame_range=(1001, 1001)))
+    out = export_project(p, tmp_path / "s", ExportOptions(format="png16", rgba="straight", frame_range=(1001, 1001), edge_colour=False))
     bgra = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
     plate = media.read_full(1001)
     assert bgra.shape == (H, W, 4) and bgra.dtype == np.uint16
@@ -198,7 +198,7 @@ def test_png_rgba_keeps_16bit_and_colour_order(tmp_path):
     assert np.array_equal(bgra[..., 0], plate[..., 2])
     a = p.final_alpha("obj1", 1001)
     assert np.array_equal(bgra[..., 3], ex.alpha_to_uint16(a))
-    out = export_project(p, tmp_path / "p", ExportOptions(format="png8", rgba="premultiplied", frame_range=(1001, 1001)))
+    out = export_project(p, tmp_path / "p", ExportOptions(format="png8", rgba="premultiplied", frame_range=(1001, 1001), edge_colour=False))
     bgra8 = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
     want = np.rint(media.read(1001)[..., 0] * a).astype(np.uint8)
     assert bgra8.dtype == np.uint8 and np.array_equal(bgra8[..., 2], want)
@@ -397,12 +397,12 @@ def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
     p = create_project(tmp_path / "shot.roto", plate)
     hero = p.add_object("hero")
     p.masks.set(hero.id, 1001, soft_alpha(1))
-    out = export_project(p, tmp_path / "e", ExportOptions(format="exr", rgba="straight", exr_precision="float",
+    out = export_project(p, tmp_path / "e", ExportOptions(format="exr", rgba="straight", exr_precision="float", edge_colour=False,
                                                           frame_range=(1001, 1001)))
     _, ch = read_exr(out[0])
     lin = FakeMedia().read_full(1001).astype(np.float32) / 65535 * 3.0
     assert np.allclose(ch["B"], lin[..., 2], rtol=1e-6) and ch["B"].max() > 2.5  # HDR kept in EXR
-    out = export_project(p, tmp_path / "p", ExportOptions(format="png16", rgba="straight", frame_range=(1001, 1001)))
+    out = export_project(p, tmp_path / "p", ExportOptions(format="png16", rgba="straight", frame_range=(1001, 1001), edge_colour=False))
     bgra = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(bgra[..., 2], np.rint(ex.linear_to_srgb(lin[..., 0]) * 65535).astype(np.uint16))
 
