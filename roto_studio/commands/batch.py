@@ -1,4 +1,4 @@
-"""`roto-studio batch SHOTS... [--ray [ADDRESS]] [--gpus-per-shot N] [--chunk N]`: many shots.
+"""Many shots at once: `roto-studio batch SHOTS [--ray [ADDRESS]] [--gpus-per-shot N] [--chunk N]`.
 
 SHOTS are projects (NAME.roto) or folders holding them. Without --ray each shot is rendered in
 turn in this process (commands.render.render_shot); with --ray the work goes to a Ray cluster
