@@ -47,13 +47,18 @@ def add_output_arguments(p, required: bool = True) -> None:
     p.add_argument("--compression", choices=("zip", "zips", "piz", "rle", "none"), default="zip",
                    help="EXR compression (default: zip, lossless)")
     p.add_argument("--workers", type=int, metavar="N", help="frames written in parallel (default: CPUs)")
+    p.add_argument("--fps", metavar="RATE",
+                   help="ProRes frame rate, e.g. 24, 23.976, 24000/1001 (default: the shot's, see `info`)")
 
 
 def options_from_args(args, frame_range=None):
     """ExportOptions from the arguments add_output_arguments defined."""
     from roto_studio.core.export import ExportOptions
+    from roto_studio.core.framerate import parse_fps
 
+    fps = getattr(args, "fps", None)
     return ExportOptions(
+        fps=parse_fps(fps) if fps else None,
         format=args.format,
         objects=args.objects or None,
         combine=args.combine,

@@ -13,6 +13,8 @@ def add_arguments(parser) -> None:
                         help="a video file, a sequence pattern (plate.####.exr, plate.%%04d.png), "
                              "a folder of numbered images, or one image")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--fps", metavar="RATE",
+                        help="the frame rate to use (24, 23.976, 24000/1001) instead of the files' own")
     parser.add_argument("--colorspace", metavar="NAME",
                         help="the plate's input colour space (OCIO name), instead of the guess from the file")
     parser.add_argument("--colorspaces", action="store_true",
@@ -31,7 +33,8 @@ def _text(info: dict) -> str:
         f"kind:          {info['kind']}",
         f"size:          {info['width']}x{info['height']}",
         f"frames:        {info['frame_count']} ({info['first_frame']}-{info['last_frame']})",
-        f"fps:           {fps_value} ({fps})" + ("  variable frame rate" if info["variable_frame_rate"] else ""),
+        f"fps:           {fps_value} ({fps}), {info['fps_note']}"
+        + ("  variable frame rate" if info["variable_frame_rate"] else ""),
         f"pixel format:  {info['pixel_format']}",
         f"bit depth:     {info['bit_depth']}",
     ]
@@ -61,7 +64,10 @@ def run(args) -> int:
     from roto_studio.core.media import open_media, sequence_pattern_for
 
     with open_media(args.media, cache_bytes=64 * 1024 * 1024, colorspace=args.colorspace) as media:
+        if args.fps:
+            media.set_fps(args.fps)
         info = media.info()
+        info["fps_note"] = media.fps_note
         if args.colorspaces:
             config = media.colour_config
             info["ocio_colorspaces"] = config.spaces()

@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--colorspace", metavar="NAME",
                         help="the plate's input colour space (OCIO name), saved with the project; default: "
                              "guessed from the file (see `roto-studio info`)")
+    parser.add_argument("--fps", metavar="RATE",
+                        help="the shot's frame rate (24, 23.976, 24000/1001), saved with the project; "
+                             "default: from the files (EXR framesPerSecond, the video stream), else 24")
     parser.add_argument("--propagate", choices=("none", "forward", "backward", "both"), default="none",
                         help="then track the object through the shot from frame N (default: none)")
     parser.add_argument("--weights", metavar="PATH",
@@ -139,6 +142,12 @@ def _open_project(out: str, media_path: str):
     return create_project(folder, media_path), True
 
 
+def _fps_line(media) -> str:
+    from roto_studio.core.framerate import fps_decimal, fps_text
+
+    return f"{fps_decimal(media.fps)} ({fps_text(media.fps)}), {media.fps_note}"
+
+
 class _Progress:
     def __init__(self, label: str):
         self.label = label
@@ -163,10 +172,14 @@ def run(args) -> int:
     project, created = _open_project(args.out, args.media)
     if args.colorspace:
         project.settings["colorspace"] = args.colorspace
+    if args.fps:
+        project.set_fps(args.fps)
     with open_media(args.media, colorspace=project.settings.get("colorspace"),
                     colour_config=project.settings.get("ocio_config")) as media:
         if media.colour_config.source == "built-in":
             project.settings.setdefault("ocio_config", media.colour_config.name)
+        media.set_fps(project.settings.get("fps"))
+        print(f"frame rate: {_fps_line(media)}", file=sys.stderr)
         prompt = _prompt(args, int(media.width), int(media.height))
         obj = project.object_by_name(args.object) if args.object else None
         if obj is None:

@@ -64,8 +64,10 @@ def _convert(data: np.ndarray, dtype) -> np.ndarray:
 
 
 def write_exr(path, channels: dict, precision: str = "half", compression: str = "zip",
-              threads: int = 1, attributes: dict | None = None) -> None:
-    """Write `channels` ({name: HxW float array}) to `path`.
+              threads: int = 1, attributes: dict | None = None,
+              channel_precision: dict | None = None) -> None:
+    """Write `channels` ({name: HxW float array}) to `path`, in `precision` (half | float), except
+    the channels named in `channel_precision` ({name: half | float}).
 
     `attributes` adds header attributes: strings, floats, and `chromaticities` (8 floats).
 
@@ -86,7 +88,8 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
         elif data.shape != shape:
             raise ExportError(f"EXR channel {name} is {data.shape[1]}x{data.shape[0]} but the others "
                               f"are {shape[1]}x{shape[0]}; all channels need the plate size.")
-        pixels[name] = _convert(data, dtype)
+        wanted = (channel_precision or {}).get(name)
+        pixels[name] = _convert(data, pixel_dtype(wanted) if wanted else dtype)
     h, w = shape
     lines = _ZIP_LINES.get(str(compression).lower())
     if lines and OWN_ZIP_ENCODER:

@@ -131,10 +131,25 @@ class Project:
         kwargs.setdefault("display", self.settings.get("display") or None)
         kwargs.setdefault("view", self.settings.get("view") or None)
         media = open_media(self.media_ref(), **kwargs)
+        if self.settings.get("fps"):  # the shot's frame rate, set by the user
+            try:
+                media.set_fps(str(self.settings["fps"]))
+            except BaseException:
+                media.close()
+                raise
         config = getattr(media, "colour_config", None)
         if config is not None and config.source == "built-in":
             self.settings.setdefault("ocio_config", config.name)  # reopens identically after an OCIO upgrade
         return media
+
+    def set_fps(self, fps) -> None:
+        """Save the shot's frame rate (text like '24000/1001' or a Fraction); None: the files' own."""
+        if fps is None or fps == "":
+            self.settings.pop("fps", None)
+            return
+        from roto_studio.core.framerate import fps_text, parse_fps
+
+        self.settings["fps"] = fps_text(parse_fps(str(fps)))
 
     # -- objects
     def add_object(self, name: str | None = None, color=None) -> ObjectInfo:

@@ -42,6 +42,8 @@ ACTIONS: list[ActionSpec] = [
     A("clear", "&Edit", "Clear mask on this frame", ("Delete",), "prompting.clear_mask", needs_project=True,
       separator=True),
     A("settings", "&Edit", "Settings and models…", ("Ctrl+,",), "settings.settings_dialog"),
+    A("shot_settings", "&Edit", "Shot settings (frame rate)…", (), "project.shot_settings_dialog",
+      needs_project=True),
     A("fit", "&View", "Fit", ("Ctrl+0",), "canvas.fit"),
     A("actual", "&View", "100%", ("Ctrl+1",), "canvas.actual_size"),
     A("zoom_in", "&View", "Zoom in", ("Ctrl+=", "Ctrl++"), "canvas.zoom_by", (1.25,)),

@@ -1,4 +1,4 @@
-"""Dialogs: export, settings / models, keyboard shortcuts (F1)."""
+"""Dialogs: export, settings / models, shot settings (frame rate), keyboard shortcuts (F1)."""
 
 from __future__ import annotations
 
@@ -348,3 +348,54 @@ class SettingsDialog(QDialog):
 def existing_dir(path: str) -> str:
     p = Path(path).expanduser()
     return str(p) if p.is_dir() else ""
+
+
+class ShotSettingsDialog(QDialog):
+    """The shot's own settings: its frame rate (saved in the project; used by playback and ProRes).
+
+    The combo offers the common rates and takes any typed rate (24, 23.976, 24000/1001); its
+    first entry goes back to the files' own rate (or 24, assumed, when they give none)."""
+
+    RATES = ("23.976", "24", "25", "29.97", "30", "48", "50", "59.94", "60")
+
+    def __init__(self, media, saved_fps: str | None, parent=None):
+        super().__init__(parent)
+        from roto_studio.core.framerate import fps_decimal
+
+        self.setWindowTitle("Shot settings")
+        self.setObjectName("shot_settings_dialog")
+        files = fps_decimal(media.files_fps)
+        self.fps = QComboBox()
+        self.fps.setEditable(True)
+        self.fps.setObjectName("shot_fps")
+        self.fps.addItem(f"From the files ({files})", "")
+        for rate in self.RATES:
+            self.fps.addItem(rate, rate)
+        if saved_fps:
+            from roto_studio.core.framerate import parse_fps
+
+            shown = fps_decimal(parse_fps(saved_fps))
+            i = self.fps.findData(shown)
+            if i < 0:
+                self.fps.addItem(shown, shown)
+                i = self.fps.count() - 1
+            self.fps.setCurrentIndex(i)
+        self.source = QLabel(f"Now: {fps_decimal(media.fps)} fps, {media.fps_note}.")
+        self.source.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Frame rate", self.fps)
+        form.addRow("", self.source)
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(box)
+
+    def value(self) -> str:
+        """'' for the files' rate, else the rate as typed or picked."""
+        i = self.fps.currentIndex()
+        text = self.fps.currentText().strip()
+        if i >= 0 and self.fps.itemText(i) == text:
+            return str(self.fps.itemData(i) or "")
+        return text

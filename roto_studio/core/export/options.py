@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Sequence
 
 from roto_studio.core.errors import ExportError
@@ -28,6 +29,7 @@ class ExportOptions:
     workers: int | None = None  # parallel writers; None = number of CPUs (at most 8)
     edge_colour: bool = True  # cut-outs: estimated foreground colour in soft edges (no fringes)
     out_colorspace: str | None = None  # cut-out RGB colour space; None = the plate's (sRGB for PNG/ProRes of linear plates)
+    fps: Fraction | None = None  # ProRes frame rate; None = the shot's (project setting, else the plate's)
 
     def check(self) -> None:
         if self.format not in FORMATS:
@@ -43,6 +45,8 @@ class ExportOptions:
             a, b = self.frame_range
             if a > b:
                 raise ExportError(f"the frame range {a}-{b} runs backwards; give the first frame first.")
+        if self.fps is not None and not 0 < Fraction(self.fps) <= 1000:
+            raise ExportError(f"the frame rate {self.fps} is out of range; use a rate above 0 and at most 1000.")
         if self.workers is not None and self.workers < 1:
             raise ExportError("the number of workers must be at least 1.")
 

@@ -23,6 +23,18 @@ from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
 from roto_studio.core.export.prores import write_prores
 from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file, write_png_file
 
+def exr_rgb_precision(media, chosen: str) -> str:
+    """EXR precision for a cut-out's R, G, B: the plate's own (float for float and 12/16-bit
+    plates, whose values half would round; half for 8/10-bit and half-float plates), or float when
+    `chosen` (the alpha's precision) is float."""
+    if chosen == "float" or media is None:
+        return chosen
+    sample = getattr(media, "sample", None)
+    if sample is not None:
+        return "half" if sample in ("u8", "f16") else "float"
+    return "float" if int(getattr(media, "bit_depth", 8)) > 10 else "half"
+
+
 def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, stop: threading.Event,
                  exr_threads: int, colour_out: ColourOut | None = None) -> list[Path]:
     """Write every group's file for one frame; returns the paths written."""
@@ -42,8 +54,10 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
             chans = exr_channels(dict(zip(g.layers, alphas)), rgb, options.rgba or "straight",
                                  layers=len(alphas) > 1)
             attrs = colour_out.exr_attributes if colour_out is not None and plate is not None else None
+            rgb_precision = exr_rgb_precision(src.media, options.exr_precision) if plate is not None else None
             write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads,
-                           attributes=attrs)
+                           attributes=attrs,
+                           channel_precision={c: rgb_precision for c in "RGB"} if rgb_precision else None)
         else:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             if options.format == "png8":
@@ -162,11 +176,41 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
     return written
 
 
+def movie_frames(frames: list[int], media) -> list[int]:
+    """The plate frame shown at each movie frame, first to last with none skipped: a frame missing
+    from the plate holds the one before it, so the movie's timing matches the plate's. (Without a
+    plate, every number is its own frame: one with no mask is simply empty.)"""
+    if not frames:
+        return []
+    present = set(frames)
+    out, held = [], frames[0]
+    for f in range(frames[0], frames[-1] + 1):
+        if f in present or media is None:
+            held = f
+        out.append(held)
+    return out
+
+
+def movie_fps(project, media, options: ExportOptions):
+    """--fps, else the shot's (project setting, applied to the media when opened), else 24."""
+    from fractions import Fraction
+
+    from roto_studio.core.framerate import parse_fps
+
+    if options.fps:
+        return Fraction(options.fps)
+    if media is not None and getattr(media, "fps", None):
+        return Fraction(media.fps)
+    saved = getattr(project, "settings", {}).get("fps")
+    return parse_fps(str(saved)) if saved else Fraction(24)
+
+
 def _export_prores(project, media, plan: Plan, options: ExportOptions, progress, cancel,
                    colour_out: ColourOut | None = None) -> list[Path]:
-    fps = getattr(media, "fps", None) if media is not None else None
+    fps = movie_fps(project, media, options)
+    shown = movie_frames(plan.frames, media)
     src = Source(project, media, plan, full_precision=True)
-    total = len(plan.frames) * len(plan.groups)
+    total = len(shown) * len(plan.groups)
     done = 0
     written: list[Path] = []
     if progress:
@@ -203,7 +247,7 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
             def frames_in_order(gi=gi):
                 # Read ahead a few frames in the pool while the encoder works.
                 queue = []
-                items = iter([(gi, f) for f in plan.frames])
+                items = iter([(gi, f) for f in shown])
                 for item in items:
                     queue.append(pool.submit(prepare, item))
                     if len(queue) > 2 * workers:

@@ -32,10 +32,11 @@ def write_png_file(final: Path, image: np.ndarray) -> None:
 
 
 def write_exr_file(final: Path, channels: dict, precision: str = "half", compression: str = "zip",
-                   threads: int = 1, attributes: dict | None = None) -> None:
+                   threads: int = 1, attributes: dict | None = None,
+                   channel_precision: dict | None = None) -> None:
     with atomic_path(final, ".exr") as tmp:
         try:
-            write_exr(tmp, channels, precision, compression, threads, attributes)
+            write_exr(tmp, channels, precision, compression, threads, attributes, channel_precision)
         except RotoError:
             raise
         except OSError:

@@ -42,9 +42,13 @@ class Media:
         self.last_frame = self.frame_numbers[-1]
         self.missing_frames = list(missing)
         self.fps = Fraction(backend.fps)
+        # where the rate comes from: 'stream' (video), 'exr' (framesPerSecond), 'assumed' (24,
+        # nothing in the files) or 'set' (the user's, set_fps)
+        self.fps_source = getattr(backend, "fps_source", "stream")
         self.variable_frame_rate = bool(getattr(backend, "variable_frame_rate", False))
         self.pixel_format = backend.pixel_format
         self.bit_depth = int(backend.bit_depth)
+        self.sample = getattr(backend, "sample", None)  # image files: u8 | u16 | f16 | f32 | u32
         self.pattern = pattern
         self.warnings = list(getattr(backend, "warnings", []))
         self.cache = FrameCache(cache_bytes)
@@ -81,6 +85,31 @@ class Media:
                 self.colorspace, self.colorspace_reason = view.space, "chosen"
             self.colour_config, self.view = view.config, view
             self.cache.clear()
+
+    def set_fps(self, fps) -> None:
+        """Use the user's frame rate (a Fraction, or text such as '23.976'); None goes back to the
+        files' rate."""
+        if fps is None or fps == "":
+            self.fps = Fraction(self._backend.fps)
+            self.fps_source = getattr(self._backend, "fps_source", "stream")
+            return
+        from roto_studio.core.framerate import fps_text, parse_fps
+
+        self.fps = parse_fps(fps if isinstance(fps, str) else fps_text(Fraction(fps)))
+        self.fps_source = "set"
+
+    @property
+    def files_fps(self) -> Fraction:
+        """The rate the files give (or 24 assumed), whatever the user set."""
+        return Fraction(self._backend.fps)
+
+    @property
+    def fps_note(self) -> str:
+        """Where the frame rate comes from, in words."""
+        return {"stream": "from the video stream", "exr": "from the EXR framesPerSecond attribute",
+                "set": "set for this shot",
+                "assumed": "assumed: the files give no frame rate; set one with --fps or the shot settings",
+                }.get(self.fps_source, self.fps_source)
 
     # frame access ------------------------------------------------------------------------
 
@@ -165,6 +194,7 @@ class Media:
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
             "fps": _fraction_str(self.fps),
+            "fps_source": self.fps_source,
             "variable_frame_rate": self.variable_frame_rate,
             "pixel_format": self.pixel_format,
             "bit_depth": self.bit_depth,

@@ -265,6 +265,7 @@ class ImageFrames:
         self.bit_depth = _BITS[sample]
         fps = _exr_fps(self.files[first]) if self.files[first].suffix.lower() == ".exr" else None
         self.fps = fps or DEFAULT_SEQUENCE_FPS
+        self.fps_source = "exr" if fps else "assumed"  # EXR framesPerSecond, else 24 assumed
 
     def read_native(self, frame: int, full: bool = True) -> np.ndarray:
         """The frame as stored. A frame whose bit depth differs from the sequence's is fine for

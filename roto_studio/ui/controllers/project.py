@@ -207,6 +207,39 @@ class ProjectController(QObject):
             except OSError:
                 pass
 
+    # ------------------------------------------------------------------ the shot's settings
+    def shot_settings_dialog(self) -> None:
+        from roto_studio.ui.dialogs import ShotSettingsDialog
+
+        shot = self.shot
+        if shot.project is None or shot.media is None:
+            return
+        d = ShotSettingsDialog(shot.media, shot.project.settings.get("fps"), self.parent_widget)
+        if d.exec():
+            self.set_fps(d.value())
+
+    def set_fps(self, text: str | None) -> bool:
+        """The shot's frame rate ('' or None: the files' own), undoable and saved in the project."""
+        from roto_studio.core.framerate import fps_decimal, fps_text, parse_fps
+
+        shot = self.shot
+        if shot.project is None:
+            return False
+        try:
+            value = fps_text(parse_fps(text)) if text else None
+        except RotoError as exc:
+            shot.say(str(exc))
+            return False
+        if value == shot.project.settings.get("fps"):
+            return True
+        media = shot.media
+        label = f"Frame rate {fps_decimal(parse_fps(value))}" if value else "Frame rate from the files"
+        shot.undo.push(cmd.ProjectSetting(shot, "fps", value, label,
+                                          after=lambda v: media.set_fps(v) if media is not None else None))
+        if media is not None:
+            shot.status(f"Frame rate: {fps_decimal(media.fps)} fps, {media.fps_note}.", 6000)
+        return True
+
     # ------------------------------------------------------------------ dialogs and recent files
     def new_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.parent_widget, "New project from media", "", MEDIA_FILTER)
