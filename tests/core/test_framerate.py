@@ -143,7 +143,7 @@ def test_exr_cutouts_keep_the_plates_precision(tmp_path, capsys, kind, rgb_type)
     for extra, alpha_type in (([], np.float16), (["--exr-float"], np.float32)):
         out = tmp_path / f"out{len(extra)}"
         assert main(["export", str(project), "--out", str(out), "--format", "exr", "--rgba", "straight",
-                     "--quiet", *extra]) == 0, capsys.readouterr().err
+                     "--plate-edges", "--quiet", *extra]) == 0, capsys.readouterr().err
         chans = exr_channel_types(out / "Object_1.1001.exr")
         assert chans["A"].dtype == alpha_type
         want_rgb = np.float32 if extra else rgb_type
