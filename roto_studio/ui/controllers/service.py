@@ -103,6 +103,8 @@ class ServiceController(QObject):
             if serial != self._plan_serial:
                 return  # the backend was changed again meanwhile
             picked = "auto picked " if backend == "auto" and not error else ""
+            if error:  # name the choice that cannot be used, then why
+                text = f"{dict(BACKENDS).get(backend, backend)} cannot be used: {text}"
             self.label.setText(f"Backend: {picked}{text}")
             self.shot.status(f"Backend: {picked}{text}", 8000)
             if error:
