@@ -64,19 +64,19 @@ def main_bench() -> None:
         print(f"{a.shots} shots x {a.frames} frames at {w}x{h}: track + matte + export png16, "
               f"{os.cpu_count()} CPUs on this machine")
         seq = [timed_batch(tmp / "seq", tmp / "seq_out")]
-        print(f"  sequential, first round:           {seq[0]:5.1f}s  {frames / seq[0]:6.2f} frames/s  ({load()})")
+        print(f"  {'sequential, first round:':34s}{seq[0]:6.1f}s  {frames / seq[0]:6.2f} frames/s  ({load()})")
         os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
         t0 = time.perf_counter()
         ray.init(num_cpus=a.workers, include_dashboard=False, log_to_driver=False, logging_level="error")
         start = time.perf_counter() - t0
         try:
             ray_s = [timed_batch(tmp / "ray", tmp / "ray_out", "--ray", "--chunk", str(a.chunk))]
-            print(f"  --ray {a.workers} workers, first round: {ray_s[0]:5.1f}s  {frames / ray_s[0]:6.2f} frames/s  "
+            print(f"  {f'--ray {a.workers} workers, first round:':34s}{ray_s[0]:6.1f}s  {frames / ray_s[0]:6.2f} frames/s  "
                   f"({load()}; Ray start-up {start:.1f}s not included)")
             seq.append(timed_batch(tmp / "seq", tmp / "seq_out", "--force"))
-            print(f"  sequential, --force again:         {seq[1]:5.1f}s  {frames / seq[1]:6.2f} frames/s  ({load()})")
+            print(f"  {'sequential, --force again:':34s}{seq[1]:6.1f}s  {frames / seq[1]:6.2f} frames/s  ({load()})")
             ray_s.append(timed_batch(tmp / "ray", tmp / "ray_out", "--ray", "--chunk", str(a.chunk), "--force"))
-            print(f"  --ray {a.workers} workers, --force again: {ray_s[1]:5.1f}s  {frames / ray_s[1]:6.2f} frames/s  ({load()})")
+            print(f"  {f'--ray {a.workers} workers, --force again:':34s}{ray_s[1]:6.1f}s  {frames / ray_s[1]:6.2f} frames/s  ({load()})")
         finally:
             ray.shutdown()
         for k, name in enumerate(("first round", "warm round")):
