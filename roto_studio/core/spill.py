@@ -35,6 +35,20 @@ def spill_root(project_folder: str | os.PathLike | None = None) -> Path:
     return cache_dir() / SPILL_DIR
 
 
+def usable_spill_root(project_folder: str | os.PathLike | None = None) -> Path:
+    """spill_root(project_folder) when that folder exists and can be written, else the user
+    cache folder's (a project on a read-only share still tracks)."""
+    if project_folder and Path(project_folder).is_dir():
+        probe = Path(project_folder) / f".roto-write-probe-{os.getpid()}"
+        try:
+            probe.touch()
+            probe.unlink()
+            return spill_root(project_folder)
+        except OSError:
+            pass
+    return spill_root(None)
+
+
 def _process_start(pid: int) -> str | None:
     """A token that changes when a pid is reused (Linux: start time in /proc), else None."""
     try:

@@ -172,11 +172,10 @@ class Engine:
     @property
     def spill_dir(self):
         """Where SAM 2 spills memory: the project's cache folder (the user cache folder while the
-        project is not on disk). Spill folders of crashed runs there are removed."""
+        project is not on disk or cannot be written). Spill folders of crashed runs there are removed."""
         from roto_studio.core import spill
 
-        folder = getattr(self.project, "folder", None)
-        root = spill.spill_root(folder if folder is not None and folder.is_dir() else None)
+        root = spill.usable_spill_root(getattr(self.project, "folder", None))
         spill.clean_stale(root)
         return root
 
