@@ -19,7 +19,10 @@ class ServerError(ModelError):
 
 
 class ServerUnavailable(ServerError):
-    """The server is not there (not started, killed, network down)."""
+    """The server is not there (not started, killed, network down). A job it cut short can be
+    resumed once the server is back (retry option "resume")."""
+
+    retry = ("resume",)
 
 
 def token_from(token_file: str | None = None) -> str:

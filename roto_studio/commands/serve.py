@@ -108,6 +108,26 @@ def _watch_parent(server) -> None:
     threading.Thread(target=watch, name="roto-parent-watch", daemon=True).start()
 
 
+def _warm_up(choice) -> None:
+    """Import what the first requests need in the background (media decoding, the CPU fallback;
+    torch too for a GPU), so the first click does not pay for it."""
+    import threading
+
+    def warm():
+        import importlib
+
+        names = ["roto_studio.core.media", "roto_studio.models.classical", "roto_studio.models.matting_classical"]
+        if choice.kind != "cpu":
+            names += ["torch", "roto_studio.models.sam2_video"]
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - only a head start; the request says what is missing
+                pass
+
+    threading.Thread(target=warm, name="roto-warm-up", daemon=True).start()
+
+
 def run(args) -> int:
     import socket
 
@@ -148,6 +168,7 @@ def run(args) -> int:
     budget_text = f"{budget / 2**30:.1f} GB" if budget else "no limit"
     print(f"device: {choice.device} ({choice.reason}); model memory budget: {budget_text}", file=sys.stderr)
     print(f"roto-studio server listening on http://{host}:{port}", flush=True)
+    _warm_up(choice)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30,
                             limit_concurrency=256)
     server = uvicorn.Server(config)

@@ -385,12 +385,17 @@ class Engine:
     def propagate_steps(self, obj_ids: Iterable[str], start: int, direction: str = "forward", stop=None,
                         on_write: Callable[[str, int, np.ndarray | None], None] | None = None,
                         result: PropagationResult | None = None,
-                        on_saved: Callable[[str, int], None] | None = None) -> Iterator[Step]:
+                        on_saved: Callable[[str, int], None] | None = None,
+                        skip: dict[str, Iterable[int]] | None = None) -> Iterator[Step]:
         """Generator form of propagate(): yields a Step per frame; closing it cancels between
         frames (finished frames stay). `result` (given, or the generator's return value) is
         filled in as frames are written. Masks are saved by a background writer (write_behind
         frames queued at most); on_saved(obj_id, frame) is called (from the writer thread) once a
-        frame is in the store; when the generator ends or is closed every frame is saved."""
+        frame is in the store; when the generator ends or is closed every frame is saved.
+
+        skip {obj_id: frames}: frames a run cut short already finished (resuming it). They are
+        computed again, so the model's memory is what an uninterrupted run had, but not written."""
+        skip = {o: set(int(f) for f in fs) for o, fs in (skip or {}).items()}
         obj_ids = list(dict.fromkeys(obj_ids))
         spans, skipped = self.plan_spans(obj_ids, start, direction, stop)
         result = result if result is not None else PropagationResult()
@@ -433,6 +438,8 @@ class Engine:
                             if self.project.is_locked(obj_id, frame):
                                 result.locked[obj_id].append(frame)
                                 continue
+                            if frame in skip.get(obj_id, ()):
+                                continue  # finished by the interrupted run: kept as it is
                             alpha = alphas.get(obj_id)
                             if alpha is None:
                                 continue

@@ -319,7 +319,7 @@ class ServerState:
                            "reset the session and add the prompts again.")
         lo, hi = (stop if stop is not None else numbers[0], start) if reverse else \
                  (start, stop if stop is not None else numbers[-1])
-        total = sum(1 for f in numbers if lo <= f <= hi)
+        total = sum(1 for f in numbers if lo <= f <= hi and f != start)
         job = self.new_job("propagate", total)
         threading.Thread(target=self._propagate, args=(job, session, start, reverse, stop),
                          name=f"roto-job-{job.id}", daemon=True).start()
@@ -335,11 +335,12 @@ class ServerState:
             frames.cancelled = job.cancel.is_set
         gen = None
         end = object()
+        torch = session.plan.uses_torch
         try:
-            video = self.models.run(session.video)
-            gen = self.models.run(lambda: video.propagate(start, reverse=reverse, stop=stop))
+            video = self.models.run(session.video, torch=torch)
+            gen = self.models.run(lambda: video.propagate(start, reverse=reverse, stop=stop), torch=torch)
             while not job.cancel.is_set():
-                item = self.models.run(lambda: next(gen, end))
+                item = self.models.run(lambda: next(gen, end), torch=torch)
                 if item is end:
                     break
                 frame, alphas = item
@@ -348,12 +349,12 @@ class ServerState:
                 job.put({"frame": int(frame), "masks": masks, "done": job.done, "total": job.total})
             state = "cancelled" if job.cancel.is_set() else "succeeded"
             if gen is not None:
-                self.models.run(gen.close)
+                self.models.run(gen.close, torch=torch)
             job.finish(state)
         except Exception as exc:  # noqa: BLE001 - reported in the stream, never a traceback
             if gen is not None:
                 try:
-                    self.models.run(gen.close)
+                    self.models.run(gen.close, torch=torch)
                 except Exception:  # noqa: BLE001
                     pass
             job.finish("failed", public_message(exc))

@@ -276,6 +276,21 @@ class SettingsDialog(QDialog):
         self.frame_cache.setValue(int(values.get("frame_cache_mb", 512)))
         self.autosave.setValue(int(values.get("autosave_s", 60)))
         self.undo_memory.setValue(int(values.get("undo_memory_mb", 256)))
+        self.server = QComboBox()
+        self.server.setObjectName("server_mode")
+        for key, text in (("local", "Local model server (this machine)"), ("remote", "Remote model server"),
+                          ("in-process", "In this process (no server)")):
+            self.server.addItem(text, key)
+        self.server_url = QLineEdit(values.get("server_url", ""))
+        self.server_url.setObjectName("server_url")
+        self.server_url.setPlaceholderText("http://gpu-box:8765")
+        self.server_token = QLineEdit(values.get("server_token", ""))
+        self.server_token.setObjectName("server_token")
+        self.server_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.server_token.setPlaceholderText("the token the server was started with")
+        self._set_combo(self.server, values.get("server", "local"))
+        self.server.currentIndexChanged.connect(self._update_server)
+        self._update_server()
         try:
             from roto_studio.models import weights
 
@@ -288,6 +303,9 @@ class SettingsDialog(QDialog):
         form.addRow("Device", self.device)
         form.addRow("Precision", self.precision)
         form.addRow("Segmentation backend", self.backend)
+        form.addRow("Models run in", self.server)
+        form.addRow("Server URL", self.server_url)
+        form.addRow("Server token", self.server_token)
         form.addRow("Frame cache", self.frame_cache)
         form.addRow("Autosave every", self.autosave)
         form.addRow("Undo memory", self.undo_memory)
@@ -332,9 +350,16 @@ class SettingsDialog(QDialog):
             self.fallback.setText("No SAM 2 weights: the CPU fallback (classical segmentation and optical-flow "
                                   "propagation) is used. Download a SAM 2 model above for better masks.")
 
+    def _update_server(self) -> None:
+        remote = self.server.currentData() == "remote"
+        self.server_url.setEnabled(remote)
+        self.server_token.setEnabled(remote)
+
     def values(self) -> dict:
         return {"device": self.device.currentData(), "precision": self.precision.currentData(),
                 "backend": self.backend.currentData(), "offline_dir": self.offline_dir.text().strip(),
+                "server": self.server.currentData(), "server_url": self.server_url.text().strip(),
+                "server_token": self.server_token.text().strip(),
                 "frame_cache_mb": self.frame_cache.value(), "autosave_s": self.autosave.value(),
                 "undo_memory_mb": self.undo_memory.value()}
 

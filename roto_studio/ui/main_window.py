@@ -256,6 +256,7 @@ class MainWindow(QMainWindow):
         self.projects.close_event()
         self.settings_ctl.save_window_settings()
         self.projects.close_project()
+        self.service_ctl.close()  # stops the local model server child
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ the window's API
@@ -342,6 +343,9 @@ class MainWindow(QMainWindow):
 
     def cancel_job(self) -> None:
         self.escape()
+
+    def resume_job(self):
+        return self.jobs.resume()
 
     def shot_backend(self) -> str:
         return self.service_ctl.shot_backend()

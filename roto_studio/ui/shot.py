@@ -42,6 +42,7 @@ class Shot(QObject):
         self.frame: int | None = None
         self.current_obj: str | None = None
         self.service = None  # workers.service.ModelService: the model thread
+        self.server = None  # workers.server_host.ServerHost: the model server (None: models in-process)
         self.job = None  # the running (or last) Job / ServiceTask
         self.job_kind = ""
         # ask(question, title) -> bool; the window answers (tests replace the window's ask)
@@ -66,6 +67,8 @@ class Shot(QObject):
         s = self.settings
         return {"device": s.value("models/device", "auto"), "precision": s.value("models/precision", "auto"),
                 "backend": s.value("models/backend", "auto"), "offline_dir": s.value("models/offline_dir", ""),
+                "server": s.value("models/server", "local"), "server_url": s.value("models/server_url", ""),
+                "server_token": s.value("models/server_token", ""),
                 "frame_cache_mb": int(s.value("media/frame_cache_mb", 512)),
                 "autosave_s": int(s.value("project/autosave_s", 60)),
                 "undo_memory_mb": self.undo_memory_bytes() // 2**20}

@@ -55,6 +55,13 @@ class PropagationTask(ServiceTask):
         super().__init__(service, "propagate", on_end)
         self.obj_ids, self.start_frame, self.direction, self.stop = obj_ids, start, direction, stop
         self.prep = None  # the snapshot Job
+        self.skip = None  # {obj_id: frames} an interrupted run finished (resuming it)
+
+    @property
+    def key(self):
+        """What makes two runs the same job (for resuming)."""
+        stop = tuple(self.stop) if isinstance(self.stop, (list, tuple)) else self.stop
+        return (tuple(self.obj_ids), self.start_frame, self.direction, stop)
 
     def cancel(self) -> None:
         self.cancel_requested = True

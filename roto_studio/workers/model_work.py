@@ -68,6 +68,18 @@ def engine_factory(project, backend: str, device):
     return factory
 
 
+def server_engine_factory(host, project, backend: str):
+    """A factory for ModelService whose engine runs the models on the model server (`host`, a
+    workers.server_host.ServerHost): waits in the model thread until the server is up."""
+
+    def factory():
+        from roto_studio.client.remote import remote_engine
+
+        return remote_engine(project, host.client(), backend)
+
+    return factory
+
+
 def matte_frames(engine, progress, cancelled, obj_id, frames, backend, band, before):
     """Model thread (ModelService.job): matte `frames` of obj_id one by one, recording each
     replaced mask in `before` (for undo) just before it is overwritten. Returns the frames written."""
@@ -75,9 +87,14 @@ def matte_frames(engine, progress, cancelled, obj_id, frames, backend, band, bef
 
     cache = engine.__dict__.setdefault("_ui_matters", {})
     if backend not in cache:
-        from roto_studio.models.vitmatte import make_matter
+        if getattr(engine.backends, "remote", False):  # matting on the model server too
+            from roto_studio.client.remote import RemoteMatter
 
-        cache[backend] = make_matter(backend)
+            cache[backend] = RemoteMatter(engine.backends.client, backend)
+        else:
+            from roto_studio.models.vitmatte import make_matter
+
+            cache[backend] = make_matter(backend)
     matter = cache[backend]
     masks, written = engine.project.masks, []
     for i, f in enumerate(frames):

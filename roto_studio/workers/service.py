@@ -137,8 +137,9 @@ class ModelService(QObject):
         """Ask for obj_id's alpha on frame from `prompt` (all clicks on that frame so far)."""
         return self._submit("prompt", (obj_id, int(frame), prompt))
 
-    def propagate(self, obj_ids, start: int, direction: str = "forward", stop=None) -> int:
-        return self._submit("propagate", (list(obj_ids), int(start), direction, stop))
+    def propagate(self, obj_ids, start: int, direction: str = "forward", stop=None, skip=None) -> int:
+        """skip {obj_id: frames}: resuming an interrupted run, those frames are kept (not written)."""
+        return self._submit("propagate", (list(obj_ids), int(start), direction, stop), {"skip": skip})
 
     def call(self, fn: Callable, *args, **kwargs) -> int:
         """Run fn(engine, *args, **kwargs) in the model thread; callDone(id, value) answers."""
@@ -296,7 +297,8 @@ class ModelService(QObject):
         obj_ids, start, direction, stop = req.args
         result = PropagationResult()
         steps = engine.propagate_steps(obj_ids, start, direction, stop, result=result,
-                                       on_saved=lambda o, f: emit(self.frameSaved, req.id, o, f))
+                                       on_saved=lambda o, f: emit(self.frameSaved, req.id, o, f),
+                                       skip=req.kwargs.get("skip"))
         try:
             for step in steps:
                 emit(self.frameWritten, req.id, step.frame, list(step.written))

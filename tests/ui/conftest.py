@@ -30,6 +30,9 @@ def settings(tmp_path, monkeypatch):
     monkeypatch.setenv("ROTO_PROJECTS_DIR", str(tmp_path / "projects"))
     s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     s.setValue("project/autosave_s", 0)
+    # models in the test process (the default, a local model server child, is tested in
+    # tests/ui/test_model_server.py): keeps each window test from starting a server
+    s.setValue("models/server", "in-process")
     return s
 
 

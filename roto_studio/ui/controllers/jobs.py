@@ -28,6 +28,7 @@ class JobsController(QObject):
         self.progress, self.job_label, self.cancel_button = progress, job_label, cancel_button
         self.parent_widget = parent_widget  # for dialogs
         cancel_button.clicked.connect(self.cancel_job)
+        self.interrupted: dict | None = None  # a propagation the model server's loss cut short
         shot.closing.connect(self._closing)
         shot.serviceChanged.connect(self._connect_service)
 
@@ -145,6 +146,8 @@ class JobsController(QObject):
         task = self._task(rid)
         if task is None:
             return  # not a job: the service controller tells the user
+        if "resume" in tuple(retry or ()) and isinstance(task, PropagationTask):
+            message = self._interrupted(task)
         task.error = message
         if task.state == "running":
             task.finish("failed", task.result, message)
@@ -156,6 +159,35 @@ class JobsController(QObject):
         task = self._task(rid)
         if task is not None:
             task.finish(state, value)
+
+    # ------------------------------------------------------------------ resuming after the server died
+    def _interrupted(self, task) -> str:
+        """Remember a propagation the model server's loss cut short; the one line to show."""
+        result = task.result
+        written = {o: list(fs) for o, fs in (result.written if result is not None else {}).items()}
+        prior = self.interrupted if self.interrupted and self.interrupted["key"] == task.key else None
+        done = {o: sorted(set(written.get(o, [])) | set(prior["done"].get(o, []) if prior else []))
+                for o in task.obj_ids}
+        self.interrupted = {"key": task.key, "obj_ids": list(task.obj_ids), "start": task.start_frame,
+                            "direction": task.direction, "stop": task.stop, "done": done}
+        n = sum(len(v) for v in done.values())
+        last = [fs[-1] for fs in written.values() if fs]
+        where = f" after frame {last[0]}" if last else ""
+        return (f"The model server stopped during the propagation{where}; {n} finished frames are kept. "
+                "It is restarting: press Ctrl+R to resume.")
+
+    def resume(self):
+        """Ctrl+R: run the interrupted propagation again; the frames it finished are kept as they
+        are (the model replays them to rebuild its memory, so the rest matches an uninterrupted
+        run) and writing picks up after the last finished frame."""
+        info = self.interrupted
+        shot = self.shot
+        if info is None:
+            shot.say("nothing to resume: no job was interrupted by the model server.", error=False)
+            return None
+        if shot.project is None or self._refuse_if_busy():
+            return None
+        return self._propagate(info["obj_ids"], info["start"], info["direction"], info["stop"], info["done"])
 
     # ------------------------------------------------------------------ propagation
     def propagate(self, direction: str = "forward"):
@@ -175,8 +207,17 @@ class JobsController(QObject):
         a, b = min(a, start), max(b, start)
         lo, hi = {"forward": (start, b), "backward": (a, start), "both": (a, b)}[direction]
         stop = {"forward": b, "backward": a, "both": (a, b)}[direction]
+        self.interrupted = None  # a new run: the interrupted one is not resumed any more
+        return self._propagate([oid], start, direction, stop)
+
+    def _propagate(self, obj_ids, start, direction, stop, done=None):
+        shot = self.shot
+        lo, hi = (stop if direction == "both" else (start, stop) if direction == "forward" else (stop, start))
+        lo, hi = min(lo, start), max(hi, start)
+        oid = obj_ids[0]
         masks, service = shot.project.masks, shot.service
-        task = PropagationTask(service, self._job_ended, [oid], start, direction, stop)
+        task = PropagationTask(service, self._job_ended, list(obj_ids), start, direction, stop)
+        task.skip = done
         prep = Job(lambda progress, cancelled: snapshot_masks(masks, oid, lo, hi, start, cancelled), "propagation")
         task.prep = prep
 
@@ -185,7 +226,7 @@ class JobsController(QObject):
             if task.cancel_requested:
                 task.finish("cancelled", None)
                 return
-            task.request_id = service.propagate([oid], start, direction, stop)
+            task.request_id = service.propagate(task.obj_ids, start, direction, stop, skip=task.skip)
 
         prep.succeeded.connect(go)
         prep.failed.connect(lambda msg: task.finish("failed", None, msg))
@@ -209,6 +250,8 @@ class JobsController(QObject):
         self.shot.project_changed()
         if written:
             self.check_attention(written)
+        if task.state == "succeeded" and self.interrupted and self.interrupted["key"] == task.key:
+            self.interrupted = None  # resumed to the end
         if task.state == "succeeded":
             skipped = "; ".join(result.skipped.values()) if result is not None and result.skipped else ""
             self.job_label.setText(f"Propagated {n} frames." + (f" {skipped}." if skipped else ""))
@@ -343,10 +386,17 @@ class JobsController(QObject):
         rng = self.timeline.frame_range()
         frames = [f for f in self.timeline.numbers if rng is None or rng[0] <= f <= rng[1]]
 
+        host = shot.server
+
         def run(progress, cancelled):
             from roto_studio.commands.cleanplate import write_clean_plate
 
-            return write_clean_plate(project, oid, out_dir, frames=frames,
+            inpainter = None
+            if host is not None:  # the fill runs on the model server
+                from roto_studio.client.remote import RemoteInpainter
+
+                inpainter = RemoteInpainter(host.client())
+            return write_clean_plate(project, oid, out_dir, frames=frames, inpainter=inpainter,
                                      progress=lambda d, t: progress(d, t, None), cancel=cancelled)
 
         job = Job(run, "clean plate")

@@ -1,6 +1,11 @@
 """The model service for the open shot: starting and stopping it (workers.service.ModelService,
 one model thread), the shot's backend choice (saved with the project, undoable) and what it
-resolved to, restarting after a settings or backend change, and the out-of-memory retry."""
+resolved to, restarting after a settings or backend change, and the out-of-memory retry.
+
+Where the models run (Settings > model server): a local server child process (default; the
+window then never imports torch), a remote server (URL + token), or this process. When the local
+server dies it is restarted, the window says so in one line and the model service reconnects;
+the jobs controller offers to resume the interrupted propagation."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from PySide6.QtCore import QObject
 
 from roto_studio.ui import commands as cmd
 from roto_studio.workers.jobs import Job
-from roto_studio.workers.model_work import engine_factory
+from roto_studio.workers.model_work import engine_factory, server_engine_factory
 
 BACKENDS = [("auto", "Auto"), ("sam2", "SAM 2"), ("cutie", "Cutie"), ("classical", "CPU fallback")]
 
@@ -27,6 +32,7 @@ class ServiceController(QObject):
         shot.closing.connect(self.stop)
         shot.jobEnded.connect(self._job_ended)
         shot.settingsChanged.connect(self._settings_changed)
+        self._host_key = None
 
     # ------------------------------------------------------------------ life
     def start(self) -> None:
@@ -36,12 +42,67 @@ class ServiceController(QObject):
         ms = shot.model_settings()
         backend = self.shot_backend()
         device = None if ms["device"] == "auto" else ms["device"]
-        service = ModelService(engine_factory=engine_factory(shot.project, backend, device), parent=self)
+        host = self._server(ms, device)
+        if host is None:
+            factory = engine_factory(shot.project, backend, device)
+        else:
+            factory = server_engine_factory(host, shot.project, backend)
+        service = ModelService(engine_factory=factory, parent=self)
         service.failed.connect(self._on_failed)
         service.ready.connect(lambda text: self.label.setText(f"Backend: {text}"))
         shot.service = service
         shot.serviceChanged.emit(service)
-        self._describe_backend(backend, device)
+        if host is None:
+            self._describe_backend(backend, device)
+        else:  # the server picks and says what it picked (ready) once the engine is built
+            i = self.combo.findData(backend)
+            self.combo.setCurrentIndex(max(i, 0))
+            where = "local model server" if host.mode == "local" else f"model server {host.url}"
+            self.label.setText(f"Backend: {backend} on the {where}…")
+            service.call(lambda engine: None)
+
+    def _server(self, ms: dict, device):
+        """The ServerHost for the settings (started once, kept across shots), or None (in-process)."""
+        from roto_studio.workers.server_host import ServerHost
+
+        mode = ms.get("server", "local")
+        if mode not in ("local", "remote"):
+            self._close_server()
+            return None
+        key = (mode, ms.get("server_url", ""), ms.get("server_token", ""), device)
+        if self.shot.server is not None and self._host_key == key:
+            return self.shot.server
+        self._close_server()
+        if mode == "remote":
+            host = ServerHost("remote", url=ms.get("server_url", ""), token=ms.get("server_token", ""), parent=self)
+        else:
+            import os
+            from pathlib import Path
+
+            roots = {str(Path.home())}
+            if self.shot.project is not None and self.shot.project.media_path:
+                roots.add(os.path.dirname(os.path.abspath(str(self.shot.project.media_ref()))))
+            host = ServerHost("local", media_roots=sorted(roots), device=device, parent=self)
+            host.died.connect(self._server_died)
+            host.failed.connect(lambda text: self.shot.say(text))
+            host.start()
+        self.shot.server, self._host_key = host, key
+        return host
+
+    def _close_server(self) -> None:
+        if self.shot.server is not None:
+            self.shot.server.close()
+            self.shot.server = None
+            self._host_key = None
+
+    def _server_died(self, text: str) -> None:
+        self.shot.say(text[0].upper() + text[1:])
+        self.restart()  # a new engine on the restarted server (after the interrupted job ends)
+
+    def close(self) -> None:
+        """The window closes: the service, then the local server child."""
+        self.stop()
+        self._close_server()
 
     def stop(self) -> None:
         if self.shot.service is not None:

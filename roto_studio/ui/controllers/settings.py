@@ -1,6 +1,6 @@
 """Settings: the window's own (geometry, docks, view mode, overlay opacity, brush size) restored
 at start and saved at close, and the model / project settings edited in the Settings dialog
-(device, precision, default backend, offline weights folder, frame cache, autosave)."""
+(device, precision, default backend, offline weights folder, model server, frame cache, autosave)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,9 @@ class SettingsController(QObject):
         s.setValue("models/precision", v["precision"])
         s.setValue("models/backend", v["backend"])
         s.setValue("models/offline_dir", v["offline_dir"])
+        for key in ("server", "server_url", "server_token"):
+            if key in v:
+                s.setValue(f"models/{key}", v[key])
         s.setValue("media/frame_cache_mb", v["frame_cache_mb"])
         s.setValue("project/autosave_s", v["autosave_s"])
         if "undo_memory_mb" in v:
