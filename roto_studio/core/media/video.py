@@ -155,6 +155,8 @@ class VideoFrames:
             self.frame_of_pts = {}
             self.seek_ts = [None] * len(rows)
             self.fps = Fraction(stream.average_rate or stream.guessed_rate or 24)
+            if not (stream.average_rate or stream.guessed_rate):
+                self.fps_source = "assumed"
             self.variable_frame_rate = False
             self.start_frame_of = [0] * len(rows)
             self.key_frames = [0]
@@ -231,6 +233,7 @@ class VideoFrames:
                 rate = Fraction(1) / (Fraction(int(np.median(deltas))) * Fraction(tb))
             else:
                 rate = Fraction(24)
+                self.fps_source = "assumed"  # no rate and no timestamps to measure one
         if not vfr and len(deltas):
             # the stream's guess can be off for coarse time bases; check it against the pts
             nominal = Fraction(1) / (Fraction(float(np.median(deltas))).limit_denominator(1000) * Fraction(tb))
