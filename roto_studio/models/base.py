@@ -111,3 +111,27 @@ class Inpainter(ABC):
     @abstractmethod
     def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """image HxWx3 uint8, hole HxW bool -> HxWx3 uint8 with the hole filled."""
+
+
+@dataclass
+class Found:
+    """One instance of a phrase found on an image."""
+
+    phrase: str
+    alpha: np.ndarray  # HxW float32 0..1 at the image's size
+    score: float  # detection confidence 0..1
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in image pixels
+
+
+class TextFinder(ABC):
+    """set_image once per frame (embedding cached), then find every instance of some phrases."""
+
+    name = "text"
+
+    @abstractmethod
+    def set_image(self, image: np.ndarray, key: object = None) -> None:
+        """Make `image` current; `key` (e.g. (media path, frame)) lets the embedding be cached."""
+
+    @abstractmethod
+    def find(self, phrases: Sequence[str], min_score: float = 0.5) -> list[Found]:
+        """Every instance of each phrase with a score of at least min_score, per phrase by score."""

@@ -1,0 +1,317 @@
+"""Propagation over transformers' SAM 2-family video models (EdgeTAM, SAM 3 tracker), flat in memory.
+
+`EdgeTamVideoModel` and `Sam3TrackerVideoModel` share one inference-session design: a dict of
+preprocessed frames, per-object prompt inputs and a per-object dict of frame outputs (the memory
+bank). Driven as their documentation shows (the processor adds inputs, `model(session, frame_idx)`
+runs a frame), except for two things that keep memory flat however long the shot is:
+
+- `LazyFrames` stands in for `session.processed_frames`: it preprocesses a frame from the
+  FrameSource, with the processor's own video processor, only when the model asks for it, and keeps
+  a few in a small LRU;
+- each object's non-conditioning outputs live in a `TensorSpillDict`: the frames the model can
+  attend to from the current one stay in memory, older ones go to a temporary folder and come back
+  only if asked for. What the model reads is unchanged, so masks equal the stock session's.
+
+Frames are plate numbers outside, positions (0..n-1 in `frames.frame_numbers`) inside.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from roto_studio.core.errors import ModelError
+from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.models.sam2_video import SpillDict
+
+
+class LazyFrames(dict):
+    """`session.processed_frames` that preprocesses frames on demand (position -> 3xSxS tensor)."""
+
+    def __init__(self, source: FrameSource, processor, dtype=torch.float32, cache_frames: int = 3):
+        super().__init__()
+        self.source = source
+        self.processor = processor
+        self.frame_numbers = list(source.frame_numbers)
+        self.dtype = dtype
+        self.cache_frames = max(1, int(cache_frames))
+        self._cache: OrderedDict = OrderedDict()
+        self.decoded = 0  # frames preprocessed so far (tests)
+
+    def prepare(self, rgb: np.ndarray) -> torch.Tensor:
+        """One frame through the processor's video processor, as init_video_session does a clip."""
+        clip = np.ascontiguousarray(rgb[None, ..., :3])
+        out = self.processor.video_processor(videos=[clip], return_tensors="pt")
+        return out.pixel_values_videos[0][0].to(self.dtype)
+
+    def __len__(self) -> int:
+        return len(self.frame_numbers)
+
+    def __contains__(self, index) -> bool:
+        return isinstance(index, int) and 0 <= index < len(self.frame_numbers)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        index = int(index)
+        hit = self._cache.get(index)
+        if hit is not None:
+            self._cache.move_to_end(index)
+            return hit
+        if not 0 <= index < len(self.frame_numbers):
+            raise KeyError(index)
+        x = self.prepare(self.source.read(self.frame_numbers[index]))
+        self.decoded += 1
+        self._cache[index] = x
+        while len(self._cache) > self.cache_frames:
+            self._cache.popitem(last=False)
+        return x
+
+    def __setitem__(self, index, value) -> None:  # streamed frames are not used here
+        raise ModelError("this session reads its frames from the shot; frames cannot be added.")
+
+    def keys(self):
+        return range(len(self.frame_numbers))
+
+
+class TensorSpillDict(SpillDict):
+    """SpillDict for transformers' frame outputs: a flat dict of tensors, each restored to its device."""
+
+    def __init__(self, folder: Path):
+        super().__init__(folder, {}, "cpu", "cpu")
+
+    def _save(self, key: int, out: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{key}.pt"
+        blob = {"tensors": {}, "devices": {}, "none": []}
+        for k, v in out.items():
+            if isinstance(v, torch.Tensor):
+                blob["tensors"][k] = v.detach().to("cpu").clone()
+                blob["devices"][k] = str(v.device)
+            elif v is None:
+                blob["none"].append(k)
+            else:
+                raise TypeError(f"cannot spill {k!r} of type {type(v).__name__}")
+        torch.save(blob, path)
+        self._cold[key] = path
+        self.spilled += 1
+
+    def _load(self, key: int) -> dict:
+        path = self._cold.pop(key)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        path.unlink(missing_ok=True)
+        self.loaded += 1
+        out = {k: v.to(blob["devices"][k]) for k, v in blob["tensors"].items()}
+        out.update({k: None for k in blob["none"]})
+        return out
+
+
+def memory_window(config) -> int:
+    """How many frames either side of the current one the model reads outputs of."""
+    num_maskmem = int(getattr(config, "num_maskmem", 7))
+    ptrs = int(getattr(config, "max_object_pointers_in_encoder", 16))
+    return max(num_maskmem, ptrs) + 1
+
+
+class HFVideoPropagator(VideoPropagator):
+    """Prompts on any frame for several objects; propagation forward or backward from any frame.
+
+    model: an EdgeTamVideoModel / Sam3TrackerVideoModel (eval mode); processor: its
+    Sam2VideoProcessor / Sam3TrackerVideoProcessor.
+    """
+
+    name = "edgetam"
+
+    def __init__(self, model, processor, device=None, dtype=torch.float32, spill_dir=None,
+                 frame_cache: int = 3, name: str | None = None):
+        self.model = model.eval()
+        self.processor = processor
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.dtype = dtype
+        self.spill_root = Path(spill_dir) if spill_dir else None
+        self.frame_cache = frame_cache
+        if name:
+            self.name = name
+        self.session = None
+        self.frames: LazyFrames | None = None
+        self._spill_dir: Path | None = None
+        self._pos: dict[int, int] = {}
+        self._ids: dict[str, int] = {}  # our object ids -> the session's integer ids
+        self._prompts: dict[str, dict[int, Prompt]] = {}  # replayed after remove_object
+
+    @property
+    def window(self) -> int:
+        return memory_window(self.model.config)
+
+    # ---- session -------------------------------------------------------------------------
+    def start(self, frames: FrameSource) -> None:
+        self.close()
+        self.frames = LazyFrames(frames, self.processor, self.dtype, self.frame_cache)
+        if len(self.frames) == 0:
+            raise ModelError("the shot has no frames to track.")
+        self._pos = {f: i for i, f in enumerate(self.frames.frame_numbers)}
+        self._spill_dir = Path(tempfile.mkdtemp(prefix=f"roto-{self.name}-", dir=self.spill_root))
+        self._new_session()
+        self.session.video_height = int(frames.height)
+        self.session.video_width = int(frames.width)
+
+    def _new_session(self) -> None:
+        sess = self.processor.init_video_session(inference_device=self.device, dtype=self.dtype)
+        sess.processed_frames = self.frames
+        if self.session is not None:
+            sess.video_height, sess.video_width = self.session.video_height, self.session.video_width
+            self._clear_spills()
+        self.session = sess
+        self._ids.clear()
+
+    def _clear_spills(self) -> None:
+        if self.session is None:
+            return
+        for outs in self.session.output_dict_per_obj.values():
+            nc = outs["non_cond_frame_outputs"]
+            if isinstance(nc, SpillDict):
+                nc.clear()
+
+    def close(self) -> None:
+        self._clear_spills()
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+        self.session = None
+        self.frames = None
+        self._spill_dir = None
+        self._ids.clear()
+        self._prompts.clear()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _need_session(self):
+        if self.session is None:
+            raise RuntimeError("start(frames) must be called first")
+        return self.session
+
+    def position(self, frame: int) -> int:
+        try:
+            return self._pos[int(frame)]
+        except KeyError:
+            raise ModelError(f"frame {frame} is not in the shot "
+                             f"({self.frames.frame_numbers[0]}-{self.frames.frame_numbers[-1]}).") from None
+
+    @property
+    def object_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def _session_id(self, obj_id: str) -> int:
+        if obj_id not in self._ids:
+            self._ids[obj_id] = max(self._ids.values(), default=0) + 1
+        return self._ids[obj_id]
+
+    def _spill_ready(self) -> None:
+        for outs in self.session.output_dict_per_obj.values():
+            if not isinstance(outs["non_cond_frame_outputs"], SpillDict):
+                spill = TensorSpillDict(self._spill_dir)
+                for k, v in outs["non_cond_frame_outputs"].items():
+                    spill[k] = v
+                outs["non_cond_frame_outputs"] = spill
+
+    def _trim(self, pos: int) -> None:
+        w = self.window
+        for outs in self.session.output_dict_per_obj.values():
+            nc = outs["non_cond_frame_outputs"]
+            if isinstance(nc, SpillDict):
+                nc.spill_outside(pos - w, pos + w)
+
+    def memory_frames(self) -> dict:
+        """{obj_id: positions whose non-conditioning outputs are in memory} (tests, stats)."""
+        sess = self._need_session()
+        back = {v: k for k, v in self._ids.items()}
+        out = {}
+        for idx, d in sess.output_dict_per_obj.items():
+            nc = d["non_cond_frame_outputs"]
+            out[back.get(sess.obj_idx_to_id(idx))] = nc.in_memory() if isinstance(nc, SpillDict) else sorted(nc)
+        return out
+
+    def _alphas(self, pred_masks: torch.Tensor) -> torch.Tensor:
+        sess = self.session
+        logits = self.processor.post_process_masks(
+            [pred_masks], original_sizes=[[sess.video_height, sess.video_width]], binarize=False)[0]
+        return torch.sigmoid(logits.float())[:, 0]
+
+    # ---- prompts -------------------------------------------------------------------------
+    def add_prompt(self, frame: int, obj_id: str, prompt: Prompt) -> np.ndarray:
+        sess = self._need_session()
+        pos = self.position(frame)
+        sid = self._session_id(obj_id)
+        self._add_inputs(pos, sid, prompt)
+        self._prompts.setdefault(obj_id, {})[int(frame)] = prompt
+        self._spill_ready()
+        with torch.inference_mode():
+            out = self.model(inference_session=sess, frame_idx=pos)
+        alpha = self._alphas(out.pred_masks)[list(out.object_ids).index(sid)]
+        self._trim(pos)
+        return alpha.cpu().numpy().astype(np.float32, copy=False)
+
+    def _add_inputs(self, pos: int, sid: int, prompt: Prompt) -> None:
+        sess = self.session
+        if prompt.mask is not None and not prompt.points and prompt.box is None:
+            mask = np.asarray(prompt.mask)
+            mask = mask.astype(bool) if mask.dtype == bool else mask >= 0.5
+            self.processor.add_inputs_to_inference_session(
+                inference_session=sess, frame_idx=pos, obj_ids=sid, input_masks=mask)
+            return
+        if prompt.is_empty():
+            raise ModelError("an empty prompt cannot condition the tracker; give clicks, a box or a mask.")
+        points = labels = boxes = None
+        if prompt.points:
+            points = [[[[float(x), float(y)] for x, y in prompt.points]]]
+            labels = [[[int(v) for v in (prompt.labels or [1] * len(prompt.points))]]]
+        if prompt.box is not None:
+            boxes = [[[float(v) for v in prompt.box]]]
+        self.processor.add_inputs_to_inference_session(
+            inference_session=sess, frame_idx=pos, obj_ids=sid, input_points=points,
+            input_labels=labels, input_boxes=boxes)
+
+    # ---- propagation ---------------------------------------------------------------------
+    def propagate(self, start: int, reverse: bool = False,
+                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        sess = self._need_session()
+        if not self._ids:
+            raise ModelError("nothing to track: add a prompt for an object first.")
+        s = self.position(start)
+        e = (0 if reverse else len(self.frames) - 1) if stop is None else self.position(stop)
+        if (e > s) if reverse else (e < s):
+            raise ValueError(f"stop frame {stop} lies behind start frame {start} for this direction")
+        order = range(s, e - 1, -1) if reverse else range(s, e + 1)
+        back = {v: k for k, v in self._ids.items()}
+        numbers = self.frames.frame_numbers
+        for pos in order:
+            with torch.inference_mode():
+                out = self.model(inference_session=sess, frame_idx=pos, reverse=reverse)
+                alphas = self._alphas(out.pred_masks).cpu().numpy()
+            self._spill_ready()
+            self._trim(pos)
+            yield numbers[pos], {back[sid]: alphas[i] for i, sid in enumerate(out.object_ids) if sid in back}
+
+    # ---- objects ---------------------------------------------------------------------------
+    def remove_object(self, obj_id: str) -> None:
+        """The stock session cannot drop one object: start afresh and replay the others' prompts."""
+        self._need_session()
+        if obj_id not in self._ids:
+            return
+        keep = {o: p for o, p in self._prompts.items() if o != obj_id}
+        self.reset()
+        for o, frames in keep.items():
+            for f, p in sorted(frames.items()):
+                self.add_prompt(f, o, p)
+
+    def reset(self) -> None:
+        self._need_session()
+        self._new_session()
+        self._prompts.clear()
