@@ -38,9 +38,10 @@ class Prompt:
     labels: list[int] = field(default_factory=list)  # 1 include, 0 exclude
     box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2
     mask: np.ndarray | None = None  # HxW alpha 0..1 (or bool)
+    text: str | None = None  # a phrase, for backends that find objects by name (SAM 3 video)
 
     def is_empty(self) -> bool:
-        return not self.points and self.box is None and self.mask is None
+        return not self.points and self.box is None and self.mask is None and not self.text
 
 
 @dataclass

@@ -112,16 +112,16 @@ def sam3_config(tiny: bool = True):
 
     if not tiny:
         return Sam3Config()
-    patch, grid, h = 14, 8, 32
+    patch, grid, h, vit = 14, 8, 128, 32
     s = patch * grid
     vocab = len(char_clip_tokenizer())
     return Sam3Config(
         vision_config={"backbone_config": {
-            "model_type": "sam3_vit_model", "hidden_size": h, "intermediate_size": 64, "num_hidden_layers": 2,
+            "model_type": "sam3_vit_model", "hidden_size": vit, "intermediate_size": 64, "num_hidden_layers": 2,
             "num_attention_heads": 2, "image_size": s, "patch_size": patch, "window_size": 4,
             "global_attn_indexes": [1], "pretrain_image_size": s},
             "fpn_hidden_size": h, "backbone_feature_sizes": [[grid * 4] * 2, [grid * 2] * 2, [grid] * 2]},
-        text_config={"vocab_size": vocab, "hidden_size": h, "intermediate_size": 64, "projection_dim": h,
+        text_config={"vocab_size": vocab, "hidden_size": vit, "intermediate_size": 64, "projection_dim": vit,
                      "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 32,
                      "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
         geometry_encoder_config={"hidden_size": h, "num_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
@@ -170,15 +170,16 @@ def sam3_video_config(tiny: bool = True):
     grid = s // 14
     tracker = {
         "image_size": s, "num_maskmem": 3, "max_object_pointers_in_encoder": 4,
-        "prompt_encoder_config": {"hidden_size": 32, "image_size": s, "patch_size": 14},
-        "mask_decoder_config": {"hidden_size": 32, "mlp_dim": 64, "iou_head_hidden_dim": 32, "num_attention_heads": 2},
-        "memory_attention_hidden_size": 32, "memory_attention_mlp_hidden_size": 64,
-        "memory_attention_rope_feat_sizes": [grid, grid],
-        "memory_encoder_hidden_size": 32, "memory_encoder_output_channels": 16, "mask_downsampler_embed_dim": 32,
-        "memory_fuser_embed_dim": 32, "memory_fuser_intermediate_dim": 64,
+        "prompt_encoder_config": {"hidden_size": 128, "image_size": s, "patch_size": 14},
+        "mask_decoder_config": {"hidden_size": 128, "mlp_dim": 128, "iou_head_hidden_dim": 128, "num_attention_heads": 2},
+        "memory_attention_hidden_size": 128, "memory_attention_feed_forward_hidden_size": 128,
+        "memory_attention_num_layers": 1, "memory_attention_rope_feat_sizes": [grid, grid],
+        "memory_encoder_hidden_size": 128, "memory_encoder_output_channels": 64, "mask_downsampler_embed_dim": 128,
+        "memory_fuser_embed_dim": 128, "memory_fuser_intermediate_dim": 128,
         "vision_config": det.vision_config.to_dict(),
     }
-    return Sam3VideoConfig(detector_config=det.to_dict(), tracker_config=tracker, hotstart_delay=2,
+    return Sam3VideoConfig(detector_config=det.to_dict(), tracker_config=tracker, hotstart_delay=2, hotstart_unmatch_thresh=2, hotstart_dup_thresh=2,
+                           score_threshold_detection=0.45, new_det_thresh=0.52,
                            low_res_mask_size=grid * 4 * 4 // 4)
 
 
