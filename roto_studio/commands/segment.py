@@ -1,6 +1,7 @@
-"""`roto-studio segment MEDIA --out PROJECT --frame N (--point X,Y[,L] ... | --box ... | --mask PNG)`:
-a mask from clicks, a box or a mask image on one frame, optionally propagated through the shot,
-written into a new or existing project (then `roto-studio export` writes it out)."""
+"""`roto-studio segment MEDIA --out PROJECT --frame N (--point X,Y[,L] ... | --box ... | --mask PNG |
+--text "person, dog")`: a mask from clicks, a box or a mask image on one frame (or one object per
+instance of each phrase), optionally propagated through the shot, written into a new or existing
+project (then `roto-studio export` writes it out)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("media", metavar="MEDIA", help="video, image sequence (plate.####.exr), folder or image")
     parser.add_argument("--out", metavar="PROJECT", required=True,
                         help="project folder (NAME.roto) to create, or an existing project to extend")
-    parser.add_argument("--backend", choices=("auto", "sam2", "classical", "cutie"), default="auto",
-                        help="auto: SAM 2 when installed with weights, else the classical CPU fallback")
+    parser.add_argument("--backend", choices=("auto", "sam2", "classical", "cutie", "edgetam", "sam3", "grounding-dino"),
+                        default="auto",
+                        help="auto: SAM 2 when installed with weights, else the classical CPU fallback; "
+                             "edgetam: fast propagation; sam3 / grounding-dino: what finds --text")
     parser.add_argument("--object", metavar="NAME",
                         help="object to segment (created if new; default: a new object)")
     parser.add_argument("--frame", metavar="N", type=int, required=True, help="plate frame number of the prompt")
@@ -32,6 +35,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--fps", metavar="RATE",
                         help="the shot's frame rate (24, 23.976, 24000/1001), saved with the project; "
                              "default: from the files (EXR framesPerSecond, the video stream), else 24")
+    parser.add_argument("--text", metavar="PHRASES",
+                        help="find every instance of each phrase (\"person, dog\"): one object per instance")
+    parser.add_argument("--min-score", metavar="S", type=float, default=0.5,
+                        help="with --text: keep instances scoring at least S (0..1, default 0.5)")
     parser.add_argument("--propagate", choices=("none", "forward", "backward", "both"), default="none",
                         help="then track the object through the shot from frame N (default: none)")
     parser.add_argument("--weights", metavar="PATH",
@@ -164,6 +171,14 @@ class _Progress:
 
 
 def run(args) -> int:
+    if args.text is not None:
+        from roto_studio.commands.segment_text import run_text
+
+        return run_text(args)
+    if args.backend in ("sam3", "grounding-dino"):
+        from roto_studio.core.errors import RotoError
+
+        raise RotoError(f"--backend {args.backend} finds objects by name: give --text \"PHRASES\".")
     from roto_studio.core.errors import RotoError
     from roto_studio.core.media import open_media
     from roto_studio.models.device import inference_context

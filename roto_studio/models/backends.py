@@ -1,11 +1,12 @@
-"""Choosing and building the segmentation backends: auto | sam2 | classical | cutie.
+"""Choosing and building the segmentation backends: auto | sam2 | classical | cutie | edgetam.
 
 Nothing heavy is imported here at import time (no torch, no sam2): `choose` looks at what is
 installed and which weights are on disk and says what it picked and why; `BackendSet` builds the
 image segmenter and the video propagator on first use.
 
 Test / benchmark mode: env ROTO_SAM2_RANDOM_WEIGHTS=SIZE (or CONFIG@SIZE, e.g. tiny@256) builds
-SAM 2 from its shipped config with seeded random weights instead of loading a checkpoint.
+SAM 2 from its shipped config with seeded random weights instead of loading a checkpoint;
+ROTO_EDGETAM_RANDOM_WEIGHTS=tiny (or =full) does the same for EdgeTAM.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from roto_studio.core.errors import ModelError
 
-NAMES = ("auto", "sam2", "classical", "cutie")
+NAMES = ("auto", "sam2", "classical", "cutie", "edgetam")
 SAM2_BY_SPEED = ["sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large"]
 SAM2_BY_QUALITY_GPU = ["sam2.1-base-plus", "sam2.1-large", "sam2.1-small", "sam2.1-tiny"]
 DEFAULT_SAM2 = "sam2.1-tiny"
@@ -26,11 +27,11 @@ SMALLER_SIZES = (768, 512)  # SAM 2 input sizes tried after running out of GPU m
 
 @dataclass
 class BackendPlan:
-    name: str  # 'sam2' | 'classical' | 'cutie'
+    name: str  # 'sam2' | 'classical' | 'cutie' | 'edgetam'
     reason: str  # one line for the user: why this backend
     model: str | None = None  # registry name (e.g. sam2.1-tiny)
-    weights: Path | None = None  # checkpoint file
-    random: tuple[str, int] | None = None  # (sam2 config, image size): random weights, tests only
+    weights: Path | None = None  # checkpoint file (EdgeTAM: its weights folder)
+    random: tuple[str, int] | None = None  # (config, image size): random weights, tests only
     device: str | None = None  # None = models.device.choose_device(); 'cpu' forces the CPU
     image_size: int | None = None  # SAM 2 input size override (smaller after OOM)
     offload: bool = False  # SAM 2 video state kept on the CPU (after OOM)
@@ -38,7 +39,7 @@ class BackendPlan:
 
     @property
     def uses_torch(self) -> bool:
-        return self.name in ("sam2", "cutie")
+        return self.name in ("sam2", "cutie", "edgetam")
 
     def describe(self) -> str:
         what = self.name
@@ -127,6 +128,9 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
                 raise ModelError(cutie_video.missing_message())
         return BackendPlan("cutie", f"requested, weights {wfile.name}", weights=wfile, device=device)
 
+    if name == "edgetam":
+        return _edgetam_plan(wfile, weights, device)
+
     random = _random_mode()
     sam2_ok = _installed("sam2") and _installed("torch")
     if name == "sam2" or (name == "auto" and sam2_ok):
@@ -145,6 +149,30 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
             raise ModelError(f"cannot use SAM 2: {why}.")
         return BackendPlan("classical", f"{why}; using the CPU fallback", device="cpu")
     return BackendPlan("classical", "SAM 2 is not installed; using the CPU fallback", device="cpu")
+
+
+def _edgetam_plan(wfile, weights, device) -> BackendPlan:
+    if not (_installed("transformers") and _installed("timm")):
+        raise ModelError("EdgeTAM needs transformers and timm; pip install -e .[edgetam] (see README).")
+    size = os.environ.get("ROTO_EDGETAM_RANDOM_WEIGHTS", "").strip().lower()
+    if size:
+        if size not in ("tiny", "full"):
+            raise ModelError(f"ROTO_EDGETAM_RANDOM_WEIGHTS={size!r} is not tiny or full.")
+        return BackendPlan("edgetam", "EdgeTAM from its config with random weights (ROTO_EDGETAM_RANDOM_WEIGHTS)",
+                           random=(size, 128 if size == "tiny" else 1024), device=device)
+    folder = None
+    if weights and Path(weights).is_dir() and (Path(weights) / "config.json").is_file():
+        folder = Path(weights)
+    elif wfile is not None and wfile.name == "config.json":
+        folder = wfile.parent
+    else:
+        from roto_studio.models import weights as wmod
+
+        path = wmod.find("edgetam")
+        folder = path.parent if path is not None else None
+    if folder is None:
+        raise ModelError("the EdgeTAM weights are missing; run `roto-studio models download edgetam`.")
+    return BackendPlan("edgetam", f"requested, weights in {folder}", model="edgetam", weights=folder, device=device)
 
 
 class BackendSet:
@@ -174,12 +202,16 @@ class BackendSet:
             from roto_studio.models import sam2_common
 
             dev = self.device.device
-            if self.plan.random:
+            if self.plan.random and self.plan.name == "sam2":
                 config, size = self.plan.random
                 self._sam2_model = sam2_common.from_config(config, image_size=self.plan.image_size or size,
                                                            seed=0, device=dev)
-            elif self.plan.name == "cutie":  # SAM 2 only answers the clicks
-                self._sam2_model = sam2_common.load(self._clicks_model, device=dev)
+            elif self.plan.name in ("cutie", "edgetam"):  # SAM 2 only answers the clicks
+                random = _random_mode()
+                if random:
+                    self._sam2_model = sam2_common.from_config(random[0], image_size=random[1], seed=0, device=dev)
+                else:
+                    self._sam2_model = sam2_common.load(self._clicks_model, device=dev)
             else:
                 target = self.plan.weights or self.plan.model or DEFAULT_SAM2
                 config = None
@@ -192,7 +224,7 @@ class BackendSet:
     @property
     def image(self):
         if self._image is None:
-            if self.plan.name == "sam2" or (self.plan.name == "cutie" and self._sam2_for_clicks()):
+            if self.plan.name == "sam2" or (self.plan.name in ("cutie", "edgetam") and self._sam2_for_clicks()):
                 from roto_studio.models.sam2_image import Sam2ImageSegmenter
 
                 self._image = Sam2ImageSegmenter(self._sam2())
@@ -205,6 +237,8 @@ class BackendSet:
     def _sam2_for_clicks(self) -> bool:
         if not (_installed("sam2") and _installed("torch")):
             return False
+        if _random_mode():
+            return True
         reg, path, _ = _sam2_weights(None)
         self._clicks_model = reg
         return path is not None
@@ -221,11 +255,24 @@ class BackendSet:
                 from roto_studio.models.cutie_video import CutieVideoPropagator
 
                 self._video = CutieVideoPropagator.load(self.plan.weights, device=self.device.device)
+            elif self.plan.name == "edgetam":
+                self._video = self._edgetam()
             else:
                 from roto_studio.models.classical import FlowPropagator
 
                 self._video = FlowPropagator()
         return self._video
+
+    def _edgetam(self):
+        from roto_studio.models import hf_build
+        from roto_studio.models.hf_video import HFVideoPropagator
+
+        dev = self.device.device
+        if self.plan.random:
+            model, processor = hf_build.random_edgetam(tiny=self.plan.random[0] == "tiny")
+        else:
+            model, processor = hf_build.load("edgetam", self.plan.weights, device=dev)
+        return HFVideoPropagator(model.to(dev), processor, device=dev, name="edgetam")
 
     @property
     def built(self) -> bool:

@@ -1,0 +1,122 @@
+"""`roto-studio segment ... --text "person, dog" [--min-score S]`: one object per instance of each
+phrase on frame N, then (optionally) propagation as for clicked objects. With `--backend sam3` and
+`--propagate forward|backward`, SAM 3 video tracks the phrases instead, and instances that appear
+later in the shot become new objects too."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+
+def run_text(args) -> int:
+    from roto_studio.commands.segment import _open_project, _Progress
+    from roto_studio.core.errors import RotoError
+    from roto_studio.core.media import open_media
+    from roto_studio.models import text_backends
+    from roto_studio.models.device import inference_context
+    from roto_studio.models.engine import Engine
+    from roto_studio.models.text_find import split_phrases
+
+    if args.point or args.box or args.mask:
+        raise RotoError("give --text alone, or --point / --box / --mask (they cannot be combined).")
+    if args.object:
+        raise RotoError("--text names its objects after the phrases (\"person 1\"); leave out --object.")
+    phrases = split_phrases(args.text)
+    if not phrases:
+        raise RotoError("--text is empty; give phrases separated by commas, e.g. --text \"person, dog\".")
+    if not 0.0 <= args.min_score <= 1.0:
+        raise RotoError(f"--min-score {args.min_score} must lie between 0 and 1.")
+    text_name = args.backend if args.backend in ("sam3", "grounding-dino") else "auto"
+    prop_name = "auto" if text_name != "auto" else args.backend
+    plan = text_backends.choose(text_name, args.weights)
+    print(f"text backend: {plan.describe()}", file=sys.stderr)
+    video_text = plan.name == "sam3" and args.backend == "sam3" and args.propagate != "none"
+    engine_weights = None if plan.folder is not None and args.weights and plan.folder == _path(args.weights) else args.weights
+    project, created = _open_project(args.out, args.media)
+    if args.colorspace:
+        project.settings["colorspace"] = args.colorspace
+    if args.fps:
+        project.set_fps(args.fps)
+    with open_media(args.media, colorspace=project.settings.get("colorspace"),
+                    colour_config=project.settings.get("ocio_config")) as media:
+        if media.colour_config.source == "built-in":
+            project.settings.setdefault("ocio_config", media.colour_config.name)
+        media.set_fps(project.settings.get("fps"))
+        engine = Engine(project, backend=prop_name, weights=engine_weights, model=args.model, media=media)
+        stop = threading.Event()
+        old = None
+        if threading.current_thread() is threading.main_thread():
+            def on_sigint(*_):
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                stop.set()
+                print("\nstopping after this frame (Ctrl-C again to quit now)...", file=sys.stderr)
+            old = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            with inference_context(engine.device):
+                print(f"project: {project.folder}{' (new)' if created else ''}")
+                if video_text:
+                    return _track(engine, plan, phrases, args, stop)
+                print(f"backend: {engine.describe()}", file=sys.stderr)
+                image = engine.image if plan.name == "grounding-dino" else None
+                finder = text_backends.build(plan, image_segmenter=image, device=engine.plan.device)
+                made = text_backends.find_objects(engine, finder, args.frame, phrases, args.min_score)
+                project.save()
+                _report(project, made, phrases, args)
+                if made and args.propagate != "none" and not stop.is_set():
+                    ids = [oid for oid, _ in made]
+                    result = engine.propagate(ids, args.frame, args.propagate, cancel=stop.is_set,
+                                              progress=_Progress(f"propagating {args.propagate}"))
+                    print(file=sys.stderr)
+                    project.save()
+                    print(f"propagated {args.propagate}: {result.count} masks written for {len(ids)} objects")
+                    if result.cancelled:
+                        print("roto-studio: stopped; the finished frames were kept.", file=sys.stderr)
+                        return 130
+        finally:
+            project.save()
+            engine.close()
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+    return 0
+
+
+def _path(p):
+    from pathlib import Path
+
+    return Path(p)
+
+
+def _report(project, made, phrases, args) -> None:
+    if not made:
+        print(f"no instances of {', '.join(phrases)} scored at least {args.min_score} on frame {args.frame}.",
+              file=sys.stderr)
+    for oid, item in made:
+        cover = 100 * float((item.alpha >= 0.5).mean())
+        print(f"object: {project.object(oid).name} ({oid}) score {item.score:.3f}, "
+              f"mask covers {cover:.1f}% of frame {args.frame}")
+
+
+def _track(engine, plan, phrases, args, stop) -> int:
+    from roto_studio.commands.segment import _Progress
+    from roto_studio.models import text_backends
+    from roto_studio.models.text_tracking import run_tracking
+
+    tracker = text_backends.build_video(plan, device=engine.plan.device)
+    print("backend: SAM 3 video (phrases tracked through the shot)", file=sys.stderr)
+    result = run_tracking(engine, tracker, phrases, args.frame, args.propagate, min_score=args.min_score,
+                          progress=_Progress(f"tracking {args.propagate}"), cancel=stop.is_set)
+    print(file=sys.stderr)
+    project = engine.project
+    for oid, (phrase, first) in result.created.items():
+        print(f"object: {project.object(oid).name} ({oid}) from frame {first}, "
+              f"{len(result.written[oid])} frames")
+    if not result.created:
+        print(f"no instances of {', '.join(phrases)} found.", file=sys.stderr)
+    print(f"tracked {args.propagate}: {result.count} masks written for {len(result.created)} objects")
+    if result.cancelled:
+        print("roto-studio: stopped; the finished frames were kept.", file=sys.stderr)
+        return 130
+    return 0
