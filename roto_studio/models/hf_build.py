@@ -97,11 +97,15 @@ def edgetam_processor(image_size: int = 1024):
 
 
 def random_edgetam(tiny: bool = True, image_size: int | None = None, seed: int = 0):
-    """(EdgeTamVideoModel with seeded random weights, its processor)."""
+    """(EdgeTamVideoModel with seeded random weights, its processor). The object-score head is
+    biased so random weights still "see" the object on every frame (else every mask is empty)."""
+    import torch
     from transformers import EdgeTamVideoModel
 
     config = edgetam_config(tiny, image_size)
     model = _seeded(seed, lambda: EdgeTamVideoModel(config).eval())
+    with torch.no_grad():
+        model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(8.0)
     return model, edgetam_processor(config.image_size)
 
 
