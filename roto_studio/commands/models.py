@@ -9,6 +9,7 @@ import threading
 import time
 
 HELP = "List, download or verify model weights (SAM 2.1, ViTMatte, ...)."
+OPEN_LICENCES = ("Apache-2.0", "MIT")
 
 
 def add_arguments(parser) -> None:
@@ -39,12 +40,14 @@ def _list(args) -> int:
     rows, notes = [], []
     for s in registry.all_specs():
         st = weights.status(s.name, check=not args.no_check)
-        rows.append((s.name, _size(s.size), st.state, str(st.folder) if st.state != "missing" else "-"))
+        rows.append((s.name, _size(s.size), st.state, s.licence or "?",
+                     str(st.folder) if st.state != "missing" else "-"))
         if st.state not in ("ok", "missing"):
             notes.append(weights.message(st))
-    widths = [max(len(r[i]) for r in rows + [("NAME", "SIZE", "STATUS", "FOLDER")]) for i in range(3)]
-    for r in [("NAME", "SIZE", "STATUS", "FOLDER")] + rows:
-        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    head = ("NAME", "SIZE", "STATUS", "LICENCE", "FOLDER")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    for r in [head] + rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]}")
     for note in notes:
         print(note, file=sys.stderr)
     print(f"weights folder: {weights.weights_dir()}", file=sys.stderr)
@@ -75,7 +78,12 @@ def _download(args) -> int:
     from roto_studio.core.errors import Cancelled
     from roto_studio.models import weights
 
-    weights.spec(args.name)  # unknown name -> ModelError listing the known ones
+    spec = weights.spec(args.name)  # unknown name -> ModelError listing the known ones
+    if spec.licence:
+        print(f"{spec.name}: licence {spec.licence}" + (
+            "" if spec.licence in OPEN_LICENCES else
+            f" (read it at https://huggingface.co/{spec.repo_id} and accept it there first; "
+            "the download then needs your hub token, e.g. `hf auth login`)"), file=sys.stderr)
     stop = threading.Event()
     old = None
     if threading.current_thread() is threading.main_thread():

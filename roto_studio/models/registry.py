@@ -47,6 +47,7 @@ class WeightSpec:
     files: tuple[WeightFile, ...]  # main weights file first
     config: str | None = None  # backend config (e.g. the sam2 yaml inside the sam2 package)
     description: str = ""
+    licence: str = ""  # the weights' licence, shown by `models list` and in the settings
 
     @property
     def main(self) -> WeightFile:
@@ -73,7 +74,7 @@ class WeightSpec:
 
 def _sam2(name, repo, revision, filename, sha256, size, config, description):
     return WeightSpec(name, "sam2", repo, revision, (WeightFile(filename, sha256, size),),
-                      config=config, description=description)
+                      config=config, description=description, licence="Apache-2.0")
 
 
 _CUTIE_RELEASE = "https://github.com/hkchengrex/Cutie/releases/download/v1.0/"
@@ -99,24 +100,53 @@ SPECS: list[WeightSpec] = [
                (WeightFile("model.safetensors", "bda9289db1bb6762d978b42d1c62ae3f34daf7497171a347a1d09657efd788cb",
                            103_294_572),
                 WeightFile("config.json", "ae1006f5a83227048b563b2e60709d4203e432b2276949ebef41a8cfeeeaf45f", 837)),
-               description="ViTMatte small (Composition-1k)"),
+               description="ViTMatte small (Composition-1k)", licence="Apache-2.0"),
     # The base repo has no model.safetensors; two sources disagree on its config.json: unverified.
     WeightSpec("vitmatte-base", "vitmatte", "hustvl/vitmatte-base-composition-1k",
                "bf486d01a7d9e3dbcc8400f7942835caf0eaf76e",
                (WeightFile("pytorch_model.bin", "b2521bcc4b719fb24611c39605b6642162fd7502e69b3cc846506ca921757b41"),
                 WeightFile("config.json")),
-               description="ViTMatte base (Composition-1k)"),
+               description="ViTMatte base (Composition-1k)", licence="Apache-2.0"),
     # Cutie: GitHub release files of hkchengrex/Cutie tag v1.0 (no official Hugging Face mirror).
     # base: md5 from the authors, sha256 and size from third parties; small: one third-party md5.
     WeightSpec("cutie-base", "cutie", "hkchengrex/Cutie", "v1.0",
                (WeightFile("cutie-base-mega.pth", "9c05402ee36d3a356fb72715d263ba7e1ea06ad3bada48c1306491792da43023",
                            140_443_788, md5="a6071de6136982e396851903ab4c083a",
                            url=_CUTIE_RELEASE + "cutie-base-mega.pth"),),
-               description="Cutie base (ResNet-50, MEGA training): propagation for long shots"),
+               description="Cutie base (ResNet-50, MEGA training): propagation for long shots", licence="MIT"),
     WeightSpec("cutie-small", "cutie", "hkchengrex/Cutie", "v1.0",
                (WeightFile("cutie-small-mega.pth", md5="6abf53b4058228babc3686274bc136cc",
                            url=_CUTIE_RELEASE + "cutie-small-mega.pth"),),
-               description="Cutie small (ResNet-18): fastest propagation"),
+               description="Cutie small (ResNet-18): fastest propagation", licence="MIT"),
+    # Text prompts and fast tracking (transformers layout: config, weights, processor, tokenizer).
+    # Only the weights files have published checksums (PINS.md); the small files are unverified.
+    WeightSpec("sam3", "sam3", "facebook/sam3", "3c879f39826c281e95690f02c7821c4de09afae7",
+               (WeightFile("model.safetensors", "6d06f0a5f84e435071fe6603e61d0b4cc7b40e0d39d487cfd4d67d8cc11cc14a",
+                           3_439_938_512),
+                WeightFile("config.json"), WeightFile("processor_config.json"), WeightFile("tokenizer.json"),
+                WeightFile("tokenizer_config.json")),
+               description="SAM 3: finds every instance of a phrase; tracks phrases through a shot",
+               licence="SAM License"),
+    WeightSpec("grounding-dino-tiny", "grounding-dino", "IDEA-Research/grounding-dino-tiny",
+               "a2bb814dd30d776dcf7e30523b00659f4f141c71",
+               (WeightFile("model.safetensors", "1a2412ef99bd74bcd3c2a246fa1e48581f8889a1300c9051974741314fc042f3",
+                           689_359_096),
+                WeightFile("config.json"), WeightFile("preprocessor_config.json"), WeightFile("tokenizer.json"),
+                WeightFile("tokenizer_config.json"), WeightFile("special_tokens_map.json"), WeightFile("vocab.txt")),
+               description="Grounding DINO tiny: boxes for phrases, cut out by SAM 2", licence="Apache-2.0"),
+    WeightSpec("grounding-dino-base", "grounding-dino", "IDEA-Research/grounding-dino-base",
+               "12bdfa3120f3e7ec7b434d90674b3396eccf88eb",
+               (WeightFile("model.safetensors", "5548f844c928c4b6f411fa8cbcc2bfa8dbbba437cb1d513975519f93c2a9ed21",
+                           933_400_872),
+                WeightFile("config.json"), WeightFile("preprocessor_config.json"), WeightFile("tokenizer.json"),
+                WeightFile("tokenizer_config.json"), WeightFile("special_tokens_map.json"), WeightFile("vocab.txt")),
+               description="Grounding DINO base: better boxes, slower", licence="Apache-2.0"),
+    # EdgeTAM in the transformers layout: only the revision is published (no checksum): unverified.
+    WeightSpec("edgetam", "edgetam", "yonigozlan/EdgeTAM-hf", "c266ce53b3fc00f0f495b583f6a116c4e57f53bb",
+               (WeightFile("model.safetensors"), WeightFile("config.json"), WeightFile("processor_config.json"),
+                WeightFile("preprocessor_config.json"), WeightFile("video_preprocessor_config.json")),
+               description="EdgeTAM: SAM 2-style tracking, several times faster (CPUs, small GPUs)",
+               licence="Apache-2.0"),
 ]
 
 

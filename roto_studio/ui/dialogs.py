@@ -318,7 +318,7 @@ class SettingsDialog(QDialog):
             from roto_studio.models import registry
 
             for s in registry.all_specs():
-                row = WeightsRow(s.name, s.description)
+                row = WeightsRow(s.name, f"{s.description} (licence: {s.licence or 'unknown'})")
                 row.changed.connect(self._update_fallback)
                 self.rows.append(row)
                 mlay.addWidget(row)
