@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMai
 
 from roto_studio.ui.actions import build_actions, needs_project
 from roto_studio.ui.canvas import VIEW_MODES, Canvas
+from roto_studio.ui.controllers.find import FindController
 from roto_studio.ui.controllers.jobs import JobsController
 from roto_studio.ui.controllers.objects import ObjectsController
 from roto_studio.ui.controllers.playback import PlaybackController
@@ -27,6 +28,7 @@ from roto_studio.ui.controllers.prompting import PromptController
 from roto_studio.ui.controllers.service import ServiceController
 from roto_studio.ui.controllers.settings import SettingsController
 from roto_studio.ui.edge_panel import EdgePanel
+from roto_studio.ui.find_bar import FindBar
 from roto_studio.ui.objects_panel import ObjectsPanel
 from roto_studio.ui.shot import Shot
 from roto_studio.ui.timeline import Timeline
@@ -67,6 +69,7 @@ class MainWindow(QMainWindow):
         self.settings_ctl = SettingsController(shot, self, self.canvas, self.mode_combo, self.opacity, self)
         self.recent_menu = QMenu("Open recent", self)
         self.projects = ProjectController(shot, self.recent_menu, self, self)
+        self.find_ctl = FindController(shot, self.find_bar, self)
 
         self.actions_by_name, self.menus = build_actions(self, {
             "project": self.projects, "playback": self.playback, "prompting": self.prompting,
@@ -178,6 +181,8 @@ class MainWindow(QMainWindow):
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(0, 0, 0, 0)
+        self.find_bar = FindBar()
+        sl.addWidget(self.find_bar)
         sl.addWidget(self.objects, 2)
         sl.addWidget(view, 1)
         self.objects_dock = self._dock("Objects", "objects_dock", side)

@@ -146,7 +146,15 @@ def test_every_entry_is_pinned():
     pinned = {s.name: s.pinned for s in registry.SPECS}
     assert pinned == {"sam2.1-tiny": True, "sam2.1-small": True, "sam2.1-base-plus": True, "sam2.1-large": True,
                       "vitmatte-small": True, "vitmatte-base": False,  # its config.json: sources disagree
-                      "cutie-base": True, "cutie-small": True}
+                      "cutie-base": True, "cutie-small": True,
+                      # weights pinned (PINS.md), their small config/tokenizer files have no published hash
+                      "sam3": False, "grounding-dino-tiny": False, "grounding-dino-base": False,
+                      "edgetam": False}  # EdgeTAM-hf: only its revision is published
+    assert registry.get("sam3").main.sha256 == "6d06f0a5f84e435071fe6603e61d0b4cc7b40e0d39d487cfd4d67d8cc11cc14a"
+    assert registry.get("grounding-dino-tiny").main.size == 689_359_096
+    assert {s.name: s.licence for s in registry.SPECS if s.kind in ("sam3", "grounding-dino", "edgetam")} == {
+        "sam3": "SAM License", "grounding-dino-tiny": "Apache-2.0", "grounding-dino-base": "Apache-2.0",
+        "edgetam": "Apache-2.0"}
     assert registry.get("cutie-small").main.md5 == "6abf53b4058228babc3686274bc136cc"
     base = registry.get("cutie-base").main
     assert (base.md5, base.size) == ("a6071de6136982e396851903ab4c083a", 140_443_788)

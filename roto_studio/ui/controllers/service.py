@@ -15,7 +15,8 @@ from roto_studio.ui import commands as cmd
 from roto_studio.workers.jobs import Job
 from roto_studio.workers.model_work import engine_factory, server_engine_factory
 
-BACKENDS = [("auto", "Auto"), ("sam2", "SAM 2"), ("cutie", "Cutie"), ("classical", "CPU fallback")]
+BACKENDS = [("auto", "Auto"), ("sam2", "SAM 2"), ("cutie", "Cutie"), ("edgetam", "EdgeTAM"),
+            ("classical", "CPU fallback")]
 
 
 class ServiceController(QObject):

@@ -1,0 +1,82 @@
+"""Finding objects by name on the current frame: the Find field's phrases go to the model thread
+(workers.find_work), and what comes back becomes one object per instance ("person 1", "person
+2"...), each with its mask as a keyframe on that frame, all in one undo step (a QUndoStack macro)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+
+from roto_studio.ui import commands as cmd
+
+
+class FindController(QObject):
+    def __init__(self, shot, bar, parent=None):
+        super().__init__(parent)
+        self.shot, self.bar = shot, bar
+        self._request = None
+        self._text = ""
+        bar.findRequested.connect(self.find)
+        shot.serviceChanged.connect(self._connect_service)
+        shot.opened.connect(lambda: bar.setEnabled(True))
+        bar.setEnabled(shot.project is not None)
+
+    def _connect_service(self, service) -> None:
+        self._request = None
+        self.bar.set_busy(False)
+        if service is not None:
+            service.callDone.connect(self._answered)
+            service.failed.connect(self._failed)
+
+    def find(self, text: str, min_score: float) -> int | None:
+        from roto_studio.models.text_find import split_phrases
+        from roto_studio.workers.find_work import find_on_frame
+
+        shot = self.shot
+        phrases = split_phrases(text)
+        if shot.project is None or shot.service is None or shot.frame is None:
+            return None
+        if not phrases:
+            shot.say("type what to find, e.g. person, dog")
+            return None
+        self._text = ", ".join(phrases)
+        self.bar.set_busy(True)
+        shot.status(f"finding {self._text} on frame {shot.frame}…")
+        self._request = shot.service.call(find_on_frame, int(shot.frame), phrases, float(min_score))
+        return self._request
+
+    def _failed(self, rid: int, message: str, _retry) -> None:
+        if rid == self._request:
+            self._request = None
+            self.bar.set_busy(False)
+            self.shot.say(message)
+
+    def _answered(self, rid: int, answer) -> None:
+        if rid != self._request:
+            return
+        self._request = None
+        self.bar.set_busy(False)
+        shot = self.shot
+        if shot.project is None:
+            return
+        found, frame = answer["found"], answer["frame"]
+        if not found:
+            shot.say(f"nothing found for {self._text} on frame {frame} ({answer['backend']}).", error=False)
+            return
+        self.add_objects(frame, found)
+        shot.status(f"found {len(found)} objects for {self._text} ({answer['backend']})", 8000)
+
+    def add_objects(self, frame: int, found) -> None:
+        """One undo step: an object per (phrase, alpha, score), its mask a keyframe on `frame`."""
+        from roto_studio.core.project import FramePrompt
+        from roto_studio.models.text_backends import next_name
+
+        shot = self.shot
+        shot.undo.beginMacro(f"Find {self._text or 'objects'}")
+        try:
+            for phrase, alpha, _score in found:
+                add = cmd.ObjectAdd(shot, next_name({o.name for o in shot.project.objects}, phrase))
+                shot.undo.push(add)
+                shot.undo.push(cmd.MaskEdit(shot, add.obj.id, frame, None, FramePrompt(),
+                                            FramePrompt(has_mask=True), alpha, text=f"Mask of {add.obj.name}"))
+        finally:
+            shot.undo.endMacro()
