@@ -46,7 +46,7 @@ class LazyFrames(dict):
 
     def prepare(self, rgb: np.ndarray) -> torch.Tensor:
         """One frame through the processor's video processor, as init_video_session does a clip."""
-        clip = np.ascontiguousarray(rgb[None, ..., :3])
+        clip = np.array(rgb[None, ..., :3], dtype=np.uint8)  # writable: frame caches are read-only
         out = self.processor.video_processor(videos=[clip], return_tensors="pt")
         return out.pixel_values_videos[0][0].to(self.dtype)
 

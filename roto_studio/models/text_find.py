@@ -73,7 +73,7 @@ class Sam3TextFinder(TextFinder):
         if hit is not None:
             self._current = hit
             return
-        image = np.ascontiguousarray(image[..., :3])
+        image = np.array(image[..., :3], dtype=np.uint8)  # a writable copy (frame caches are read-only)
         inputs = self.processor(images=image, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             embeds = self.model.get_vision_features(pixel_values=inputs.pixel_values)
@@ -111,7 +111,7 @@ class GroundingDinoFinder(TextFinder):
         self._key = None
 
     def set_image(self, image: np.ndarray, key: object = None) -> None:
-        self._image = np.ascontiguousarray(image[..., :3])
+        self._image = np.array(image[..., :3], dtype=np.uint8)
         self._key = key
         self.segmenter.set_image(self._image, key=key)
 
