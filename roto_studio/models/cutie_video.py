@@ -7,9 +7,10 @@ size (default 480 on the short side). Every propagate() call runs a fresh rf-cut
 - frames are fed one at a time from the FrameSource in the walking order (backward = reversed);
 - masks given on frames behind the start (up to `max_seed_frames`, nearest last) are stepped
   first as permanent memory, so a correction at frame N can be re-propagated from N alone;
-- a frame with masks inside the walk is stepped with those masks as permanent memory (Cutie's
-  "commit"): objects given there take the user's mask, the others are predicted and made
-  mutually exclusive with it, exactly as InferenceCore.step does;
+- a frame with masks inside the walk is stepped with those masks (an index mask) as permanent
+  memory through InferenceCore.step only: new objects are added and the others predicted by
+  Cutie itself; a correction of some objects is committed whole, as Cutie's GUI does (see
+  `_commit`);
 - probabilities come back at the internal size and are upsampled to plate size: bilinear
   everywhere, then a guided filter on the plate image refines the soft edge band only.
 
@@ -455,39 +456,29 @@ class CutieVideoPropagator(VideoPropagator):
 
     @staticmethod
     def _commit(core, tensor, given: dict[int, np.ndarray]):
-        """Step a frame with masks as permanent memory, the way Cutie's GUI commits a frame: one
-        soft mask per object, the given ones as they are and the others predicted by Cutie on
-        this frame (cleared where a given mask covers them).
+        """Step a frame with masks as permanent memory, through rf-cutie's own step() only.
 
-        rf-cutie's step() only handles a full set of objects on this path, so the frame is first
-        predicted without touching memory (end=True), keeping its features for the commit
-        (the time index is stepped back so both calls are one frame), and new objects are
-        registered before the commit.
+        The masks go in as an index mask (each pixel the id of the given object covering it most).
+        A first mask, masks for every known object, or only new objects (an object added mid-shot):
+        one step with those ids; Cutie adds the new objects itself and predicts the others. A
+        correction of some known objects but not all (rf-cutie's step cannot take that) is
+        committed as Cutie's own GUI does: the frame as propagation shows it (a plain step), the
+        corrected objects replaced by the user's masks, the whole frame stepped as permanent memory.
         """
         import torch
 
-        known = list(core.object_manager.all_obj_ids)  # Cutie's channel order
-        new = sorted(c for c in given if c not in known)
-        others = [c for c in known if c not in given]
-        pred = None
-        if others:
-            pred = core.step(tensor, end=True, delete_buffer=False)
-            core.curr_ti -= 1
-        if new and known:
-            core.object_manager.add_new_objects(new)
-        dev = tensor.device
-        masks = {c: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(dev) for c, a in given.items()}
-        covered = torch.stack(list(masks.values())).amax(0) > 0.5
-        channels = []
-        for cid in known + new:
-            if cid in masks:
-                channels.append(masks[cid])
-            else:
-                p = pred[core.object_manager.find_tmp_by_id(cid)].float().clone()
-                p[covered] = 0
-                channels.append(p)
-        return core.step(tensor, torch.stack(channels), objects=known + new, idx_mask=False,
-                         force_permanent=True)
+        ids = sorted(given)
+        stack = np.stack([np.asarray(given[c], np.float32) for c in ids])
+        index = np.where(stack.max(0) > 0.5, np.asarray(ids)[stack.argmax(0)], 0).astype(np.int64)
+        known = list(core.object_manager.all_obj_ids)
+        corrected = [c for c in ids if c in known]
+        if corrected and any(c not in given for c in known):
+            shown = core.output_prob_to_mask(core.step(tensor)).cpu().numpy()
+            shown[np.isin(shown, corrected)] = 0
+            index = np.where(index > 0, index, shown)
+            ids = sorted(set(known) | set(ids))
+        mask = torch.from_numpy(index).to(tensor.device)
+        return core.step(tensor, mask, objects=ids, force_permanent=True)
 
     def _alphas(self, core, prob, frame: int, image: np.ndarray) -> dict[str, np.ndarray]:
         if prob is None:

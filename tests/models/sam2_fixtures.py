@@ -18,12 +18,13 @@ def make_model(image_size=128, seed=0, max_obj_ptrs=8):
     """SAM 2.1 tiny from its shipped config with seeded random weights.
 
     max_obj_ptrs is lowered from 16 so the attention window (max(num_maskmem + 1, ptrs) frames)
-    is 8 and a 16-frame clip really releases memory. The object-score head is biased so that
-    random weights still "see" an object on every frame (else every mask would be empty and
-    comparisons meaningless).
+    is 8 and a 16-frame clip really releases memory; None keeps the shipped settings (16 object
+    pointers, 7 memory frames: a window of 16). The object-score head is biased so that random
+    weights still "see" an object on every frame (else every mask would be empty and comparisons
+    meaningless).
     """
-    model = from_config("tiny", image_size=image_size, seed=seed,
-                        extra_overrides=[f"++model.max_obj_ptrs_in_encoder={max_obj_ptrs}"])
+    extra = [f"++model.max_obj_ptrs_in_encoder={max_obj_ptrs}"] if max_obj_ptrs else []
+    model = from_config("tiny", image_size=image_size, seed=seed, extra_overrides=extra)
     with torch.no_grad():
         head = model.sam_mask_decoder.pred_obj_score_head
         last = head.layers[-1] if hasattr(head, "layers") else head
@@ -51,26 +52,32 @@ def memo_backbone(model):
     return stats
 
 
+def _bounce(x: float, span: float) -> float:
+    """x folded back and forth into [0, span] (a triangle wave): objects stay in the frame."""
+    x = x % (2 * span)
+    return x if x <= span else 2 * span - x
+
+
+def disc_centre(t: int):
+    return (30 + _bounce(5 * t, 100), 50 + 2 * np.sin(t / 3))
+
+
+def square_box(t: int):
+    sx, sy = 120 - _bounce(3 * t, 80), 30 + _bounce(t, 60)
+    return (sx - 12, sy - 10, sx + 12, sy + 10)
+
+
 def scene(t: int, w=160, h=120, seed=1) -> np.ndarray:
-    """Frame t of a synthetic shot: textured background, a disc and a square moving across."""
+    """Frame t of a synthetic shot: textured background, a disc and a square moving (bouncing)."""
     rng = np.random.default_rng(seed)
     base = rng.integers(40, 90, size=(h // 8 + 1, w // 8 + 1, 3)).astype(np.uint8)
     img = np.kron(base, np.ones((8, 8, 1), np.uint8))[:h, :w].copy()
     yy, xx = np.mgrid[:h, :w]
-    cx, cy = 30 + 5 * t, 50 + 2 * np.sin(t / 3)
+    cx, cy = disc_centre(t)
     img[(xx - cx) ** 2 + (yy - cy) ** 2 < 15 ** 2] = (220, 60, 50)
-    sx, sy = 120 - 3 * t, 30 + t
-    img[(abs(xx - sx) < 12) & (abs(yy - sy) < 10)] = (40, 200, 230)
+    x0, y0, x1, y1 = square_box(t)
+    img[(abs(xx - (x0 + x1) / 2) < 12) & (abs(yy - (y0 + y1) / 2) < 10)] = (40, 200, 230)
     return img
-
-
-def disc_centre(t: int):
-    return (30 + 5 * t, 50 + 2 * np.sin(t / 3))
-
-
-def square_box(t: int):
-    sx, sy = 120 - 3 * t, 30 + t
-    return (sx - 12, sy - 10, sx + 12, sy + 10)
 
 
 class JpegFrames:

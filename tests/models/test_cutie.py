@@ -1,7 +1,9 @@
-"""Cutie backend: same masks as driving rf-cutie's own InferenceCore, offline build, checkpoints.
+"""Cutie backend: same masks as rf-cutie's own InferenceCore, offline build, checkpoints.
 
 Cutie is built from rf-cutie's packaged config with seeded random weights (no download), on small
-frames; the reference runs are plain InferenceCore.step calls written out by hand below.
+frames; the reference runs call InferenceCore.step as Cutie documents it (an index mask with the
+object ids on frames with masks, the image alone elsewhere), objects added mid-shot and
+corrections included.
 """
 
 from __future__ import annotations
@@ -84,48 +86,44 @@ def to_tensor(img):
     return torch.from_numpy(img).permute(2, 0, 1).float() / 255.0
 
 
-def commit(core, image, masks: dict[int, np.ndarray]):
-    """A frame with masks, stepped as permanent memory with one soft mask per object.
-
-    Objects without a mask on this frame are first predicted (end=True: no memory change, same
-    frame index), then cleared where a given mask covers them, as Cutie's GUI does on commit.
-    """
-    known = list(core.object_manager.all_obj_ids)
-    new = sorted(c for c in masks if c not in known)
-    pred = None
-    if any(c not in masks for c in known):
-        pred = core.step(image, end=True, delete_buffer=False)
-        core.curr_ti -= 1
-    if new and known:
-        core.object_manager.add_new_objects(new)
-    covered = torch.from_numpy(np.max(np.stack(list(masks.values())), 0) > 0.5)
-    channels = []
-    for cid in known + new:
-        if cid in masks:
-            channels.append(torch.from_numpy(masks[cid].astype(np.float32)))
-        else:
-            channels.append(pred[core.object_manager.find_tmp_by_id(cid)].clone().masked_fill(covered, 0))
-    return core.step(image, torch.stack(channels), objects=known + new, idx_mask=False, force_permanent=True)
+def index_mask(masks: dict[int, np.ndarray], shape=None) -> np.ndarray:
+    """Cutie's input mask as its README gives it: an H x W map of object ids, 0 = background."""
+    out = np.zeros(shape or next(iter(masks.values())).shape, np.int64)
+    for cid, m in masks.items():
+        out[m > 0.5] = cid
+    return out
 
 
 def reference(model, images, plan, seeds=()):
-    """Drive InferenceCore by hand: `plan`/`seeds` map position -> {cutie id: mask}.
+    """rf-cutie's InferenceCore used as Cutie documents it. `plan`/`seeds` map position -> {cutie id:
+    mask}; seeds are stepped first (no output). Returns one {cid: prob} per image.
 
-    Seeds are stepped first (permanent memory, no output); returns one {cid: prob} per image.
-    """
+    - step(image) on frames without masks;
+    - a first mask, or an object added mid-shot: step(image, index mask, objects=its ids), Cutie
+      adding the objects and predicting the others itself (as its eval_vos.py does);
+    - a correction of an object Cutie already tracks: Cutie's GUI commit, i.e. the frame as
+      propagation shows it (step), edited (the corrected object redrawn), stepped with every
+      object as permanent memory.
+    Masks given by the user go to permanent memory (force_permanent, as the GUI commits them)."""
     core = InferenceCore(model.network, cfg=model.cfg)
+
+    def commit(image, masks):
+        known = list(core.object_manager.all_obj_ids)
+        edit = index_mask(masks)
+        ids = sorted(masks)
+        if any(c in known for c in masks) and any(c not in masks for c in known):
+            shown = core.output_prob_to_mask(core.step(image)).numpy()  # what the user sees
+            shown[np.isin(shown, list(masks))] = 0  # ... redrawn where they corrected it
+            edit = np.where(edit > 0, edit, shown)
+            ids = sorted(set(known) | set(masks))
+        return core.step(image, torch.from_numpy(edit), objects=ids, force_permanent=True)
+
     out = []
     with torch.inference_mode():
         for img, masks in seeds:
-            commit(core, to_tensor(img), masks)
+            commit(to_tensor(img), masks)
         for i, img in enumerate(images):
-            if i == 0 and not seeds and set(plan.get(0, ())) == {1}:  # the plain first-frame call
-                prob = core.step(to_tensor(img), torch.from_numpy(plan[0][1][None].astype(np.float32)),
-                                 objects=[1], idx_mask=False, force_permanent=True)
-            elif i in plan:
-                prob = commit(core, to_tensor(img), plan[i])
-            else:
-                prob = core.step(to_tensor(img))
+            prob = commit(to_tensor(img), plan[i]) if i in plan else core.step(to_tensor(img))
             out.append({obj.id: prob[tmp].numpy() for tmp, obj in core.object_manager.tmp_id_to_obj.items()})
     return out
 

@@ -158,3 +158,58 @@ def test_objects_remove_reset_and_frame_numbers(model, clip):
     assert prop.object_ids == []
     prop.close()
     assert not spill_dir.exists()
+
+
+LONG = 48  # frames: 3x the attention window of the shipped settings
+
+
+@pytest.mark.slow
+def test_shipped_window_long_clip_correction_on_a_spilled_frame(tmp_path):
+    """The shipped sam2.1_hiera_t.yaml settings (7 memory frames, 16 object pointers: a window of
+    16), a clip 3x that long, and a correction on a frame whose memory was already on disk:
+    the same masks as the stock SAM2VideoPredictor used as its README shows."""
+    model = make_model(max_obj_ptrs=None)
+    assert (model.num_maskmem, model.max_obj_ptrs_in_encoder) == (7, 16)
+    clip = write_clip(tmp_path / "jpg", LONG)
+    stats = memo_backbone(model)
+    sig = lambda m: torch.sigmoid(m[:, 0]).numpy()  # noqa: E731
+    fix, again = 5, 4  # corrected after the whole clip was tracked (long out of the window), then 4 frames on
+    fix_points = np.array([disc_centre(fix), (5, 5)], np.float32)
+
+    stock = {}
+    st = model.init_state(str(clip), offload_video_to_cpu=True)
+    with torch.inference_mode():
+        model.add_new_points_or_box(st, 0, "a", box=np.array(square_box(0), np.float32))
+        for f, _, m in model.propagate_in_video(st, 0):
+            stock[("forward", f)] = sig(m)[0]
+        _, _, m = model.add_new_points_or_box(st, fix, "a", points=fix_points, labels=np.array([1, 0], np.int32))
+        stock["correct"] = sig(m)[0]
+        for f, _, m in model.propagate_in_video(st, fix, max_frame_num_to_track=again):
+            stock[("again", f)] = sig(m)[0]
+    del st
+
+    src = JpegFrames(clip, LONG, first=1)
+    prop = Sam2VideoPropagator(model)
+    prop.start(src)
+    ours = {}
+    prop.add_prompt(1, "a", Prompt(box=square_box(0)))
+    for f, d in prop.propagate(1):
+        ours[("forward", f - 1)] = d["a"]
+    assert prop.window == 16
+    spill = prop.state["output_dict_per_obj"][0]["non_cond_frame_outputs"]
+    assert fix in spill._cold and fix not in spill.in_memory()  # on disk, not in RAM
+    assert len(spill.in_memory()) <= prop.window + 1
+    loaded = spill.loaded
+    ours["correct"] = prop.add_prompt(1 + fix, "a", Prompt(points=[tuple(p) for p in fix_points], labels=[1, 0]))
+    for f, d in prop.propagate(1 + fix, stop=1 + fix + again):
+        ours[("again", f - 1)] = d["a"]
+    assert spill.loaded > loaded  # the correction read spilled memory back
+    prop.close()
+
+    assert stats["misses"] == LONG  # both runs saw the very same frame tensors
+    assert ours.keys() == stock.keys() and len(stock) == LONG + 1 + again + 1
+    for key in stock:
+        assert np.array_equal(ours[key], stock[key]), f"{key}: max diff {np.abs(ours[key] - stock[key]).max()}"
+    fg = [float((stock[("forward", t)] > 0.5).mean()) for t in range(LONG)]
+    assert all(0.01 < x < 0.99 for x in fg)  # masks are neither empty nor full on every frame
+    assert not np.array_equal(stock[("forward", fix + 2)], stock[("again", fix + 2)])  # the correction mattered
