@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,22 +74,24 @@ def download(name, env, srv, path):
 
 def test_sam2_download_then_segment(tmp_path):
     pytest.importorskip("sam2")
-    from roto_studio.models import sam2_common
+    from roto_studio.models import registry, sam2_common
+
+    commit = registry.get("sam2.1-tiny").revision  # served at the published revision
 
     model = sam2_common.from_config("tiny", image_size=128, seed=3)
     buf = io.BytesIO()
     torch.save({"model": model.state_dict()}, buf)  # Meta's checkpoint layout
     files = {"sam2.1_hiera_tiny.pt": buf.getvalue()}
-    pins = write_pins(tmp_path / "pins.json", {"sam2.1-tiny": (COMMIT, files)})
+    pins = write_pins(tmp_path / "pins.json", {"sam2.1-tiny": (commit, files)})
     media, _ = plate(tmp_path, n=2)
-    with HubServer({"facebook/sam2.1-hiera-tiny": (COMMIT, files)}) as srv:
+    with HubServer({"facebook/sam2.1-hiera-tiny": (commit, files)}) as srv:
         # the published pins apply unless told otherwise: random weights are refused and set aside
         r = cli("models", "download", "sam2.1-tiny", env=user_env(tmp_path, srv))
         assert r.returncode == 2
         assert "sam2.1_hiera_tiny.pt of sam2.1-tiny has the wrong size" in r.stderr
         assert "roto-studio models download sam2.1-tiny" in r.stderr
         env = user_env(tmp_path, srv, pins)
-        folder = download("sam2.1-tiny", env, srv, f"/facebook/sam2.1-hiera-tiny/resolve/{COMMIT}/sam2.1_hiera_tiny.pt")
+        folder = download("sam2.1-tiny", env, srv, f"/facebook/sam2.1-hiera-tiny/resolve/{commit}/sam2.1_hiera_tiny.pt")
     assert (folder / "sam2.1_hiera_tiny.pt").read_bytes() == files["sam2.1_hiera_tiny.pt"]
     assert (folder / "sam2.1_hiera_tiny.pt.bad").exists()  # the refused copy, kept aside
     r = cli("segment", media, "--out", tmp_path / "p.roto", "--backend", "sam2", "--frame", FIRST,
@@ -119,7 +122,7 @@ def test_vitmatte_download_then_matte_auto(tmp_path):
         folder = download("vitmatte-small", env, srv, f"/{repo}/resolve/{COMMIT}/model.safetensors")
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["config.json", "model.safetensors"]
     r = cli("models", "list", env=env)
-    rows = {ln.split()[0]: ln.split()[2] for ln in r.stdout.splitlines()[1:]}
+    rows = {ln.split()[0]: re.split(r"\s{2,}", ln)[2] for ln in r.stdout.splitlines()[1:]}
     assert rows["vitmatte-small"] == "ok" and rows["vitmatte-base"] == "missing"  # one never stands in for the other
     assert "pins from ROTO_WEIGHTS_PINS" in r.stderr
     r = cli("segment", media, "--out", tmp_path / "p.roto", "--backend", "classical", "--frame", FIRST,
