@@ -96,7 +96,13 @@ def run(args) -> int:
         matter = RemoteMatter(client, args.backend)
     else:
         matter = make_matter(args.backend)
-    print(f"matting with {matter.name}", file=sys.stderr)
+    note = ""
+    if client is None and args.backend == "auto" and matter.name != "vitmatte":
+        from roto_studio.models.vitmatte import why_not
+
+        reason = why_not()
+        note = f" (ViTMatte not used: {reason})" if reason else ""
+    print(f"matting with {matter.name}{note}", file=sys.stderr)
     total = 0
     with project.open_media() as media:
         for obj in objects:

@@ -42,8 +42,9 @@ def _list(args) -> int:
         st = weights.status(s.name, check=not args.no_check)
         rows.append((s.name, _size(s.size), st.state, s.licence or "?",
                      str(st.folder) if st.state != "missing" else "-"))
-        if st.state not in ("ok", "missing"):
-            notes.append(weights.message(st))
+        note = weights.message(st) if st.state != "ok" else ""
+        if note and not note.startswith(f"the {s.name} weights are missing"):  # plain absence needs no note
+            notes.append(note)
     head = ("NAME", "SIZE", "STATUS", "LICENCE", "FOLDER")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
     for r in [head] + rows:

@@ -197,6 +197,21 @@ def load(name: str | None = None, device=None, **kwargs) -> ViTMatteMatter:
     return ViTMatteMatter.from_pretrained(path, device=device, **kwargs)
 
 
+def why_not() -> str | None:
+    """Why `auto` matting cannot use ViTMatte (the weights' state, naming the file and the fix),
+    or None when it can."""
+    from roto_studio.models import weights
+
+    _, path, why = weights.pick(WEIGHT_NAMES)
+    if path is None:
+        return why
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        return "ViTMatte needs the transformers package; pip install transformers."
+    return None
+
+
 def available_backends() -> list[str]:
     """What the matting menu offers: 'vitmatte' only when weights are installed; 'classical' always."""
     out = []

@@ -304,6 +304,31 @@ def _set_aside(st: WeightStatus) -> None:
         except OSError:
             continue
         fs.aside = bad
+        note_aside(bad, fs.state, fs.detail)
+
+
+def note_aside(bad: Path, state: str, detail: str) -> None:
+    """Record next to a set-aside file (`FILE.bad.why`) why it went, so later messages can say so."""
+    try:
+        bad.with_name(bad.name + ".why").write_text(f"{state}\t{detail}\n")
+    except OSError:
+        pass
+
+
+def _last_aside(path: Path) -> tuple[Path, str, str] | None:
+    """(FILE.bad..., state, detail) of the latest copy of `path` set aside, if any."""
+    try:
+        bads = [p for p in path.parent.glob(path.name + ".bad*") if not p.name.endswith(".why")]
+    except OSError:
+        return None
+    if not bads:
+        return None
+    bad = max(bads, key=lambda p: p.stat().st_mtime_ns)
+    try:
+        state, detail = bad.with_name(bad.name + ".why").read_text().strip().split("\t", 1)
+    except (OSError, ValueError):
+        state, detail = "failed its check", ""
+    return bad, state, detail
 
 
 def status(name: str, check: bool = True) -> WeightStatus:
@@ -368,11 +393,15 @@ def message(st: WeightStatus) -> str:
                 f"was recorded at download and is checked before use (`roto-studio models verify {st.name}`).")
     assert fs is not None
     if st.state == "missing":
+        gone = [(f, _last_aside(f.path)) for f in st.files if f.state == "missing"] if st.own else []
+        gone = [(f, a) for f, a in gone if a is not None]
+        if gone:  # it was there and failed its check: say so, never just "missing"
+            f, (bad, state, detail) = gone[0]
+            what = {"wrong size": "has the wrong size", "bad hash": "does not match its checksum"}.get(state, state)
+            why = f" ({detail})" if detail else ""
+            return f"{f.path} {what}{why}, so it was set aside as {bad.name}; run `{fix}`."
         if all(f.state == "missing" for f in st.files):
             where = f"no {fs.path.name} in {fs.path.parent} nor in an offline folder"
-            aside = sorted(fs.path.parent.glob(fs.path.name + ".bad*")) if st.own else []
-            if aside:  # say why it went, never just "missing"
-                where += f"; a copy that failed its check was set aside as {aside[-1].name}"
             return f"the {st.name} weights are missing ({where}); run `{fix}`."
         return f"the {st.name} weights are incomplete: {fs.path} is missing; run `{fix}`."
     if st.state == "unreadable":

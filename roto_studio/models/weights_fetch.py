@@ -109,6 +109,8 @@ def _check_download(s: registry.WeightSpec, f: registry.WeightFile, path: Path, 
     bad = dest / (f.path + ".bad")
     bad.parent.mkdir(parents=True, exist_ok=True)
     os.replace(path, bad)
+    state = "wrong size" if why.startswith("has the wrong size") else "bad hash"
+    W.note_aside(bad, state, why[why.index("(") + 1:why.rindex(")")])
     raise ModelError(f"the downloaded {f.path} of {s.name} {why}, so it was refused and set aside as "
                      f"{bad}; run `{W.fix_command(s.name)}` again, or report it if it keeps failing.")
 

@@ -191,7 +191,7 @@ class WeightsRow(QWidget):
             st = weights.status(self.name, check=False)
             state = st.state
             where = f" ({st.folder})" if st.state != "missing" else ""
-            if state not in ("ok", "missing"):
+            if state != "ok":
                 tip = weights.message(st)
         except Exception as exc:  # noqa: BLE001
             state, where = f"unknown ({exc})", ""

@@ -242,6 +242,7 @@ def test_wrong_size_is_said_never_missing(env, monkeypatch):
     assert msg == (f"{env / 'tiny-test' / 'tiny.pt'} has the wrong size (5 bytes, the pin says {len(PAYLOAD)}), "
                    f"so it was set aside as tiny.pt.bad; run `{FIX}`.")
     assert (env / "tiny-test" / "tiny.pt.bad").exists()
+    assert weights.problem("tiny-test") == msg  # later lookups still say why it went
     (env / "tiny-test" / "tiny.pt").write_bytes(b"again")  # a second bad copy does not overwrite the first
     assert weights.find("tiny-test") is None
     assert (env / "tiny-test" / "tiny.pt.bad-2").read_bytes() == b"again"

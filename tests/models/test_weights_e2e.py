@@ -117,17 +117,29 @@ def test_vitmatte_download_then_matte_auto(tmp_path):
     pins = write_pins(tmp_path / "pins.json", {"vitmatte-small": (COMMIT, files)})
     media, mask = plate(tmp_path, n=1)
     repo = "hustvl/vitmatte-small-composition-1k"
+    env = user_env(tmp_path, None, pins)
+    r = cli("segment", media, "--out", tmp_path / "p.roto", "--backend", "classical", "--frame", FIRST,
+            "--mask", mask, env=env)
+    assert r.returncode == 0, r.stderr
+    # a truncated copy: auto mattes with classical and says what is wrong with which file, never "missing"
+    folder = tmp_path / "weights" / "vitmatte-small"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(files["model.safetensors"][:1000])
+    (folder / "config.json").write_bytes(files["config.json"])
+    r = cli("matte", tmp_path / "p.roto", "--backend", "auto", env=env)
+    assert r.returncode == 0, r.stderr
+    assert (f"matting with classical (ViTMatte not used: {folder / 'model.safetensors'} has the wrong size "
+            f"(1000 bytes, the pin says {len(files['model.safetensors'])})") in r.stderr
+    assert "roto-studio models download vitmatte-small" in r.stderr and "missing" not in r.stderr
     with HubServer({repo: (COMMIT, files)}) as srv:
         env = user_env(tmp_path, srv, pins)
         folder = download("vitmatte-small", env, srv, f"/{repo}/resolve/{COMMIT}/model.safetensors")
-    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == [
+        "config.json", "model.safetensors", "model.safetensors.bad", "model.safetensors.bad.why"]
     r = cli("models", "list", env=env)
     rows = {ln.split()[0]: re.split(r"\s{2,}", ln)[2] for ln in r.stdout.splitlines()[1:]}
     assert rows["vitmatte-small"] == "ok" and rows["vitmatte-base"] == "missing"  # one never stands in for the other
     assert "pins from ROTO_WEIGHTS_PINS" in r.stderr
-    r = cli("segment", media, "--out", tmp_path / "p.roto", "--backend", "classical", "--frame", FIRST,
-            "--mask", mask, env=env)
-    assert r.returncode == 0, r.stderr
     r = cli("matte", tmp_path / "p.roto", "--backend", "auto", env=env)
     assert r.returncode == 0, r.stderr
     assert "matting with vitmatte" in r.stderr and "1 frames written" in r.stderr
