@@ -29,7 +29,8 @@ def folder_size(path: Path) -> int:
 
 def biggest(app: Path, n: int = 6) -> list[tuple[str, int]]:
     inner = app / "_internal" if (app / "_internal").is_dir() else app
-    sizes = [(p.name, folder_size(p) if p.is_dir() else p.stat().st_size) for p in inner.iterdir()]
+    sizes = [(p.name, folder_size(p) if p.is_dir() else p.stat().st_size)
+             for p in inner.iterdir() if not p.is_symlink()]  # libraries linked to nvidia/... count once
     return sorted(sizes, key=lambda x: -x[1])[:n]
 
 
