@@ -64,10 +64,32 @@ class RemoteSession:
         self.path = str(path) if path else None
         self._sent: dict[int, str] = {}
         self._lock = threading.Lock()
+        self._opened_colour = None
+
+    def _colour_key(self):
+        view = getattr(self.source, "view", None)
+        return view.key() if view is not None else None
+
+    def _default_colour(self) -> bool:
+        """True when the shot shows as the server would open it by path (guessed colour space,
+        default display / view); otherwise the frames this side sees are uploaded."""
+        source = self.source
+        view = getattr(source, "view", None)
+        if view is None or not hasattr(source, "colour_config"):
+            return True
+        from roto_studio.core import colour
+
+        guess = colour.guess_colorspace(source.colour_config, source.colour_facts)
+        return (source.colour_config.source == "built-in" and source.colorspace == guess.name
+                and (view.display, view.view) == source.colour_config.default_display())
 
     def open(self) -> "RemoteSession":
+        if self.id is not None and self._colour_key() != self._opened_colour:
+            self.id = None  # the artist chose another colour space or view: a session that sees it
         if self.id is None:
-            media = {"path": os.path.abspath(self.path) if self.path else None,
+            self._opened_colour = self._colour_key()
+            by_path = self.path and self._default_colour()
+            media = {"path": os.path.abspath(self.path) if by_path else None,
                      "width": int(self.source.width), "height": int(self.source.height),
                      "frame_numbers": [int(f) for f in self.source.frame_numbers]}
             body = {"backend": self.backend, "model": self.model, "media": media}

@@ -152,6 +152,7 @@ class Engine:
         run on a model server; this engine still writes the project)."""
         self.project = project
         self._media = media
+        self._colour = self._colour_settings()
         self._own_media = media is None
         self._image = image
         self._video = video
@@ -183,7 +184,16 @@ class Engine:
     def media(self):
         if self._media is None:
             self._media = self.project.open_media()
+            self._colour = self._colour_settings()
+        elif self._colour != self._colour_settings() and hasattr(self._media, "configure_colour"):
+            # the artist chose another colour space or view: the models see what the canvas shows
+            wanted = self._colour = self._colour_settings()
+            self._media.configure_colour(self._media.colour_config, *wanted)
         return self._media
+
+    def _colour_settings(self) -> tuple:
+        settings = getattr(self.project, "settings", None) or {}
+        return tuple(settings.get(k) or None for k in ("colorspace", "display", "view"))
 
     @property
     def image(self) -> ImageSegmenter:
@@ -221,7 +231,9 @@ class Engine:
         return frame
 
     def image_key(self, frame: int):
-        return (str(getattr(self.media, "path", id(self.media))), int(frame))
+        view = getattr(self.media, "view", None)
+        return (str(getattr(self.media, "path", id(self.media))), view.key() if view is not None else None,
+                int(frame))
 
     def _run(self, fn):
         """Call fn(), turning device out-of-memory into DeviceOutOfMemory with retry options."""

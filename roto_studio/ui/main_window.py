@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMai
 
 from roto_studio.ui.actions import build_actions, needs_project
 from roto_studio.ui.canvas import VIEW_MODES, Canvas
+from roto_studio.ui.controllers.colour import ColourController
 from roto_studio.ui.controllers.find import FindController
 from roto_studio.ui.controllers.jobs import JobsController
 from roto_studio.ui.controllers.objects import ObjectsController
@@ -76,6 +77,8 @@ class MainWindow(QMainWindow):
             "objects": self.objects_ctl, "jobs": self.jobs, "settings": self.settings_ctl,
             "window": self, "canvas": self.canvas, "undo": self.undo})
         self.menus["&File"].insertMenu(self.actions_by_name["save"], self.recent_menu)
+        self.display_menu = self.menus["&View"].addMenu("Display / view")
+        self.colour = ColourController(shot, self.colour_combo, self.display_menu, self)
 
         shot.messageRequested.connect(self.show_message)
         shot.statusRequested.connect(lambda text, ms: self.status.showMessage(text, ms))
@@ -191,6 +194,10 @@ class MainWindow(QMainWindow):
         self.status = self.statusBar()
         self.pixel_label = QLabel()
         self.status.addPermanentWidget(self.pixel_label)
+        self.colour_combo = QComboBox()
+        self.colour_combo.setObjectName("colour_combo")
+        self.colour_combo.setMaximumWidth(240)
+        self.status.addPermanentWidget(self.colour_combo)
 
     def _dock(self, title: str, name: str, widget) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -177,7 +177,7 @@ def test_backend_choice_saved_with_the_shot(qtbot, window, clip, tmp_path, setti
     assert "backend" not in window.project.settings and combo.currentData() == "classical"
     window.set_backend("cutie")
     assert combo.currentData() == "cutie"
-    qtbot.waitUntil(lambda: "Cutie" in window.backend_label.text() and "…" not in window.backend_label.text(),
+    qtbot.waitUntil(lambda: "cutie" in window.backend_label.text().lower() and "…" not in window.backend_label.text(),
                     timeout=10000)
 
 
