@@ -299,3 +299,34 @@ def test_prores_carries_the_source_colour_tags(tmp_path):
         shown = movie.read(0).astype(np.int64)
     assert np.abs(shown - rgb.astype(np.int64)).max() <= 3  # 10-bit 4:4:4 ProRes, lossy but close
     assert decoded.colorspace == 6
+
+
+def test_project_keeps_its_ocio_config_and_ocio_env_wins(tmp_path, monkeypatch):
+    import PyOpenColorIO as ocio
+
+    from roto_studio.core.project import create_project, load_project
+
+    for i, img in enumerate(linear_plate(frames=1)):
+        write_exr_plate(tmp_path / f"p.{i + 1:04d}.exr", img)
+    monkeypatch.delenv("OCIO", raising=False)
+    project = create_project(tmp_path / "shot.roto", tmp_path / "p.####.exr")
+    with project.open_media() as media:
+        latest = media.colour_config.name
+    assert latest == ocio.ResolveConfigPath("ocio://studio-config-latest")
+    assert project.settings["ocio_config"] == latest
+    # a project saved by an older OCIO keeps its own (older) built-in config when reopened
+    older = "ocio://studio-config-v2.2.0_aces-v1.3_ocio-v2.4"
+    project.settings["ocio_config"] = older
+    project.save()
+    with load_project(project.folder).open_media() as media:
+        assert media.colour_config.name == older and media.colorspace == "Linear Rec.709 (sRGB)"
+    # $OCIO, when set, is the config, and the project's saved name is not replaced by it
+    path = tmp_path / "studio.ocio"
+    path.write_text(ocio.Config.CreateFromFile("ocio://studio-config-latest").serialize())
+    monkeypatch.setenv("OCIO", str(path))
+    reopened = load_project(project.folder)
+    with reopened.open_media() as media:
+        assert media.colour_config.name == str(path) and media.colour_config.source == "$OCIO"
+    assert reopened.settings["ocio_config"] == older
+    out = _cli("info", tmp_path / "p.####.exr", "--json")
+    assert json.loads(out.stdout)["ocio_config"] == str(path)
