@@ -167,12 +167,17 @@ class Job:
         self.created = time.time()
         self.streaming = False
 
-    def put(self, event: dict, block: bool = True) -> None:
+    def put(self, event: dict, block: bool = True, stall_s: float = 120.0) -> None:
+        """Queue an event for the stream; a stream nobody reads for stall_s cancels the job."""
+        waited = 0.0
         while True:
             try:
                 self.events.put(event, timeout=0.2)
                 return
             except queue.Full:
+                waited += 0.2
+                if waited > stall_s:
+                    self.cancel.set()  # the client went away without closing the stream
                 if not block or (self.cancel.is_set() and "state" not in event):
                     return
 
