@@ -173,8 +173,10 @@ class JobsController(QObject):
         n = sum(len(v) for v in done.values())
         last = [fs[-1] for fs in written.values() if fs]
         where = f" after frame {last[0]}" if last else ""
-        return (f"The model server stopped during the propagation{where}; {n} finished frames are kept. "
-                "It is restarting: press Ctrl+R to resume.")
+        local = self.shot.server is not None and self.shot.server.mode == "local"
+        then = "It is restarting: press Ctrl+R to resume." if local else \
+            "Check that it runs (Settings > Models run in), then press Ctrl+R to resume."
+        return f"The model server stopped during the propagation{where}; {n} finished frames are kept. {then}"
 
     def resume(self):
         """Ctrl+R: run the interrupted propagation again; the frames it finished are kept as they
