@@ -50,7 +50,12 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
     clip = make_sample(tmp / "shot" / "clip.mp4", frames=args.frames, width=640, height=360)
-    env = {"ROTO_SAM2_RANDOM_WEIGHTS": os.environ["ROTO_SAM2_RANDOM_WEIGHTS"]}
+    import torch
+
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)  # the same CPU share on both sides (the window's child is niced
+    env = {"ROTO_SAM2_RANDOM_WEIGHTS": os.environ["ROTO_SAM2_RANDOM_WEIGHTS"],  # and one core lighter)
+           "OMP_NUM_THREADS": str(threads), "ROTO_SERVER_NICE": "0"}
     servers = {"server (by path)": LocalServer([tmp / "shot"], device="cpu", env=env)}
     if args.upload:
         servers["server (uploads)"] = LocalServer([], device="cpu", env=env)

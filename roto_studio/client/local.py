@@ -64,6 +64,11 @@ class LocalServer:
             env = {**os.environ, **self.env}
             env.pop("ROTO_SERVER_TOKEN", None)
             env["ROTO_SERVER_PARENT"] = str(os.getpid())
+            # leave the window room to paint: a lower priority, and one core fewer for the CPU models
+            env.setdefault("ROTO_SERVER_NICE", "10")
+            cores = os.cpu_count() or 1
+            if cores > 1:
+                env.setdefault("OMP_NUM_THREADS", str(cores - 1))
             root = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             log = open(self.log, "ab")

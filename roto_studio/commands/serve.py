@@ -108,6 +108,17 @@ def _watch_parent(server) -> None:
     threading.Thread(target=watch, name="roto-parent-watch", daemon=True).start()
 
 
+def _be_nice() -> None:
+    """A server that is the window's child (env ROTO_SERVER_NICE) runs at a lower priority, so the
+    window's own threads keep the CPU they need to paint while a model runs on the CPU."""
+    text = os.environ.get("ROTO_SERVER_NICE", "")
+    if text.isdigit():
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, min(19, int(text)))
+        except (AttributeError, OSError):
+            pass
+
+
 def _warm_up(choice) -> None:
     """Import what the first requests need in the background (media decoding, the CPU fallback;
     torch too for a GPU), so the first click does not pay for it."""
@@ -137,6 +148,7 @@ def run(args) -> int:
         if not os.path.isdir(root):
             raise RotoError(f"--media-root {root} is not a folder; give folders the server may read media from.")
     token, made = _token(args)
+    _be_nice()
     from roto_studio.server.frames import PathPolicy
 
     try:
