@@ -104,7 +104,7 @@ def _track(engine, plan, phrases, args, stop) -> int:
     from roto_studio.models import text_backends
     from roto_studio.models.text_tracking import run_tracking
 
-    tracker = text_backends.build_video(plan, device=engine.plan.device)
+    tracker = text_backends.build_video(plan, device=engine.plan.device, spill_dir=engine.spill_dir)
     print("backend: SAM 3 video (phrases tracked through the shot)", file=sys.stderr)
     result = run_tracking(engine, tracker, phrases, args.frame, args.propagate, min_score=args.min_score,
                           progress=_Progress(f"tracking {args.propagate}"), cancel=stop.is_set)

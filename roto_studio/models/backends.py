@@ -272,7 +272,7 @@ class BackendSet:
             model, processor = hf_build.random_edgetam(tiny=self.plan.random[0] == "tiny")
         else:
             model, processor = hf_build.load("edgetam", self.plan.weights, device=dev)
-        return HFVideoPropagator(model.to(dev), processor, device=dev, name="edgetam")
+        return HFVideoPropagator(model.to(dev), processor, device=dev, name="edgetam", spill_dir=self.spill_dir)
 
     @property
     def built(self) -> bool:

@@ -9,7 +9,7 @@ runs a frame), except for two things that keep memory flat however long the shot
   FrameSource, with the processor's own video processor, only when the model asks for it, and keeps
   a few in a small LRU;
 - each object's non-conditioning outputs live in a `TensorSpillDict`: the frames the model can
-  attend to from the current one stay in memory, older ones go to a temporary folder and come back
+  attend to from the current one stay in memory, older ones go to the spill folder (core.spill) and come back
   only if asked for. What the model reads is unchanged, so masks equal the stock session's.
 
 Frames are plate numbers outside, positions (0..n-1 in `frames.frame_numbers`) inside.
@@ -17,8 +17,6 @@ Frames are plate numbers outside, positions (0..n-1 in `frames.frame_numbers`) i
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 
 from roto_studio.core.errors import ModelError
+from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
 from roto_studio.models.sam2_video import SpillDict
 
@@ -132,7 +131,8 @@ class HFVideoPropagator(VideoPropagator):
         self.processor = processor
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.dtype = dtype
-        self.spill_root = Path(spill_dir) if spill_dir else None
+        self.spill_root = Path(spill_dir) if spill_dir else spill_root(None)  # never $TMPDIR
+        self._spill: SpillFolder | None = None
         self.frame_cache = frame_cache
         if name:
             self.name = name
@@ -154,7 +154,8 @@ class HFVideoPropagator(VideoPropagator):
         if len(self.frames) == 0:
             raise ModelError("the shot has no frames to track.")
         self._pos = {f: i for i, f in enumerate(self.frames.frame_numbers)}
-        self._spill_dir = Path(tempfile.mkdtemp(prefix=f"roto-{self.name}-", dir=self.spill_root))
+        self._spill = SpillFolder(self.spill_root)
+        self._spill_dir = self._spill.path
         self._new_session()
         self.session.video_height = int(frames.height)
         self.session.video_width = int(frames.width)
@@ -178,8 +179,9 @@ class HFVideoPropagator(VideoPropagator):
 
     def close(self) -> None:
         self._clear_spills()
-        if self._spill_dir is not None:
-            shutil.rmtree(self._spill_dir, ignore_errors=True)
+        if self._spill is not None:
+            self._spill.remove()
+        self._spill = None
         self.session = None
         self.frames = None
         self._spill_dir = None

@@ -13,8 +13,6 @@ that appear mid-shot simply show up with new keys; `phrase_of(key)` and `score_o
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 
 from roto_studio.core.errors import ModelError
+from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
 from roto_studio.models.hf_video import LazyFrames, TensorSpillDict, memory_window
 from roto_studio.models.sam2_video import SpillDict
@@ -35,7 +34,8 @@ class Sam3VideoPropagator(VideoPropagator):
         self.processor = processor
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.dtype = dtype
-        self.spill_root = Path(spill_dir) if spill_dir else None
+        self.spill_root = Path(spill_dir) if spill_dir else spill_root(None)  # never $TMPDIR
+        self._spill: SpillFolder | None = None
         self.frame_cache = frame_cache
         self.session = None
         self.frames: LazyFrames | None = None
@@ -55,7 +55,8 @@ class Sam3VideoPropagator(VideoPropagator):
         if len(self.frames) == 0:
             raise ModelError("the shot has no frames to track.")
         self._pos = {f: i for i, f in enumerate(self.frames.frame_numbers)}
-        self._spill_dir = Path(tempfile.mkdtemp(prefix="roto-sam3-", dir=self.spill_root))
+        self._spill = SpillFolder(self.spill_root)
+        self._spill_dir = self._spill.path
         self._new_session(int(frames.height), int(frames.width))
 
     def _new_session(self, height: int, width: int) -> None:
@@ -76,8 +77,9 @@ class Sam3VideoPropagator(VideoPropagator):
 
     def close(self) -> None:
         self._clear_spills()
-        if self._spill_dir is not None:
-            shutil.rmtree(self._spill_dir, ignore_errors=True)
+        if self._spill is not None:
+            self._spill.remove()
+        self._spill = None
         self.session = None
         self.frames = None
         self._spill_dir = None

@@ -160,7 +160,7 @@ def find_objects(engine, finder, frame: int, phrases: Sequence[str], min_score: 
     return made
 
 
-def build_video(plan: TextPlan, device: str | None = None):
+def build_video(plan: TextPlan, device: str | None = None, spill_dir=None):
     """SAM 3 video (a Sam3VideoPropagator) from the same weights as the SAM 3 finder."""
     from roto_studio.models import hf_build
     from roto_studio.models.device import choose_device, cpu
@@ -173,4 +173,4 @@ def build_video(plan: TextPlan, device: str | None = None):
         model, processor = hf_build.random_sam3_video()
     else:
         model, processor = hf_build.load("sam3-video", plan.folder, device=dev)
-    return Sam3VideoPropagator(model.to(dev), processor, device=dev)
+    return Sam3VideoPropagator(model.to(dev), processor, device=dev, spill_dir=spill_dir)
