@@ -85,3 +85,50 @@ def test_text_backend_auto_says_what_is_missing(tmp_path, clip, monkeypatch, cap
     err = capsys.readouterr().err
     assert rc == 2
     assert "roto-studio models download sam3" in err and "grounding-dino-tiny" in err
+
+
+def test_sam3_video_tracks_phrases_and_new_instances_become_objects(tmp_path, clip, monkeypatch, capsys):  # noqa: F811
+    """`--backend sam3 --propagate forward`: SAM 3 video follows the phrases; each instance becomes an
+    object from the frame it first appears on (keyframe there), with the masks transformers' own
+    session gives when driven directly over the same frames."""
+    import torch
+
+    from roto_studio.core.media import open_media
+    from roto_studio.models import hf_build
+    from roto_studio.models.text_backends import next_name
+
+    media, _ = clip
+    monkeypatch.setenv("ROTO_TEXT_RANDOM_WEIGHTS", "sam3")
+    out = tmp_path / "shot.roto"
+    rc = main(["segment", media, "--out", str(out), "--frame", "1006", "--text", "person, dog",
+               "--min-score", "0", "--backend", "sam3", "--propagate", "forward"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "SAM 3 video" in captured.err
+
+    model, processor = hf_build.random_sam3_video()
+    with open_media(media) as m:
+        frames = [m.read(f) for f in m.frame_numbers]
+    sess = processor.init_video_session(video=frames, inference_device="cpu", dtype=torch.float32)
+    processor.add_text_prompt(inference_session=sess, text=["person", "dog"])
+    expected, taken = {}, set()  # upstream object id -> (name, first frame)
+    masks = {}
+    for step in model.propagate_in_video_iterator(inference_session=sess, start_frame_idx=5, max_frame_num_to_track=6):
+        post = processor.postprocess_outputs(sess, step)
+        for j, oid in enumerate(post["object_ids"].tolist()):
+            if oid not in expected:
+                phrase = next(p for p, ids in post["prompt_to_obj_ids"].items() if oid in ids)
+                expected[oid] = (next_name(taken, phrase), 1001 + step.frame_idx)
+                taken.add(expected[oid][0])
+            masks[(oid, 1001 + step.frame_idx)] = post["masks"][j].numpy()
+    assert expected, "random weights found nothing: the test would prove nothing"
+    project = load_project(out)
+    got = {o.name: o for o in project.objects}
+    assert sorted(got) == sorted(name for name, _ in expected.values())
+    for oid, (name, first) in expected.items():
+        obj = got[name]
+        assert min(project.masks.frames(obj.id)) == first
+        assert first in project.prompts[obj.id]  # keyframe where it appeared
+        for (o, f), mask in masks.items():
+            if o == oid:
+                np.testing.assert_array_equal(project.masks.get(obj.id, f) > 0.5, mask)
