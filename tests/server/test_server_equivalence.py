@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import httpx
 import numpy as np
 import pytest
 
@@ -126,3 +127,23 @@ def test_sam2_engine_through_server_equals_in_process(shots, tmp_path, monkeypat
     assert len(a) == 6 and a == b
     values = [np.frombuffer(v, np.uint8).sum() for v in a.values()]
     assert len(set(values)) > 1
+
+
+def test_matte_and_cleanplate_through_server_equal_in_process(shots, server, tmp_path):
+    _, inside, _ = shots
+    _segment(inside, tmp_path / "a.roto")
+    shutil.copytree(tmp_path / "a.roto", tmp_path / "b.roto")
+    before = mask_files(tmp_path / "a.roto")
+    remote = ["--server", server.url, "--token-file", str(server.token_file)]
+    assert main(["matte", str(tmp_path / "a.roto"), "--backend", "classical"]) == 0
+    assert main(["matte", str(tmp_path / "b.roto"), "--backend", "classical", *remote]) == 0
+    a, b = mask_files(tmp_path / "a.roto"), mask_files(tmp_path / "b.roto")
+    assert a == b and len(a) == 10 and a != before  # matted (soft edges), the same both ways
+    assert main(["cleanplate", str(tmp_path / "a.roto"), "--object", "Object 1", "--out", str(tmp_path / "ca")]) == 0
+    assert main(["cleanplate", str(tmp_path / "b.roto"), "--object", "Object 1", "--out", str(tmp_path / "cb"),
+                 *remote]) == 0
+    ca = {p.name: p.read_bytes() for p in (tmp_path / "ca").glob("*.png")}
+    cb = {p.name: p.read_bytes() for p in (tmp_path / "cb").glob("*.png")}
+    assert len(ca) == 10 and ca == cb
+    status = httpx.get(server.url + "/v1/status", headers=server.headers()).json()
+    assert status["frame_cache_bytes"] > 0  # the frames to fill were uploaded (content-addressed)
