@@ -34,14 +34,19 @@ def snapshot_masks(masks, obj_id: str, lo: int, hi: int, skip: int, cancelled) -
     return before
 
 
-def leave_room_for_the_gui(engine) -> None:
-    """Called in the model thread: lower its priority (Linux threads have their own nice value,
-    and the threads torch starts from it inherit it) and, for a torch model on the CPU, leave one
-    core to the GUI thread, so painting and scrubbing stay smooth while a model runs."""
+def lower_thread_priority() -> None:
+    """The calling thread (and the threads it starts, e.g. the mask writers) at nice 10."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     except (AttributeError, OSError):
         pass
+
+
+def leave_room_for_the_gui(engine) -> None:
+    """Called in the model thread: lower its priority (Linux threads have their own nice value,
+    and the threads torch starts from it inherit it) and, for a torch model on the CPU, leave one
+    core to the GUI thread, so painting and scrubbing stay smooth while a model runs."""
+    lower_thread_priority()
     try:
         plan = engine.plan
         if plan.uses_torch and (engine.device is None or engine.device.kind == "cpu"):
@@ -75,6 +80,7 @@ def server_engine_factory(host, project, backend: str):
     def factory():
         from roto_studio.client.remote import remote_engine
 
+        lower_thread_priority()  # reading results and writing masks must not crowd the GUI thread
         return remote_engine(project, host.client(), backend)
 
     return factory
