@@ -51,7 +51,7 @@ class MediaInfo(Strict):
 
 
 class SessionCreate(Strict):
-    backend: Literal["auto", "sam2", "classical", "cutie"] = "auto"
+    backend: Ident = "auto"  # one of models.backends.NAMES (an unknown one is answered 400)
     model: Ident | None = None
     image_size: int | None = Field(default=None, ge=64, le=2048, multiple_of=16)  # SAM 2 input size
     media: MediaInfo

@@ -114,7 +114,8 @@ def test_hostile_requests(env):
         hostile(c.post("/sessions", json=_media(path)), 403)
     hostile(c.post("/sessions", json=_media(f"{root}/plate\x00/../../secret.mp4")), 403, 422)
     # names: unknown backend, model names with paths, unknown weights
-    hostile(c.post("/sessions", json={**_media(plate), "backend": "evil"}), 422)
+    hostile(c.post("/sessions", json={**_media(plate), "backend": "evil"}), 400)
+    hostile(c.post("/sessions", json={**_media(plate), "backend": "../evil"}), 422)
     hostile(c.post("/sessions", json={**_media(plate), "model": "../../etc/passwd"}), 422)
     hostile(c.post("/weights/no-such-model/download", json={}), 404)
     hostile(c.post("/weights/..%2F..%2Fetc%2Fpasswd/verify"), 404)
