@@ -100,7 +100,7 @@ def test_sam3_video_tracks_phrases_and_new_instances_become_objects(tmp_path, cl
     media, _ = clip
     monkeypatch.setenv("ROTO_TEXT_RANDOM_WEIGHTS", "sam3")
     out = tmp_path / "shot.roto"
-    rc = main(["segment", media, "--out", str(out), "--frame", "1006", "--text", "person, dog",
+    rc = main(["segment", media, "--out", str(out), "--frame", "1009", "--text", "person, dog",
                "--min-score", "0", "--backend", "sam3", "--propagate", "forward"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
@@ -113,7 +113,7 @@ def test_sam3_video_tracks_phrases_and_new_instances_become_objects(tmp_path, cl
     processor.add_text_prompt(inference_session=sess, text=["person", "dog"])
     expected, taken = {}, set()  # upstream object id -> (name, first frame)
     masks = {}
-    for step in model.propagate_in_video_iterator(inference_session=sess, start_frame_idx=5, max_frame_num_to_track=6):
+    for step in model.propagate_in_video_iterator(inference_session=sess, start_frame_idx=8, max_frame_num_to_track=3):
         post = processor.postprocess_outputs(sess, step)
         for j, oid in enumerate(post["object_ids"].tolist()):
             if oid not in expected:

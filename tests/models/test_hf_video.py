@@ -66,9 +66,9 @@ def _upstream_alphas(processor, out, h, w):
 
 def test_edgetam_two_objects_correction_long_clip_equal_upstream(edgetam, tmp_path):
     model, processor = edgetam
-    n = 10  # the tiny model attends to 5 frames: half the clip lies beyond its memory
+    n = 8  # the tiny model attends to 5 frames: part of the clip lies beyond its memory
     frames = [scene(t, W, H) for t in range(n)]
-    fix = 7
+    fix = 6
     click = (float(30 + 5 * fix), float(50 + 2 * np.sin(fix / 3)))
 
     # upstream, as documented
@@ -106,7 +106,7 @@ def test_edgetam_two_objects_correction_long_clip_equal_upstream(edgetam, tmp_pa
             np.testing.assert_array_equal(got[1001 + i]["a"], alphas[0])
             np.testing.assert_array_equal(got[1001 + i]["b"], alphas[1])
     # the masks are real masks, not empty ones (random weights biased to see the object)
-    assert 0.01 < float((pass1[1009]["a"] > 0.5).mean()) < 0.99
+    assert 0.01 < float((pass1[1007]["a"] > 0.5).mean()) < 0.99
     # memory stays within the attention window; the rest went to disk
     window = ours.window
     for frames_in_memory in ours.memory_frames().values():
@@ -166,7 +166,7 @@ def test_sam3_video_equals_upstream_and_stays_flat(sam3_video, tmp_path):
     n = 9  # tracker window + hotstart delay: 7 frames
     frames = [_sam3_scene(t) for t in range(n)]
     sess = processor.init_video_session(video=frames, inference_device="cpu", dtype=torch.float32)
-    processor.add_text_prompt(inference_session=sess, text=["person", "dog"])
+    processor.add_text_prompt(inference_session=sess, text=["person"])
     want = {}
     for out in model.propagate_in_video_iterator(inference_session=sess):
         want[out.frame_idx] = processor.postprocess_outputs(sess, out)
@@ -174,7 +174,6 @@ def test_sam3_video_equals_upstream_and_stays_flat(sam3_video, tmp_path):
     ours = Sam3VideoPropagator(model, processor, spill_dir=tmp_path)
     ours.start(Frames(frames))
     ours.add_text("person", "person")
-    ours.add_text("dog", "dog")
     got = dict(ours.propagate(1001))
     assert sorted(got) == [1001 + i for i in sorted(want)]
     seen = set()
