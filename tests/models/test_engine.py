@@ -130,7 +130,7 @@ def test_prompt_box_stores_mask_and_keyframe(tmp_path):
     np.testing.assert_allclose(project.masks.get(obj.id, 1003), alpha, atol=1 / 65535)
     fp = project.prompts[obj.id][1003]
     assert fp.box == (4.0, 2.0, 12.0, 10.0) and fp.points == [] and not fp.has_mask
-    assert engine.image.keys[-1] == ("fake://clip", 1003)
+    assert engine.image.keys[-1] == ("fake://clip", None, 1003)  # path, colour view (none here), frame
 
 
 def test_clicks_refine_with_previous_logits_only_when_extended(tmp_path):
