@@ -132,3 +132,26 @@ def test_sam3_video_tracks_phrases_and_new_instances_become_objects(tmp_path, cl
         for (o, f), mask in masks.items():
             if o == oid:
                 np.testing.assert_array_equal(project.masks.get(obj.id, f) > 0.5, mask)
+
+
+def test_text_prompt_from_a_weights_folder(tmp_path, clip, monkeypatch, capsys):  # noqa: F811
+    """A SAM 3 folder in the published layout (config.json, model.safetensors, processor and
+    tokenizer files; tiny random weights, tokenizer made here) is loaded by `--weights FOLDER`."""
+    from roto_studio.models import hf_build
+
+    media, _ = clip
+    monkeypatch.delenv("ROTO_TEXT_RANDOM_WEIGHTS", raising=False)
+    model, processor = hf_build.random_sam3()
+    folder = hf_build.save(model, processor, tmp_path / "sam3")
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    out = tmp_path / "shot.roto"
+    rc = main(["segment", media, "--out", str(out), "--frame", "1004", "--text", "person",
+               "--min-score", "0.5", "--backend", "sam3", "--weights", str(folder)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f"weights folder {folder}" in captured.err
+    want = _finder_on(media, 1004).find(["person"], 0.5)
+    project = load_project(out)
+    assert [o.name for o in project.objects] == [f"person {i + 1}" for i in range(len(want))]
+    for obj, f in zip(project.objects, want):
+        np.testing.assert_array_equal(project.masks.get(obj.id, 1004) > 0.5, f.alpha > 0.5)
