@@ -1,12 +1,15 @@
-"""Clean plates: remove an object by filling its pixels with the background seen in other frames.
+"""Clean plates, one frame: fill an object's pixels with the background seen in other frames.
 
-For a target frame, nearby frames (nearest first, then farther out) are aligned to it by a
-homography (ORB features outside the objects, matched, RANSAC); wherever the background is
-visible in the aligned frame it fills what is still missing, with a small colour gain match so
-exposure drifts do not leave seams. What no frame ever shows is filled spatially: OpenCV
-inpainting, or a diffusers inpainting model when installed with its weights (lazy, optional).
+For a target frame, nearby frames (nearest first, then farther out) are aligned to it, by a
+homography (ORB features outside the objects, matched, RANSAC, refined by ECC) or, where the
+motion is not planar (parallax), by dense optical flow (DIS, composed frame to frame; see
+align_flow); wherever the background is visible in the aligned frame it fills what is still
+missing, with a small colour gain match so exposure drifts do not leave seams. `align='auto'`
+picks flow for a frame when the flow around its hole disagrees with the homography. What no frame
+shows is left to a spatial fill (models.inpaint); over a shot, cleanplate_shot carries that fill
+from few keyframes so it holds still.
 
-No Qt; torch/diffusers are imported only by the diffusers backend.
+No Qt, no torch.
 """
 
 from __future__ import annotations
@@ -17,118 +20,11 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from roto_studio.core.errors import ModelError
+from roto_studio.models import align_flow
 from roto_studio.models.base import FrameSource, Inpainter
+from roto_studio.models.inpaint import OpenCVInpainter, find_inpaint_weights, make_inpainter  # noqa: F401
 
-
-# -- spatial fill backends
-
-class OpenCVInpainter(Inpainter):
-    name = "opencv"
-
-    def __init__(self, radius: int = 5, method: str = "telea"):
-        self.radius = int(radius)
-        self.flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-
-    def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        hole = np.asarray(hole).astype(bool)
-        if not hole.any():
-            return image.copy()
-        # inpaint only a crop around the hole (cv2.inpaint cost grows with the image)
-        ys, xs = np.nonzero(hole)
-        m = 4 * self.radius + 8
-        y0, y1 = max(0, ys.min() - m), min(hole.shape[0], ys.max() + 1 + m)
-        x0, x1 = max(0, xs.min() - m), min(hole.shape[1], xs.max() + 1 + m)
-        out = image.copy()
-        crop = cv2.inpaint(np.ascontiguousarray(image[y0:y1, x0:x1]),
-                           hole[y0:y1, x0:x1].astype(np.uint8) * 255, self.radius, self.flag)
-        out[y0:y1, x0:x1] = crop
-        return out
-
-
-class DiffusersInpainter(Inpainter):
-    """A diffusers inpainting pipeline (e.g. a Stable Diffusion inpainting checkpoint folder).
-
-    Works on a square crop around the hole at the model's size and pastes back only the hole."""
-
-    name = "diffusers"
-
-    def __init__(self, folder, device=None, size: int = 512, steps: int = 25, prompt: str = "background"):
-        try:
-            from diffusers import AutoPipelineForInpainting
-        except ImportError:
-            raise ModelError("learned inpainting needs diffusers; `pip install diffusers` or use OpenCV inpainting.") from None
-        from roto_studio.models import device as dev
-
-        self.device = dev.choose_device(device) if not hasattr(device, "device") else device
-        try:
-            self.pipe = AutoPipelineForInpainting.from_pretrained(str(folder)).to(self.device.device)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"the inpainting model in {folder} cannot be loaded ({str(exc).splitlines()[0][:160]}); "
-                             "download it again or use OpenCV inpainting.") from None
-        self.size, self.steps, self.prompt = size, steps, prompt
-
-    def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        from PIL import Image
-
-        hole = np.asarray(hole).astype(bool)
-        if not hole.any():
-            return image.copy()
-        ys, xs = np.nonzero(hole)
-        h, w = hole.shape
-        side = int(min(max(np.ptp(ys), np.ptp(xs)) * 2 + 32, max(h, w)))
-        cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
-        y0 = int(np.clip(cy - side // 2, 0, max(0, h - side)))
-        x0 = int(np.clip(cx - side // 2, 0, max(0, w - side)))
-        y1, x1 = min(h, y0 + side), min(w, x0 + side)
-        crop, hcrop = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
-        result = self.pipe(prompt=self.prompt, image=Image.fromarray(crop).resize((self.size, self.size)),
-                           mask_image=Image.fromarray(hcrop.astype(np.uint8) * 255).resize((self.size, self.size)),
-                           num_inference_steps=self.steps).images[0]
-        filled = np.asarray(result.resize((x1 - x0, y1 - y0)))[..., :3]
-        out = image.copy()
-        region = out[y0:y1, x0:x1]
-        region[hcrop] = filled[hcrop]
-        return out
-
-
-def find_inpaint_weights():
-    """Path of installed learned-inpainting weights (registry kind 'inpaint'), or None."""
-    try:
-        from roto_studio.models import registry, weights
-    except ImportError:
-        return None
-    for spec in registry.by_kind("inpaint"):
-        try:
-            path = weights.find(spec.name)
-        except Exception:  # noqa: BLE001 - treat a broken cache as missing
-            path = None
-        if path is not None:
-            return path
-    return None
-
-
-def make_inpainter(backend: str = "auto", device=None) -> Inpainter:
-    """auto: diffusers when installed with weights, else OpenCV."""
-    if backend == "opencv":
-        return OpenCVInpainter()
-    if backend not in ("auto", "diffusers"):
-        raise ModelError(f"unknown inpainting backend {backend!r}; use auto, diffusers or opencv.")
-    path = find_inpaint_weights()
-    if path is not None:
-        try:
-            import diffusers  # noqa: F401
-        except ImportError:
-            path = None
-    if path is None:
-        if backend == "diffusers":
-            raise ModelError("learned inpainting needs diffusers and inpainting weights; "
-                             "install them or use OpenCV inpainting.")
-        return OpenCVInpainter()
-    from pathlib import Path
-
-    folder = Path(path).parent if Path(path).is_file() else Path(path)
-    return DiffusersInpainter(folder, device=device)
+FLOW_DISAGREES = 0.75  # px: median gap between flow and homography around a hole that means parallax
 
 
 # -- temporal fill
@@ -164,7 +60,8 @@ class CleanPlate:
                  exclude: Callable[[int], np.ndarray | None] | None = None,
                  frame_numbers: Sequence[int] | None = None, search: int = 48, max_sources: int = 16,
                  grow: int = 3, inpainter: Inpainter | None = None, feature_side: int = 1280,
-                 cache_frames: int = 24, refine_alignment: bool = True):
+                 cache_frames: int = 24, refine_alignment: bool = True, align: str = "auto",
+                 flow_search: int = 12):
         self.frames = frames
         self.masks = masks
         self.exclude = exclude
@@ -178,6 +75,12 @@ class CleanPlate:
         self._cache_frames = int(cache_frames)
         self._orb = cv2.ORB_create(nfeatures=3000, fastThreshold=10)
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+        if align not in ("auto", "homography", "flow"):
+            raise ValueError(f"unknown alignment {align!r}; use auto, homography or flow.")
+        self.align, self.flow_search = align, int(flow_search)
+        self._flow = align_flow.DenseFlow()
+        self._steps: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._uses: dict[int, bool] = {}
 
     # per-frame data: image, object hole, "background visible" mask, features
     def _frame(self, f: int):
@@ -308,49 +211,153 @@ class CleanPlate:
         ratio = abs(cv2.contourArea(q.astype(np.float32))) / float(w * h)
         return 0.5 < ratio < 2.0
 
-    def render(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
-        """(clean RGB frame, bool mask of the pixels that only the spatial fill could supply)."""
+    # -- dense flow (at most align_flow.FLOW_SIDE px a side; maps are scaled up when used)
+    def _flow_scale(self, frame: int) -> float:
+        h, w = self._frame(frame)[1].shape
+        return min(1.0, align_flow.FLOW_SIDE / max(h, w))
+
+    def _small(self, frame: int):
+        image, _, visible, _, _ = self._frame(frame)
+        s = self._flow_scale(frame)
+        if s >= 1.0:
+            return image, ~visible
+        size = (max(8, round(image.shape[1] * s)), max(8, round(image.shape[0] * s)))
+        return (cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+                cv2.resize((~visible).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool))
+
+    def flow_step(self, a: int, b: int) -> np.ndarray:
+        """Map frame a -> frame b by DIS flow, at flow resolution (cached)."""
+        key = (a, b)
+        hit = self._steps.get(key)
+        if hit is not None:
+            self._steps.move_to_end(key)
+            return hit
+        (ia, ba), (ib, bb) = self._small(a), self._small(b)
+        m = self._flow.step_map(ia, ib, ba, bb)
+        self._steps[key] = m
+        while len(self._steps) > 4 * self.flow_search + 8:
+            self._steps.popitem(last=False)
+        return m
+
+    def full_map(self, m: np.ndarray, frame: int) -> np.ndarray:
+        """A flow-resolution map of `frame` as a full-resolution one."""
+        s = self._flow_scale(frame)
+        if s >= 1.0:
+            return m
+        h, w = self._frame(frame)[1].shape
+        return (cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) + 0.5) / s - 0.5
+
+    def uses_flow(self, frame: int) -> bool:
+        """Whether `frame` is aligned by flow: always/never unless align='auto', where the flow
+        around the hole is compared with the homography to a neighbour."""
+        if self.align != "auto":
+            return self.align == "flow"
+        hit = self._uses.get(frame)
+        if hit is not None:
+            return hit
+        here = self._index.get(frame)
+        _, hole, visible, _, _ = self._frame(frame)
+        use = False
+        if here is not None and len(self.numbers) > 1 and hole.any():
+            n = self.numbers[here + 1] if here + 1 < len(self.numbers) else self.numbers[here - 1]
+            H = self._feature_homography(n, frame)
+            h, w = hole.shape
+            band = _grow(hole, 24) & ~_grow(hole, 4) & visible
+            if H is None:
+                use = True
+            elif band.sum() >= 50:
+                flow = self.full_map(self.flow_step(frame, n), frame)
+                gap = np.linalg.norm(flow - align_flow.homography_map(H, h, w), axis=-1)[band]
+                use = float(np.median(gap)) > FLOW_DISAGREES
+        self._uses[frame] = use
+        return use
+
+    def _flow_sources(self, frame: int):
+        """(source, full-res map frame -> source), nearest first, both sides, flow steps composed."""
+        here = self._index[frame]
+        chain = {1: None, -1: None}
+        for k in range(1, self.flow_search + 1):
+            for d in (1, -1):
+                j = here + d * k
+                if not 0 <= j < len(self.numbers):
+                    continue
+                step = self.flow_step(self.numbers[j - d], self.numbers[j])
+                chain[d] = step if chain[d] is None else align_flow.compose(chain[d], step)
+                yield self.numbers[j], self.full_map(chain[d], frame)
+
+    def _homography_sources(self, frame: int):
+        here = self._index[frame]
+        for off in _offsets(self.search):
+            j = here + off
+            if 0 <= j < len(self.numbers):
+                H = self._feature_homography(self.numbers[j], frame)
+                if H is not None:
+                    yield self.numbers[j], H
+
+    def render(self, frame: int, spatial: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(clean RGB frame, bool mask of the pixels no other frame could supply). Those are
+        filled by the inpainter when `spatial`, else left as they are (the shot cleaner fills them)."""
         image, hole, _, _, _ = self._frame(frame)
         out = image.copy()
         if not hole.any():
             return out, hole.copy()
         h, w = hole.shape
         missing = hole.copy()
-        ring = cv2.dilate(hole.astype(np.uint8), np.ones((17, 17), np.uint8)).astype(bool) & ~hole
+        ring = _grow(hole, 8) & ~hole
         here = self._index.get(frame)
-        used = 0
         ys, xs = np.nonzero(hole)
         m = 64
         region = (max(0, ys.min() - m), min(h, ys.max() + 1 + m), max(0, xs.min() - m), min(w, xs.max() + 1 + m))
-        if here is not None:
-            for off in _offsets(self.search):
-                j = here + off
-                if not 0 <= j < len(self.numbers) or used >= self.max_sources:
-                    continue
-                src = self.numbers[j]
-                H = self._feature_homography(src, frame)
-                if H is None:
-                    continue
-                used += 1
-                s_img, _, s_visible, _, _ = self._frame(src)
-                valid = self._valid(s_visible, H, (w, h))
-                if not (missing & valid).any():
-                    continue  # this frame shows none of what is missing: skip the refinement
+        flow = here is not None and self.uses_flow(frame)
+        sources = () if here is None else self._flow_sources(frame) if flow else self._homography_sources(frame)
+        used = 0
+        for src, how in sources:
+            if used >= self.max_sources:
+                break
+            s_img, _, s_visible, _, _ = self._frame(src)
+            used += 1
+            if flow:
+                valid = align_flow.warp(s_visible.astype(np.uint8), how, nearest=True).astype(bool)
+                valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+            else:
+                valid = self._valid(s_visible, how, (w, h))
+            if not (missing & valid).any():
+                continue  # this frame shows none of what is missing: skip the refinement
+            if flow:
+                warped = align_flow.warp(s_img, how)
+            else:
                 if self.refine_alignment:
-                    H = self._refine_ecc(H, src, frame, region)
-                    valid = self._valid(s_visible, H, (w, h))
-                take = missing & valid
-                if not take.any():
-                    continue
-                warped = cv2.warpPerspective(s_img, H, (w, h), flags=cv2.INTER_LINEAR,
+                    how = self._refine_ecc(how, src, frame, region)
+                    valid = self._valid(s_visible, how, (w, h))
+                warped = cv2.warpPerspective(s_img, how, (w, h), flags=cv2.INTER_LINEAR,
                                              borderMode=cv2.BORDER_CONSTANT)
-                out[take] = _gain_matched(warped, image, ring & valid)[take]
-                missing &= ~take
-                if not missing.any():
-                    break
-        if missing.any():
+            take = missing & valid
+            if not take.any():
+                continue
+            matched = _gain_matched(warped, image, ring & valid)
+            if _misaligned(matched, image, ring & valid):
+                continue  # the background around the hole does not line up: not a usable source
+            out[take] = matched[take]
+            missing &= ~take
+            if not missing.any():
+                break
+        if missing.any() and spatial:
             out = self.inpainter.fill(out, missing)
         return out, missing
+
+
+def _grow(mask: np.ndarray, px: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
+
+
+def _misaligned(warped: np.ndarray, target: np.ndarray, ring: np.ndarray, limit: float = 14.0) -> bool:
+    """True when the aligned source differs from the target around the hole by more than `limit`
+    grey levels on average (wrong alignment, e.g. a homography on a parallax shot)."""
+    if ring.sum() < 50:
+        return False
+    diff = np.abs(warped[ring].astype(np.float32) - target[ring].astype(np.float32)).mean()
+    return bool(diff > limit)
 
 
 def _gain_matched(warped: np.ndarray, target: np.ndarray, ring: np.ndarray) -> np.ndarray:

@@ -126,14 +126,15 @@ def test_cleanplate_cli_writes_rgb_sequence(tmp_path, capsys):
     assert main(["cleanplate", str(p.folder), "--object", "nope", "--out", str(out)]) == 2
 
 
-def test_inpainter_choice_without_learned_weights(monkeypatch):
+def test_inpainter_choice_without_learned_weights(monkeypatch, tmp_path):
     from roto_studio.core.errors import ModelError
-    from roto_studio.models import cleanplate
+    from roto_studio.models.inpaint import make_inpainter
 
-    monkeypatch.setattr(cleanplate, "find_inpaint_weights", lambda: None)
-    assert cleanplate.make_inpainter("auto").name == "opencv"
-    assert cleanplate.make_inpainter("opencv").name == "opencv"
-    with pytest.raises(ModelError, match="diffusers"):
-        cleanplate.make_inpainter("diffusers")
+    monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path))  # an empty weights folder
+    monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE", raising=False)
+    assert make_inpainter("auto").name == "opencv"
+    assert make_inpainter("opencv").name == "opencv"
+    with pytest.raises(ModelError, match="models download"):
+        make_inpainter("diffusers")
     with pytest.raises(ModelError, match="unknown"):
-        cleanplate.make_inpainter("magic")
+        make_inpainter("magic")
