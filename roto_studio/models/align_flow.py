@@ -76,8 +76,38 @@ class DenseFlow:
         m = identity(h, w) + self.flow(a, b)
         lands = cv2.remap(b_bad, m[..., 0], m[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=0).astype(bool)
-        disp = fill_from_around(m - identity(h, w), ~(a_bad | lands))
-        return identity(h, w) + disp
+        bad = a_bad | lands
+        grid = identity(h, w)
+        disp = fill_from_around(m - grid, ~bad)
+        return grid + local_motion(disp, m, grid, bad)
+
+
+def local_motion(disp: np.ndarray, m: np.ndarray, grid: np.ndarray, bad: np.ndarray, ring_px: int = 12) -> np.ndarray:
+    """`disp` with each sizeable hidden part replaced by the affine motion fitted (RANSAC) to the
+    flow on a ring around it: the surface behind a hole moves like the surface around it, and a
+    fit over the whole ring is steadier from frame to frame than the flow at its edge."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bad.astype(np.uint8), connectivity=8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring_px + 1, 2 * ring_px + 1))
+    out = disp
+    for i in range(1, n):
+        if stats[i, cv2.CC_STAT_AREA] < 20:
+            continue
+        x, y, bw, bh = stats[i, :4]
+        x0, y0 = max(0, x - ring_px), max(0, y - ring_px)
+        x1, y1 = min(bad.shape[1], x + bw + ring_px), min(bad.shape[0], y + bh + ring_px)
+        part = labels[y0:y1, x0:x1] == i
+        ring = cv2.dilate(part.astype(np.uint8), k).astype(bool) & ~bad[y0:y1, x0:x1]
+        if ring.sum() < 30:
+            continue
+        src, dst = grid[y0:y1, x0:x1][ring], m[y0:y1, x0:x1][ring]
+        A, inliers = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0)
+        if A is None or inliers is None or inliers.sum() < 0.5 * len(src):
+            continue  # no single motion around it (e.g. a depth edge): keep the interpolation
+        if out is disp:
+            out = disp.copy()
+        pts = grid[y0:y1, x0:x1][part]
+        out[y0:y1, x0:x1][part] = pts @ A[:, :2].T.astype(np.float32) + A[:, 2].astype(np.float32) - pts
+    return out
 
 
 def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
@@ -92,10 +122,11 @@ def homography_map(H: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.perspectiveTransform(grid, np.linalg.inv(H)).reshape(h, w, 2).astype(np.float32)
 
 
-def warp(image: np.ndarray, m: np.ndarray, nearest: bool = False, border_value=0) -> np.ndarray:
+def warp(image: np.ndarray, m: np.ndarray, nearest: bool = False, sharp: bool = False,
+         border_value=0) -> np.ndarray:
     """`image` (of the frame the map points into) resampled at the map's positions."""
-    return cv2.remap(image, m[..., 0], m[..., 1], cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    how = cv2.INTER_NEAREST if nearest else cv2.INTER_LANCZOS4 if sharp else cv2.INTER_LINEAR
+    return cv2.remap(image, m[..., 0], m[..., 1], how, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
 
 
 def inside(m: np.ndarray, h: int, w: int, margin: float = 0.5) -> np.ndarray:

@@ -248,8 +248,9 @@ class CleanPlate:
         return (cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) + 0.5) / s - 0.5
 
     def uses_flow(self, frame: int) -> bool:
-        """Whether `frame` is aligned by flow: always/never unless align='auto', where the flow
-        around the hole is compared with the homography to a neighbour."""
+        """Whether flow alignment is tried for `frame` (besides the homography): always/never
+        unless align='auto', where it is tried when the flow around any part of the hole
+        disagrees with the homography to a neighbour (parallax)."""
         if self.align != "auto":
             return self.align == "flow"
         hit = self._uses.get(frame)
@@ -262,88 +263,124 @@ class CleanPlate:
             n = self.numbers[here + 1] if here + 1 < len(self.numbers) else self.numbers[here - 1]
             H = self._feature_homography(n, frame)
             h, w = hole.shape
-            band = _grow(hole, 24) & ~_grow(hole, 4) & visible
             if H is None:
                 use = True
-            elif band.sum() >= 50:
-                flow = self.full_map(self.flow_step(frame, n), frame)
-                gap = np.linalg.norm(flow - align_flow.homography_map(H, h, w), axis=-1)[band]
-                use = float(np.median(gap)) > FLOW_DISAGREES
+            else:
+                gap = np.linalg.norm(self.full_map(self.flow_step(frame, n), frame)
+                                     - align_flow.homography_map(H, h, w), axis=-1)
+                for part in regions(hole):
+                    band = _grow(part, 24) & ~_grow(hole, 4) & visible
+                    if band.sum() >= 50 and float(np.median(gap[band])) > FLOW_DISAGREES:
+                        use = True
+                        break
         self._uses[frame] = use
         return use
 
-    def _flow_sources(self, frame: int):
-        """(source, full-res map frame -> source), nearest first, both sides, flow steps composed."""
+    def _sources(self, frame: int, flow: bool):
+        """(source, homography src->frame or None, full-res flow map frame->src or None), nearest
+        first: every frame up to flow_search away with flow (steps composed), then sparser."""
         here = self._index[frame]
         chain = {1: None, -1: None}
-        for k in range(1, self.flow_search + 1):
-            for d in (1, -1):
-                j = here + d * k
-                if not 0 <= j < len(self.numbers):
-                    continue
-                step = self.flow_step(self.numbers[j - d], self.numbers[j])
-                chain[d] = step if chain[d] is None else align_flow.compose(chain[d], step)
-                yield self.numbers[j], self.full_map(chain[d], frame)
-
-    def _homography_sources(self, frame: int):
-        here = self._index[frame]
-        for off in _offsets(self.search):
+        offsets = _offsets(self.search)
+        if flow:
+            near = [d * k for k in range(1, self.flow_search + 1) for d in (1, -1)]
+            offsets = near + [o for o in offsets if abs(o) > self.flow_search]
+        for off in offsets:
             j = here + off
-            if 0 <= j < len(self.numbers):
-                H = self._feature_homography(self.numbers[j], frame)
-                if H is not None:
-                    yield self.numbers[j], H
+            if not 0 <= j < len(self.numbers):
+                continue
+            src = self.numbers[j]
+            m = None
+            if flow and abs(off) <= self.flow_search:
+                d = 1 if off > 0 else -1
+                step = self.flow_step(self.numbers[j - d], src)
+                chain[d] = step if chain[d] is None else align_flow.compose(chain[d], step)
+                m = self.full_map(chain[d], frame)
+            H = self._feature_homography(src, frame)
+            if H is not None or m is not None:
+                yield src, H, m
 
     def render(self, frame: int, spatial: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(clean RGB frame, bool mask of the pixels no other frame could supply). Those are
-        filled by the inpainter when `spatial`, else left as they are (the shot cleaner fills them)."""
+        filled by the inpainter when `spatial`, else left as they are (the shot cleaner fills them).
+
+        Each part of the hole takes, from each source, the alignment (homography or flow) that
+        lines up best on the background around that part."""
         image, hole, _, _, _ = self._frame(frame)
         out = image.copy()
         if not hole.any():
             return out, hole.copy()
         h, w = hole.shape
         missing = hole.copy()
-        ring = _grow(hole, 8) & ~hole
+        parts = regions(hole)
         here = self._index.get(frame)
         ys, xs = np.nonzero(hole)
         m = 64
         region = (max(0, ys.min() - m), min(h, ys.max() + 1 + m), max(0, xs.min() - m), min(w, xs.max() + 1 + m))
         flow = here is not None and self.uses_flow(frame)
-        sources = () if here is None else self._flow_sources(frame) if flow else self._homography_sources(frame)
         used = 0
-        for src, how in sources:
+        for src, H, fmap in (() if here is None else self._sources(frame, flow)):
             if used >= self.max_sources:
                 break
             s_img, _, s_visible, _, _ = self._frame(src)
             used += 1
-            if flow:
-                valid = align_flow.warp(s_visible.astype(np.uint8), how, nearest=True).astype(bool)
-                valid = cv2.erode(valid.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-            else:
-                valid = self._valid(s_visible, how, (w, h))
-            if not (missing & valid).any():
-                continue  # this frame shows none of what is missing: skip the refinement
-            if flow:
-                warped = align_flow.warp(s_img, how)
-            else:
-                if self.refine_alignment:
-                    how = self._refine_ecc(how, src, frame, region)
-                    valid = self._valid(s_visible, how, (w, h))
-                warped = cv2.warpPerspective(s_img, how, (w, h), flags=cv2.INTER_LINEAR,
-                                             borderMode=cv2.BORDER_CONSTANT)
-            take = missing & valid
-            if not take.any():
-                continue
-            matched = _gain_matched(warped, image, ring & valid)
-            if _misaligned(matched, image, ring & valid):
-                continue  # the background around the hole does not line up: not a usable source
-            out[take] = matched[take]
-            missing &= ~take
-            if not missing.any():
+            candidates = []
+            if H is not None:
+                valid = self._valid(s_visible, H, (w, h))
+                if (missing & valid).any():
+                    if self.refine_alignment:
+                        H = self._refine_ecc(H, src, frame, region)
+                        valid = self._valid(s_visible, H, (w, h))
+                    candidates.append((cv2.warpPerspective(s_img, H, (w, h), flags=cv2.INTER_LINEAR,
+                                                           borderMode=cv2.BORDER_CONSTANT), valid))
+            if fmap is not None:
+                valid = align_flow.warp(s_visible.astype(np.uint8), fmap, nearest=True)
+                valid = cv2.erode(valid, np.ones((3, 3), np.uint8)).astype(bool)
+                if (missing & valid).any():
+                    candidates.append((align_flow.warp(s_img, fmap), valid))
+            if candidates and fill_parts(out, image, hole, parts, missing, candidates) and not missing.any():
                 break
         if missing.any() and spatial:
             out = self.inpainter.fill(out, missing)
         return out, missing
+
+
+def regions(hole: np.ndarray) -> list[np.ndarray]:
+    """The connected parts of a hole (bool masks), each aligned on its own."""
+    n, labels = cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)
+    return [labels == i for i in range(1, n)]
+
+
+def fill_parts(out: np.ndarray, image: np.ndarray, hole: np.ndarray, parts, missing: np.ndarray,
+               candidates, limit: float = 14.0, gain: bool = True) -> bool:
+    """For each part of the hole still missing, copy into `out` the candidate (warped image,
+    valid mask) that matches `image` best on the background around that part (the first one
+    unless another is clearly better, so the choice does not flip from frame to frame) (colour gain
+    matched unless `gain` is False), when it matches within `limit` grey levels. Updates
+    `missing`; True if any pixel was filled."""
+    filled = False
+    for part in parts:
+        need = part & missing
+        if not need.any():
+            continue
+        ring = _grow(part, 8) & ~hole
+        best = None
+        for warped, valid in candidates:
+            take = need & valid
+            if not take.any():
+                continue
+            matched = _gain_matched(warped, image, ring & valid) if gain else warped
+            err = _ring_error(matched, image, ring & valid)
+            if err is not None and err > limit:
+                continue  # the background around this part does not line up
+            score = err if err is not None else limit
+            if best is None or score < 0.8 * best[0]:  # the first (homography) unless clearly worse
+                best = (score, matched, take)
+        if best is not None:
+            out[best[2]] = best[1][best[2]]
+            missing &= ~best[2]
+            filled = True
+    return filled
 
 
 def _grow(mask: np.ndarray, px: int) -> np.ndarray:
@@ -351,13 +388,11 @@ def _grow(mask: np.ndarray, px: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
 
 
-def _misaligned(warped: np.ndarray, target: np.ndarray, ring: np.ndarray, limit: float = 14.0) -> bool:
-    """True when the aligned source differs from the target around the hole by more than `limit`
-    grey levels on average (wrong alignment, e.g. a homography on a parallax shot)."""
+def _ring_error(warped: np.ndarray, target: np.ndarray, ring: np.ndarray) -> float | None:
+    """Mean absolute difference (grey levels) around a hole, None when the ring is too small."""
     if ring.sum() < 50:
-        return False
-    diff = np.abs(warped[ring].astype(np.float32) - target[ring].astype(np.float32)).mean()
-    return bool(diff > limit)
+        return None
+    return float(np.abs(warped[ring].astype(np.float32) - target[ring].astype(np.float32)).mean())
 
 
 def _gain_matched(warped: np.ndarray, target: np.ndarray, ring: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from roto_studio.core.errors import Cancelled
 from roto_studio.models import align_flow
 from roto_studio.models.base import FrameSource, Inpainter
-from roto_studio.models.cleanplate import CleanPlate
+from roto_studio.models.cleanplate import CleanPlate, fill_parts, regions
 
 
 class ShotCleaner:
@@ -43,14 +43,13 @@ class ShotCleaner:
         self.spatial[frame] = int(missing.sum())
         if not self.carry or not missing.any():
             return out
-        remaining = missing
+        remaining = missing.copy()
         if self._key is not None:
-            m = self._to_key(frame, missing)
-            if m is not None:
-                h, w = missing.shape
-                cover = missing & align_flow.inside(m, h, w)
-                out[cover] = align_flow.warp(self._key[1], m)[cover]
-                remaining = missing & ~cover
+            h, w = missing.shape
+            candidates = [(align_flow.warp(self._key[1], m, sharp=True), align_flow.inside(m, h, w))
+                          for m in self._to_key(frame, missing)]
+            if candidates:
+                fill_parts(out, out.copy(), missing, regions(missing), remaining, candidates, gain=False)
         if remaining.any():
             out = self.plate.inpainter.fill(out, remaining)
             self._key = (frame, out.copy())
@@ -59,25 +58,27 @@ class ShotCleaner:
             self._h_at, self._h_chain = frame, np.eye(3)
         return out
 
-    def _to_key(self, frame: int, missing: np.ndarray) -> np.ndarray | None:
-        """Full-resolution map from `frame` to the keyframe, or None when it cannot be aligned."""
+    def _to_key(self, frame: int, missing: np.ndarray) -> list[np.ndarray]:
+        """Full-resolution maps from `frame` to the keyframe: by homography, then by composed
+        flow where the frame is aligned by flow too (each part of the hole takes the better)."""
         key = self._key[0]
         idx = self.plate._index
         if frame not in idx or key not in idx:
-            return None
-        if self.plate.uses_flow(frame):
-            return self._flow_to_key(frame)
+            return []
+        maps = []
         h, w = missing.shape
         ys, xs = np.nonzero(missing)
-        region = (max(0, ys.min() - 64), min(h, ys.max() + 65), max(0, xs.min() - 64), min(w, xs.max() + 65))
+        region = (max(0, ys.min() - 32), min(h, ys.max() + 33), max(0, xs.min() - 32), min(w, xs.max() + 33))
         H = self.plate.homography(key, frame, region)  # direct: no drift
         if H is None and self._h_at is not None and self._h_chain is not None:
             step = self.plate.homography(self._h_at, frame, region)
             H = None if step is None else step @ self._h_chain
-        if H is None:
-            return None
-        self._h_at, self._h_chain = frame, H
-        return align_flow.homography_map(H, h, w)
+        if H is not None:
+            self._h_at, self._h_chain = frame, H
+            maps.append(align_flow.homography_map(H, h, w))
+        if self.plate.uses_flow(frame):
+            maps.append(self._flow_to_key(frame))
+        return maps
 
     def _flow_to_key(self, frame: int) -> np.ndarray | None:
         numbers, idx = self.plate.numbers, self.plate._index
