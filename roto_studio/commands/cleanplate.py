@@ -1,9 +1,14 @@
-"""`roto-studio cleanplate PROJECT --object NAME --out DIR`
+"""`roto-studio cleanplate PROJECT --object NAME --out DIR [--backend auto|diffusers|opencv]
+[--model NAME|DIR] [--prompt TEXT] [--seed N] [--align auto|homography|flow] [--pattern P]`
 
-Removes the object from every frame of the shot: background seen in other frames (aligned by
-homography) first, spatial inpainting for what is never visible. Writes an RGB PNG sequence
-`{object}_clean.####.png` (plate frame numbers, atomic writes). `write_clean_plate` is the plain
-function the GUI's worker calls (progress + cancel).
+Removes the object from every frame of the shot: background seen in other frames first (aligned
+by homography, or optical flow where the motion is not planar), then what no frame shows from few
+keyframe fills (OpenCV or a diffusers inpainting model) carried along the alignment, so it holds
+still. Writes the plate's precision, named by plate frame number: 8-bit plates as PNG, 10/12/16-bit
+as 16-bit PNG, float plates as EXR (half, or float for 32-bit plates); default name
+`{object}_clean.####.<ext>`. Atomic writes. The clean-plate settings (backend, model, prompt,
+seed, alignment) are saved with the project so a re-render is identical. `write_clean_plate` is
+the plain function the GUI's job and `render` call (progress + cancel).
 """
 
 from __future__ import annotations
@@ -13,45 +18,117 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from roto_studio.core.errors import Cancelled, ExportError, ProjectError
+from roto_studio.core.errors import ExportError, ProjectError
 
 HELP = "Remove an object from the shot (temporal clean plate + inpainting) and write an RGB sequence."
+DEFAULTS = {"backend": "auto", "model": "", "prompt": "", "seed": 0, "align": "auto"}
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("project", metavar="PROJECT", help="the project folder (NAME.roto) or its project.json")
     parser.add_argument("--object", metavar="NAME", required=True, help="the object to remove")
     parser.add_argument("--out", metavar="DIR", required=True, help="folder for the clean frames (created if needed)")
+    parser.add_argument("--backend", choices=("auto", "diffusers", "opencv"),
+                        help="what fills the pixels no frame shows: auto (diffusers when its weights are "
+                             "installed, else OpenCV), diffusers, opencv (default: as saved, else auto)")
+    parser.add_argument("--model", metavar="NAME|DIR",
+                        help="inpainting model: sd15-inpainting, sdxl-inpainting or a diffusers folder")
+    parser.add_argument("--prompt", metavar="TEXT", help="what the fill should show (default: clean background)")
+    parser.add_argument("--seed", type=int, metavar="N", help="noise seed of the learned fill (saved with the project)")
+    parser.add_argument("--align", choices=("auto", "homography", "flow"),
+                        help="how frames are lined up: homography, dense optical flow (parallax), or auto")
+    parser.add_argument("--pattern", metavar="P",
+                        help="file names: {object}, {project} and one frame token (default {object}_clean.####)")
     from roto_studio.commands.segment import add_server_arguments
 
     add_server_arguments(parser)
 
 
-def clean_plate_name(object_name: str, frame: int, padding: int = 4) -> str:
-    from roto_studio.core.export.naming import file_safe
+def clean_plate_ext(media) -> str:
+    """.exr for float plates, else .png (16-bit for plates over 8 bits)."""
+    return ".exr" if _is_float(media) else ".png"
 
-    return f"{file_safe(object_name)}_clean.{frame:0{padding}d}.png"
+
+def _is_float(media) -> bool:
+    return bool(getattr(media, "is_float", False) or str(getattr(media, "sample", "") or "").startswith("f"))
+
+
+def clean_plate_name(object_name: str, frame: int, padding: int = 4, ext: str = ".png",
+                     pattern: str | None = None, project_name: str = "project") -> str:
+    from roto_studio.core.export.naming import file_safe, format_name
+
+    if pattern:
+        return format_name(pattern, file_safe(object_name), frame, project_name)
+    return f"{file_safe(object_name)}_clean.{frame:0{padding}d}{ext}"
 
 
 def _padding(frames: list[int]) -> int:
     return max(4, *(len(str(abs(f))) for f in frames)) if frames else 4
 
 
+def settings_for(project, **given) -> dict:
+    """The clean-plate settings: what was given (not None) over what the project saved, over the
+    defaults. The result is stored back in project.settings['cleanplate']."""
+    saved = project.settings.get("cleanplate")
+    saved = saved if isinstance(saved, dict) else {}
+    out = {k: (given[k] if given.get(k) is not None else saved.get(k, v)) for k, v in DEFAULTS.items()}
+    try:
+        out["seed"] = int(out["seed"])
+    except (TypeError, ValueError):
+        raise ProjectError(f"the saved clean-plate seed {out['seed']!r} is not a whole number; pass --seed N.") from None
+    project.settings["cleanplate"] = dict(out)
+    return out
+
+
+def make_inpainter_for(settings: dict, notify: Callable[[str], None] | None = None):
+    from roto_studio.models.inpaint import make_inpainter
+
+    return make_inpainter(settings["backend"], model=settings["model"] or None, prompt=settings["prompt"],
+                          seed=settings["seed"], notify=notify)
+
+
+def _to_native(clean, display, native, view=None):
+    """The clean frame in the plate's precision: the plate's own pixels where nothing changed, the
+    fill taken back from display values where it did (through the inverse of the media's display
+    view when it has one, else the plain inverse: x257 for 16-bit, the sRGB curve for float)."""
+    import numpy as np
+
+    native = np.asarray(native)[..., :3]
+    changed = (clean != display).any(axis=2)
+    out = native.copy()
+    if not changed.any():
+        return out
+    v = clean[changed].astype(np.float32) / 255.0
+    if view is not None and not getattr(view, "identity", True):
+        v = view.from_display(v)
+    elif native.dtype not in (np.uint8, np.uint16):
+        v = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    if native.dtype == np.uint16:
+        out[changed] = np.rint(np.clip(v, 0, 1) * 65535.0).astype(np.uint16)
+    elif native.dtype == np.uint8:
+        out[changed] = np.rint(np.clip(v, 0, 1) * 255.0).astype(np.uint8)
+    else:
+        out[changed] = v.astype(native.dtype)
+    return out
+
+
 def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | None = None,
                       progress: Callable[[int, int], None] | None = None,
-                      cancel: Callable[[], bool] | None = None, inpainter=None) -> list[Path]:
+                      cancel: Callable[[], bool] | None = None, inpainter=None, settings: dict | None = None,
+                      pattern: str | None = None, notify: Callable[[str], None] | None = None) -> list[Path]:
     """Write the clean plate of `obj_id` for `frames` (default: every media frame) into out_dir.
 
     The object's final alpha (edge settings applied: grow it to cover shadows) is the hole; the
-    other objects are kept out of alignment and never used as background. Cancel keeps the frames
-    already written and raises Cancelled."""
-    import cv2
+    other objects are kept out of alignment and never used as background. `settings` (see
+    settings_for; default: the project's saved ones) choose the inpainter unless one is given.
+    Cancel keeps the frames already written and raises Cancelled."""
     import numpy as np
 
-    from roto_studio.core.atomic import atomic_path
-    from roto_studio.models.cleanplate import CleanPlate, make_inpainter
+    from roto_studio.core.export.writers import write_exr_file, write_png_file
+    from roto_studio.models.cleanplate_shot import clean_plate_frames
 
     obj = project.object(obj_id)
+    settings = settings or settings_for(project)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -70,21 +147,31 @@ def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | Non
     written: list[Path] = []
     with project.open_media() as media:
         numbers = list(media.frame_numbers)
-        todo = [f for f in (sorted(frames) if frames is not None else numbers) if f in set(numbers)]
-        plate = CleanPlate(media, lambda f: project.final_alpha(obj_id, f), exclude=exclude if others else None,
-                           frame_numbers=numbers, inpainter=inpainter or make_inpainter("auto"))
+        total = len(set(frames) & set(numbers)) if frames is not None else len(numbers)
+        ext = clean_plate_ext(media)
+        if pattern:
+            from roto_studio.core.export.naming import check_pattern
+
+            pattern = check_pattern(pattern, "exr" if ext == ".exr" else "png8")
+        view = getattr(media, "view", None)
+        deep = _is_float(media) or int(getattr(media, "bit_depth", 8) or 8) > 8 or not getattr(view, "identity", True)
+        half = str(getattr(media, "sample", "") or "") != "f32"
+        inp = inpainter or make_inpainter_for(settings, notify)
         pad = _padding(numbers)
-        for i, f in enumerate(todo):
-            if cancel is not None and cancel():
-                raise Cancelled(f"clean plate cancelled after {len(written)} of {len(todo)} frames; those are kept.")
-            rgb, _ = plate.render(f)
-            target = out / clean_plate_name(obj.name, f, pad)
-            with atomic_path(target) as tmp:
-                if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-                    raise ExportError(f"cannot write {target}; check the folder is writable and the disk has space.")
+        for f, rgb in clean_plate_frames(media, lambda f: project.final_alpha(obj_id, f), frames,
+                                         exclude=exclude if others else None, inpainter=inp,
+                                         align=settings["align"], frame_numbers=numbers, cancel=cancel):
+            target = out / clean_plate_name(obj.name, f, pad, ext, pattern, project.name)
+            image = _to_native(rgb, media.read(f), media.read_full(f), getattr(media, "view", None)) if deep else rgb
+            if ext == ".exr":
+                image = image.astype(np.float32)
+                write_exr_file(target, {"R": image[..., 0], "G": image[..., 1], "B": image[..., 2]},
+                               "half" if half else "float")
+            else:
+                write_png_file(target, image)
             written.append(target)
             if progress is not None:
-                progress(i + 1, len(todo))
+                progress(len(written), total)
     return written
 
 
@@ -98,10 +185,16 @@ def run(args) -> int:
         raise ProjectError(f"no object named {args.object!r} in the project; objects: {names}.")
     if not project.masks.frames(obj.id):
         raise ProjectError(f"object {args.object!r} has no masks yet; segment or propagate it first.")
+    before = dict(project.settings.get("cleanplate") or {})
+    settings = settings_for(project, backend=args.backend, model=args.model, prompt=args.prompt,
+                            seed=args.seed, align=args.align)
     start = time.monotonic()
 
     def progress(done, n):
         print(f"\rclean plate: {done}/{n} frames", end="", file=sys.stderr, flush=True)
+
+    def notify(message):
+        print(f"\rclean plate: {message}", file=sys.stderr, flush=True)
 
     from roto_studio.commands.segment import server_client
 
@@ -110,8 +203,16 @@ def run(args) -> int:
     if client is not None:
         from roto_studio.client.remote import RemoteInpainter
 
-        inpainter = RemoteInpainter(client)
-    paths = write_clean_plate(project, obj.id, args.out, progress=progress, inpainter=inpainter)
+        inpainter = RemoteInpainter(client, settings["backend"])
+    else:
+        inpainter = make_inpainter_for(settings, notify)
+    print(f"clean plate: fills by {getattr(inpainter, 'name', 'inpainting')}"
+          + (f", seed {settings['seed']}" if "diffusers" in getattr(inpainter, "name", "") else ""),
+          file=sys.stderr)
+    paths = write_clean_plate(project, obj.id, args.out, progress=progress, inpainter=inpainter,
+                              settings=settings, pattern=args.pattern, notify=notify)
+    if settings != before:
+        project.save()  # the settings used, so a re-render gives the same frames
     print(f"\r{len(paths)} clean frames written to {args.out} in {time.monotonic() - start:.1f}s",
           file=sys.stderr)
     return 0

@@ -302,7 +302,7 @@ def temporal_radius(objects) -> int:
 # ---------------------------------------------------------------- clean plate
 
 def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None:
-    from roto_studio.commands.cleanplate import clean_plate_name, write_clean_plate
+    from roto_studio.commands.cleanplate import clean_plate_ext, clean_plate_name, write_clean_plate
 
     records = Records(out / ".roto-render", out)
     view = ProjectView(ctx.project, store, ctx.media)
@@ -330,7 +330,8 @@ def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None
             if done == 0:
                 return
             f = todo[done - 1]
-            records.record("cleanplate", obj.id, f, inputs, [out / clean_plate_name(obj.name, f, pad)])
+            records.record("cleanplate", obj.id, f, inputs,
+                           [out / clean_plate_name(obj.name, f, pad, clean_plate_ext(ctx.media))])
             now = time.monotonic()
             ctx.log.line("cleanplate", f, "written", obj=obj.name, seconds=now - t0[0])
             t0[0] = now

@@ -286,6 +286,16 @@ class DisplayView:
         out = self.processor.apply(normalised(image))
         return np.clip(out, 0.0, 1.0, out=out)
 
+    def from_display(self, rgb01: np.ndarray) -> np.ndarray:
+        """Display-referred float RGB (0..1) -> the input colour space, float32 (normalised like
+        `normalised`: uint16 plates as 0..1): the inverse view, for pixels made on the display image
+        (clean-plate fills) that go back into the plate."""
+        ocio = _ocio()
+        inverse = _processor(self.config, ("view-inverse", self.space, self.display, self.view),
+                             lambda: self.config.ocio.getProcessor(self.space, self.display, self.view,
+                                                                   ocio.TRANSFORM_DIR_INVERSE))
+        return inverse.apply(rgb01)
+
     def to_uint8(self, image: np.ndarray) -> np.ndarray:
         """Native frame (uint8 / uint16 / float, 3 or 4 channels) -> HxWx3 uint8 display RGB."""
         rgb = image[..., :3]

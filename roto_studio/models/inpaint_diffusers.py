@@ -76,6 +76,15 @@ def pipeline_kind(pipe) -> str:
     return "sdxl" if "xl" in name else "sd15"
 
 
+def native_size(pipe) -> int:
+    """The size the model was trained at: the UNet's latent size times the VAE's scale (512 for
+    SD 1.5, 1024 for SDXL), else the usual size for its kind."""
+    try:
+        return int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
+    except (AttributeError, TypeError, ValueError):
+        return NATIVE_SIZE[pipeline_kind(pipe)]
+
+
 def choose_dtype(device_kind: str) -> str:
     """fp16 on CUDA; fp32 on Apple GPUs; bf16 on CPUs with fast bf16 (AVX512-BF16/AMX), else fp32."""
     if device_kind == "cuda":
@@ -107,7 +116,7 @@ def load_pipeline(folder, device: str = "cpu", dtype: str | None = None):
         raise ModelError(f"{folder} is not a diffusers inpainting model (no readable model_index.json); "
                          "download it again with `roto-studio models download sd15-inpainting`.") from None
     dtype = dtype or choose_dtype(device.split(":")[0])
-    kwargs = {"torch_dtype": getattr(torch, dtype), "local_files_only": True}
+    kwargs = {"dtype": getattr(torch, dtype), "local_files_only": True}
     if any(folder.glob("unet/*.fp16.safetensors")) and not any(folder.glob("unet/*[!6].safetensors")):
         kwargs["variant"] = "fp16"  # only the pinned fp16 files are present: load them (cast to dtype)
     if "XL" not in klass:
@@ -134,7 +143,7 @@ class DiffusionInpainter(Inpainter):
         self.seed, self.steps, self.guidance = int(seed), int(steps), float(guidance)
         self.negative_prompt = negative_prompt or None
         self.dilate, self.feather = int(dilate), int(feather)
-        self.native = int(native or NATIVE_SIZE[pipeline_kind(pipe)])
+        self.native = int(native or native_size(pipe))
         self.notify = notify or (lambda message: None)
         self._tiled = False
 

@@ -77,6 +77,15 @@ def _sam2(name, repo, revision, filename, sha256, size, config, description):
                       config=config, description=description, licence="Apache-2.0")
 
 
+def _unpinned(*paths: str) -> tuple[WeightFile, ...]:
+    return tuple(WeightFile(p) for p in paths)
+
+
+def _tokenizer(folder: str) -> tuple[str, ...]:
+    return tuple(f"{folder}/{n}" for n in ("merges.txt", "special_tokens_map.json", "tokenizer_config.json",
+                                           "vocab.json"))
+
+
 _CUTIE_RELEASE = "https://github.com/hkchengrex/Cutie/releases/download/v1.0/"
 
 SPECS: list[WeightSpec] = [
@@ -147,6 +156,36 @@ SPECS: list[WeightSpec] = [
                 WeightFile("preprocessor_config.json"), WeightFile("video_preprocessor_config.json")),
                description="EdgeTAM: SAM 2-style tracking, several times faster (CPUs, small GPUs)",
                licence="Apache-2.0"),
+    # Learned inpainting (clean plates): diffusers folders. The fp16 weights carry published
+    # sha256s; the configs and tokenizer files have none (unverified, recorded at download).
+    # SD 1.5's safety checker and feature extractor are not downloaded (not used for fills).
+    WeightSpec("sd15-inpainting", "inpaint", "stable-diffusion-v1-5/stable-diffusion-inpainting",
+               "8a4288a76071f7280aedbdb3253bdb9e9d5d84bb",
+               (WeightFile("unet/diffusion_pytorch_model.fp16.safetensors",
+                           "24b788b4a777748377cc20364eea4ae113c8c42f4468c16bc8c02fdae5492af9", 1_719_154_104),
+                WeightFile("vae/diffusion_pytorch_model.fp16.safetensors",
+                           "4fbcf0ebe55a0984f5a5e00d8c4521d52359af7229bb4d81890039d2aa16dd7c", 167_335_342),
+                WeightFile("text_encoder/model.fp16.safetensors",
+                           "77795e2023adcf39bc29a884661950380bd093cf0750a966d473d1718dc9ef4e", 246_144_864),
+                *_unpinned("model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
+                           "vae/config.json", "text_encoder/config.json", *_tokenizer("tokenizer"))),
+               description="Stable Diffusion 1.5 inpainting (512 px): clean-plate fills, 4 GB GPU",
+               licence="CreativeML OpenRAIL-M"),
+    WeightSpec("sdxl-inpainting", "inpaint", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+               "115134f363124c53c7d878647567d04daf26e41e",
+               (WeightFile("unet/diffusion_pytorch_model.fp16.safetensors",
+                           "6470840731e98cc16713ddf3ac7ee458c9fdbcb881a98c6727cd4a938f227d3f", 5_135_178_560),
+                WeightFile("vae/diffusion_pytorch_model.fp16.safetensors",
+                           "4ad62825e5c8b31eefb77355ba6693785619bf7d669d9b1a6fd9f19dec6d65b3", 167_335_338),
+                WeightFile("text_encoder/model.fp16.safetensors",
+                           "fc83cf401d930147807e7c44021c164bcc5508c9d4cc0ff35f4e354685ca9cd0", 246_144_867),
+                WeightFile("text_encoder_2/model.fp16.safetensors",
+                           "a8622bd41f8d359df484fdf9de091edb9337a2fd747f0a5c9c320a62e24d1fd3", 1_389_382_884),
+                *_unpinned("model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
+                           "vae/config.json", "text_encoder/config.json", "text_encoder_2/config.json",
+                           *_tokenizer("tokenizer"), *_tokenizer("tokenizer_2"))),
+               description="Stable Diffusion XL inpainting (1024 px): best fills, 10 GB GPU",
+               licence="CreativeML OpenRAIL++-M"),
 ]
 
 

@@ -138,3 +138,89 @@ def test_inpainter_choice_without_learned_weights(monkeypatch, tmp_path):
         make_inpainter("diffusers")
     with pytest.raises(ModelError, match="unknown"):
         make_inpainter("magic")
+
+
+def wall_sign_shot(n=8, w=160, h=120, first=1001, near_speed=None):
+    """A pan over a wall with a sign on it (no frame shows what is behind the sign). With
+    near_speed, the lower half is a nearer wall moving that many px per frame (parallax) and the
+    sign is on it. Returns frames, sign alphas, and per frame the sign layer's x offset."""
+    far_world = texture(h + 20, w + 8 * n + 40, seed=1)
+    near_world = texture(h + 20, w + int((near_speed or 0) * n) + 40, seed=2)
+    frames, alphas, shifts = {}, {}, {}
+    for i in range(n):
+        fx = 10 + 3.3 * i
+        nx = 10 + (near_speed or 3.3) * i
+        bg = cv2.warpAffine(far_world, np.float32([[1, 0, -fx], [0, 1, -10]]), (w, h), flags=cv2.INTER_LINEAR)
+        sign_world = np.zeros(near_world.shape[:2], np.float32)
+        sign_world[80:104, 70:104] = 1.0
+        M = np.float32([[1, 0, -nx], [0, 1, -10]])
+        if near_speed:
+            near = cv2.warpAffine(near_world, M, (w, h), flags=cv2.INTER_LINEAR)
+            bg[h // 2:] = near[h // 2:]
+        a = cv2.warpAffine(sign_world, M, (w, h), flags=cv2.INTER_LINEAR)
+        comp = np.array([20, 240, 40], np.float32) * a[..., None] + bg.astype(np.float32) * (1 - a[..., None])
+        frames[first + i] = np.clip(comp + 0.5, 0, 255).astype(np.uint8)
+        alphas[first + i] = a
+        shifts[first + i] = nx
+    return frames, alphas, shifts
+
+
+def _change_along_the_wall(outs, alphas, shifts):
+    """Mean change of the filled pixels between consecutive frames, lined up by the sign's motion."""
+    diffs = []
+    fs = sorted(outs)
+    for a, b in zip(fs, fs[1:]):
+        M = np.float32([[1, 0, shifts[a] - shifts[b]], [0, 1, 0]])  # b's pixels in a's frame
+        back = cv2.warpAffine(outs[a], M, outs[a].shape[1::-1], flags=cv2.INTER_LANCZOS4)
+        sel = cv2.erode((alphas[b] > 0.5).astype(np.uint8), np.ones((5, 5))).astype(bool)
+        diffs.append(np.abs(outs[b].astype(float) - back.astype(float))[sel].mean())
+    return float(np.mean(diffs))
+
+
+@pytest.mark.parametrize("near_speed", [None, 6.7])
+def test_keyframe_fill_holds_still_where_no_frame_shows_the_background(near_speed):
+    from roto_studio.models.cleanplate_shot import ShotCleaner
+
+    frames, alphas, shifts = wall_sign_shot(near_speed=near_speed)
+    plate = CleanPlate(Frames(frames), alphas.get, grow=2)
+    carried = ShotCleaner(plate)
+    ours = {f: carried.clean(f) for f in sorted(frames)}
+    assert carried.keyframes == [1001]  # one fill, carried to every other frame
+    if near_speed:
+        assert plate.uses_flow(1004)  # the sign's wall does not move like the rest: flow is tried
+    per_frame = ShotCleaner(CleanPlate(Frames(frames), alphas.get, grow=2), carry=False)
+    theirs = {f: per_frame.clean(f) for f in sorted(frames)}
+    still, flicker = _change_along_the_wall(ours, alphas, shifts), _change_along_the_wall(theirs, alphas, shifts)
+    assert still < 0.35 * flicker, (still, flicker)
+    for f in frames:  # nothing outside the grown hole changes
+        keep = ~cv2.dilate((alphas[f] > 0.02).astype(np.uint8), np.ones((7, 7))).astype(bool)
+        assert (ours[f][keep] == frames[f][keep]).all()
+
+
+def test_clean_plate_frames_cancel_keeps_what_was_yielded():
+    from roto_studio.core.errors import Cancelled
+    from roto_studio.models.cleanplate_shot import clean_plate_frames
+
+    frames, alphas, _ = wall_sign_shot(n=5)
+    seen, ticks = [], []
+    with pytest.raises(Cancelled, match="after 2 of 5"):
+        for f, img in clean_plate_frames(Frames(frames), alphas.get, grow=2, progress=lambda d, t: ticks.append(d),
+                                         cancel=lambda: len(seen) >= 2):
+            seen.append(f)
+    assert seen == [1001, 1002] and ticks == [1, 2]
+
+
+def test_flow_map_fills_the_hole_with_the_motion_around_it():
+    from roto_studio.models import align_flow
+
+    a = texture(80, 100, seed=5)
+    M = np.float32([[1, 0, 2.5], [0, 1, -1.25]])
+    b = cv2.warpAffine(a, M, (100, 80), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    hole = np.zeros((80, 100), bool)
+    hole[30:50, 40:65] = True
+    a_holed = a.copy()
+    a_holed[hole] = (255, 0, 255)
+    m = align_flow.DenseFlow().step_map(a_holed, b, hole, np.zeros_like(hole))
+    disp = (m - align_flow.identity(80, 100))[hole]
+    np.testing.assert_allclose(np.median(disp, axis=0), [2.5, -1.25], atol=0.15)
+    assert np.abs(disp - [2.5, -1.25]).max() < 0.5

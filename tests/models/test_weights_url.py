@@ -149,12 +149,17 @@ def test_every_entry_is_pinned():
                       "cutie-base": True, "cutie-small": True,
                       # weights pinned (PINS.md), their small config/tokenizer files have no published hash
                       "sam3": False, "grounding-dino-tiny": False, "grounding-dino-base": False,
-                      "edgetam": False}  # EdgeTAM-hf: only its revision is published
+                      "edgetam": False,  # EdgeTAM-hf: only its revision is published
+                      "sd15-inpainting": False, "sdxl-inpainting": False}  # configs: no published hash
     assert registry.get("sam3").main.sha256 == "6d06f0a5f84e435071fe6603e61d0b4cc7b40e0d39d487cfd4d67d8cc11cc14a"
     assert registry.get("grounding-dino-tiny").main.size == 689_359_096
     assert {s.name: s.licence for s in registry.SPECS if s.kind in ("sam3", "grounding-dino", "edgetam")} == {
         "sam3": "SAM License", "grounding-dino-tiny": "Apache-2.0", "grounding-dino-base": "Apache-2.0",
         "edgetam": "Apache-2.0"}
+    for name in ("sd15-inpainting", "sdxl-inpainting"):  # the weights themselves are pinned
+        weights_files = [f for f in registry.get(name).files if f.path.endswith(".safetensors")]
+        assert len(weights_files) >= 3 and all(f.sha256 and f.size for f in weights_files), name
+        assert registry.get(name).main.path == "unet/diffusion_pytorch_model.fp16.safetensors"
     assert registry.get("cutie-small").main.md5 == "6abf53b4058228babc3686274bc136cc"
     base = registry.get("cutie-base").main
     assert (base.md5, base.size) == ("a6071de6136982e396851903ab4c083a", 140_443_788)
