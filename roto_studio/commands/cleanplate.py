@@ -115,12 +115,14 @@ def _to_native(clean, display, native, view=None):
 def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | None = None,
                       progress: Callable[[int, int], None] | None = None,
                       cancel: Callable[[], bool] | None = None, inpainter=None, settings: dict | None = None,
-                      pattern: str | None = None, notify: Callable[[str], None] | None = None) -> list[Path]:
+                      pattern: str | None = None, notify: Callable[[str], None] | None = None,
+                      carry: bool = True) -> list[Path]:
     """Write the clean plate of `obj_id` for `frames` (default: every media frame) into out_dir.
 
     The object's final alpha (edge settings applied: grow it to cover shadows) is the hole; the
     other objects are kept out of alignment and never used as background. `settings` (see
     settings_for; default: the project's saved ones) choose the inpainter unless one is given.
+    carry=False fills what no frame shows on each frame alone (render's chunks).
     Cancel keeps the frames already written and raises Cancelled."""
     import numpy as np
 
@@ -160,7 +162,8 @@ def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | Non
         pad = _padding(numbers)
         for f, rgb in clean_plate_frames(media, lambda f: project.final_alpha(obj_id, f), frames,
                                          exclude=exclude if others else None, inpainter=inp,
-                                         align=settings["align"], frame_numbers=numbers, cancel=cancel):
+                                         align=settings["align"], frame_numbers=numbers, cancel=cancel,
+                                         carry=carry):
             target = out / clean_plate_name(obj.name, f, pad, ext, pattern, project.name)
             image = _to_native(rgb, media.read(f), media.read_full(f), getattr(media, "view", None)) if deep else rgb
             if ext == ".exr":

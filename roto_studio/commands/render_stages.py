@@ -302,7 +302,7 @@ def temporal_radius(objects) -> int:
 # ---------------------------------------------------------------- clean plate
 
 def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None:
-    from roto_studio.commands.cleanplate import clean_plate_ext, clean_plate_name, write_clean_plate
+    from roto_studio.commands.cleanplate import clean_plate_ext, clean_plate_name, settings_for, write_clean_plate
 
     records = Records(out / ".roto-render", out)
     view = ProjectView(ctx.project, store, ctx.media)
@@ -336,7 +336,12 @@ def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None
             ctx.log.line("cleanplate", f, "written", obj=obj.name, seconds=now - t0[0])
             t0[0] = now
 
-        write_clean_plate(view, obj.id, out, frames=todo, progress=progress, inpainter=inpainter)
+        # A chunk cannot see the mattes of frames outside it (beyond the few the matte stage adds):
+        # keyframe fills carried across frames, or flow chained through them, would make chunks
+        # differ from one run. So: homography alignment, and a per-frame fill of what no frame shows.
+        settings = dict(settings_for(view), align="homography")
+        write_clean_plate(view, obj.id, out, frames=todo, progress=progress, inpainter=inpainter, carry=False,
+                          settings=settings)
 
 
 # ---------------------------------------------------------------- export

@@ -9,7 +9,10 @@ the previous keyframe covers, so only the new part is invented. `carry=False` is
 fill (the baseline).
 
 `clean_plate_frames` is the plain function interface (frames + masks in, clean frames out) used
-by the CLI, the GUI job and the model server. No Qt; no torch unless the inpainter needs it.
+by the CLI, the GUI job and render. It carries fills within windows of WINDOW frames fixed on the
+shot, each starting from its first frame carried from the previous window's first frame, so any
+subset of frames (a farm chunk) gets exactly the pixels a whole-shot run gives.
+No Qt; no torch unless the inpainter needs it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from roto_studio.core.errors import Cancelled
 from roto_studio.models import align_flow
 from roto_studio.models.base import FrameSource, Inpainter
 from roto_studio.models.cleanplate import CleanPlate, fill_parts, regions
+
+WINDOW = 48  # frames per keyframe window (fixed on the shot; see clean_plate_frames)
 
 
 class ShotCleaner:
@@ -37,6 +42,55 @@ class ShotCleaner:
         self._flow_chain: np.ndarray | None = None  # flow-resolution map _flow_at -> key (None: identity)
         self._h_at: int | None = None
         self._h_chain: np.ndarray | None = None  # homography key -> _h_at
+        self._anchor: tuple[int, np.ndarray] | None = None  # the last window's first frame and image
+
+    def _set_key(self, frame: int, image: np.ndarray) -> None:
+        self._key = (frame, image.copy())
+        self._flow_at, self._flow_chain = frame, None
+        self._h_at, self._h_chain = frame, np.eye(3)
+
+    def anchor(self, frame: int) -> np.ndarray:
+        """Start a window at `frame`: its clean image, carried from the previous window's first
+        frame only (so it does not depend on which frames were cleaned in between), becomes the key."""
+        out, missing = self.plate.render(frame, spatial=False)
+        self.spatial[frame] = int(missing.sum())
+        remaining = missing.copy()
+        if self._anchor is not None and missing.any():
+            h, w = missing.shape
+            a, image = self._anchor
+            candidates = [(align_flow.warp(image, m, sharp=True), align_flow.inside(m, h, w))
+                          for m in self._maps_between(a, frame, missing)]
+            if candidates:
+                fill_parts(out, out.copy(), missing, regions(missing), remaining, candidates, gain=False)
+        if remaining.any():
+            out = self.plate.inpainter.fill(out, remaining)
+            self.keyframes.append(frame)
+        self._anchor = (frame, out.copy())
+        self._set_key(frame, out)
+        return out
+
+    def _maps_between(self, a: int, b: int, missing: np.ndarray) -> list[np.ndarray]:
+        """Maps from frame b to frame a: homography (direct, else through the frames between) and,
+        where b is aligned by flow, the flow steps composed."""
+        h, w = missing.shape
+        ys, xs = np.nonzero(missing)
+        region = (max(0, ys.min() - 32), min(h, ys.max() + 33), max(0, xs.min() - 32), min(w, xs.max() + 33))
+        maps = []
+        H = self.plate.homography(a, b, region)
+        numbers, idx = self.plate.numbers, self.plate._index
+        if H is None:
+            H = np.eye(3)
+            for x, y in zip(numbers[idx[a]:idx[b]], numbers[idx[a] + 1:idx[b] + 1]):
+                step = self.plate.homography(x, y)
+                if step is None:
+                    H = None
+                    break
+                H = step @ H
+        if H is not None:
+            maps.append(align_flow.homography_map(H, h, w))
+        if self.plate.uses_flow(b):
+            maps.append(self._flow_map(b, a, None)[0])
+        return maps
 
     def clean(self, frame: int) -> np.ndarray:
         out, missing = self.plate.render(frame, spatial=not self.carry)
@@ -80,26 +134,32 @@ class ShotCleaner:
             maps.append(self._flow_to_key(frame))
         return maps
 
-    def _flow_to_key(self, frame: int) -> np.ndarray | None:
+    def _flow_to_key(self, frame: int) -> np.ndarray:
+        idx = self.plate._index
+        key = self._key[0]
+        at = self._flow_at if self._flow_at is not None else key
+        if (idx[frame] <= idx[at] and at != key) or (idx[frame] - idx[at]) * (idx[at] - idx[key]) < 0:
+            at, self._flow_chain = key, None  # went back past where the chain was: restart at the key
+        m, self._flow_chain = self._flow_map(frame, at, self._flow_chain)
+        self._flow_at = frame
+        return m
+
+    def _flow_map(self, frame: int, at: int, chain: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(full-res map frame -> key, flow-res chain frame -> key) from `chain` (at -> key, None:
+        at is the key) and the flow steps from frame to at."""
         numbers, idx = self.plate.numbers, self.plate._index
-        at = self._flow_at if self._flow_at is not None else self._key[0]
-        if idx[frame] <= idx[at] and at != self._key[0]:
-            at, self._flow_chain = self._key[0], None  # went backwards: restart from the key
         d = 1 if idx[at] <= idx[frame] else -1
         walk = numbers[idx[frame]:idx[at]:-d] + [at] if frame != at else [frame]
         m = None  # frame -> at
         for a, b in zip(walk, walk[1:]):
             step = self.plate.flow_step(a, b)
             m = step if m is None else align_flow.compose(m, step)
-        if m is None:
-            chain = self._flow_chain
-        else:
-            chain = m if self._flow_chain is None else align_flow.compose(m, self._flow_chain)
-        self._flow_at, self._flow_chain = frame, chain
+        if m is not None:
+            chain = m if chain is None else align_flow.compose(m, chain)
         if chain is None:  # frame is the keyframe itself
             h, w = self.plate._frame(frame)[1].shape
-            return align_flow.identity(h, w)
-        return self.plate.full_map(chain, frame)
+            return align_flow.identity(h, w), None
+        return self.plate.full_map(chain, frame), chain
 
 
 def clean_plate_frames(frames: FrameSource, masks: Callable[[int], np.ndarray | None],
@@ -118,9 +178,41 @@ def clean_plate_frames(frames: FrameSource, masks: Callable[[int], np.ndarray | 
     plate = CleanPlate(frames, masks, exclude=exclude, frame_numbers=numbers, grow=grow,
                        inpainter=inpainter, align=align)
     cleaner = ShotCleaner(plate, carry=carry)
-    for i, f in enumerate(todo):
-        if cancel is not None and cancel():
-            raise Cancelled(f"clean plate cancelled after {i} of {len(todo)} frames; those are kept.")
-        yield f, cleaner.clean(f)
+    done = 0
+
+    def ready(f, image):
+        nonlocal done
+        done += 1
         if progress is not None:
-            progress(i + 1, len(todo))
+            progress(done, len(todo))
+
+    if not carry:  # per-frame fill: every frame on its own
+        for f in todo:
+            if cancel is not None and cancel():
+                raise Cancelled(f"clean plate cancelled after {done} of {len(todo)} frames; those are kept.")
+            image = cleaner.clean(f)
+            yield f, image
+            ready(f, image)
+        return
+    # Keyframe fills are carried within windows of WINDOW frames fixed on the shot; each window
+    # starts from its first frame, carried from the previous window's first frame. So any subset
+    # of frames (a farm chunk) gets the same pixels as a run over the whole shot.
+    index = {f: i for i, f in enumerate(numbers)}
+    wanted = set(todo)
+    windows = sorted({index[f] // WINDOW for f in todo})
+    next_anchor = 0
+    for win in windows:
+        for k in range(next_anchor, win):  # the windows before it: their first frames only
+            if cancel is not None and cancel():
+                raise Cancelled(f"clean plate cancelled after {done} of {len(todo)} frames; those are kept.")
+            cleaner.anchor(numbers[k * WINDOW])
+        next_anchor = win + 1
+        last = max(index[f] for f in todo if index[f] // WINDOW == win)
+        for i in range(win * WINDOW, last + 1):
+            f = numbers[i]
+            if cancel is not None and cancel():
+                raise Cancelled(f"clean plate cancelled after {done} of {len(todo)} frames; those are kept.")
+            image = cleaner.anchor(f) if i == win * WINDOW else cleaner.clean(f)
+            if f in wanted:
+                yield f, image
+                ready(f, image)
