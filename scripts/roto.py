@@ -159,6 +159,13 @@ def has(python: Path, modules: str) -> bool:
     return subprocess.run([str(python), "-c", f"import {modules}"], capture_output=True).returncode == 0
 
 
+def torch_version(python: Path) -> str | None:
+    """The torch (and torchvision) in the environment, e.g. '2.14.1+cu126', or None."""
+    out = subprocess.run([str(python), "-c", "import torch, torchvision; print(torch.__version__)"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 def pip(python: Path, *args: str, env: dict | None = None) -> None:
     cmd = [str(python), "-m", "pip", "--disable-pip-version-check", *args]
     status = subprocess.call(cmd, env=env)
@@ -199,8 +206,9 @@ def setup(extras: list[str] = EXTRAS) -> Path:
                  "or set ROTO_VENV to a folder you can write to.")
     pip(python, "install", "-q", "--upgrade", "pip", "setuptools", "wheel")
     # 1. torch first: a torch already in the environment (e.g. your own CUDA build) is kept.
-    if has(python, "torch, torchvision"):
-        say("torch: kept the one already in the environment")
+    kept = torch_version(python)
+    if kept:
+        say(f"torch: kept {kept}, already in the environment")
     else:
         install_torch(python, choose_torch(probe_machine()))
     # 2. sam2 builds from source; without isolation it compiles against the torch above.
