@@ -1,5 +1,5 @@
 """Smoke check of a built bundle: the window starts offscreen and shows the sample shot's first
-frame, and the bundled command line runs `--version`, `info` and `doctor`.
+frame, and the bundled command line runs `--version`, `info`, `doctor` and the model server.
 
     python packaging/smoke.py [dist/roto-studio]
 
@@ -15,7 +15,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -52,18 +54,60 @@ def smoke_env(home: Path) -> dict:
     return env
 
 
-def window_start(cmd: list[str], env: dict, timeout: float = 120) -> tuple[float, subprocess.CompletedProcess]:
-    """Seconds from launch to the first frame on screen (ROTO_SMOKE_EXIT makes the app quit then)."""
+def window_start(cmd: list[str], env: dict, timeout: float = 180) -> tuple[float, subprocess.CompletedProcess]:
+    """Seconds from launch to the first frame on screen: ROTO_SMOKE_EXIT makes the app print
+    `roto-studio: frame N shown` then, and quit (status 0). The process is waited for too."""
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, env=dict(env, ROTO_SMOKE_EXIT="60"), capture_output=True, text=True,
-                         timeout=timeout)
-    return time.perf_counter() - t0, out
+    proc = subprocess.Popen(cmd, env=dict(env, ROTO_SMOKE_EXIT="60"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    shown, lines = None, []
+    watchdog = threading.Timer(timeout, proc.kill)  # a hung app fails the check instead of hanging it
+    watchdog.start()
+    for line in proc.stdout:  # a windowed program on Windows has no stdout: then only the status counts
+        lines.append(line)
+        if shown is None and " shown" in line:
+            shown = time.perf_counter() - t0
+    err = proc.stderr.read()
+    proc.wait()
+    watchdog.cancel()
+    seconds = shown if shown is not None else time.perf_counter() - t0
+    return seconds, subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), err)
 
 
 def timed(cmd: list[str], env: dict, timeout: float = 300) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     return time.perf_counter() - t0, out
+
+
+def serve_check(cli: Path, env: dict, home: Path) -> tuple[float, bool, subprocess.CompletedProcess]:
+    """Start the bundle's model server on a free loopback port, ask its /v1/status, stop it."""
+    token = "smoke-" + os.urandom(16).hex()
+    (home / "token").write_text(token + "\n")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(cli), "serve", "--host", "127.0.0.1", "--port", "0", "--token-file",
+                             str(home / "token")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    line, body = "", ""
+    try:
+        line = proc.stdout.readline()  # `roto-studio server listening on http://127.0.0.1:PORT`
+        if "listening on" in line:
+            request = urllib.request.Request(line.split()[-1] + "/v1/status",
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                body = resp.read().decode()
+    except OSError as exc:
+        body = f"error: {exc}"
+    finally:
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    ok = body.lstrip().startswith("{")
+    return seconds, ok, subprocess.CompletedProcess(proc.args, proc.returncode, line + body, err)
 
 
 def check(name: str, ok: bool, out: subprocess.CompletedProcess, seconds: float) -> bool:
@@ -123,6 +167,8 @@ def main(argv=None) -> int:
             torch = packages.get("torch", {})
             print(f"     torch in the bundle: {torch.get('state')} {torch.get('version') or ''}; "
                   f"device {report['device'].get('device')}")
+        s, ok, detail = serve_check(cli, env, home)
+        results.append(check("roto-studio serve (the model server the window starts)", ok, detail, s))
         s, out = timed([str(cli), "doctor"], env)
         results.append(check("roto-studio doctor", out.returncode == 0 and "Folders" in out.stdout, out, s))
     print(f"smoke: {sum(results)}/{len(results)} checks passed")

@@ -21,13 +21,21 @@ from pathlib import Path
 from roto_studio.client.http import ServerClient, ServerUnavailable
 
 
+def roto_studio_command(python: str | None = None) -> list[str]:
+    """How to run `roto-studio` as a child: `python -m roto_studio`, or in a PyInstaller bundle
+    (where sys.executable is the bundle's own program) the command-line program beside it."""
+    if python is None and getattr(sys, "frozen", False):
+        return [str(Path(sys.executable).with_name("roto-studio" + (".exe" if os.name == "nt" else "")))]
+    return [python or sys.executable, "-m", "roto_studio"]
+
+
 class LocalServer:
     def __init__(self, media_roots=(), device: str | None = None, env: dict | None = None,
                  python: str | None = None, extra_args=()):
         self.media_roots = [str(r) for r in media_roots if r and os.path.isdir(r)]
         self.device = device
         self.env = dict(env or {})
-        self.python = python or sys.executable
+        self.python = python
         self.extra_args = list(extra_args)
         self.url: str | None = None
         self.token: str | None = None
@@ -54,8 +62,8 @@ class LocalServer:
             fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(self.token + "\n")
-            cmd = [self.python, "-m", "roto_studio", "serve", "--host", "127.0.0.1", "--port", "0",
-                   "--token-file", str(token_file)]
+            cmd = roto_studio_command(self.python) + ["serve", "--host", "127.0.0.1", "--port", "0",
+                                                      "--token-file", str(token_file)]
             for root in self.media_roots:
                 cmd += ["--media-root", root]
             if self.device:
