@@ -1,6 +1,10 @@
 """Quality of the CPU fallback (no weights) on ../shared/data, with same-run baselines.
 
     python benchmarks/eval_classical.py [--only grabcut|click|davis] [--seq NAME ...]
+        [--scale S] [--frames N] [--jobs J] [--dump DIR]
+
+--scale/--frames make quick DAVIS runs (frames resized by S, only the first N frames); --jobs
+runs sequences in parallel processes; --dump writes predicted masks as PNGs.
 
 GrabCut photos: mean IoU from the box alone and after 1..3 simulated corrective clicks (each at
 the centre of the largest error region: the pixel of the largest connected error component
@@ -170,12 +174,25 @@ def eval_single_click(root: Path) -> dict:
 
 
 # -- DAVIS 2016 -------------------------------------------------------------------------------------
+def _resize(img: np.ndarray, scale: float, nearest: bool = False) -> np.ndarray:
+    if scale == 1.0:
+        return img
+    h, w = img.shape[:2]
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    if nearest:
+        return cv2.resize(img.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
 class FolderFrames:
     """FrameSource over a folder of NNNNN.jpg (plate number = file number)."""
 
-    def __init__(self, folder: Path):
-        self.paths = {int(p.stem): p for p in sorted(folder.glob("*.jpg"))}
-        first = read_rgb(next(iter(self.paths.values())))
+    def __init__(self, folder: Path, scale: float = 1.0, frames: int | None = None):
+        self.scale = scale
+        self.reads = 0
+        paths = sorted(folder.glob("*.jpg"))[:frames]
+        self.paths = {int(p.stem): p for p in paths}
+        first = self.read(next(iter(self.paths)))
         self.height, self.width = first.shape[:2]
         self.reads = 0
 
@@ -185,7 +202,7 @@ class FolderFrames:
 
     def read(self, frame: int) -> np.ndarray:
         self.reads += 1
-        return read_rgb(self.paths[frame])
+        return _resize(read_rgb(self.paths[frame]), self.scale)
 
 
 def flow_warp_baseline(frames: FolderFrames, first_mask: np.ndarray) -> list[np.ndarray]:
@@ -207,32 +224,61 @@ def flow_warp_baseline(frames: FolderFrames, first_mask: np.ndarray) -> list[np.
     return out
 
 
-def eval_davis(root: Path, seqs: list[str] | None = None) -> dict:
+def eval_sequence(base: Path, seq: str, scale: float = 1.0, frames: int | None = None,
+                  dump: str | None = None) -> dict:
+    fr = FolderFrames(base / "JPEGImages" / "480p" / seq, scale, frames)
+    nums = fr.frame_numbers
+    gts = [_resize(read_mask(base / "Annotations" / "480p" / seq / f"{n:05d}.png"), scale, True)
+           for n in nums]
+    copy = davis_scores([gts[0]] * len(gts), gts)
+    flow = davis_scores(flow_warp_baseline(fr, gts[0]), gts)
+
+    prop = FlowPropagator()
+    prop.start(fr)
+    t = time.perf_counter()
+    preds = {nums[0]: prop.add_prompt(nums[0], "obj", Prompt(mask=gts[0]))}
+    for f, alphas in prop.propagate(nums[0]):
+        preds[f] = alphas["obj"]
+    dt = time.perf_counter() - t
+    ours = davis_scores([preds[n] for n in nums], gts)
+    if dump:
+        out = Path(dump) / seq
+        out.mkdir(parents=True, exist_ok=True)
+        for n in nums:
+            cv2.imwrite(str(out / f"{n:05d}.png"), ((preds[n] > 0.5) * 255).astype(np.uint8))
+    return {"ours": ours, "flow": flow, "copy": copy, "time": dt, "n": len(nums) - 1}
+
+
+def _eval_job(args):
+    return args[1], eval_sequence(*args)
+
+
+def eval_davis(root: Path, seqs: list[str] | None = None, scale: float = 1.0,
+               frames: int | None = None, jobs: int = 1, dump: str | None = None) -> dict:
     base = root / "davis2016"
     seqs = seqs or sorted(p.name for p in (base / "JPEGImages" / "480p").iterdir() if p.is_dir())
     per = {}
-    t_total, n_total = 0.0, 0
+    if scale != 1.0 or frames:
+        print(f"quick run: frames scaled by {scale}, first {frames or 'all'} frames of each sequence")
     print(f"{'sequence':12s} {'ours J':>7s} {'F':>6s} {'J&F':>6s} | {'flow J&F':>8s} | {'copy J&F':>8s} | s/frame")
-    for seq in seqs:
-        frames = FolderFrames(base / "JPEGImages" / "480p" / seq)
-        nums = frames.frame_numbers
-        gts = [read_mask(base / "Annotations" / "480p" / seq / f"{n:05d}.png") for n in nums]
-        copy = davis_scores([gts[0]] * len(gts), gts)
-        flow = davis_scores(flow_warp_baseline(frames, gts[0]), gts)
-
-        prop = FlowPropagator()
-        prop.start(frames)
-        t = time.perf_counter()
-        preds = {nums[0]: prop.add_prompt(nums[0], "obj", Prompt(mask=gts[0]))}
-        for f, alphas in prop.propagate(nums[0]):
-            preds[f] = alphas["obj"]
-        dt = time.perf_counter() - t
-        t_total += dt
-        n_total += len(nums) - 1
-        ours = davis_scores([preds[n] for n in nums], gts)
-        per[seq] = {"ours": ours, "flow": flow, "copy": copy}
+    tasks = [(base, seq, scale, frames, dump) for seq in seqs]
+    if jobs > 1:
+        import multiprocessing as mp
+        pool = mp.get_context("spawn").Pool(jobs)
+        results = pool.imap_unordered(_eval_job, tasks)
+    else:
+        pool = None
+        results = map(_eval_job, tasks)
+    for seq, r in results:
+        per[seq] = r
+        ours, flow, copy = r["ours"], r["flow"], r["copy"]
         print(f"{seq:12s} {ours['J']:7.3f} {ours['F']:6.3f} {ours['JF']:6.3f} | {flow['JF']:8.3f} | "
-              f"{copy['JF']:8.3f} | {dt / (len(nums) - 1):.2f}", flush=True)
+              f"{copy['JF']:8.3f} | {r['time'] / max(1, r['n']):.2f}", flush=True)
+    if pool is not None:
+        pool.close()
+        pool.join()
+    t_total = sum(per[s]["time"] for s in seqs)
+    n_total = sum(per[s]["n"] for s in seqs)
     mean = {k: float(np.mean([per[s][k]["JF"] for s in seqs])) for k in ("ours", "flow", "copy")}
     mj = float(np.mean([per[s]["ours"]["J"] for s in seqs]))
     mf = float(np.mean([per[s]["ours"]["F"] for s in seqs]))
@@ -249,6 +295,10 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=["grabcut", "click", "davis"],
                     help="grabcut: box, clicks and single click on the photos; click: single click only")
     ap.add_argument("--seq", nargs="*", help="DAVIS sequences (default: all)")
+    ap.add_argument("--scale", type=float, default=1.0, help="DAVIS: resize frames (quick runs)")
+    ap.add_argument("--frames", type=int, default=None, help="DAVIS: only the first N frames")
+    ap.add_argument("--jobs", type=int, default=1, help="DAVIS: sequences in parallel processes")
+    ap.add_argument("--dump", default=None, help="DAVIS: write predicted masks under this folder")
     args = ap.parse_args(argv)
     root = shared_data()
     if not root.is_dir():
@@ -264,7 +314,7 @@ def main(argv=None) -> int:
             print(f"{root / 'grabcut'} not found; skipping the GrabCut evaluation.")
     if args.only in (None, "davis"):
         if (root / "davis2016").is_dir():
-            eval_davis(root, args.seq)
+            eval_davis(root, args.seq, args.scale, args.frames, args.jobs, args.dump)
         else:
             print(f"{root / 'davis2016'} not found; skipping the DAVIS evaluation.")
     return 0

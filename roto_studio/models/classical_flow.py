@@ -32,9 +32,10 @@ from .classical_grabcut import (GrabCutSegmenter, _alpha_from_logits, colour_fea
 RECENT = 4  # results kept per object (to restart propagation from a recent frame)
 N_SAMPLES = 6000  # colour samples kept per class per object
 WIDE = 0.3  # search ring beyond the band, as a share of the object's size
-LLR_OPEN = 3.0
+LLR_OPEN = 3.0  # colour log-likelihood ratio that opens a pixel of the wide ring
 SIZE_DECAY = 0.97
-MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to gate the ring  # colour log-likelihood ratio that opens a pixel of that ring
+MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to gate the ring
+SHRINK = 0.75  # a cut below this share of the recent results' median area is not trusted alone
 
 
 @dataclass
@@ -293,6 +294,12 @@ class FlowPropagator(VideoPropagator):
         mask = np.zeros((h, w), bool)
         mask[y0:y1, x0:x1] = cut
         mask = self._keep_near(mask, warped, r_wide)
+        if SHRINK > 0 and tr.recent:
+            # an object does not melt away in a few frames: a cut much smaller than the recent
+            # results is colour losing the object, so the flow's answer is kept with it
+            recent = float(np.median([(a > 127).sum() for a in tr.recent.values()]))
+            if mask.sum() < SHRINK * recent:
+                mask = mask | warped
         self._update_samples(tr, feat, mask, inner, outer)
         return mask
 
