@@ -35,6 +35,7 @@ WIDE = 0.3  # search ring beyond the band, as a share of the object's size
 LLR_OPEN = 3.0  # colour log-likelihood ratio that opens a pixel of the wide ring
 SIZE_DECAY = 0.97
 MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to gate the ring
+UNFREEZE = 3.0  # core pixels whose colour LLR is below minus this are left to the cut
 SHRINK = 0.75  # a cut below this share of the recent results' median area is not trusted alone
 
 
@@ -271,6 +272,16 @@ class FlowPropagator(VideoPropagator):
         lab[outer] = cv2.GC_PR_BGD
         lab[outer & warped] = cv2.GC_PR_FGD
         lab[inner] = cv2.GC_FGD
+        # the core is not fixed where its colour clearly says background: a leak that got
+        # inside the mask can leave it again instead of being carried forever
+        if UNFREEZE > 0:
+            core = inner[y0:y1, x0:x1]
+            if core.any():
+                xr = crop[core].reshape(-1, 3).astype(np.float64)
+                sub = lab[y0:y1, x0:x1]
+                vals = sub[core]
+                vals[fg.loglik(xr) - bg.loglik(xr) < -UNFREEZE] = cv2.GC_PR_FGD
+                sub[core] = vals
         ring_c = wide_ring[y0:y1, x0:x1]
         if ring_c.any():
             xr = crop[ring_c].reshape(-1, 3).astype(np.float64)
