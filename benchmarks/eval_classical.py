@@ -4,7 +4,8 @@
         [--scale S] [--frames N] [--jobs J] [--dump DIR]
 
 --scale/--frames make quick DAVIS runs (frames resized by S, only the first N frames); --jobs
-runs sequences in parallel processes; --dump writes predicted masks as PNGs.
+runs sequences in parallel processes (s/frame is then per process, sharing the cores); --dump
+writes predicted masks as PNGs.
 
 GrabCut photos: mean IoU from the box alone and after 1..3 simulated corrective clicks (each at
 the centre of the largest error region: the pixel of the largest connected error component
