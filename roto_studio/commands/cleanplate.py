@@ -37,6 +37,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, metavar="N", help="noise seed of the learned fill (saved with the project)")
     parser.add_argument("--align", choices=("auto", "homography", "flow"),
                         help="how frames are lined up: homography, dense optical flow (parallax), or auto")
+    parser.add_argument("--colorspace", metavar="NAME",
+                        help="the plate's input colour space (OCIO name), saved with the project")
     parser.add_argument("--pattern", metavar="P",
                         help="file names: {object}, {project} and one frame token (default {object}_clean.####)")
     from roto_studio.commands.segment import add_server_arguments
@@ -182,6 +184,8 @@ def run(args) -> int:
     from roto_studio.core.project import load_project
 
     project = load_project(args.project)
+    if getattr(args, "colorspace", None):
+        project.settings["colorspace"] = args.colorspace
     obj = project.object_by_name(args.object)
     if obj is None:
         names = ", ".join(o.name for o in project.objects) or "none"
