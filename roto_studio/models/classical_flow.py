@@ -36,7 +36,6 @@ LLR_OPEN = 3.0  # colour log-likelihood ratio that opens a pixel of the wide rin
 SIZE_DECAY = 0.97
 MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to gate the ring
 UNFREEZE = 3.0  # core pixels whose colour LLR is below minus this are left to the cut
-SHRINK = 0.75  # a cut below this share of the recent results' median area is not trusted alone
 
 
 @dataclass
@@ -305,12 +304,6 @@ class FlowPropagator(VideoPropagator):
         mask = np.zeros((h, w), bool)
         mask[y0:y1, x0:x1] = cut
         mask = self._keep_near(mask, warped, r_wide)
-        if SHRINK > 0 and tr.recent:
-            # an object does not melt away in a few frames: a cut much smaller than the recent
-            # results is colour losing the object, so the flow's answer is kept with it
-            recent = float(np.median([(a > 127).sum() for a in tr.recent.values()]))
-            if mask.sum() < SHRINK * recent:
-                mask = mask | warped
         self._update_samples(tr, feat, mask, inner, outer)
         return mask
 
