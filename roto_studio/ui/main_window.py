@@ -196,7 +196,8 @@ class MainWindow(QMainWindow):
         self.status.addPermanentWidget(self.pixel_label)
         self.colour_combo = QComboBox()
         self.colour_combo.setObjectName("colour_combo")
-        self.colour_combo.setMaximumWidth(240)
+        self.colour_combo.setMinimumContentsLength(22)  # "sRGB Encoded Rec.709 (sRGB)" readable
+        self.colour_combo.setMaximumWidth(260)
         self.status.addPermanentWidget(self.colour_combo)
 
     def _dock(self, title: str, name: str, widget) -> QDockWidget:
