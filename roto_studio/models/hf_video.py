@@ -116,7 +116,63 @@ def memory_window(config) -> int:
     return max(num_maskmem, ptrs) + 1
 
 
-class HFVideoPropagator(VideoPropagator):
+class SessionMemory:
+    """What the transformers video backends share about their inference session: frame memory
+    outside the attention window spilled to disk, released on close, and frame lookups.
+    Subclasses set session, frames, window, _pos, _spill, _spill_dir."""
+
+    def _need_session(self):
+        if self.session is None:
+            raise RuntimeError("start(frames) must be called first")
+        return self.session
+
+    def position(self, frame: int) -> int:
+        try:
+            return self._pos[int(frame)]
+        except KeyError:
+            raise ModelError(f"frame {frame} is not in the shot "
+                             f"({self.frames.frame_numbers[0]}-{self.frames.frame_numbers[-1]}).") from None
+
+    def _spill_ready(self) -> None:
+        for outs in self.session.output_dict_per_obj.values():
+            if not isinstance(outs["non_cond_frame_outputs"], SpillDict):
+                spill = TensorSpillDict(self._spill_dir)
+                for k, v in outs["non_cond_frame_outputs"].items():
+                    spill[k] = v
+                outs["non_cond_frame_outputs"] = spill
+
+    def _spill_outside(self, pos: int) -> None:
+        w = self.window
+        for outs in self.session.output_dict_per_obj.values():
+            nc = outs["non_cond_frame_outputs"]
+            if isinstance(nc, SpillDict):
+                nc.spill_outside(pos - w, pos + w)
+
+    def _clear_spills(self) -> None:
+        if self.session is None:
+            return
+        for outs in self.session.output_dict_per_obj.values():
+            nc = outs["non_cond_frame_outputs"]
+            if isinstance(nc, SpillDict):
+                nc.clear()
+
+    def _release(self) -> None:
+        self._clear_spills()
+        if self._spill is not None:
+            self._spill.remove()
+        self._spill = None
+        self.session = None
+        self.frames = None
+        self._spill_dir = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class HFVideoPropagator(SessionMemory, VideoPropagator):
     """Prompts on any frame for several objects; propagation forward or backward from any frame.
 
     model: an EdgeTamVideoModel / Sam3TrackerVideoModel (eval mode); processor: its
@@ -169,42 +225,10 @@ class HFVideoPropagator(VideoPropagator):
         self.session = sess
         self._ids.clear()
 
-    def _clear_spills(self) -> None:
-        if self.session is None:
-            return
-        for outs in self.session.output_dict_per_obj.values():
-            nc = outs["non_cond_frame_outputs"]
-            if isinstance(nc, SpillDict):
-                nc.clear()
-
     def close(self) -> None:
-        self._clear_spills()
-        if self._spill is not None:
-            self._spill.remove()
-        self._spill = None
-        self.session = None
-        self.frames = None
-        self._spill_dir = None
+        self._release()
         self._ids.clear()
         self._prompts.clear()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def _need_session(self):
-        if self.session is None:
-            raise RuntimeError("start(frames) must be called first")
-        return self.session
-
-    def position(self, frame: int) -> int:
-        try:
-            return self._pos[int(frame)]
-        except KeyError:
-            raise ModelError(f"frame {frame} is not in the shot "
-                             f"({self.frames.frame_numbers[0]}-{self.frames.frame_numbers[-1]}).") from None
 
     @property
     def object_ids(self) -> list[str]:
@@ -215,20 +239,8 @@ class HFVideoPropagator(VideoPropagator):
             self._ids[obj_id] = max(self._ids.values(), default=0) + 1
         return self._ids[obj_id]
 
-    def _spill_ready(self) -> None:
-        for outs in self.session.output_dict_per_obj.values():
-            if not isinstance(outs["non_cond_frame_outputs"], SpillDict):
-                spill = TensorSpillDict(self._spill_dir)
-                for k, v in outs["non_cond_frame_outputs"].items():
-                    spill[k] = v
-                outs["non_cond_frame_outputs"] = spill
-
     def _trim(self, pos: int) -> None:
-        w = self.window
-        for outs in self.session.output_dict_per_obj.values():
-            nc = outs["non_cond_frame_outputs"]
-            if isinstance(nc, SpillDict):
-                nc.spill_outside(pos - w, pos + w)
+        self._spill_outside(pos)
 
     def memory_frames(self) -> dict:
         """{obj_id: positions whose non-conditioning outputs are in memory} (tests, stats)."""

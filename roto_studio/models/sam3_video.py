@@ -22,11 +22,11 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
-from roto_studio.models.hf_video import LazyFrames, TensorSpillDict, memory_window
+from roto_studio.models.hf_video import LazyFrames, SessionMemory, memory_window
 from roto_studio.models.sam2_video import SpillDict
 
 
-class Sam3VideoPropagator(VideoPropagator):
+class Sam3VideoPropagator(SessionMemory, VideoPropagator):
     name = "sam3"
 
     def __init__(self, model, processor, device=None, dtype=torch.float32, spill_dir=None, frame_cache: int = 3):
@@ -67,58 +67,15 @@ class Sam3VideoPropagator(VideoPropagator):
         self.session = sess
         self._scores.clear()
 
-    def _clear_spills(self) -> None:
-        if self.session is None:
-            return
-        for outs in self.session.output_dict_per_obj.values():
-            nc = outs["non_cond_frame_outputs"]
-            if isinstance(nc, SpillDict):
-                nc.clear()
-
     def close(self) -> None:
-        self._clear_spills()
-        if self._spill is not None:
-            self._spill.remove()
-        self._spill = None
-        self.session = None
-        self.frames = None
-        self._spill_dir = None
+        self._release()
         self._groups.clear()
         self._scores.clear()
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def _need_session(self):
-        if self.session is None:
-            raise RuntimeError("start(frames) must be called first")
-        return self.session
-
-    def position(self, frame: int) -> int:
-        try:
-            return self._pos[int(frame)]
-        except KeyError:
-            raise ModelError(f"frame {frame} is not in the shot "
-                             f"({self.frames.frame_numbers[0]}-{self.frames.frame_numbers[-1]}).") from None
-
     # ---- memory ----------------------------------------------------------------------------
-    def _spill_ready(self) -> None:
-        for outs in self.session.output_dict_per_obj.values():
-            if not isinstance(outs["non_cond_frame_outputs"], SpillDict):
-                spill = TensorSpillDict(self._spill_dir)
-                for k, v in outs["non_cond_frame_outputs"].items():
-                    spill[k] = v
-                outs["non_cond_frame_outputs"] = spill
-
     def _trim(self, pos: int) -> None:
+        self._spill_outside(pos)
         w = self.window
-        for outs in self.session.output_dict_per_obj.values():
-            nc = outs["non_cond_frame_outputs"]
-            if isinstance(nc, SpillDict):
-                nc.spill_outside(pos - w, pos + w)
         # per-frame bookkeeping the model never reads again once far behind
         for per_frame in (self.session.obj_id_to_tracker_score_frame_wise, self.session.suppressed_obj_ids):
             for f in [f for f in per_frame if abs(f - pos) > w]:
