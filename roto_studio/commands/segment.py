@@ -131,6 +131,37 @@ def read_mask(path, width: int, height: int):
     return np.clip(img.astype(np.float32) / scale, 0.0, 1.0)
 
 
+def open_shot_media(project, args):
+    """The shot's media with the project's colour and frame-rate settings (--colorspace and --fps
+    saved into the project first; the built-in OCIO config's versioned name recorded)."""
+    from roto_studio.core.media import open_media
+
+    if args.colorspace:
+        project.settings["colorspace"] = args.colorspace
+    if args.fps:
+        project.set_fps(args.fps)
+    media = open_media(args.media, colorspace=project.settings.get("colorspace"),
+                       colour_config=project.settings.get("ocio_config"))
+    if media.colour_config.source == "built-in":
+        project.settings.setdefault("ocio_config", media.colour_config.name)
+    media.set_fps(project.settings.get("fps"))
+    return media
+
+
+def catch_sigint(stop: threading.Event):
+    """On the main thread, the first Ctrl-C sets `stop` (finish this frame), the second quits.
+    Returns the previous handler to put back (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigint(*_):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this frame (Ctrl-C again to quit now)...", file=sys.stderr)
+    return signal.signal(signal.SIGINT, on_sigint)
+
+
 def _open_project(out: str, media_path: str):
     from roto_studio.core.errors import ProjectError
     from roto_studio.core.project import PROJECT_FILE, create_project, load_project, project_folder
@@ -180,20 +211,11 @@ def run(args) -> int:
 
         raise RotoError(f"--backend {args.backend} finds objects by name: give --text \"PHRASES\".")
     from roto_studio.core.errors import RotoError
-    from roto_studio.core.media import open_media
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
 
     project, created = _open_project(args.out, args.media)
-    if args.colorspace:
-        project.settings["colorspace"] = args.colorspace
-    if args.fps:
-        project.set_fps(args.fps)
-    with open_media(args.media, colorspace=project.settings.get("colorspace"),
-                    colour_config=project.settings.get("ocio_config")) as media:
-        if media.colour_config.source == "built-in":
-            project.settings.setdefault("ocio_config", media.colour_config.name)
-        media.set_fps(project.settings.get("fps"))
+    with open_shot_media(project, args) as media:
         print(f"frame rate: {_fps_line(media)}", file=sys.stderr)
         prompt = _prompt(args, int(media.width), int(media.height))
         obj = project.object_by_name(args.object) if args.object else None
@@ -210,14 +232,7 @@ def run(args) -> int:
             engine = Engine(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
         print(f"backend: {engine.describe()}", file=sys.stderr)
         stop = threading.Event()
-        old = None
-        if threading.current_thread() is threading.main_thread():
-            def on_sigint(*_):
-                if stop.is_set():
-                    raise KeyboardInterrupt
-                stop.set()
-                print("\nstopping after this frame (Ctrl-C again to quit now)...", file=sys.stderr)
-            old = signal.signal(signal.SIGINT, on_sigint)
+        old = catch_sigint(stop)
         prompted = False
         try:
             with inference_context(engine.device):

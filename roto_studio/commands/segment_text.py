@@ -11,9 +11,8 @@ import threading
 
 
 def run_text(args) -> int:
-    from roto_studio.commands.segment import _open_project, _Progress
+    from roto_studio.commands.segment import _open_project, _Progress, catch_sigint, open_shot_media
     from roto_studio.core.errors import RotoError
-    from roto_studio.core.media import open_media
     from roto_studio.models import text_backends
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
@@ -35,25 +34,10 @@ def run_text(args) -> int:
     video_text = plan.name == "sam3" and args.backend == "sam3" and args.propagate != "none"
     engine_weights = None if plan.folder is not None and args.weights and plan.folder == _path(args.weights) else args.weights
     project, created = _open_project(args.out, args.media)
-    if args.colorspace:
-        project.settings["colorspace"] = args.colorspace
-    if args.fps:
-        project.set_fps(args.fps)
-    with open_media(args.media, colorspace=project.settings.get("colorspace"),
-                    colour_config=project.settings.get("ocio_config")) as media:
-        if media.colour_config.source == "built-in":
-            project.settings.setdefault("ocio_config", media.colour_config.name)
-        media.set_fps(project.settings.get("fps"))
+    with open_shot_media(project, args) as media:
         engine = Engine(project, backend=prop_name, weights=engine_weights, model=args.model, media=media)
         stop = threading.Event()
-        old = None
-        if threading.current_thread() is threading.main_thread():
-            def on_sigint(*_):
-                if stop.is_set():
-                    raise KeyboardInterrupt
-                stop.set()
-                print("\nstopping after this frame (Ctrl-C again to quit now)...", file=sys.stderr)
-            old = signal.signal(signal.SIGINT, on_sigint)
+        old = catch_sigint(stop)
         try:
             with inference_context(engine.device):
                 print(f"project: {project.folder}{' (new)' if created else ''}")

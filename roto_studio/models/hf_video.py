@@ -133,6 +133,14 @@ class SessionMemory:
             raise ModelError(f"frame {frame} is not in the shot "
                              f"({self.frames.frame_numbers[0]}-{self.frames.frame_numbers[-1]}).") from None
 
+    def _span(self, start: int, reverse: bool, stop: int | None) -> tuple[int, int]:
+        """Positions of the first and last frame a propagation visits (stop None: to the end)."""
+        s = self.position(start)
+        e = (0 if reverse else len(self.frames) - 1) if stop is None else self.position(stop)
+        if (e > s) if reverse else (e < s):
+            raise ValueError(f"stop frame {stop} lies behind start frame {start} for this direction")
+        return s, e
+
     def _spill_ready(self) -> None:
         for outs in self.session.output_dict_per_obj.values():
             if not isinstance(outs["non_cond_frame_outputs"], SpillDict):
@@ -298,10 +306,7 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
         sess = self._need_session()
         if not self._ids:
             raise ModelError("nothing to track: add a prompt for an object first.")
-        s = self.position(start)
-        e = (0 if reverse else len(self.frames) - 1) if stop is None else self.position(stop)
-        if (e > s) if reverse else (e < s):
-            raise ValueError(f"stop frame {stop} lies behind start frame {start} for this direction")
+        s, e = self._span(start, reverse, stop)
         order = range(s, e - 1, -1) if reverse else range(s, e + 1)
         back = {v: k for k, v in self._ids.items()}
         numbers = self.frames.frame_numbers

@@ -143,10 +143,7 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
         sess = self._need_session()
         if not self._groups:
             raise ModelError("nothing to find: add a phrase first.")
-        s = self.position(start)
-        e = (0 if reverse else len(self.frames) - 1) if stop is None else self.position(stop)
-        if (e > s) if reverse else (e < s):
-            raise ValueError(f"stop frame {stop} lies behind start frame {start} for this direction")
+        s, e = self._span(start, reverse, stop)
         numbers = self.frames.frame_numbers
         # the stock iterator: reverse starts one frame before `start_frame_idx`
         first = s + 1 if reverse else s
