@@ -47,6 +47,7 @@ class MaskStore:
         self._cache: OrderedDict[tuple[str, int], np.ndarray | None] = OrderedDict()
         self._cached = 0
         self._lock = threading.RLock()
+        self._writes = 0  # counts writes, so a read that raced one is not cached
 
     # -- paths
     def _dir(self, obj_id: str) -> Path:
@@ -78,11 +79,14 @@ class MaskStore:
                 self._cache.move_to_end(key)
                 a = self._cache[key]
                 return None if a is None else a.copy()
+        with self._lock:
+            writes = self._writes
         path = self._path(obj_id, frame)
         data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.exists() else None
         alpha = None if data is None else to_alpha(data)
         with self._lock:
-            self._remember(key, alpha)
+            if writes == self._writes:  # a write while reading may have made this stale
+                self._remember(key, alpha)
         return None if alpha is None else alpha.copy()
 
     def set(self, obj_id: str, frame: int, alpha: np.ndarray) -> None:
@@ -100,6 +104,7 @@ class MaskStore:
         # masks nobody is looking at, and caching them all would grow memory with the shot.
         key = (obj_id, int(frame))
         with self._lock:
+            self._writes += 1
             if key in self._cache:
                 self._remember(key, data * np.float32(1 / 65535))
 
@@ -109,6 +114,7 @@ class MaskStore:
         except FileNotFoundError:
             pass
         with self._lock:
+            self._writes += 1
             self._remember((obj_id, int(frame)), None)
 
     def has(self, obj_id: str, frame: int) -> bool:
@@ -141,6 +147,7 @@ class MaskStore:
         if d.exists():
             shutil.rmtree(d)
         with self._lock:
+            self._writes += 1
             for key in [k for k in self._cache if k[0] == obj_id]:
                 self._remember(key, None)
                 del self._cache[key]

@@ -141,3 +141,22 @@ def test_mask_store_bounded_cache_and_types(tmp_path):
     assert store.objects() == [] and store.get("a", 3) is None
     with pytest.raises(ProjectError):
         store.set("../evil", 1, np.zeros((2, 2)))
+
+
+def test_a_read_racing_a_write_does_not_cache_the_old_mask(tmp_path, monkeypatch):
+    """The viewer's loader thread reads a mask while the GUI thread writes it (undo then redo):
+    the read's old answer must not stick in the cache over the new file."""
+    from roto_studio.core import masks as masks_module
+
+    store = MaskStore(tmp_path / "m")
+    new = np.full((8, 8), 0.5, np.float32)
+
+    def exists_then_written(path):  # the read finds no file; the other thread's write lands next
+        monkeypatch.undo()
+        store.set("obj1", 0, new)
+        return False
+
+    monkeypatch.setattr(masks_module.Path, "exists", exists_then_written)
+    assert store.get("obj1", 0) is None  # this read began before the write
+    assert store.has("obj1", 0)
+    np.testing.assert_allclose(store.get("obj1", 0), new, atol=1 / 65535)
