@@ -54,9 +54,11 @@ def test_gui_ticks_during_propagation_and_export(qtbot, window, tmp_path):
     assert len(list((tmp_path / "out").glob("*.exr"))) == 24
     print(f"longest GUI gap: idle {idle * 1000:.0f} ms, propagating {prop * 1000:.0f} ms, "
           f"exporting {export * 1000:.0f} ms")
-    # loose bound for a loaded 2-core CI machine; the benchmark reports against the 50 ms target
-    assert prop < 0.25, prop
-    assert export < 0.25, export
+    # The work runs off the GUI thread: were it on it, one gap would last the whole job (seconds).
+    # The 50 ms target is the benchmark's (bench_gui_responsiveness.py); a timed bound here would
+    # only measure how busy the machine is.
+    assert prop < 1.0, prop
+    assert export < 1.0, export
 
 
 def test_startup_shows_window_without_importing_torch(tmp_path):
