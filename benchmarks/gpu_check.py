@@ -73,8 +73,6 @@ def check_device():
 
 
 def image(h=480, w=854, t=0):
-    from bench_sam2_memory import write_clip  # noqa: F401  (same look as the clip)
-
     rng = np.random.default_rng(0)
     base = rng.integers(30, 120, size=(h // 16 + 1, w // 16 + 1, 3)).astype(np.uint8)
     img = np.kron(base, np.ones((16, 16, 1), np.uint8))[:h, :w].copy()
@@ -109,7 +107,7 @@ def check_click(repeats: int):
                 times.append((dt, click))
         rows[name] = (np.median([t[0] for t in times]), np.median([t[1] for t in times]))
         masks[name] = pred.alpha
-        del seg
+        seg = None
         torch.cuda.empty_cache()
     cpu = rows["CPU fp32"]
     print("[2] SAM 2.1 tiny at 1024, 854x480 frame: new frame (embed + click) / click on an embedded frame")
