@@ -25,17 +25,22 @@ import cv2
 import numpy as np
 
 from .base import FrameSource, Prompt, VideoPropagator
+from .classical_cut import cut as min_cut
 from .classical_gmm import ColourGMM
-from .classical_grabcut import (GrabCutSegmenter, _alpha_from_logits, colour_features, feather,
-                                graph_cut)
+from .classical_grabcut import GrabCutSegmenter, _alpha_from_logits, colour_features, feather
 
 RECENT = 4  # results kept per object (to restart propagation from a recent frame)
 N_SAMPLES = 6000  # colour samples kept per class per object
 WIDE = 0.3  # search ring beyond the band, as a share of the object's size
-LLR_OPEN = 3.0  # colour log-likelihood ratio that opens a pixel of the wide ring
 SIZE_DECAY = 0.97
 MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to gate the ring
 UNFREEZE = 3.0  # core pixels whose colour LLR is below minus this are left to the cut
+LLR_CAP = 6.0  # colour log-likelihood ratios are clipped to +-this
+COLOUR_W = 1.0  # weight of colour against the shape prior in the cut
+PRIOR_CAP = 4.0  # the flow-warped shape prior, in log-odds, at most this far from the edge
+GAMMA = 10.0  # smoothness weight of the cut
+MOTION_POS = 1.0  # ...and for moving like the object (weak: shadows and reflections do too)
+MOTION_W = 2.0  # log-odds from moving like the object (or like its surroundings) outside the mask
 
 
 @dataclass
@@ -244,68 +249,56 @@ class FlowPropagator(VideoPropagator):
             return warped
         ys, xs = np.nonzero(warped)
         size = max(np.ptp(ys) + 1, np.ptp(xs) + 1)
-        # band width: a base share of the object's size, wider where the flow is unreliable
         base = int(np.clip(0.04 * size, 3, 20))
         w8 = warped.astype(np.uint8)
         d_out = _dist(1 - w8)  # distance to the warped mask (0 inside)
         d_in = _dist(w8)  # distance to its outside (0 outside)
-        inner = d_in > base
-        outer = d_out <= base
-        wide = _dist((err <= 1.5).astype(np.uint8)) <= base  # near unreliable flow
-        inner &= ~wide
-        outer |= _dist((~(warped & wide)).astype(np.uint8)) <= 2 * base
-
-        # a wider ring where only pixels that clearly look like the object stay open: lets the
-        # mask jump thin occluders (posts, branches) and catch parts that reappear
+        # near unreliable flow (forward-backward disagreement) the shape prior is weaker
+        wide = _dist((err <= 1.5).astype(np.uint8)) <= base
         tr.size = max(float(size), SIZE_DECAY * tr.size)
         r_wide = int(np.clip(WIDE * tr.size, base + 2, 80))
-        wide_ring = (d_out <= r_wide) & ~outer
-        search = outer | wide_ring
+        search = d_out <= r_wide
         ys, xs = np.nonzero(search)
         y0, y1 = max(0, ys.min() - 2), min(h, ys.max() + 3)
         x0, x1 = max(0, xs.min() - 2), min(w, xs.max() + 3)
         fg, bg = self._models(tr)
         crop = feat[y0:y1, x0:x1]
-
-        lab = np.full((h, w), cv2.GC_BGD, np.uint8)
-        lab[outer] = cv2.GC_PR_BGD
-        lab[outer & warped] = cv2.GC_PR_FGD
-        lab[inner] = cv2.GC_FGD
-        # the core is not fixed where its colour clearly says background: a leak that got
-        # inside the mask can leave it again instead of being carried forever
-        if UNFREEZE > 0:
-            core = inner[y0:y1, x0:x1]
-            if core.any():
-                xr = crop[core].reshape(-1, 3).astype(np.float64)
-                sub = lab[y0:y1, x0:x1]
-                vals = sub[core]
-                vals[fg.loglik(xr) - bg.loglik(xr) < -UNFREEZE] = cv2.GC_PR_FGD
-                sub[core] = vals
-        ring_c = wide_ring[y0:y1, x0:x1]
-        if ring_c.any():
-            xr = crop[ring_c].reshape(-1, 3).astype(np.float64)
-            llr = fg.loglik(xr) - bg.loglik(xr)
-            open_ = llr > LLR_OPEN
-            # ...and that move like the object rather than like its surroundings
-            obj_px = inner & (err < 1.0)
-            bg_px = (d_out <= r_wide + base) & ~search
-            if obj_px.sum() > 20 and bg_px.sum() > 20:
-                of = np.median(back[obj_px], axis=0)
-                bf = np.median(back[bg_px], axis=0)
-                if np.hypot(*(of - bf)) > MOTION_GAP:
-                    fr = back[y0:y1, x0:x1][ring_c]
-                    d_obj = np.hypot(*(fr - of).T)
-                    d_bg = np.hypot(*(fr - bf).T)
-                    open_ &= d_obj < d_bg
-            sub = lab[y0:y1, x0:x1]
-            vals = np.where(open_, cv2.GC_PR_BGD, cv2.GC_BGD).astype(np.uint8)
-            sub[ring_c] = vals
-        cut = graph_cut(crop, lab[y0:y1, x0:x1], fg, bg)
+        xr = crop.reshape(-1, 3).astype(np.float64)
+        llr = np.clip(fg.loglik(xr) - bg.loglik(xr), -LLR_CAP, LLR_CAP).reshape(crop.shape[:2])
+        sl = (slice(y0, y1), slice(x0, x1))
+        sigma = np.where(wide[sl], 2.0, 1.0) * max(1.5, 0.5 * base)
+        prior = np.clip((d_in[sl] - d_out[sl]) / sigma, -PRIOR_CAP, PRIOR_CAP)
+        score = COLOUR_W * llr + prior + self._motion_score(back, err, warped, d_in, d_out, base,
+                                                           search, sl)
+        fg_hard = (d_in[sl] > 2 * base) & ~wide[sl] & (llr > -UNFREEZE)
+        bg_hard = ~search[sl]
+        cut = min_cut(crop, score, fg_hard, bg_hard, GAMMA)
         mask = np.zeros((h, w), bool)
-        mask[y0:y1, x0:x1] = cut
+        mask[sl] = cut
         mask = self._keep_near(mask, warped, r_wide)
-        self._update_samples(tr, feat, mask, inner, outer)
+        self._update_samples(tr, feat, mask)
         return mask
+
+    @staticmethod
+    def _motion_score(back, err, warped, d_in, d_out, base, search, sl) -> np.ndarray | float:
+        """Log-odds against pixels outside the warped mask that move like the surroundings rather
+        than like the object, where the two motions differ (moving like the object is no evidence
+        for it: shadows and reflections do too)."""
+        obj_px = warped & (d_in > base) & (err < 1.0)
+        bg_px = search & (d_out > 2 * base) & (err < 1.0)
+        if obj_px.sum() < 20 or bg_px.sum() < 20:
+            return 0.0
+        of = np.median(back[obj_px], axis=0)
+        bf = np.median(back[bg_px], axis=0)
+        gap = float(np.hypot(*(of - bf)))
+        if gap <= MOTION_GAP:
+            return 0.0
+        fr = back[sl]
+        d_obj = np.hypot(fr[..., 0] - of[0], fr[..., 1] - of[1])
+        d_bg = np.hypot(fr[..., 0] - bf[0], fr[..., 1] - bf[1])
+        m = np.clip((d_bg - d_obj) / gap, -1.0, 1.0)
+        m = np.where(m > 0, MOTION_POS * m, MOTION_W * m)
+        return np.where(~warped[sl] & (err[sl] < 1.5), m, 0.0)
 
     @staticmethod
     def _keep_near(mask: np.ndarray, warped: np.ndarray, r: int) -> np.ndarray:
@@ -321,7 +314,7 @@ class FlowPropagator(VideoPropagator):
             (areas[1:] > 0.05 * main)
         return keep[lab]
 
-    def _update_samples(self, tr, feat, mask, inner, outer):
+    def _update_samples(self, tr, feat, mask):
         x = feat.reshape(-1, 3)
         core = cv2.erode(mask.astype(np.uint8), _ellipse(3)).astype(bool)
         far = self._local_bg(cv2.dilate(mask.astype(np.uint8), _ellipse(3)).astype(bool))
