@@ -1,15 +1,18 @@
 """Mask propagation without weights: dense optical flow plus a colour model that corrects drift.
 
-Per frame and object:
+Per frame and object, at a working size (longest side WORK_SIDE; the answer is full size):
 1. DIS optical flow (both directions) between the previous and the current frame; the previous
    mask is warped backwards into the current frame; forward-backward disagreement marks
-   occlusions and unreliable flow, which widens the uncertain band there.
-2. A trimap from the warped mask: its eroded core is object, far outside is background, a band
-   around the warped edge (wider where the flow is unreliable or the motion is large) is unknown.
-3. Colour models (chroma-weighted Lab GMMs) of the object and of its surroundings, learnt from the
-   prompted frame and updated conservatively from confident pixels of recent frames, decide the
-   band through a graph cut (OpenCV's GrabCut with our frozen models).
-4. Components far from the warped mask are dropped; the edge is feathered into soft alpha.
+   occlusions and unreliable flow.
+2. Each pixel near the warped mask gets a score (log-odds of object): a shape prior from its
+   signed distance to the warped edge (softer where the flow is unreliable), the colour models'
+   log-likelihood ratio, and motion (moving like the surroundings rather than like the object
+   counts against it). Colour models (chroma-weighted Lab GMMs) of the object and its
+   surroundings are learnt from the prompted frame and updated from confident recent pixels.
+3. A min-cut over those scores with contrast-sensitive smoothness (classical_cut) decides the
+   mask; the deep core of the warped mask is fixed unless its colour clearly says background.
+4. Components far from the warped mask are dropped; the edge is upsampled and feathered into
+   soft alpha on the full-size frame.
 
 Memory is bounded: one previous frame (grey + features), the prompts, a few recent results and
 colour samples per object, whatever the length of the shot.
@@ -29,6 +32,7 @@ from .classical_cut import cut as min_cut
 from .classical_gmm import ColourGMM
 from .classical_grabcut import GrabCutSegmenter, _alpha_from_logits, colour_features, feather
 
+WORK_SIDE = 480  # longest side of the frames the tracker works on (the output is full size)
 RECENT = 4  # results kept per object (to restart propagation from a recent frame)
 N_SAMPLES = 6000  # colour samples kept per class per object
 WIDE = 0.3  # search ring beyond the band, as a share of the object's size
@@ -52,6 +56,17 @@ class _Track:
     fg_new: np.ndarray | None = None  # colour samples from recent frames
     bg_new: np.ndarray | None = None
     size: float = 0.0  # object size memory (decays slowly, so occlusions don't shrink the search)
+
+
+def _shrink(image: np.ndarray, s: float) -> np.ndarray:
+    if s >= 1.0:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def _shrink_mask(mask: np.ndarray, s: float) -> np.ndarray:
+    return mask if s >= 1.0 else _shrink(mask.astype(np.float32), s) > 0.5
 
 
 def _sample(x: np.ndarray, n: int, rng) -> np.ndarray:
@@ -79,8 +94,9 @@ class FlowPropagator(VideoPropagator):
 
     def __init__(self, segmenter: GrabCutSegmenter | None = None, feather_radius: int = 2,
                  flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, flow_scale: float = 1.0,
-                 seed: int = 0):
+                 seed: int = 0, work_side: int | None = WORK_SIDE):
         self.flow_scale = flow_scale
+        self.work_side = work_side
         self.segmenter = segmenter
         self.feather_radius = feather_radius
         self.flow_preset = flow_preset
@@ -113,7 +129,8 @@ class FlowPropagator(VideoPropagator):
         binary = alpha > 0.5
         track.prompts[frame] = (binary * 255).astype(np.uint8)
         track.recent.clear()
-        self._learn_reference(track, colour_features(image), binary)
+        s = self._work_scale(image)
+        self._learn_reference(track, colour_features(_shrink(image, s)), _shrink_mask(binary, s))
         return alpha.astype(np.float32)
 
     def remove_object(self, obj_id: str) -> None:
@@ -142,40 +159,42 @@ class FlowPropagator(VideoPropagator):
             return
 
         # the mask each object starts from on the first frame of the path
+        # (masks, flow and colour work at a reduced size; the output is full size)
+        prev_img = self._frames.read(path[0])
+        s = self._work_scale(prev_img)
         state: dict[str, np.ndarray | None] = {}
         for obj_id, tr in self._tracks.items():
             if start in tr.prompts:
-                state[obj_id] = tr.prompts[start] > 127
+                state[obj_id] = _shrink_mask(tr.prompts[start] > 127, s)
             elif start in tr.recent:
-                state[obj_id] = tr.recent[start] > 127
+                state[obj_id] = _shrink_mask(tr.recent[start] > 127, s)
             else:
                 state[obj_id] = None  # object appears when a prompt frame is reached
 
         flow = cv2.DISOpticalFlow_create(self.flow_preset)
-        prev_img = self._frames.read(path[0])
-        prev_grey = cv2.cvtColor(prev_img, cv2.COLOR_RGB2GRAY)
+        prev_grey = cv2.cvtColor(_shrink(prev_img, s), cv2.COLOR_RGB2GRAY)
         for f in path[1:]:
             img = self._frames.read(f)
-            grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-            feat = colour_features(img)
+            small = _shrink(img, s)
+            grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+            feat = colour_features(small)
             need = [o for o, m in state.items() if m is not None and m.any()]
             flows = self._flows(flow, prev_grey, grey) if need else None
             out: dict[str, np.ndarray] = {}
             for obj_id, tr in list(self._tracks.items()):
                 if f in tr.prompts:  # a prompt on this frame resets the chain
-                    mask = tr.prompts[f] > 127
+                    mask = _shrink_mask(tr.prompts[f] > 127, s)
                     self._learn_reference(tr, feat, mask)
-                    alpha = mask.astype(np.float32)
+                    alpha = (tr.prompts[f] > 127).astype(np.float32)
                 elif state.get(obj_id) is None:
                     mask = None
-                    alpha = np.zeros(grey.shape, np.float32)
+                    alpha = np.zeros(img.shape[:2], np.float32)
                 elif not state[obj_id].any():
                     mask = state[obj_id]
-                    alpha = np.zeros(grey.shape, np.float32)
+                    alpha = np.zeros(img.shape[:2], np.float32)
                 else:
                     mask = self._step(tr, state[obj_id], flows, feat)
-                    alpha = feather(img, mask, self.feather_radius) if self.feather_radius else \
-                        mask.astype(np.float32)
+                    alpha = self._full_alpha(img, mask, s)
                 state[obj_id] = mask
                 if mask is not None:
                     tr.recent[f] = (alpha * 255 + 0.5).astype(np.uint8)
@@ -186,6 +205,20 @@ class FlowPropagator(VideoPropagator):
             prev_grey = grey
 
     # -- internals ----------------------------------------------------------------------------------
+    def _work_scale(self, image: np.ndarray) -> float:
+        if not self.work_side:
+            return 1.0
+        return min(1.0, self.work_side / max(image.shape[:2]))
+
+    def _full_alpha(self, img: np.ndarray, mask: np.ndarray, s: float) -> np.ndarray:
+        """Full-size soft alpha from a working-size mask: upsampled, edge feathered on the image."""
+        h, w = img.shape[:2]
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
+        if not self.feather_radius:
+            return mask.astype(np.float32)
+        return feather(img, mask, max(1, int(round(self.feather_radius / s))))
+
     def _flows(self, dis, prev_grey, grey):
         h, w = grey.shape
         if self.flow_scale != 1.0:
