@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -51,9 +52,12 @@ class ServerClient:
             url = url[:-3]
         self.url = url
         self._httpx = httpx
+        # Nagle off: httpx writes a request's headers and body separately, and the body would
+        # otherwise wait ~40 ms for the server's delayed ACK
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+                                        limits=httpx.Limits(max_connections=16, max_keepalive_connections=8))
         self._http = httpx.Client(base_url=url + "/v1", headers={"Authorization": f"Bearer {token}"},
-                                  timeout=httpx.Timeout(timeout, connect=5.0),
-                                  limits=httpx.Limits(max_connections=16, max_keepalive_connections=8))
+                                  timeout=httpx.Timeout(timeout, connect=5.0), transport=transport)
         self.known: set[str] = set()  # frame hashes the server is known to have
 
     def _fail(self, exc: Exception) -> ServerUnavailable:

@@ -166,8 +166,12 @@ def run(args) -> int:
     state = ServerState(token, policy, choice, budget)
     app = create_app(state)
     family = socket.AF_INET6 if ":" in args.host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP (not 0): asyncio then turns Nagle off on each connection it accepts
+    # (it checks sock.proto); with Nagle on, every answer sent as headers + body waited ~40 ms
+    # for the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((args.host.strip("[]"), args.port))
     except OSError as exc:

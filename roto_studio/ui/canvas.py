@@ -169,7 +169,31 @@ class Canvas(QGraphicsView):
         self._update_cursor()
 
     # -- content
+    def overlay_key(self) -> tuple:
+        """What the overlay depends on besides the frame (read from any thread)."""
+        return (self.view_mode, self.opacity)
+
+    @staticmethod
+    def make_overlay(image, layers, key: tuple) -> QImage | None:
+        """The overlay for `key` (= overlay_key()) as a QImage: called off the GUI thread, so
+        painting a frame costs the GUI thread no compositing."""
+        rgba = compose_overlay(image, layers, key[0], key[1])
+        return None if rgba is None else to_qimage(rgba)
+
+    def show_frame(self, image: np.ndarray, layers: list, overlay: tuple | None = None) -> None:
+        """set_image + set_masks; overlay = (overlay_key(), make_overlay(...)) made off the GUI
+        thread is used when the view mode and opacity are still those."""
+        self._set_image(image, refresh=False)
+        self._layers = layers
+        if overlay is not None and overlay[0] == self.overlay_key():
+            self._set_overlay(overlay[1])
+        else:
+            self._refresh_overlay()
+
     def set_image(self, image: np.ndarray | None) -> None:
+        self._set_image(image)
+
+    def _set_image(self, image: np.ndarray | None, refresh: bool = True) -> None:
         first = self.image is None or (image is not None and image.shape != self.image.shape)
         self.image = image
         if image is None:
@@ -177,7 +201,7 @@ class Canvas(QGraphicsView):
         else:
             self.image_item.setPixmap(QPixmap.fromImage(to_qimage(image)))
             self._scene.setSceneRect(QRectF(0, 0, image.shape[1], image.shape[0]))
-        if self.view_mode == "cutout":
+        if refresh and self.view_mode == "cutout":
             self._refresh_overlay()
         if first and image is not None:
             self.fit()
@@ -198,12 +222,14 @@ class Canvas(QGraphicsView):
         self._refresh_overlay()
 
     def _refresh_overlay(self) -> None:
-        rgba = compose_overlay(self.image, self._layers, self.view_mode, self.opacity)
-        if rgba is None:
+        self._set_overlay(self.make_overlay(self.image, self._layers, self.overlay_key()))
+
+    def _set_overlay(self, qimage: QImage | None) -> None:
+        if qimage is None:
             self.overlay_item.setVisible(False)
             self.overlay_item.setPixmap(QPixmap())
             return
-        self.overlay_item.setPixmap(QPixmap.fromImage(to_qimage(rgba)))
+        self.overlay_item.setPixmap(QPixmap.fromImage(qimage))
         self.overlay_item.setVisible(True)
 
     def set_prompt(self, points: list, box, color=(255, 255, 255)) -> None:

@@ -80,7 +80,8 @@ class PlaybackController(QObject):
 
     # ------------------------------------------------------------------ frames
     def _load_view(self, frame: int):
-        """Worker thread: the image and the visible objects' alphas for `frame`."""
+        """Worker thread: the image, the visible objects' alphas for `frame` and their overlay
+        (composited here, not on the GUI thread)."""
         image = self.shot.media.read(frame)
         layers = []
         project = self.shot.project
@@ -90,7 +91,8 @@ class PlaybackController(QObject):
             a = project.final_alpha(o.id, frame)
             if a is not None and a.shape == image.shape[:2]:
                 layers.append((a, o.color))
-        return image, layers
+        key = self.canvas.overlay_key()
+        return image, layers, (key, self.canvas.make_overlay(image, layers, key))
 
     def _prefetch(self, frame: int) -> None:
         self.shot.media.read(frame)
@@ -117,9 +119,8 @@ class PlaybackController(QObject):
     def _show_loaded(self, frame: int, result) -> None:
         if frame != self.shot.frame:
             return  # a newer frame was asked for; keep painting cheap
-        image, layers = result
-        self.canvas.set_image(image)
-        self.canvas.set_masks(layers)
+        image, layers, overlay = result
+        self.canvas.show_frame(image, layers, overlay)
         self.shown_frame = frame
         self.frameShown.emit(frame)
 
