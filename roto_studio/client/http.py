@@ -14,9 +14,14 @@ from roto_studio.core.errors import ModelError, RotoError
 
 
 class ServerError(ModelError):
-    def __init__(self, message: str, status: int = 0):
+    def __init__(self, message: str, status: int = 0, retry=()):
         super().__init__(message)
         self.status = status
+        self.server_retry = tuple(retry or ())  # what the server says may work (507: 'smaller', 'cpu')
+
+    @property
+    def out_of_memory(self) -> bool:
+        return self.status == 507
 
 
 class ServerUnavailable(ServerError):
@@ -66,13 +71,16 @@ class ServerClient:
 
     @staticmethod
     def _error(resp) -> ServerError:
+        retry = ()
         try:
-            message = resp.json().get("error") or resp.text[:200]
+            body = resp.json()
+            message = body.get("error") or resp.text[:200]
+            retry = tuple(r for r in body.get("retry", ()) if isinstance(r, str))
         except (ValueError, AttributeError):
             message = resp.text[:200] or resp.reason_phrase
         if resp.status_code == 401:
             message = "the model server refused the token; check ROTO_SERVER_TOKEN / --token-file."
-        return ServerError(f"model server: {message}", resp.status_code)
+        return ServerError(f"model server: {message}", resp.status_code, retry)
 
     def request(self, method: str, path: str, body=None, content: bytes | None = None) -> dict:
         try:

@@ -65,6 +65,7 @@ class RemoteSession:
         self._sent: dict[int, str] = {}
         self._lock = threading.Lock()
         self._opened_colour = None
+        self.model_size: int | None = None
 
     def _colour_key(self):
         view = getattr(self.source, "view", None)
@@ -103,6 +104,7 @@ class RemoteSession:
                 media["path"] = None  # the server cannot read it: upload the frames
                 r = self.client.post("/sessions", body)
             self.id, self.mode, self.describe, self.name = r["session"], r["mode"], r["describe"], r["backend"]
+            self.model_size = r.get("image_size")  # SAM 2's input size on the server (None for others)
             self._sent.clear()
         return self
 
@@ -283,7 +285,8 @@ class RemoteVideoPropagator(VideoPropagator):
                     elif "state" in event:
                         finished = True
                         if event["state"] == "failed":
-                            raise ServerError(f"model server: {event.get('error', 'propagation failed')}")
+                            raise ServerError(f"model server: {event.get('error', 'propagation failed')}",
+                                              int(event.get("status") or 0), event.get("retry") or ())
                         return
             finished = True
         finally:
@@ -355,15 +358,56 @@ class RemoteBackends:
                  image_size: int | None = None):
         self.client = client
         self.session = RemoteSession(client, media, backend, model, image_size).open()
-        s = self.session
-        self.plan = BackendPlan(s.name, f"{s.describe.split(': ', 1)[-1]} [server {client.url}, "
-                                f"frames {'by path' if s.mode == 'path' else 'uploaded'}]", device="server")
+        self.shrunk = False
+        self._describe()
         self.image = RemoteImageSegmenter(self.session)
         self.video = RemoteVideoPropagator(self.session)
+
+    def _describe(self) -> None:
+        s, client = self.session, self.client
+        smaller = f", SAM 2 size {s.model_size} after the server ran out of GPU memory" if self.shrunk else ""
+        self.plan = BackendPlan(s.name, f"{s.describe.split(': ', 1)[-1]} [server {client.url}, "
+                                f"frames {'by path' if s.mode == 'path' else 'uploaded'}{smaller}]", device="server")
 
     @property
     def built(self) -> bool:
         return True
+
+    def _smaller_size(self) -> int | None:
+        from roto_studio.models.backends import SMALLER_SIZES
+
+        current = self.session.model_size
+        if self.session.name != "sam2" or not current:
+            return None
+        return next((size for size in SMALLER_SIZES if size < int(current)), None)
+
+    def can_shrink(self) -> bool:
+        return self._smaller_size() is not None
+
+    def shrink(self) -> bool:
+        """A new server session at the next smaller SAM 2 input size (after the server ran out of
+        GPU memory); False when there is none. Video prompts must be given again."""
+        size = self._smaller_size()
+        if size is None:
+            return False
+        self.session.close()
+        self.session.image_size = size
+        self.session.open()
+        self.shrunk = True
+        self._describe()
+        return True
+
+    def out_of_memory(self, exc: ServerError) -> "ModelError":
+        """The one-line error for a 507 from the server, with what may be retried."""
+        from roto_studio.models.device import DeviceOutOfMemory
+
+        size = self._smaller_size()
+        what = "free GPU memory on the server (other jobs, --gpu-memory-budget) or use a smaller model"
+        if size:
+            what += f"; the window retries once at SAM 2 size {size} by itself"
+        reason = str(exc).removeprefix("model server: ").rstrip(".")
+        return DeviceOutOfMemory(f"the model server ran out of GPU memory ({reason}); {what}.", "server",
+                                 ("smaller",) if size else ())
 
     def close(self) -> None:
         self.session.close()

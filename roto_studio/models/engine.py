@@ -242,6 +242,8 @@ class Engine:
         try:
             return fn()
         except Exception as exc:
+            if getattr(exc, "status", None) == 507 and getattr(self.backends, "remote", False):
+                raise self.backends.out_of_memory(exc) from None  # the model server's GPU
             if not dev.is_out_of_memory(exc):
                 raise
             where = self.device.device if self.device is not None else "cpu"
@@ -252,13 +254,25 @@ class Engine:
 
     def retry_options(self, where: str) -> tuple[str, ...]:
         """What retry() can do after an out-of-memory on device `where`."""
-        if self.backends is None or getattr(self.backends, "remote", False):
+        if self.backends is None:
             return ()
+        if getattr(self.backends, "remote", False):
+            return ("smaller",) if self.backends.can_shrink() else ()
         return backends_mod.retry_options(self.plan, where)
 
     def retry(self, option: str) -> None:
-        """After running out of memory: rebuild the backends ('offload', 'smaller' or 'cpu')."""
-        if self.backends is None or getattr(self.backends, "remote", False):
+        """After running out of memory: rebuild the backends ('offload', 'smaller' or 'cpu'); on a
+        model server only 'smaller' (a new server session at a smaller SAM 2 size)."""
+        if self.backends is not None and getattr(self.backends, "remote", False):
+            if option != "smaller" or not self.backends.shrink():
+                raise ModelError(f"the model server cannot retry '{option}'; free GPU memory on the server "
+                                 "(other jobs, --gpu-memory-budget) and run it again.")
+            self.plan = self.backends.plan
+            self._image = self._video = None
+            self._video_started = False
+            self._last.clear()
+            return
+        if self.backends is None:
             raise ModelError("these backends were given by the caller and cannot be rebuilt.")
         self.plan = backends_mod.retry_plan(self.plan, option)
         self.backends.close()
@@ -324,8 +338,15 @@ class Engine:
             prev = self._last.get((obj_id, frame))
             if refine and prev is not None and _extends(prev[0], prompt):
                 logits_in = prev[1]
-            self.set_frame(frame)
-            pred = self._run(lambda: self.image.predict(prompt, mask_logits=logits_in))
+            try:
+                self.set_frame(frame)
+                pred = self._run(lambda: self.image.predict(prompt, mask_logits=logits_in))
+            except dev_oom() as exc:
+                if "smaller" not in exc.retry or not getattr(self.backends, "remote", False):
+                    raise
+                self.retry("smaller")  # the model server's GPU is full: once more at a smaller size
+                self.set_frame(frame)
+                pred = self._run(lambda: self.image.predict(prompt, mask_logits=None))
             alpha = _as_alpha(pred.alpha)
             logits = pred.logits
             if alpha.shape != (h, w):
@@ -534,6 +555,12 @@ class Engine:
                 if alpha is None:
                     continue
                 self._run(lambda: self.video.add_prompt(f, obj_id, Prompt(mask=alpha)))
+
+
+def dev_oom():
+    from roto_studio.models.device import DeviceOutOfMemory
+
+    return DeviceOutOfMemory
 
 
 def _union(spans: list[Span]) -> list[int]:

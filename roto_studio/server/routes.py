@@ -150,8 +150,10 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     @app.post(API + "/sessions", summary="Open a session: a backend over one shot's frames")
     def open_session(body: SessionCreate):
         s = state.open_session(body.backend, body.model, body.media.model_dump(), body.image_size)
-        return {"session": s.id, "backend": s.plan.name, "describe": s.plan.describe(), "mode": s.mode,
-                "model_key": s.backends.key}
+        p = s.plan
+        size = (p.image_size or (p.random[1] if p.random else 1024)) if p.name == "sam2" else None
+        return {"session": s.id, "backend": p.name, "describe": p.describe(), "mode": s.mode,
+                "model_key": s.backends.key, "image_size": size}
 
     @app.delete(API + "/sessions/{sid}", summary="Close a session")
     def close_session(sid: Id16):

@@ -50,10 +50,16 @@ class ModelThread:
         def call():
             if not torch or self.choice is None:
                 return fn()
-            from roto_studio.models.device import inference_context
+            from roto_studio.models import device as dev
 
-            with inference_context(self.choice):
-                return fn()
+            try:
+                with dev.inference_context(self.choice):
+                    return fn()
+            except Exception as exc:
+                if not dev.is_out_of_memory(exc):
+                    raise
+                dev.free_memory(self.choice.device)  # answered 507, with what the client may retry
+                raise dev.out_of_memory_error(exc, self.choice.device) from None
 
         return self._pool.submit(call).result()
 
@@ -181,12 +187,17 @@ class Job:
                 if not block or (self.cancel.is_set() and "state" not in event):
                     return
 
-    def finish(self, state: str, error: str | None = None) -> None:
+    def finish(self, state: str, error: str | None = None, status: int | None = None,
+               retry: tuple = ()) -> None:
         self.state = state
         self.error = error
         end = {"state": state, "done": self.done, "total": self.total}
         if error:
             end["error"] = error
+        if status:
+            end["status"] = int(status)  # the HTTP status the error would have had (507: out of memory)
+        if retry:
+            end["retry"] = list(retry)
         # the end event must arrive even when the client stopped reading: make room for it
         while True:
             try:
@@ -362,7 +373,11 @@ class ServerState:
                     self.models.run(gen.close, torch=torch)
                 except Exception:  # noqa: BLE001
                     pass
-            job.finish("failed", public_message(exc))
+            from roto_studio.models.device import DeviceOutOfMemory
+
+            oom = isinstance(exc, DeviceOutOfMemory)
+            job.finish("failed", public_message(exc), 507 if oom else None,
+                       tuple(getattr(exc, "retry", ()) or ()) if oom else ())
         finally:
             if isinstance(frames, UploadedFrames):
                 frames.need = None

@@ -8,6 +8,8 @@ and call project_changed / select_object / request_mask, which only emit signals
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QUndoStack
 
@@ -68,10 +70,43 @@ class Shot(QObject):
         return {"device": s.value("models/device", "auto"), "precision": s.value("models/precision", "auto"),
                 "backend": s.value("models/backend", "auto"), "offline_dir": s.value("models/offline_dir", ""),
                 "server": s.value("models/server", "local"), "server_url": s.value("models/server_url", ""),
-                "server_token": s.value("models/server_token", ""),
+                "server_token": self.server_token(s.value("models/server_url", "")),
                 "frame_cache_mb": int(s.value("media/frame_cache_mb", 512)),
                 "autosave_s": int(s.value("project/autosave_s", 60)),
                 "undo_memory_mb": self.undo_memory_bytes() // 2**20}
+
+    def token_file(self):
+        """The file that holds remote server tokens when there is no OS keyring: beside the
+        settings file (0600), else the user config folder."""
+        from pathlib import Path
+
+        from roto_studio.client import token_store
+
+        name = self.settings.fileName()
+        if name and os.path.isabs(name) and not name.startswith("\\"):
+            return Path(name).with_name("server-tokens.json")
+        return token_store.default_file()
+
+    def server_token(self, url: str) -> str:
+        """The remote server's token from the keyring / token file. A token an older version
+        saved in plain text in the settings is moved there first."""
+        from roto_studio.client import token_store
+
+        legacy = self.settings.value("models/server_token", "")
+        if legacy:
+            try:
+                token_store.save(url, str(legacy), self.token_file())
+                self.settings.remove("models/server_token")
+            except OSError:
+                return str(legacy)
+        return token_store.load(url, self.token_file())
+
+    def store_server_token(self, url: str, token: str) -> str:
+        """Keep the remote server's token out of the settings file; returns where it went."""
+        from roto_studio.client import token_store
+
+        self.settings.remove("models/server_token")
+        return token_store.save(url, token, self.token_file())
 
     # ------------------------------------------------------------------ telling the user
     def say(self, text: str, error: bool = True) -> None:

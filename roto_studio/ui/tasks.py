@@ -56,6 +56,7 @@ class PropagationTask(ServiceTask):
         self.obj_ids, self.start_frame, self.direction, self.stop = obj_ids, start, direction, stop
         self.prep = None  # the snapshot Job
         self.skip = None  # {obj_id: frames} an interrupted run finished (resuming it)
+        self.smaller_retry = False  # this run is the one retry at a smaller size after out of GPU memory
 
     @property
     def key(self):

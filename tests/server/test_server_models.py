@@ -95,3 +95,49 @@ def test_server_unloads_least_recently_used_sam2(tmp_path):
         c.close()
     finally:
         srv.stop()
+
+
+@pytest.mark.slow
+def test_out_of_gpu_memory_retries_once_smaller_then_says_what_to_do(tmp_path, capsys):
+    """The server answers 507 when SAM 2 does not fit its memory budget: the remote engine opens
+    a session at the next smaller SAM 2 size and clicks once more; when that does not fit either,
+    one line says what to do (and the CLI exits 2 with it)."""
+    pytest.importorskip("sam2")
+    from roto_studio.cli import main
+    from roto_studio.client.http import ServerClient
+    from roto_studio.client.remote import remote_engine
+    from roto_studio.core.media import open_media
+    from roto_studio.core.project import create_project
+    from roto_studio.models.base import Prompt
+    from roto_studio.models.device import DeviceOutOfMemory
+
+    plate = write_plate(tmp_path / "media" / "plate", frames=2)
+    # SAM 2.1 tiny holds ~156 MB: a 0.05 GB budget fits it at no size
+    srv = start_server(tmp_path / "server", "--media-root", str(tmp_path / "media"), "--device", "cpu",
+                       "--gpu-memory-budget", "0.05", env={"ROTO_SAM2_RANDOM_WEIGHTS": "tiny@1024"})
+    try:
+        client = ServerClient(srv.url, srv.token)
+        with open_media(plate) as media:
+            engine = remote_engine(create_project(tmp_path / "a.roto", plate), client, "sam2", media=media)
+            obj = engine.project.add_object().id
+            assert engine.backends.session.model_size == 1024
+            with pytest.raises(DeviceOutOfMemory) as err:
+                engine.prompt(obj, 1001, Prompt(points=[(30.0, 30.0)], labels=[1]))
+            engine.close()
+        message = str(err.value)
+        assert "\n" not in message and "ran out of GPU memory" in message
+        assert "--gpu-memory-budget" in message  # what to do
+        assert engine.backends.session.model_size == 768  # it retried once, smaller
+        assert "768" in engine.describe()
+        assert srv.alive() and client.status()["models"] == []
+        client.close()
+
+        args = ["segment", plate, "--out", str(tmp_path / "b.roto"), "--frame", "1001", "--point", "30,30",
+                "--backend", "sam2", "--server", srv.url, "--token-file", str(srv.token_file)]
+        capsys.readouterr()
+        assert main(args) == 2
+        err_lines = [line for line in capsys.readouterr().err.splitlines() if "GPU memory" in line]
+        assert len(err_lines) == 1 and "--gpu-memory-budget" in err_lines[0]
+        assert srv.alive()
+    finally:
+        srv.stop()

@@ -146,6 +146,10 @@ class JobsController(QObject):
         task = self._task(rid)
         if task is None:
             return  # not a job: the service controller tells the user
+        if ("smaller" in tuple(retry or ()) and isinstance(task, PropagationTask)
+                and not task.smaller_retry and self.shot.server is not None):
+            self._retry_smaller(task, message)
+            return
         if "resume" in tuple(retry or ()) and isinstance(task, PropagationTask):
             message = self._interrupted(task)
         task.error = message
@@ -159,6 +163,19 @@ class JobsController(QObject):
         task = self._task(rid)
         if task is not None:
             task.finish(state, value)
+
+    def _retry_smaller(self, task, message: str) -> None:
+        """The model server's GPU ran out of memory during a propagation: once, a new server
+        session at a smaller SAM 2 size runs the rest (finished frames are kept, as on resume)."""
+        self._interrupted(task)
+        if task.state == "running":
+            task.finish("cancelled", task.result)
+        self.shot.say("The model server ran out of GPU memory; trying once more at a smaller SAM 2 size "
+                      "(finished frames are kept).", error=False)
+        self.shot.service.call(lambda engine: engine.retry("smaller"))
+        again = self.resume()
+        if again is not None:
+            again.smaller_retry = True
 
     # ------------------------------------------------------------------ resuming after the server died
     def _interrupted(self, task) -> str:

@@ -54,9 +54,14 @@ class SettingsController(QObject):
         s.setValue("models/precision", v["precision"])
         s.setValue("models/backend", v["backend"])
         s.setValue("models/offline_dir", v["offline_dir"])
-        for key in ("server", "server_url", "server_token"):
+        for key in ("server", "server_url"):
             if key in v:
                 s.setValue(f"models/{key}", v[key])
+        if "server_token" in v:  # the OS keyring or a private file, never the settings file
+            try:
+                self.shot.store_server_token(v.get("server_url", ""), v["server_token"])
+            except OSError as exc:
+                self.shot.say(f"cannot store the server token ({exc.strerror}); check the settings folder.")
         s.setValue("media/frame_cache_mb", v["frame_cache_mb"])
         s.setValue("project/autosave_s", v["autosave_s"])
         if "undo_memory_mb" in v:
