@@ -4,7 +4,8 @@
   random token, stopped with the window). A thread waits on the child: when it dies (killed,
   crashed, out of memory) `died` is emitted and it is started again.
 - remote: a URL and token from the settings; nothing to start. Its loss shows up as failed
-  requests (client.http.ServerUnavailable).
+  requests (client.http.ServerUnavailable); reconnect() then asks for its status every few
+  seconds in a thread and emits `ready` once it answers again (`failed` if it refuses the token).
 client() is for the model thread: it waits until the server is up. No widgets, no torch.
 """
 
@@ -39,6 +40,8 @@ class ServerHost(QObject):
         self._closing = False
         self._starting = False
         self.restarts = 0
+        self._polling = False
+        self._stop_polling = threading.Event()
         self._exited.connect(self._check)
         if mode == "remote":
             self._up.set()
@@ -74,6 +77,39 @@ class ServerHost(QObject):
 
         threading.Thread(target=run, name="roto-server-start", daemon=True).start()
 
+    def reconnect(self, every: float = 2.0) -> None:
+        """Remote: wait in a thread until the server answers again, then emit `ready`."""
+        if self.mode != "remote" or self._polling or self._closing:
+            return
+        self._polling = True
+
+        def run():
+            from roto_studio.client.http import ServerError
+
+            try:
+                while not self._closing:
+                    try:
+                        client = ServerClient(self.url, self.token, timeout=10.0)
+                        try:
+                            client.status()
+                        finally:
+                            client.close()
+                    except ServerUnavailable:
+                        self._stop_polling.wait(every)
+                        continue
+                    except ServerError as exc:  # it answers, but refuses us: say so, stop asking
+                        emit(self.failed, str(exc))
+                        return
+                    except Exception as exc:  # noqa: BLE001 - e.g. a URL that is not one
+                        emit(self.failed, str(exc))
+                        return
+                    emit(self.ready, self.url)
+                    return
+            finally:
+                self._polling = False
+
+        threading.Thread(target=run, name="roto-server-reconnect", daemon=True).start()
+
     def alive(self) -> bool:
         return self.local is None or self.local.alive()
 
@@ -99,5 +135,6 @@ class ServerHost(QObject):
 
     def close(self) -> None:
         self._closing = True
+        self._stop_polling.set()
         if self.local is not None:
             self.local.close()

@@ -41,10 +41,11 @@ class Server:
             self.proc.stdout.close()
 
 
-def start_server(folder: Path, *args: str, env: dict | None = None, timeout: float = 180.0) -> Server:
+def start_server(folder: Path, *args: str, env: dict | None = None, timeout: float = 180.0,
+                 token: str | None = None) -> Server:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
+    token = token or secrets.token_urlsafe(24)
     token_file = folder / "server.token"
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)

@@ -173,3 +173,92 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
               f"{np.mean(rounds):.2f} s per round (max {max(rounds):.2f} s)")
     finally:
         w.close()
+
+
+def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, settings, tmp_path):
+    """A remote server: its token goes to the OS keyring or a 0600 file, never the settings file
+    (an old plain-text one is moved); when the server is killed during a propagation the window
+    says so in one line, notices when it answers again (restarted on the same port), reconnects,
+    and Ctrl+R completes the span with the same masks as an uninterrupted run."""
+    import socket
+
+    from roto_studio.ui.main_window import MainWindow
+    from tests.server.helpers import start_server
+
+    os.environ["ROTO_NO_KEYRING"] = "1"  # the test must not write to this machine's keyring
+    clip = make_sample.make_sample(tmp_path / "media" / "shot.png", frames=FRAMES, width=W, height=H)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = ("--port", str(port), "--media-root", str(tmp_path / "media"), "--device", "cpu")
+    srv = start_server(tmp_path / "srv", *serve)
+    settings.setValue("models/server", "remote")
+    settings.setValue("models/server_url", srv.url)
+    settings.setValue("models/server_token", srv.token)  # as an older version saved it
+    settings.setValue("models/device", "cpu")
+    settings.setValue("models/backend", "classical")
+    w = MainWindow(settings)
+    w.ask = lambda *a, **k: True
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        assert w.shot.model_settings()["server_token"] == srv.token
+        settings.sync()
+        token_file = tmp_path / "server-tokens.json"
+        assert srv.token not in (tmp_path / "settings.ini").read_text()
+        assert srv.token in token_file.read_text() and (token_file.stat().st_mode & 0o777) == 0o600
+        w.apply_model_settings({**w.shot.model_settings(), "server_token": srv.token})
+        settings.sync()
+        assert srv.token not in (tmp_path / "settings.ini").read_text()
+
+        assert w.open_media_path(clip)
+        qtbot.waitUntil(lambda: w.frame is not None, timeout=30000)
+        first = w.frame
+        w.on_click(*_disc(0), 1)
+        qtbot.waitUntil(lambda: w.project.masks.has(w.current_obj, first), timeout=60000)
+        project, obj = w.project, w.current_obj
+        assert w.shot.server.mode == "remote"
+
+        def run_to_end():
+            qtbot.waitUntil(lambda: not w.job_running(), timeout=60000)
+            return w.job.state
+
+        w.propagate("forward")
+        assert run_to_end() == "succeeded"
+        reference = _mask_bytes(project, obj)
+        assert len(reference) == FRAMES
+        for f in project.masks.frames(obj):
+            if f != first:
+                project.masks.delete(obj, f)
+
+        seen: list[int] = []
+
+        def kill(frame, _objs):
+            seen.append(int(frame))
+            if len(seen) == 4 and srv.alive():
+                srv.proc.send_signal(signal.SIGKILL)
+
+        w.shot.masksWritten.connect(kill)
+        w.propagate("forward")
+        state = run_to_end()
+        w.shot.masksWritten.disconnect(kill)
+        assert state != "succeeded" and w.isVisible()
+        qtbot.waitUntil(lambda: "model server stopped" in w.message.text(), timeout=30000)
+        assert "\n" not in w.message.text()
+        got = _mask_bytes(project, obj)
+        assert seen and all(got.get(f) == reference[f] for f in seen)  # finished frames kept
+        service = w.service
+
+        again = start_server(tmp_path / "srv2", *serve, token=srv.token)  # back on its port
+        try:
+            qtbot.waitUntil(lambda: "answers again" in w.message.text() and w.service is not service,
+                            timeout=60000)
+            w.resume_job()
+            assert run_to_end() == "succeeded", w.message.text()
+            assert _mask_bytes(project, obj) == reference
+        finally:
+            again.stop()
+    finally:
+        os.environ.pop("ROTO_NO_KEYRING", None)
+        w.close()
+        srv.stop()

@@ -76,6 +76,8 @@ class ServiceController(QObject):
         self._close_server()
         if mode == "remote":
             host = ServerHost("remote", url=ms.get("server_url", ""), token=ms.get("server_token", ""), parent=self)
+            host.ready.connect(self._remote_back)
+            host.failed.connect(lambda text: self.shot.say(text))
         else:
             import os
             from pathlib import Path
@@ -95,6 +97,13 @@ class ServiceController(QObject):
             self.shot.server.close()
             self.shot.server = None
             self._host_key = None
+
+    def _remote_back(self, url: str) -> None:
+        """The remote server answers again after it was lost: a fresh connection and session
+        (restart), and the artist is told that Ctrl+R resumes."""
+        self.restart()
+        self.shot.say(f"The model server at {url} answers again: reconnected; Ctrl+R resumes an interrupted "
+                      "propagation.", error=False)
 
     def _server_died(self, text: str) -> None:
         self.shot.say(text[0].upper() + text[1:])
@@ -131,6 +140,9 @@ class ServiceController(QObject):
             self.start()
 
     def _on_failed(self, rid: int, message: str, retry) -> None:
+        host = self.shot.server
+        if "resume" in tuple(retry or ()) and host is not None and host.mode == "remote":
+            host.reconnect()  # the remote server is gone: watch for it to come back
         job = self.shot.job
         if job is not None and getattr(job, "request_id", None) == rid:
             return  # the jobs controller reports its own failures
