@@ -98,6 +98,38 @@ class ServerClient:
         except ValueError:
             raise ServerError("model server: the answer is not JSON.", resp.status_code) from None
 
+    def post_binary(self, path: str, body) -> tuple[dict, list[bytes]]:
+        """POST JSON, answered by one binary message (core.wire.pack): (header, blobs)."""
+        from roto_studio.core import wire
+
+        try:
+            resp = self._http.request("POST", path, json=body, headers={"accept": wire.BINARY})
+        except self._httpx.TransportError as exc:
+            raise self._fail(exc) from None
+        if resp.status_code >= 400:
+            raise self._error(resp)
+        data = memoryview(resp.content)
+        pos = 0
+
+        def read(n):
+            nonlocal pos
+            chunk = bytes(data[pos:pos + n])
+            pos += len(chunk)
+            return chunk
+
+        message = wire.read_message(read)
+        if message is None:
+            raise ServerError("model server: an empty answer.", resp.status_code)
+        return message
+
+    @property
+    def mask_codec(self) -> str:
+        """Masks raw on loopback (no time spent compressing), zlib-compressed over a network."""
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(self.url).hostname or "").lower()
+        return "u16" if host in ("localhost", "127.0.0.1", "::1") else "u16z"
+
     def get(self, path: str) -> dict:
         return self.request("GET", path)
 
@@ -106,6 +138,47 @@ class ServerClient:
 
     def put_bytes(self, path: str, data: bytes) -> dict:
         return self.request("PUT", path, content=data)
+
+    @contextmanager
+    def stream_binary(self, path: str) -> Iterator[Iterator[tuple[dict, list[bytes]]]]:
+        """The binary messages (header, blobs) of GET path (a job's stream, core.wire.pack)."""
+        from roto_studio.core import wire
+
+        try:
+            with self._http.stream("GET", path, timeout=self._httpx.Timeout(None, connect=5.0),
+                                   headers={"accept": wire.BINARY}) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise self._error(resp)
+                chunks = resp.iter_bytes()
+                buf = bytearray()
+
+                def read(n):
+                    while len(buf) < n:
+                        try:
+                            chunk = next(chunks)
+                        except StopIteration:
+                            break
+                        buf.extend(chunk)
+                    out = bytes(buf[:n])
+                    del buf[:n]
+                    return out
+
+                def messages():
+                    try:
+                        while True:
+                            message = wire.read_message(read)
+                            if message is None:
+                                return
+                            yield message
+                    except self._httpx.TransportError as exc:
+                        raise self._fail(exc) from None
+                    except wire.WireError:
+                        raise ServerError("model server: a damaged event in the stream.") from None
+
+                yield messages()
+        except self._httpx.TransportError as exc:
+            raise self._fail(exc) from None
 
     @contextmanager
     def stream(self, path: str) -> Iterator[Iterator[dict]]:

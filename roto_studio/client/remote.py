@@ -7,8 +7,9 @@ in-process models, and the client still writes the project. One server session p
   --path-map), else this side uploads the frames a request needs (PNG, named by the hash of
   their pixels, sent once: the server caches them);
 - image prompts send every click and the previous low-res logits (float32, lossless) and get the
-  soft alpha back as 16-bit PNG (quantised as the mask store does: stored files are identical);
-- propagation streams one event per frame; in upload mode a helper thread keeps a few frames
+  soft alpha back as 16-bit pixels in a binary answer (raw on loopback, zlib over a network;
+  quantised as the mask store does: stored files are identical);
+- propagation streams one binary message per frame (the same masks); in upload mode a helper thread keeps a few frames
   ahead of the server and answers its requests for a frame it lacks.
 """
 
@@ -112,13 +113,19 @@ class RemoteSession:
         return f"/sessions/{self.open().id}{tail}"
 
     def post(self, tail: str, body=None) -> dict:
+        return self._again(lambda: self.client.post(self.url(tail), body))
+
+    def post_binary(self, tail: str, body) -> tuple[dict, list[bytes]]:
+        return self._again(lambda: self.client.post_binary(self.url(tail), body))
+
+    def _again(self, call):
         try:
-            return self.client.post(self.url(tail), body)
+            return call()
         except ServerError as exc:
             if exc.status != 404 or "session" not in str(exc):
                 raise
             self.id = None  # the server restarted: a new session (its state is rebuilt by the caller)
-            return self.client.post(self.url(tail), body)
+            return call()
 
     def ensure(self, frames: Sequence[int], images: dict[int, np.ndarray] | None = None) -> None:
         """Upload mode: register these frames with the session, uploading what the server lacks."""
@@ -175,14 +182,14 @@ class RemoteImageSegmenter(ImageSegmenter):
     def predict(self, prompt: Prompt, mask_logits=None, multimask: bool | None = None) -> Prediction:
         if self._ref is None:
             raise RuntimeError("set_image must be called before predict")
-        body = {**self._ref, **prompt_json(prompt)}
+        body = {**self._ref, **prompt_json(prompt), "masks": self.session.client.mask_codec}
         if mask_logits is not None:
             body["logits"] = wire.encode_array(np.asarray(mask_logits, np.float32))
         if multimask is not None:
             body["multimask"] = bool(multimask)
-        r = self.session.post("/predict", body)
+        r, blobs = self.session.post_binary("/predict", body)
         size = (int(self.session.source.width), int(self.session.source.height))
-        alpha = wire.alpha_from_png16(wire.unb64(r["alpha"]["png16"]), size if "frame" in self._ref else None)
+        alpha = wire.alpha_from_blob(r["alpha"], blobs[0], size if "frame" in self._ref else None)
         logits = wire.decode_array(r["logits"]) if r.get("logits") else None
         return Prediction(alpha, float(r.get("score", 1.0)), logits)
 
@@ -248,16 +255,17 @@ class RemoteVideoPropagator(VideoPropagator):
 
     def add_prompt(self, frame: int, obj_id: str, prompt: Prompt) -> np.ndarray:
         self.session.ensure([frame])
-        body = {"frame": int(frame), "obj_id": str(obj_id), **prompt_json(prompt)}
-        r = self.session.post("/video/prompt", body)
+        body = {"frame": int(frame), "obj_id": str(obj_id), **prompt_json(prompt),
+                "masks": self.session.client.mask_codec}
+        r, blobs = self.session.post_binary("/video/prompt", body)
         size = (int(self.session.source.width), int(self.session.source.height))
-        return wire.alpha_from_png16(wire.unb64(r["alpha"]["png16"]), size)
+        return wire.alpha_from_blob(r["alpha"], blobs[0], size)
 
     def propagate(self, start: int, reverse: bool = False,
                   stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         s = self.session
         client = s.client
-        job = s.post("/propagate", {"start": int(start), "reverse": bool(reverse),
+        job = s.post("/propagate", {"start": int(start), "reverse": bool(reverse), "masks": client.mask_codec,
                                     "stop": None if stop is None else int(stop)})["job"]
         size = (int(s.source.width), int(s.source.height))
         uploader = None
@@ -269,8 +277,8 @@ class RemoteVideoPropagator(VideoPropagator):
             uploader = _Uploader(s, order[::-1] if reverse else order)
         finished = False
         try:
-            with client.stream(f"/jobs/{job}/stream") as events:
-                for event in events:
+            with client.stream_binary(f"/jobs/{job}/stream") as events:
+                for event, blobs in events:
                     if uploader is not None and uploader.error is not None:
                         raise uploader.error
                     if "need" in event:
@@ -278,7 +286,8 @@ class RemoteVideoPropagator(VideoPropagator):
                             uploader.ask(event["need"])
                         continue
                     if "frame" in event:
-                        alphas = {o: wire.alpha_from_png16(wire.unb64(b), size) for o, b in event["masks"].items()}
+                        alphas = {o: wire.alpha_from_blob(meta, blob, size)
+                                  for (o, meta), blob in zip(event["masks"].items(), blobs)}
                         if uploader is not None:
                             uploader.advance()
                         yield int(event["frame"]), alphas

@@ -6,6 +6,9 @@ Pure numpy + OpenCV (no torch, no pickle). Every encoding here is lossless for w
 - masks sent to the server (prompts, trimaps, holes): 16-bit PNG when that is exact, else raw
   float32 compressed with zlib ("f32z");
 - frames: RGB uint8 as PNG (fast compression level), named by the SHA-256 of their pixels.
+- masks in binary answers (what the client asks for; JSON + base64 PNG stays the default):
+  the quantised uint16 pixels raw ("u16", loopback) or zlib-compressed ("u16z", networks), in
+  messages of a 4-byte length, a JSON header and the blobs it lists (pack / read_message).
 Decoders check the declared size before decoding, so a small file cannot claim a huge image.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import struct
 import zlib
 
@@ -207,3 +211,68 @@ def decode_array(obj, max_items: int = 4 * 2**20, what: str = "the array") -> np
     if not np.isfinite(out).all():
         raise WireError(f"{what} holds NaN or infinite values.")
     return out
+
+
+# ---------------------------------------------------------------- binary messages (masks as raw bytes)
+BINARY = "application/x-roto-binary"
+MASK_CODECS = ("png16", "u16", "u16z")
+MAX_HEADER = 1 << 20
+
+
+def mask_blob(alpha: np.ndarray, codec: str) -> tuple[dict, bytes]:
+    """(meta, bytes) of a mask for a binary message: 'u16' raw, 'u16z' zlib (level 1), or 'png16'."""
+    q = quantize(alpha)
+    meta = {"codec": codec, "shape": [int(q.shape[0]), int(q.shape[1])]}
+    if codec == "u16":
+        return meta, q.astype("<u2", copy=False).tobytes()
+    if codec == "u16z":
+        return meta, zlib.compress(q.astype("<u2", copy=False).tobytes(), 1)
+    return meta, mask_png16(alpha)
+
+
+def alpha_from_blob(meta: dict, data: bytes, expect: tuple[int, int] | None = None) -> np.ndarray:
+    """The float alpha of a mask_blob (the same values alpha_from_png16 gives for that mask)."""
+    codec = meta.get("codec") if isinstance(meta, dict) else None
+    if codec == "png16":
+        return alpha_from_png16(data, expect)
+    shape = meta.get("shape") if isinstance(meta, dict) else None
+    if codec not in ("u16", "u16z") or not isinstance(shape, list) or len(shape) != 2 \
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
+        raise WireError("a mask blob needs codec u16, u16z or png16 and shape [height, width].")
+    h, w = shape
+    _check_size(w, h, "the mask", expect)
+    raw = _inflate(data, h * w * 2, "the mask") if codec == "u16z" else data
+    if len(raw) != h * w * 2:
+        raise WireError("the mask does not hold height x width 16-bit values.")
+    return np.frombuffer(raw, "<u2").reshape(h, w).astype(np.float32) / np.float32(65535.0)
+
+
+def pack(header: dict, blobs: list[bytes] = ()) -> bytes:
+    """One binary message: 4-byte big-endian header length, JSON header (with the blob sizes), blobs."""
+    head = dict(header)
+    head["blobs"] = [len(b) for b in blobs]
+    text = json.dumps(head, separators=(",", ":")).encode()
+    return b"".join([struct.pack(">I", len(text)), text, *blobs])
+
+
+def read_message(read) -> tuple[dict, list[bytes]] | None:
+    """The next message from read(n) -> exactly n bytes (b'' at the end: None)."""
+    first = read(4)
+    if not first:
+        return None
+    if len(first) != 4:
+        raise WireError("a binary message was cut short.")
+    (n,) = struct.unpack(">I", first)
+    if n > MAX_HEADER:
+        raise WireError("a binary message header is too large.")
+    try:
+        header = json.loads(read(n))
+    except ValueError:
+        raise WireError("a binary message header is not JSON.") from None
+    sizes = header.get("blobs", []) if isinstance(header, dict) else None
+    if not isinstance(sizes, list) or not all(isinstance(v, int) and 0 <= v <= 2**31 for v in sizes):
+        raise WireError("a binary message header must list its blob sizes.")
+    blobs = [read(v) for v in sizes]
+    if any(len(b) != v for b, v in zip(blobs, sizes)):
+        raise WireError("a binary message was cut short.")
+    return header, blobs

@@ -11,7 +11,7 @@ import threading
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Path, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from roto_studio.core import wire
@@ -72,7 +72,11 @@ class PromptBody(Strict):
     mask: MaskData | None = None
 
 
+MaskCodec = Literal["png16", "u16", "u16z"]  # png16: JSON answers; u16 / u16z: binary (core.wire.pack)
+
+
 class PredictRequest(PromptBody):
+    masks: MaskCodec = "png16"
     frame: Frame | None = None
     hash: Hash | None = None
     logits: MaskData | None = None
@@ -84,6 +88,7 @@ class Prefetch(Strict):
 
 
 class VideoPrompt(PromptBody):
+    masks: MaskCodec = "png16"
     frame: Frame
     obj_id: Ident
 
@@ -93,6 +98,7 @@ class ObjectRef(Strict):
 
 
 class PropagateRequest(Strict):
+    masks: MaskCodec = "png16"
     start: Frame
     reverse: bool = False
     stop: Frame | None = None
@@ -127,6 +133,15 @@ def _prompt(body: PromptBody, size: tuple[int, int]) -> Prompt:
     return Prompt(points=[(float(x), float(y)) for x, y in body.points],
                   labels=[int(v) for v in body.labels] or [1] * len(body.points),
                   box=tuple(float(v) for v in body.box) if body.box else None, mask=mask)
+
+
+def mask_answer(out: dict, alpha, codec: str):
+    """JSON with the mask as base64 PNG (png16), else a binary message: the header and the
+    mask's raw (u16) or zlib-compressed (u16z) pixels."""
+    if codec == "png16":
+        return {"alpha": {"png16": wire.b64(wire.mask_png16(alpha))}, **out}
+    meta, blob = wire.mask_blob(alpha, codec)
+    return Response(wire.pack({"alpha": meta, **out}, [blob]), media_type=wire.BINARY)
 
 
 def add_routes(app: FastAPI, state: ServerState) -> None:
@@ -194,10 +209,10 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
             return seg.predict(prompt, mask_logits=logits, multimask=body.multimask)
 
         pred = models.run(work, torch=s.plan.uses_torch)
-        out = {"alpha": {"png16": wire.b64(wire.mask_png16(pred.alpha))}, "score": float(pred.score)}
+        out = {"score": float(pred.score)}
         if pred.logits is not None:
             out["logits"] = wire.encode_array(pred.logits)
-        return out
+        return mask_answer(out, pred.alpha, body.masks)
 
     @app.post(API + "/sessions/{sid}/prefetch", summary="Compute image embeddings ahead of clicks")
     def prefetch(sid: Id16, body: Prefetch):
@@ -221,7 +236,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
             raise NotFound(f"frame {frame} was not uploaded; upload it first.")
 
         alpha = models.run(lambda: s.video().add_prompt(frame, body.obj_id, prompt), torch=s.plan.uses_torch)
-        return {"alpha": {"png16": wire.b64(wire.mask_png16(alpha))}}
+        return mask_answer({}, alpha, body.masks)
 
     @app.post(API + "/sessions/{sid}/video/reset", summary="Forget every prompt and the video memory")
     def video_reset(sid: Id16):
@@ -243,7 +258,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     @app.post(API + "/sessions/{sid}/propagate", summary="Start a propagation job (stream it at /v1/jobs/ID/stream)")
     def propagate(sid: Id16, body: PropagateRequest):
         s = state.session(sid)
-        job = state.start_propagation(s, body.start, body.reverse, body.stop)
+        job = state.start_propagation(s, body.start, body.reverse, body.stop, body.masks)
         return {"job": job.id, "total": job.total}
 
     # ------------------------------------------------------------------ jobs
@@ -253,23 +268,31 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         return {"job": j.id, "kind": j.kind, "state": j.state, "done": j.done, "total": j.total, "error": j.error}
 
     @app.get(API + "/jobs/{jid}/stream", summary="The job's events as JSON lines, ending with its state")
-    def job_stream(jid: Id16):
+    def job_stream(jid: Id16, request: Request):
         j = state.job(jid)
         if j.streaming:
             raise ModelError("this job is already being streamed.")
         j.streaming = True
+
+        binary = wire.BINARY in request.headers.get("accept", "")
 
         def lines():
             finished = False
             try:
                 for event in j.stream():
                     finished = "state" in event
+                    blobs = event.pop("_blobs", None) or []
+                    if binary:
+                        yield wire.pack(event, blobs)
+                        continue
+                    for (o, meta), blob in zip(list(event.get("masks", {}).items()), blobs):
+                        event["masks"][o] = {**meta, "data": wire.b64(blob)}
                     yield json.dumps(event, separators=(",", ":")) + "\n"
             finally:
                 if not finished:  # the client went away: stop the job
                     j.cancel.set()
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return StreamingResponse(lines(), media_type=wire.BINARY if binary else "application/x-ndjson")
 
     @app.post(API + "/jobs/{jid}/cancel", summary="Cancel a job between frames (finished frames stay)")
     def job_cancel(jid: Id16):

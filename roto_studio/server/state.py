@@ -327,7 +327,8 @@ class ServerState:
             raise NotFound("no such job.")
         return j
 
-    def start_propagation(self, session: Session, start: int, reverse: bool, stop: int | None) -> Job:
+    def start_propagation(self, session: Session, start: int, reverse: bool, stop: int | None,
+                          codec: str = "png16") -> Job:
         numbers = sorted(session.numbers)
         session.check_frame(start)
         if session.lost:
@@ -337,11 +338,11 @@ class ServerState:
                  (start, stop if stop is not None else numbers[-1])
         total = sum(1 for f in numbers if lo <= f <= hi and f != start)
         job = self.new_job("propagate", total)
-        threading.Thread(target=self._propagate, args=(job, session, start, reverse, stop),
+        threading.Thread(target=self._propagate, args=(job, session, start, reverse, stop, codec),
                          name=f"roto-job-{job.id}", daemon=True).start()
         return job
 
-    def _propagate(self, job: Job, session: Session, start: int, reverse: bool, stop) -> None:
+    def _propagate(self, job: Job, session: Session, start: int, reverse: bool, stop, codec: str = "png16") -> None:
         keys = session.keys()
         for k in keys:
             self.manager.pin(k)
@@ -360,9 +361,15 @@ class ServerState:
                 if item is end:
                     break
                 frame, alphas = item
-                masks = {str(o): wire.b64(wire.mask_png16(a)) for o, a in alphas.items()}
                 job.done += 1
-                job.put({"frame": int(frame), "masks": masks, "done": job.done, "total": job.total})
+                event = {"frame": int(frame), "done": job.done, "total": job.total}
+                if codec == "png16":  # JSON lines: base64 PNG per object
+                    event["masks"] = {str(o): wire.b64(wire.mask_png16(a)) for o, a in alphas.items()}
+                else:  # binary messages: raw (or zlib) 16-bit pixels after the header
+                    blobs = [wire.mask_blob(a, codec) for a in alphas.values()]
+                    event["masks"] = {str(o): meta for o, (meta, _) in zip(alphas, blobs)}
+                    event["_blobs"] = [b for _, b in blobs]
+                job.put(event)
             state = "cancelled" if job.cancel.is_set() else "succeeded"
             if gen is not None:
                 self.models.run(gen.close, torch=torch)
