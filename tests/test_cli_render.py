@@ -44,6 +44,19 @@ def test_chunks_in_any_order_equal_one_run(tmp_path, capsys):
         assert want[name] == got[name], name
 
 
+def test_render_clean_plate_is_the_cleanplate_command(tmp_path, capsys):
+    """render's clean plate stage is `roto-studio cleanplate` (temporal shot fill, saved settings)."""
+    shot = make_shot(tmp_path, "c", frames=12)
+    assert main(["render", str(shot), "--stages", "track"]) == 0
+    assert main(["render", str(shot), "--stages", "cleanplate", "--out", str(tmp_path / "render"),
+                 "--frames", "1004-1007"]) == 0
+    assert main(["cleanplate", str(shot), "--object", "car", "--out", str(tmp_path / "cli")]) == 0
+    rendered = sorted((tmp_path / "render").glob("car_clean.*.png"))
+    assert [p.name for p in rendered] == [f"car_clean.{f}.png" for f in range(1004, 1008)]
+    for p in rendered:
+        assert p.read_bytes() == (tmp_path / "cli" / p.name).read_bytes(), p.name
+
+
 def test_rerun_skips_finished_frames_and_a_changed_prompt_reruns(tmp_path, capsys):
     shot = make_shot(tmp_path, "r", frames=12)
     out = tmp_path / "out"

@@ -335,13 +335,25 @@ class RemoteMatter(Matter):
 
 
 class RemoteInpainter(Inpainter):
-    def __init__(self, client: ServerClient, backend: str = "auto"):
+    """The server's /inpaint: backend, and for a learned fill the model (a registry name), prompt
+    and seed (sent only when set, so older servers still answer)."""
+
+    def __init__(self, client: ServerClient, backend: str = "auto", model: str | None = None,
+                 prompt: str = "", seed: int = 0):
+        import re
+
+        from roto_studio.core.errors import RotoError
+
+        if model and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", str(model)):
+            raise RotoError(f"the model server loads inpainting models by registry name (e.g. sd15-inpainting), "
+                            f"not a folder ({model}); run without --server to use a local folder.")
         self.client, self.backend = client, backend
+        self.extra = {k: v for k, v in (("model", model), ("prompt", prompt), ("seed", int(seed))) if v}
         self.name = f"inpaint {backend} (server)"
 
     def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         digest = upload(self.client, image)
-        body = {"backend": self.backend, "image": {"hash": digest},
+        body = {"backend": self.backend, **self.extra, "image": {"hash": digest},
                 "hole": {"png8": wire.b64(wire.gray8_png(np.asarray(hole, bool)))}}
         try:
             r = self.client.post("/inpaint", body)

@@ -82,7 +82,14 @@ def settings_for(project, **given) -> dict:
     return out
 
 
-def make_inpainter_for(settings: dict, notify: Callable[[str], None] | None = None):
+def make_inpainter_for(settings: dict, notify: Callable[[str], None] | None = None, client=None):
+    """The inpainter the settings ask for: in this process, or on the model server `client`
+    (which gets the same backend, model, prompt and seed)."""
+    if client is not None:
+        from roto_studio.client.remote import RemoteInpainter
+
+        return RemoteInpainter(client, settings["backend"], model=settings["model"] or None,
+                               prompt=settings["prompt"], seed=settings["seed"])
     from roto_studio.models.inpaint import make_inpainter
 
     return make_inpainter(settings["backend"], model=settings["model"] or None, prompt=settings["prompt"],
@@ -124,7 +131,7 @@ def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | Non
     The object's final alpha (edge settings applied: grow it to cover shadows) is the hole; the
     other objects are kept out of alignment and never used as background. `settings` (see
     settings_for; default: the project's saved ones) choose the inpainter unless one is given.
-    carry=False fills what no frame shows on each frame alone (render's chunks).
+    carry=False fills what no frame shows on each frame alone (the per-frame baseline).
     Cancel keeps the frames already written and raises Cancelled."""
     import numpy as np
 
@@ -205,14 +212,7 @@ def run(args) -> int:
 
     from roto_studio.commands.segment import server_client
 
-    client = server_client(args)
-    inpainter = None
-    if client is not None:
-        from roto_studio.client.remote import RemoteInpainter
-
-        inpainter = RemoteInpainter(client, settings["backend"])
-    else:
-        inpainter = make_inpainter_for(settings, notify)
+    inpainter = make_inpainter_for(settings, notify, server_client(args))
     print(f"clean plate: fills by {getattr(inpainter, 'name', 'inpainting')}"
           + (f", seed {settings['seed']}" if "diffusers" in getattr(inpainter, "name", "") else ""),
           file=sys.stderr)

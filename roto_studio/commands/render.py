@@ -177,8 +177,9 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
             raise RotoError("ProRes export writes one movie per object: run the export stage over the "
                             "whole shot (without --frames).")
         ctx = rs.Context(project, media, log, force, requested, client)
-        if "track" in stages:
-            rs.run_track(ctx, project.settings.get("backend") or "auto")
+        if "track" in stages:  # a clean plate reads every frame's mask: track the whole shot for it
+            rs.run_track(ctx, project.settings.get("backend") or "auto",
+                         numbers if "cleanplate" in stages else None)
         need = requested
         export_objects = rs.pick_objects(project, options.objects if options is not None else None)
         if "cleanplate" in stages or movie:

@@ -146,7 +146,8 @@ def track_spans(ctx: Context, engine) -> list[tuple]:
     return out
 
 
-def run_track(ctx: Context, backend: str) -> None:
+def run_track(ctx: Context, backend: str, frames: list[int] | None = None) -> None:
+    """Track every span that touches `frames` (default: the requested ones), whole."""
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
 
@@ -159,7 +160,7 @@ def run_track(ctx: Context, backend: str) -> None:
         engine = Engine(project, backend=backend, media=ctx.media)
     plan = engine.plan
     ctx.log.note(f"tracking with {engine.describe()}")
-    wanted = set(ctx.requested)
+    wanted = set(ctx.requested if frames is None else frames)
     try:
         for obj, start, span, bound in track_spans(ctx, engine):
             if wanted.isdisjoint(span.frames):
@@ -302,20 +303,20 @@ def temporal_radius(objects) -> int:
 # ---------------------------------------------------------------- clean plate
 
 def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None:
-    from roto_studio.commands.cleanplate import clean_plate_ext, clean_plate_name, settings_for, write_clean_plate
+    """The clean plate `roto-studio cleanplate` makes (write_clean_plate, the project's saved
+    settings): its keyframe windows are fixed on the shot, so any chunk equals a whole-shot run."""
+    from roto_studio.commands.cleanplate import (clean_plate_ext, clean_plate_name, make_inpainter_for,
+                                                 settings_for, write_clean_plate)
 
     records = Records(out / ".roto-render", out)
     view = ProjectView(ctx.project, store, ctx.media)
     everything = {o.id: (o.refine, sorted(store.use_matte & {o.id}), source_digests(ctx, store, o.id, ctx.numbers))
                   for o in ctx.project.objects}
     pad = max(4, *(len(str(abs(f))) for f in ctx.numbers))
+    settings = settings_for(view)
     inpainter = None
-    if ctx.client is not None:
-        from roto_studio.client.remote import RemoteInpainter
-
-        inpainter = RemoteInpainter(ctx.client)
     for obj in objects:
-        inputs = digest("cleanplate", obj.id, obj.name, everything, inpainter is not None)
+        inputs = digest("cleanplate", obj.id, obj.name, everything, ctx.client is not None, settings)
         todo = []
         for f in ctx.requested:
             if not ctx.force and records.finished("cleanplate", obj.id, f, inputs):
@@ -336,11 +337,8 @@ def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None
             ctx.log.line("cleanplate", f, "written", obj=obj.name, seconds=now - t0[0])
             t0[0] = now
 
-        # A chunk cannot see the mattes of frames outside it (beyond the few the matte stage adds):
-        # keyframe fills carried across frames, or flow chained through them, would make chunks
-        # differ from one run. So: homography alignment, and a per-frame fill of what no frame shows.
-        settings = dict(settings_for(view), align="homography")
-        write_clean_plate(view, obj.id, out, frames=todo, progress=progress, inpainter=inpainter, carry=False,
+        inpainter = inpainter or make_inpainter_for(settings, ctx.log.note, ctx.client)
+        write_clean_plate(view, obj.id, out, frames=todo, progress=progress, inpainter=inpainter,
                           settings=settings)
 
 

@@ -158,6 +158,15 @@ class DiffusionInpainter(Inpainter):
     def device(self) -> str:
         return str(self.pipe.device)
 
+    def variant(self, prompt: str = "", seed: int = 0) -> "DiffusionInpainter":
+        """This inpainter (the same loaded pipeline) with another prompt and seed."""
+        import copy
+
+        other = copy.copy(self)
+        other.prompt = prompt.strip() or DEFAULT_PROMPT
+        other.seed = int(seed)
+        return other
+
     def generate(self, crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The pipeline's image for an RGB uint8 crop and its bool mask, at the crop's size.
 

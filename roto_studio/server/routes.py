@@ -118,6 +118,9 @@ class MatteRequest(Strict):
 
 class InpaintRequest(Strict):
     backend: Literal["auto", "diffusers", "opencv"] = "auto"
+    model: Ident | None = None  # a registry name (sd15-inpainting...); None: the first installed
+    prompt: Annotated[str, StringConstraints(max_length=1000)] = ""  # empty: "clean background"
+    seed: Annotated[int, Field(ge=-2**63, le=2**64 - 1)] = 0  # torch.Generator.manual_seed range
     image: FrameRef
     hole: Gray8
 
@@ -341,10 +344,13 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
         if body.backend == "opencv":
             inp, torch = make_inpainter("opencv"), False
-        else:
-            inp = models.run(lambda: state.manager.get(f"inpaint:{body.backend}:{state.device}",
-                                                       lambda: make_inpainter(body.backend, device=state.device)))
+        else:  # the model is loaded once; prompt and seed are per request
+            key = f"inpaint:{body.backend}:{body.model or ''}:{state.device}"
+            inp = models.run(lambda: state.manager.get(key, lambda: make_inpainter(
+                body.backend, model=body.model, device=state.device)))
             torch = type(inp).__name__ != "OpenCVInpainter"
+            if hasattr(inp, "variant"):
+                inp = inp.variant(prompt=body.prompt, seed=body.seed)
         filled = models.run(lambda: inp.fill(image, hole), torch=torch)
         return {"image": {"png": wire.b64(wire.rgb_png(filled))}, "backend": getattr(inp, "name", "inpaint")}
 

@@ -408,13 +408,11 @@ class JobsController(QObject):
         host = shot.server
 
         def run(progress, cancelled):
-            from roto_studio.commands.cleanplate import write_clean_plate
+            from roto_studio.commands.cleanplate import make_inpainter_for, settings_for, write_clean_plate
 
             inpainter = None
-            if host is not None:  # the fill runs on the model server
-                from roto_studio.client.remote import RemoteInpainter
-
-                inpainter = RemoteInpainter(host.client())
+            if host is not None:  # the fill runs on the model server, with the project's settings
+                inpainter = make_inpainter_for(settings_for(project), client=host.client())
             return write_clean_plate(project, oid, out_dir, frames=frames, inpainter=inpainter,
                                      progress=lambda d, t: progress(d, t, None), cancel=cancelled)
 
