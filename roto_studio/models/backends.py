@@ -7,6 +7,8 @@ image segmenter and the video propagator on first use.
 Test / benchmark mode: env ROTO_SAM2_RANDOM_WEIGHTS=SIZE (or CONFIG@SIZE, e.g. tiny@256) builds
 SAM 2 from its shipped config with seeded random weights instead of loading a checkpoint;
 ROTO_EDGETAM_RANDOM_WEIGHTS=tiny (or =full) does the same for EdgeTAM.
+ROTO_EDGETAM_FUSE=1 folds EdgeTAM's backbone batch norms into its convolutions (faster on CPUs;
+masks differ from the stock model in the last float bits, so it is off by default).
 """
 
 from __future__ import annotations
@@ -272,7 +274,9 @@ class BackendSet:
             model, processor = hf_build.random_edgetam(tiny=self.plan.random[0] == "tiny")
         else:
             model, processor = hf_build.load("edgetam", self.plan.weights, device=dev)
-        return HFVideoPropagator(model.to(dev), processor, device=dev, name="edgetam", spill_dir=self.spill_dir)
+        fuse = os.environ.get("ROTO_EDGETAM_FUSE", "").strip() not in ("", "0")
+        return HFVideoPropagator(model.to(dev), processor, device=dev, name="edgetam", spill_dir=self.spill_dir,
+                                 fuse=fuse)
 
     @property
     def built(self) -> bool:

@@ -27,6 +27,7 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.models.hf_speed import fuse_backbone, install_constant_caches
 from roto_studio.models.sam2_video import SpillDict
 
 
@@ -190,8 +191,11 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
     name = "edgetam"
 
     def __init__(self, model, processor, device=None, dtype=torch.float32, spill_dir=None,
-                 frame_cache: int = 3, name: str | None = None):
+                 frame_cache: int = 3, name: str | None = None, fuse: bool = False):
         self.model = model.eval()
+        install_constant_caches(self.model)  # same values, computed once
+        if fuse:  # opt-in: faster backbone, numerics differ in the last bits
+            fuse_backbone(self.model)
         self.processor = processor
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.dtype = dtype

@@ -22,6 +22,7 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.models.hf_speed import install_constant_caches
 from roto_studio.models.hf_video import LazyFrames, SessionMemory, memory_window
 from roto_studio.models.sam2_video import SpillDict
 
@@ -31,6 +32,7 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
 
     def __init__(self, model, processor, device=None, dtype=torch.float32, spill_dir=None, frame_cache: int = 3):
         self.model = model.eval()
+        install_constant_caches(self.model)  # same values, computed once
         self.processor = processor
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.dtype = dtype

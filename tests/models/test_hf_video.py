@@ -89,6 +89,7 @@ def test_edgetam_two_objects_correction_long_clip_equal_upstream(edgetam, tmp_pa
     # ours, through the VideoPropagator interface
     source = Frames(frames)
     ours = HFVideoPropagator(model, processor, spill_dir=tmp_path)
+    assert model._roto_constant_caches >= 3  # position encodings cached (upstream above ran without)
     ours.start(source)
     assert source.reads == 0  # nothing decoded up front
     first = [ours.add_prompt(1001, "a", Prompt(mask=_disc(0))), ours.add_prompt(1001, "b", Prompt(mask=_square(0)))]
@@ -144,6 +145,22 @@ def test_edgetam_engine_spans_locks_and_cancel(edgetam, tmp_path):
     result = engine.propagate([obj.id], 1008, "backward", cancel=lambda: len(calls) >= 2,
                               progress=lambda d, t: calls.append(d))
     assert result.cancelled and result.written[obj.id] == [1007, 1006]  # finished frames kept
+
+
+def test_edgetam_fused_backbone_close_to_stock(tmp_path):
+    """The opt-in fused backbone (BN folded into convs) tracks like the stock one, within float noise."""
+    frames = [scene(t, W, H) for t in range(4)]
+    runs = []
+    for fuse in (False, True):
+        model, processor = hf_build.random_edgetam(tiny=True)
+        ours = HFVideoPropagator(model, processor, spill_dir=tmp_path, fuse=fuse)
+        ours.start(Frames(frames))
+        ours.add_prompt(1001, "a", Prompt(mask=_disc(0)))
+        runs.append(dict(ours.propagate(1001)))
+        bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.vision_encoder.backbone.modules())
+        assert (bn == 0) == fuse
+    for f, alphas in runs[0].items():
+        np.testing.assert_allclose(runs[1][f]["a"], alphas["a"], atol=1e-3)
 
 
 @pytest.fixture(scope="module")
