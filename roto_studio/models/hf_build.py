@@ -173,7 +173,7 @@ def sam3_video_config(tiny: bool = True):
     s = det.image_size
     grid = s // 14
     tracker = {
-        "image_size": s, "num_maskmem": 3, "max_object_pointers_in_encoder": 4,
+        "image_size": s, "num_maskmem": 3, "max_object_pointers_in_encoder": 4, "max_cond_frame_num": 2,
         "prompt_encoder_config": {"hidden_size": 128, "image_size": s, "patch_size": 14},
         "mask_decoder_config": {"hidden_size": 128, "mlp_dim": 128, "iou_head_hidden_dim": 128, "num_attention_heads": 2},
         "memory_attention_hidden_size": 128, "memory_attention_feed_forward_hidden_size": 128,
@@ -182,8 +182,11 @@ def sam3_video_config(tiny: bool = True):
         "memory_fuser_embed_dim": 128, "memory_fuser_intermediate_dim": 128,
         "vision_config": det.vision_config.to_dict(),
     }
-    return Sam3VideoConfig(detector_config=det.to_dict(), tracker_config=tracker, hotstart_delay=2, hotstart_unmatch_thresh=2, hotstart_dup_thresh=2,
+    # reconditioning every 2 frames (published: 16) so short test clips hold many conditioning frames
+    return Sam3VideoConfig(detector_config=det.to_dict(), tracker_config=tracker, hotstart_delay=2,
+                           hotstart_unmatch_thresh=2, hotstart_dup_thresh=2,
                            score_threshold_detection=0.45, new_det_thresh=0.52,
+                           recondition_every_nth_frame=2, high_conf_thresh=0.0, high_iou_thresh=0.05,
                            low_res_mask_size=grid * 4 * 4 // 4)
 
 

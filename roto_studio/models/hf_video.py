@@ -10,13 +10,18 @@ runs a frame), except for two things that keep memory flat however long the shot
   a few in a small LRU;
 - each object's non-conditioning outputs live in a `TensorSpillDict`: the frames the model can
   attend to from the current one stay in memory, older ones go to the spill folder (core.spill) and come back
-  only if asked for. What the model reads is unchanged, so masks equal the stock session's.
+  only if asked for;
+- where the model reads the memory of only the few closest conditioning frames (SAM 3 makes one
+  every 16 frames per instance), the others keep just their object pointer in memory
+  (`SlimOutput`); the rest waits on disk. What the model reads is unchanged, so masks equal the
+  stock session's.
 
 Frames are plate numbers outside, positions (0..n-1 in `frames.frame_numbers`) inside.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -78,6 +83,28 @@ class LazyFrames(dict):
         return range(len(self.frame_numbers))
 
 
+def _save_outputs(out: dict, path: Path) -> None:
+    """A flat dict of tensors (or None) to `path`, each tensor's device remembered."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"tensors": {}, "devices": {}, "none": []}
+    for k, v in out.items():
+        if isinstance(v, torch.Tensor):
+            blob["tensors"][k] = v.detach().to("cpu").clone()
+            blob["devices"][k] = str(v.device)
+        elif v is None:
+            blob["none"].append(k)
+        else:
+            raise TypeError(f"cannot spill {k!r} of type {type(v).__name__}")
+    torch.save(blob, path)
+
+
+def _load_outputs(path: Path) -> dict:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    out = {k: v.to(blob["devices"][k]) for k, v in blob["tensors"].items()}
+    out.update({k: None for k in blob["none"]})
+    return out
+
+
 class TensorSpillDict(SpillDict):
     """SpillDict for transformers' frame outputs: a flat dict of tensors, each restored to its device."""
 
@@ -85,29 +112,114 @@ class TensorSpillDict(SpillDict):
         super().__init__(folder, {}, "cpu", "cpu")
 
     def _save(self, key: int, out: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{key}.pt"
-        blob = {"tensors": {}, "devices": {}, "none": []}
-        for k, v in out.items():
-            if isinstance(v, torch.Tensor):
-                blob["tensors"][k] = v.detach().to("cpu").clone()
-                blob["devices"][k] = str(v.device)
-            elif v is None:
-                blob["none"].append(k)
-            else:
-                raise TypeError(f"cannot spill {k!r} of type {type(v).__name__}")
-        torch.save(blob, path)
+        _save_outputs(out, path)
         self._cold[key] = path
         self.spilled += 1
 
     def _load(self, key: int) -> dict:
         path = self._cold.pop(key)
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        out = _load_outputs(path)
         path.unlink(missing_ok=True)
         self.loaded += 1
-        out = {k: v.to(blob["devices"][k]) for k, v in blob["tensors"].items()}
-        out.update({k: None for k in blob["none"]})
         return out
+
+
+class SlimOutput(dict):
+    """A conditioning frame's outputs with the heavy tensors (memory features, masks) on disk.
+
+    The model reads the object pointer of every conditioning frame on every frame, but the memory
+    features only of the few closest: the small entries stay here, and any other access (a key,
+    `get`, `in`, iteration) first brings the rest back from disk. `slim()` sends them out again."""
+
+    SMALL = ("object_pointer", "object_score_logits")
+    _ids = itertools.count()
+
+    def __init__(self, out: dict, folder: Path):
+        super().__init__(out)
+        self.path = Path(folder) / f"cond{next(self._ids)}.pt"
+        self._cold: set = set()
+        self.slim()
+
+    def slim(self) -> None:
+        heavy = {k: v for k, v in dict.items(self) if k not in self.SMALL}
+        if not heavy:
+            return
+        _save_outputs(heavy, self.path)  # always rewritten: the model may have updated a restored frame
+        for k in heavy:
+            dict.__delitem__(self, k)
+        self._cold = set(heavy)
+
+    @property
+    def is_slim(self) -> bool:
+        return bool(self._cold)
+
+    def restore(self) -> None:
+        if self._cold:
+            dict.update(self, _load_outputs(self.path))
+            self._cold = set()
+
+    def drop(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __missing__(self, key):
+        if key in self._cold:
+            self.restore()
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        if key in self._cold:
+            self.restore()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key) -> bool:
+        return key in self._cold or dict.__contains__(self, key)
+
+    def __iter__(self):
+        self.restore()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + len(self._cold)
+
+    def keys(self):
+        self.restore()
+        return dict.keys(self)
+
+    def items(self):
+        self.restore()
+        return dict.items(self)
+
+    def values(self):
+        self.restore()
+        return dict.values(self)
+
+    def copy(self):
+        self.restore()
+        return dict(self)
+
+
+def conditioning_to_keep(frames, pos: int, max_cond: int, near: int) -> set:
+    """Conditioning frames whose memory the model may read around `pos`: for frames pos-1..pos+1,
+    the `max_cond` closest (its own rule: closest before, closest at/after, then by distance), and
+    any within `near` frames (an unselected one stands in for a tracked frame there)."""
+    frames = list(frames)
+    if max_cond < 0 or len(frames) <= max_cond:
+        return set(frames)
+    keep = {t for t in frames if abs(t - pos) <= near + 1}
+    for p in (pos - 1, pos, pos + 1):
+        chosen = set()
+        before = [t for t in frames if t < p]
+        after = [t for t in frames if t >= p]
+        if before:
+            chosen.add(max(before))
+        if after:
+            chosen.add(min(after))
+        rest = sorted((t for t in frames if t not in chosen), key=lambda t: abs(t - p))
+        chosen.update(rest[:max(0, max_cond - len(chosen))])
+        keep |= chosen
+    return keep
 
 
 def memory_window(config) -> int:
@@ -150,12 +262,37 @@ class SessionMemory:
                     spill[k] = v
                 outs["non_cond_frame_outputs"] = spill
 
+    def _tracker_config(self):
+        return self.model.config
+
     def _spill_outside(self, pos: int) -> None:
         w = self.window
+        cfg = self._tracker_config()
+        max_cond = int(getattr(cfg, "max_cond_frame_num", -1))
+        near = int(getattr(cfg, "num_maskmem", 7))
         for outs in self.session.output_dict_per_obj.values():
             nc = outs["non_cond_frame_outputs"]
             if isinstance(nc, SpillDict):
                 nc.spill_outside(pos - w, pos + w)
+            cond = outs["cond_frame_outputs"]
+            if max_cond < 0 or len(cond) <= max_cond:
+                continue
+            keep = conditioning_to_keep(dict.keys(cond), pos, max_cond, near)
+            for t, out in list(dict.items(cond)):
+                if t in keep:
+                    continue
+                if isinstance(out, SlimOutput):
+                    if not out.is_slim:
+                        out.slim()
+                else:
+                    cond[t] = SlimOutput(out, self._spill_dir)
+
+    def conditioning_in_memory(self) -> dict:
+        """{session object index: conditioning frames held whole in memory} (tests, stats)."""
+        sess = self._need_session()
+        return {i: sorted(t for t, o in d["cond_frame_outputs"].items()
+                          if not (isinstance(o, SlimOutput) and o.is_slim))
+                for i, d in sess.output_dict_per_obj.items()}
 
     def _clear_spills(self) -> None:
         if self.session is None:
@@ -164,6 +301,9 @@ class SessionMemory:
             nc = outs["non_cond_frame_outputs"]
             if isinstance(nc, SpillDict):
                 nc.clear()
+            for out in dict.values(outs["cond_frame_outputs"]):
+                if isinstance(out, SlimOutput):
+                    out.drop()
 
     def _release(self) -> None:
         self._clear_spills()

@@ -75,6 +75,9 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
         self._scores.clear()
 
     # ---- memory ----------------------------------------------------------------------------
+    def _tracker_config(self):
+        return self.model.config.tracker_config
+
     def _trim(self, pos: int) -> None:
         self._spill_outside(pos)
         w = self.window

@@ -180,7 +180,7 @@ def test_sam3_video_equals_upstream_and_stays_flat(sam3_video, tmp_path):
     from roto_studio.models.sam3_video import Sam3VideoPropagator
 
     model, processor = sam3_video
-    n = 9  # tracker window + hotstart delay: 7 frames
+    n = 12  # tracker window + hotstart delay: 7 frames; a conditioning frame every 2 (tiny config)
     frames = [_sam3_scene(t) for t in range(n)]
     sess = processor.init_video_session(video=frames, inference_device="cpu", dtype=torch.float32)
     processor.add_text_prompt(inference_session=sess, text=["person"])
@@ -208,3 +208,8 @@ def test_sam3_video_equals_upstream_and_stays_flat(sam3_video, tmp_path):
     assert seen, "random weights found nothing: the comparison would be empty"
     for frames_in_memory in ours.memory_frames().values():
         assert len(frames_in_memory) <= 2 * ours.window + 1
+    # conditioning frames pile up (6 for the first instance); only the closest stay whole in memory
+    cond = {i: sorted(d["cond_frame_outputs"]) for i, d in ours.session.output_dict_per_obj.items()}
+    whole = ours.conditioning_in_memory()
+    assert max(len(c) for c in cond.values()) >= 5
+    assert all(len(w) <= 3 for w in whole.values()), whole
