@@ -9,6 +9,7 @@ in-process models, and the client still writes the project. One server session p
 - image prompts send every click and the previous low-res logits (float32, lossless) and get the
   soft alpha back as 16-bit pixels in a binary answer (raw on loopback, zlib over a network;
   quantised as the mask store does: stored files are identical);
+- text prompts (RemoteTextFinder) send the phrases and get each instance's alpha back (16-bit PNG);
 - propagation streams one binary message per frame (the same masks); in upload mode a helper thread keeps a few frames
   ahead of the server and answers its requests for a frame it lacks.
 """
@@ -24,8 +25,10 @@ import numpy as np
 
 from roto_studio.client.http import ServerClient, ServerError
 from roto_studio.core import wire
+from roto_studio.core.errors import ModelError
 from roto_studio.models.backends import BackendPlan
-from roto_studio.models.base import ImageSegmenter, Inpainter, Matter, Prediction, Prompt, VideoPropagator
+from roto_studio.models.base import (Found, ImageSegmenter, Inpainter, Matter, Prediction, Prompt, TextFinder,
+                                     VideoPropagator)
 
 AHEAD = 6  # frames uploaded ahead of the propagation (upload mode)
 
@@ -198,6 +201,38 @@ class RemoteImageSegmenter(ImageSegmenter):
         if frames:
             self.session.ensure(frames, {self._frame_of(k): im for k, im in images})
             self.session.post("/prefetch", {"frames": frames[:64]})
+
+
+class RemoteTextFinder(TextFinder):
+    """Finding objects by name on the server (POST /sessions/ID/find), frame by frame."""
+
+    name = "remote-text"
+
+    def __init__(self, session: RemoteSession, backend: str = "auto"):
+        self.session = session
+        self.backend = backend
+        self.describe = ""
+        self._frame: int | None = None
+
+    def set_image(self, image: np.ndarray, key: object = None) -> None:
+        s = self.session  # key: the engine's image_key (media path or id, colour view, frame)
+        ok = isinstance(key, tuple) and key and isinstance(key[-1], (int, np.integer)) \
+            and str(key[0]) in (s.path, str(id(s.source)))
+        frame = int(key[-1]) if ok else None
+        if frame is None:
+            raise ModelError("finding objects on the server works on the shot's frames only.")
+        self.session.ensure([frame], {frame: image})
+        self._frame = frame
+
+    def find(self, phrases, min_score: float = 0.5) -> list[Found]:
+        if self._frame is None:
+            raise RuntimeError("set_image must be called before find")
+        r = self.session.post("/find", {"frame": self._frame, "text": ", ".join(phrases),
+                                        "min_score": float(min_score), "backend": self.backend})
+        self.describe = r.get("backend", "")
+        size = (int(self.session.source.width), int(self.session.source.height))
+        return [Found(f["phrase"], wire.alpha_from_png16(wire.unb64(f["alpha"]["png16"]), size), float(f["score"]),
+                      tuple(float(v) for v in f["box"])) for f in r["found"]]
 
 
 class _Uploader:

@@ -1,7 +1,8 @@
 """`roto-studio segment ... --text "person, dog" [--min-score S]`: one object per instance of each
 phrase on frame N, then (optionally) propagation as for clicked objects. With `--backend sam3` and
 `--propagate forward|backward`, SAM 3 video tracks the phrases instead, and instances that appear
-later in the shot become new objects too."""
+later in the shot become new objects too. With `--server`, the server finds them (and propagates);
+SAM 3 video tracking stays in this process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import threading
 
 
 def run_text(args) -> int:
-    from roto_studio.commands.segment import _open_project, _Progress, catch_sigint, open_shot_media
+    from roto_studio.commands.segment import _open_project, _Progress, catch_sigint, open_shot_media, server_client
     from roto_studio.core.errors import RotoError
     from roto_studio.models import text_backends
     from roto_studio.models.device import inference_context
@@ -29,13 +30,28 @@ def run_text(args) -> int:
         raise RotoError(f"--min-score {args.min_score} must lie between 0 and 1.")
     text_name = args.backend if args.backend in ("sam3", "grounding-dino") else "auto"
     prop_name = "auto" if text_name != "auto" else args.backend
-    plan = text_backends.choose(text_name, args.weights)
-    print(f"text backend: {plan.describe()}", file=sys.stderr)
-    video_text = plan.name == "sam3" and args.backend == "sam3" and args.propagate != "none"
-    engine_weights = None if plan.folder is not None and args.weights and plan.folder == _path(args.weights) else args.weights
+    client = server_client(args)
+    if client is None:
+        plan = text_backends.choose(text_name, args.weights)
+        print(f"text backend: {plan.describe()}", file=sys.stderr)
+        video_text = plan.name == "sam3" and args.backend == "sam3" and args.propagate != "none"
+        engine_weights = None if plan.folder is not None and args.weights and plan.folder == _path(args.weights) \
+            else args.weights
+    else:
+        if args.weights:
+            raise RotoError("--weights is for models run in this process; the server uses its own weights.")
+        if args.backend == "sam3" and args.propagate != "none":
+            raise RotoError("SAM 3 video tracking runs in this process only; leave out --server, or use "
+                            "--backend auto to find on the server and propagate as for clicked objects.")
+        plan, video_text = None, False
     project, created = _open_project(args.out, args.media)
     with open_shot_media(project, args) as media:
-        engine = Engine(project, backend=prop_name, weights=engine_weights, model=args.model, media=media)
+        if client is not None:
+            from roto_studio.client.remote import remote_engine
+
+            engine = remote_engine(project, client, backend=prop_name, model=args.model, media=media)
+        else:
+            engine = Engine(project, backend=prop_name, weights=engine_weights, model=args.model, media=media)
         stop = threading.Event()
         old = catch_sigint(stop)
         try:
@@ -44,9 +60,16 @@ def run_text(args) -> int:
                 if video_text:
                     return _track(engine, plan, phrases, args, stop)
                 print(f"backend: {engine.describe()}", file=sys.stderr)
-                image = engine.image if plan.name == "grounding-dino" else None
-                finder = text_backends.build(plan, image_segmenter=image, device=engine.plan.device)
+                if client is not None:
+                    from roto_studio.client.remote import RemoteTextFinder
+
+                    finder = RemoteTextFinder(engine.backends.session, text_name)
+                else:
+                    image = engine.image if plan.name == "grounding-dino" else None
+                    finder = text_backends.build(plan, image_segmenter=image, device=engine.plan.device)
                 made = text_backends.find_objects(engine, finder, args.frame, phrases, args.min_score)
+                if client is not None:
+                    print(f"text backend: {finder.describe} [server]", file=sys.stderr)
                 project.save()
                 _report(project, made, phrases, args)
                 if made and args.propagate != "none" and not stop.is_set():

@@ -93,6 +93,13 @@ class VideoPrompt(PromptBody):
     obj_id: Ident
 
 
+class FindRequest(Strict):
+    frame: Frame
+    text: str = Field(min_length=1, max_length=2000)
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    backend: Literal["auto", "sam3", "grounding-dino"] = "auto"
+
+
 class ObjectRef(Strict):
     obj_id: Ident
 
@@ -229,6 +236,33 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
         models.run(work, torch=s.plan.uses_torch)
         return {"frames": frames}
+
+    @app.post(API + "/sessions/{sid}/find", summary="Text prompt: every instance of some phrases on a frame")
+    def find(sid: Id16, body: FindRequest):
+        from roto_studio.models import text_backends
+        from roto_studio.models.text_find import split_phrases
+
+        s = state.session(sid)
+        frame = s.check_frame(body.frame)
+        if isinstance(s.frames, UploadedFrames) and frame not in s.frames.hashes:
+            raise NotFound(f"frame {frame} was not uploaded; upload it first.")
+        phrases = split_phrases(body.text)
+        if not phrases:
+            raise wire.WireError("give a phrase to find, e.g. 'person, dog'.")
+        plan = text_backends.choose(body.backend)
+
+        def work():
+            seg = s.backends.image if plan.name == "grounding-dino" else None  # its boxes go to SAM 2
+            what = plan.model or ("random" if plan.random else str(plan.folder))
+            key = f"text:{plan.name}:{what}:{state.device}" + (f":{s.id}" if seg is not None else "")
+            finder = state.manager.get(key, lambda: text_backends.build(plan, seg, device=state.device))
+            finder.set_image(s.frames.read(frame), key=("frame", s.id, frame))
+            return finder.find(phrases, min_score=body.min_score)
+
+        found = models.run(work)
+        return {"backend": plan.describe(), "found": [
+            {"phrase": f.phrase, "score": float(f.score), "box": [float(v) for v in f.box],
+             "alpha": {"png16": wire.b64(wire.mask_png16(f.alpha))}} for f in found]}
 
     @app.post(API + "/sessions/{sid}/video/prompt", summary="Condition an object on a frame (video)")
     def video_prompt(sid: Id16, body: VideoPrompt):

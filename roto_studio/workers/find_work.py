@@ -9,6 +9,11 @@ from __future__ import annotations
 def finder_for(engine):
     """The engine's text finder, built on first use (auto: what is downloaded)."""
     finder = getattr(engine, "_roto_text_finder", None)
+    if finder is None and getattr(engine.backends, "remote", False):
+        from roto_studio.client.remote import RemoteTextFinder  # the server finds them
+
+        finder = RemoteTextFinder(engine.backends.session)
+        engine._roto_text_finder = finder
     if finder is None:
         from roto_studio.models import text_backends
 
@@ -28,4 +33,4 @@ def find_on_frame(engine, frame: int, phrases, min_score: float = 0.5):
     engine._run(lambda: finder.set_image(image, key=engine.image_key(frame)))
     found = engine._run(lambda: finder.find(list(phrases), min_score))
     return {"frame": frame, "found": [(f.phrase, f.alpha, f.score) for f in found],
-            "backend": finder.plan.describe()}
+            "backend": finder.plan.describe() if hasattr(finder, "plan") else f"{finder.describe} [server]"}

@@ -1,0 +1,58 @@
+"""Text prompts and EdgeTAM through the model server equal the in-process ones (the stored 16-bit
+PNG files): `segment --text` finds on the server (SAM 3, random weights); `segment --backend
+edgetam` prompts and propagates there (EdgeTAM, random weights). Both sides build the same seeded
+models from their configs (ROTO_TEXT_RANDOM_WEIGHTS, ROTO_EDGETAM_RANDOM_WEIGHTS)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("timm")
+
+from roto_studio.cli import main  # noqa: E402
+from tests.server.helpers import mask_files, start_server, write_plate  # noqa: E402
+
+ENV = {"ROTO_TEXT_RANDOM_WEIGHTS": "sam3", "ROTO_EDGETAM_RANDOM_WEIGHTS": "tiny"}
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    base = tmp_path_factory.mktemp("text")
+    media = write_plate(base / "media" / "plate", frames=5)
+    srv = start_server(base / "server", "--media-root", str(base / "media"), env=ENV)
+    yield media, srv
+    srv.stop()
+
+
+def _both(media, srv, tmp_path, monkeypatch, capsys, args):
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    assert main(["segment", media, "--out", str(tmp_path / "local.roto"), *args]) == 0
+    remote = ["--server", srv.url, "--token-file", str(srv.token_file)]
+    assert main(["segment", media, "--out", str(tmp_path / "remote.roto"), *args, *remote]) == 0
+    err = capsys.readouterr().err
+    names = [[o["name"] for o in json.loads((tmp_path / n / "project.json").read_text())["objects"]]
+             for n in ("local.roto", "remote.roto")]
+    return err, names, mask_files(tmp_path / "local.roto"), mask_files(tmp_path / "remote.roto")
+
+
+def test_text_find_on_the_server_equals_in_process(shot, tmp_path, monkeypatch, capsys):
+    media, srv = shot
+    err, names, local, remote = _both(media, srv, tmp_path, monkeypatch, capsys,
+                                      ["--frame", "1002", "--text", "person", "--min-score", "0"])
+    assert "[server" in err
+    assert names[0] and names[0] == names[1] and names[0][0] == "person 1"
+    assert local and remote == local
+
+
+def test_edgetam_on_the_server_equals_in_process(shot, tmp_path, monkeypatch, capsys):
+    media, srv = shot
+    err, names, local, remote = _both(media, srv, tmp_path, monkeypatch, capsys,
+                                      ["--frame", "1001", "--box", "8,20,32,44", "--backend", "edgetam",
+                                       "--propagate", "forward"])
+    assert any("EdgeTAM" in line and "[server" in line for line in err.splitlines())
+    assert len(local) == 5 and remote == local
+    assert srv.alive()
