@@ -108,6 +108,7 @@ class Matter(ABC):
 
 class Inpainter(ABC):
     name = "inpaint"
+    consensus = False  # True: a smooth estimate whose fills from several frames may be averaged
 
     @abstractmethod
     def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:

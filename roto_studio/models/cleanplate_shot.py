@@ -5,8 +5,11 @@ not inpainted frame by frame (that flickers): a keyframe's spatial fill (OpenCV 
 carried to the following frames along the alignment (homography, or composed DIS flow where the
 motion is not planar), so a static background stays static. A new keyframe is made only where the
 carried fill does not reach (the hole moved outside the keyframe's view); it is seeded with what
-the previous keyframe covers, so only the new part is invented. `carry=False` is the per-frame
-fill (the baseline).
+the previous keyframe covers, so only the new part is invented. Each frame takes the fill
+straight from its key with one warp (homography tracked frame to frame, refined directly against
+the key). With a smooth inpainter (OpenCV) a window's first fill is the mean of the fills of
+CONSENSUS frames spread over the window, lined up on it: several guesses err less than one.
+`carry=False` is the per-frame fill (the baseline).
 
 `clean_plate_frames` is the plain function interface (frames + masks in, clean frames out) used
 by the CLI, the GUI job and render. It carries fills within windows of WINDOW frames fixed on the
@@ -27,6 +30,7 @@ from roto_studio.models.base import FrameSource, Inpainter
 from roto_studio.models.cleanplate import CleanPlate, fill_parts, regions
 
 WINDOW = 48  # frames per keyframe window (fixed on the shot; see clean_plate_frames)
+CONSENSUS = 8  # frames whose fills are averaged for a window's first fill (smooth inpainters)
 
 
 class ShotCleaner:
@@ -43,16 +47,20 @@ class ShotCleaner:
         self._h_at: int | None = None
         self._h_chain: np.ndarray | None = None  # homography key -> _h_at
         self._anchor: tuple[int, np.ndarray] | None = None  # the last window's first frame and image
+        self._rendered: dict[int, tuple] = {}  # frames rendered for a consensus fill, not cleaned yet
 
     def _set_key(self, frame: int, image: np.ndarray) -> None:
         self._key = (frame, image.copy())
         self._flow_at, self._flow_chain = frame, None
         self._h_at, self._h_chain = frame, np.eye(3)
 
-    def anchor(self, frame: int) -> np.ndarray:
+    def anchor(self, frame: int, span: Sequence[int] = ()) -> np.ndarray:
         """Start a window at `frame`: its clean image, carried from the previous window's first
-        frame only (so it does not depend on which frames were cleaned in between), becomes the key."""
-        out, missing = self.plate.render(frame, spatial=False)
+        frame only (so it does not depend on which frames were cleaned in between), becomes the key.
+        What is still missing is filled once for the window: with a smooth inpainter (`consensus`),
+        the mean of the fills of a few frames spread over `span`, lined up on this frame."""
+        out, missing = self._render(frame)
+        self._rendered = {}
         self.spatial[frame] = int(missing.sum())
         remaining = missing.copy()
         if self._anchor is not None and missing.any():
@@ -64,10 +72,40 @@ class ShotCleaner:
                 fill_parts(out, out.copy(), missing, regions(missing), remaining, candidates, gain=False)
         if remaining.any():
             out = self.plate.inpainter.fill(out, remaining)
+            if getattr(self.plate.inpainter, "consensus", False) and len(span) > 1:
+                out[remaining] = np.clip(np.rint(self._consensus(frame, out, remaining, span)), 0, 255)
             self.keyframes.append(frame)
         self._anchor = (frame, out.copy())
         self._set_key(frame, out)
         return out
+
+    def _render(self, frame: int):
+        hit = self._rendered.pop(frame, None)
+        return hit if hit is not None else self.plate.render(frame, spatial=False)
+
+    def _consensus(self, frame: int, filled: np.ndarray, remaining: np.ndarray, span: Sequence[int]) -> np.ndarray:
+        """The `remaining` pixels (N x 3 float32) of the mean of `filled` and the fills
+        of up to CONSENSUS - 1 other frames of `span`, each lined up on `frame` (by the alignment
+        that matches best around each part). One inpaint is one guess of what is hidden; the mean of
+        guesses made from different views errs less, and it is made once, so it still holds still."""
+        span = list(span)
+        picks = sorted({span[round(k * (len(span) - 1) / (CONSENSUS - 1))] for k in range(1, CONSENSUS)} - {frame})
+        total = filled.astype(np.float32)
+        count = np.ones(remaining.shape, np.float32)
+        h, w = remaining.shape
+        parts = regions(remaining)
+        for j in picks:
+            out_j, missing_j = self._render(j)
+            self._rendered[j] = (out_j, missing_j)  # clean(j) uses it (its fill comes from the key)
+            guess = self.plate.inpainter.fill(out_j, missing_j) if missing_j.any() else out_j
+            candidates = [(align_flow.warp(guess, m, sharp=True), align_flow.inside(m, h, w))
+                          for m in self._maps_between(j, frame, remaining)]
+            lined, left = filled.copy(), remaining.copy()
+            if candidates and fill_parts(lined, filled, remaining, parts, left, candidates, gain=False):
+                took = remaining & ~left
+                total[took] += lined[took]
+                count[took] += 1.0
+        return total[remaining] / count[remaining][:, None]
 
     def _maps_between(self, a: int, b: int, missing: np.ndarray) -> list[np.ndarray]:
         """Maps from frame b to frame a: homography (direct, else through the frames between) and,
@@ -93,7 +131,7 @@ class ShotCleaner:
         return maps
 
     def clean(self, frame: int) -> np.ndarray:
-        out, missing = self.plate.render(frame, spatial=not self.carry)
+        out, missing = self._render(frame) if self.carry else self.plate.render(frame)
         self.spatial[frame] = int(missing.sum())
         if not self.carry or not missing.any():
             return out
@@ -123,13 +161,22 @@ class ShotCleaner:
         h, w = missing.shape
         ys, xs = np.nonzero(missing)
         region = (max(0, ys.min() - 32), min(h, ys.max() + 33), max(0, xs.min() - 32), min(w, xs.max() + 33))
-        H = self.plate.homography(key, frame, region)  # direct: no drift
-        if H is None and self._h_at is not None and self._h_chain is not None:
+        # tracked: the last frame's homography times the step to this one, refined straight against
+        # the key (a good start, and no drift); direct: features key -> frame, which on a far-away
+        # frame can lock onto another depth layer. Each part of the hole takes the better.
+        tracked = None
+        if self._h_at is not None and self._h_chain is not None and self._h_at != frame:
             step = self.plate.homography(self._h_at, frame, region)
-            H = None if step is None else step @ self._h_chain
-        if H is not None:
-            self._h_at, self._h_chain = frame, H
-            maps.append(align_flow.homography_map(H, h, w))
+            if step is not None:
+                tracked = step @ self._h_chain
+                if self._h_at != key:
+                    tracked = self.plate._refine_ecc(tracked, key, frame, region)
+        direct = self.plate.homography(key, frame, region)
+        for H in (tracked, direct):
+            if H is not None:
+                maps.append(align_flow.homography_map(H, h, w))
+        if tracked is not None or direct is not None:
+            self._h_at, self._h_chain = frame, tracked if tracked is not None else direct
         if self.plate.uses_flow(frame):
             maps.append(self._flow_to_key(frame))
         return maps
@@ -199,20 +246,24 @@ def clean_plate_frames(frames: FrameSource, masks: Callable[[int], np.ndarray | 
     # of frames (a farm chunk) gets the same pixels as a run over the whole shot.
     index = {f: i for i, f in enumerate(numbers)}
     wanted = set(todo)
+
+    def span(win):
+        return numbers[win * WINDOW:(win + 1) * WINDOW]
+
     windows = sorted({index[f] // WINDOW for f in todo})
     next_anchor = 0
     for win in windows:
         for k in range(next_anchor, win):  # the windows before it: their first frames only
             if cancel is not None and cancel():
                 raise Cancelled(f"clean plate cancelled after {done} of {len(todo)} frames; those are kept.")
-            cleaner.anchor(numbers[k * WINDOW])
+            cleaner.anchor(numbers[k * WINDOW], span(k))
         next_anchor = win + 1
         last = max(index[f] for f in todo if index[f] // WINDOW == win)
         for i in range(win * WINDOW, last + 1):
             f = numbers[i]
             if cancel is not None and cancel():
                 raise Cancelled(f"clean plate cancelled after {done} of {len(todo)} frames; those are kept.")
-            image = cleaner.anchor(f) if i == win * WINDOW else cleaner.clean(f)
+            image = cleaner.anchor(f, span(win)) if i == win * WINDOW else cleaner.clean(f)
             if f in wanted:
                 yield f, image
                 ready(f, image)

@@ -22,6 +22,7 @@ DEFAULT_MODEL = "sd15-inpainting"
 
 class OpenCVInpainter(Inpainter):
     name = "opencv"
+    consensus = True  # a smooth estimate: fills of one background from several frames may be averaged
 
     def __init__(self, radius: int = 5, method: str = "telea"):
         self.radius = int(radius)
