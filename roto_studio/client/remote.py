@@ -385,6 +385,7 @@ class RemoteInpainter(Inpainter):
         self.client, self.backend = client, backend
         self.extra = {k: v for k, v in (("model", model), ("prompt", prompt), ("seed", int(seed))) if v}
         self.name = f"inpaint {backend} (server)"
+        self.consensus = backend == "opencv"  # as the server's OpenCV fill; known after a fill for auto
 
     def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         digest = upload(self.client, image)
@@ -398,6 +399,7 @@ class RemoteInpainter(Inpainter):
             self.client.known.discard(digest)
             upload(self.client, image, digest)
             r = self.client.post("/inpaint", body)
+        self.consensus = r.get("backend") == "opencv"
         out = wire.frame_from_png(wire.unb64(r["image"]["png"]))
         if out.shape != image.shape:
             raise ServerError("model server: the filled frame has another size.")
