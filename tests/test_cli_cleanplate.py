@@ -128,3 +128,35 @@ def test_plate_precision_kept_outside_the_hole(tmp_path, kind):
             assert (got[keep] == plate[keep]).all()
             hole = alphas[f] > 0.5
             assert np.abs(got[hole].astype(np.float64) - plate[hole]).max() > 0
+
+
+def test_float_plate_keeps_values_above_one_in_the_hole(tmp_path):
+    """An HDR plate (a wall at 2.5-6.0 behind the sign): the fill keeps the wall's values instead
+    of clipping them at 1 (display white), and the plate outside the hole stays as it is."""
+    from roto_studio.core.exr import read_exr
+
+    frames, alphas = sign_shot(n=3)
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for f, img in frames.items():
+        write_exr(plates / f"plate.{f}.exr", 2.5 + img.astype(np.float32) / 255.0 * 3.5, half=True)
+    p = create_project(tmp_path / "shot.roto", plates / "plate.####.exr")
+    obj = p.add_object("Sign")
+    for f, a in alphas.items():
+        p.masks.set(obj.id, f, a)
+    p.save()
+    out = tmp_path / "clean"
+    assert main(["cleanplate", str(p.folder), "--object", "Sign", "--out", str(out), "--backend", "opencv"]) == 0
+    with p.open_media() as media:
+        for f in frames:
+            plate = np.asarray(media.read_full(f))[..., :3].astype(np.float32)
+            _, channels = read_exr(out / f"Sign_clean.{f}.exr")
+            got = np.dstack([channels[c] for c in "RGB"]).astype(np.float32)
+            keep = outside(alphas[f], 3)
+            assert (got[keep] == plate[keep]).all()
+            hole = alphas[f] > 0.5
+            ring = ~outside(alphas[f], 10) & keep
+            assert got[hole].min() > 1.5, got[hole].min()  # not clipped to display white
+            # the sign (2.5 + 3.5 * (0.9, 0.12, 0.24)) is gone: each channel is the wall's around it
+            gap = np.abs(got[hole].mean(axis=0) - plate[ring].mean(axis=0))
+            assert (gap < 0.5).all(), (got[hole].mean(axis=0), plate[ring].mean(axis=0))

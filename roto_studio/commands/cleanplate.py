@@ -5,7 +5,8 @@ Removes the object from every frame of the shot: background seen in other frames
 by homography, or optical flow where the motion is not planar), then what no frame shows from few
 keyframe fills (OpenCV or a diffusers inpainting model) carried along the alignment, so it holds
 still. Writes the plate's precision, named by plate frame number: 8-bit plates as PNG, 10/12/16-bit
-as 16-bit PNG, float plates as EXR (half, or float for 32-bit plates); default name
+as 16-bit PNG, float plates as EXR (half, or float for 32-bit plates; values above 1 are filled in
+a second pass on the plate's own values, so they are not clipped to the display); default name
 `{object}_clean.####.<ext>`. Atomic writes. The clean-plate settings (backend, model, prompt,
 seed, alignment) are saved with the project so a re-render is identical. `write_clean_plate` is
 the plain function the GUI's job and `render` call (progress + cancel).
@@ -121,6 +122,50 @@ def _to_native(clean, display, native, view=None):
     return out
 
 
+class _HDRFrames:
+    """A float plate's own values as 8-bit images the fill can work on without clipping them at
+    1: value / peak through the sRGB curve (the shot's peak, so every chunk encodes alike)."""
+
+    def __init__(self, media, numbers):
+        import numpy as np
+
+        self.media, self.frame_numbers = media, list(numbers)
+        self.width, self.height = media.width, media.height
+        peak = 0.0
+        for f in self.frame_numbers:
+            x = np.asarray(media.read_full(f))[..., :3]
+            finite = x[np.isfinite(x)]
+            peak = max(peak, float(finite.max()) if finite.size else 0.0)
+        self.peak = peak
+
+    def read(self, frame):
+        import numpy as np
+
+        x = np.clip(np.nan_to_num(np.asarray(self.media.read_full(frame), np.float32)[..., :3]) / self.peak, 0, 1)
+        v = np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+        return np.rint(v * 255.0).astype(np.uint8)
+
+    def decode(self, image):
+        import numpy as np
+
+        v = image.astype(np.float32) / 255.0
+        return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4)) * self.peak
+
+
+def _keep_above_one(native, clean, display, hdr, encoded, frame):
+    """`native` (the fill taken back from display values) with the fill of the HDR pass where it
+    is above 1 or the display fill is clipped: the display view cannot hold those values (on an
+    all-white display the display fill changes nothing at all)."""
+    import numpy as np
+
+    changed = (clean != display).any(axis=2) | (encoded != hdr.read(frame)).any(axis=2)
+    values = hdr.decode(encoded)
+    use = changed & ((values > 1.0).any(axis=2) | (clean >= 255).any(axis=2))
+    out = native.copy()
+    out[use] = values[use].astype(out.dtype)
+    return out
+
+
 def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | None = None,
                       progress: Callable[[int, int], None] | None = None,
                       cancel: Callable[[], bool] | None = None, inpainter=None, settings: dict | None = None,
@@ -169,12 +214,23 @@ def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | Non
         half = str(getattr(media, "sample", "") or "") != "f32"
         inp = inpainter or make_inpainter_for(settings, notify)
         pad = _padding(numbers)
-        for f, rgb in clean_plate_frames(media, lambda f: project.final_alpha(obj_id, f), frames,
-                                         exclude=exclude if others else None, inpainter=inp,
-                                         align=settings["align"], frame_numbers=numbers, cancel=cancel,
-                                         carry=carry):
+        def fill(source):
+            return clean_plate_frames(source, lambda f: project.final_alpha(obj_id, f), frames,
+                                      exclude=exclude if others else None, inpainter=inp, align=settings["align"],
+                                      frame_numbers=numbers, cancel=cancel, carry=carry)
+
+        # a float plate with values above 1 is also filled in its own values (scaled to the shot's
+        # peak), which the display view would clip; that fill is kept where it is above 1
+        hdr = _HDRFrames(media, numbers) if _is_float(media) else None
+        hdr = hdr if hdr is not None and hdr.peak > 1.0 else None
+        import itertools
+
+        for (f, rgb), (_, encoded) in zip(fill(media), fill(hdr) if hdr is not None else itertools.repeat((None, None))):
             target = out / clean_plate_name(obj.name, f, pad, ext, pattern, project.name)
-            image = _to_native(rgb, media.read(f), media.read_full(f), getattr(media, "view", None)) if deep else rgb
+            display = media.read(f)
+            image = _to_native(rgb, display, media.read_full(f), view) if deep else rgb
+            if encoded is not None:
+                image = _keep_above_one(image, rgb, display, hdr, encoded, f)
             if ext == ".exr":
                 image = image.astype(np.float32)
                 write_exr_file(target, {"R": image[..., 0], "G": image[..., 1], "B": image[..., 2]},
