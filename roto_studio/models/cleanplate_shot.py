@@ -1,4 +1,4 @@
-"""Clean plates over a shot that hold still: keyframe fills carried along the alignment.
+"""Clean plates over a shot that hold still: one fill per window (the mean of a few frames' fills with OpenCV) carried along the alignment.
 
 Each frame is first filled from the other frames (cleanplate.CleanPlate). What no frame shows is
 not inpainted frame by frame (that flickers): a keyframe's spatial fill (OpenCV or diffusers) is
