@@ -72,18 +72,32 @@ def compose_overlay(image: np.ndarray | None, layers: list[tuple[np.ndarray, tup
         img = image.astype(np.float32) if image is not None else np.zeros((h, w, 3), np.float32)
         rgb = img * a[..., None] + board * (1.0 - a[..., None])
         return np.dstack([np.round(rgb).astype(np.uint8), np.full((h, w), 255, np.uint8)])
-    rgb = np.zeros((h, w, 3), np.float32)
+    # "over" compositing of straight colours, one contiguous plane per channel, in place (an
+    # HxWx3 broadcast and dstack cost ~15x more); stored premultiplied for
+    # QImage.Format_RGBA8888_Premultiplied
+    import cv2
+
+    planes = [np.zeros((h, w), np.float32) for _ in range(3)]
     cover = np.zeros((h, w), np.float32)
     for alpha, color in layers:
-        a = _edges(alpha).astype(np.float32) if mode == "outline" else alpha * opacity
-        col = np.asarray(color, np.float32)
-        # "over" compositing of straight colours
-        rgb = col * a[..., None] + rgb * (1.0 - a[..., None])
-        cover = a + cover * (1.0 - a)
-    out_a = np.clip(cover, 0, 1)
-    # stored premultiplied for QImage.Format_RGBA8888_Premultiplied
-    return np.dstack([np.round(rgb).clip(0, 255).astype(np.uint8),
-                      np.round(out_a * 255).astype(np.uint8)])
+        if mode == "outline":
+            a = _edges(alpha).astype(np.float32)
+        else:
+            a = np.multiply(alpha, np.float32(opacity), dtype=np.float32)
+        inv = np.subtract(np.float32(1.0), a, dtype=np.float32)
+        for c in range(3):
+            np.multiply(planes[c], inv, out=planes[c])
+            planes[c] += a * np.float32(color[c])
+        np.multiply(cover, inv, out=cover)
+        cover += a
+    np.clip(cover, 0, 1, out=cover)
+    cover *= np.float32(255.0)
+    channels = []
+    for plane in planes + [cover]:
+        np.rint(plane, out=plane)
+        np.clip(plane, 0, 255, out=plane)
+        channels.append(plane.astype(np.uint8))
+    return cv2.merge(channels)
 
 
 def to_qimage(array: np.ndarray) -> QImage:

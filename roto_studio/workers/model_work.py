@@ -80,7 +80,9 @@ def server_engine_factory(host, project, backend: str):
     def factory():
         from roto_studio.client.remote import remote_engine
 
-        lower_thread_priority()  # reading results and writing masks must not crowd the GUI thread
+        # not niced, unlike the in-process model thread: this thread and the mask writers it starts
+        # use little CPU, but they take the GIL; niced on a busy machine they could be kept off
+        # the CPU while holding it, and the GUI thread would wait for them
         return remote_engine(project, host.client(), backend)
 
     return factory
