@@ -133,7 +133,7 @@ def main() -> int:
     base_click, base_frame, base_cpu = med(clicks["in-process"]), med(frames["in-process"]), med(cpu["in-process"])
     print(f"SAM 2.1 tiny (random weights) @{args.image_size}, 640x360, {args.frames} frames, CPU, "
           f"{args.rounds} interleaved rounds ({len(frames['in-process'])} frames, "
-          f"{len(clicks['in-process'])} clicks a side), {args.threads} torch thread(s) a side; "
+          f"{len(clicks['in-process'])} clicks a side), {threads} torch thread(s) a side; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("medians [min]; 'whole': best run's wall time per frame; 'cpu': CPU seconds per frame, both processes")
     print(f"{'':18} {'click-to-mask':>20} {'extra':>10} {'s/frame':>16} {'overhead':>10} {'whole':>7}"
