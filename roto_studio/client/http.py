@@ -1,6 +1,7 @@
-"""The HTTP side of talking to the model server (httpx): token, JSON calls, JSON-line streams,
-and every failure turned into a one-line ServerError (ServerUnavailable when the server cannot
-be reached or died mid-request)."""
+"""The HTTP side of talking to the model server (httpx): token, JSON calls, binary answers and
+streams (masks as raw pixels, core.wire.pack), JSON-line streams, Nagle off, and every failure
+turned into a one-line ServerError (ServerUnavailable when the server cannot be reached or died
+mid-request; status 507 when its GPU ran out of memory)."""
 
 from __future__ import annotations
 
