@@ -37,14 +37,14 @@ RECENT = 4  # results kept per object (to restart propagation from a recent fram
 N_SAMPLES = 6000  # colour samples kept per class per object
 WIDE = 0.3  # search ring beyond the band, as a share of the object's size
 SIZE_DECAY = 0.97
-MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to gate the ring
+MOTION_GAP = 1.0  # px/frame between object and surroundings for motion to count
 UNFREEZE = 3.0  # core pixels whose colour LLR is below minus this are left to the cut
 LLR_CAP = 6.0  # colour log-likelihood ratios are clipped to +-this
 COLOUR_W = 1.0  # weight of colour against the shape prior in the cut
 PRIOR_CAP = 4.0  # the flow-warped shape prior, in log-odds, at most this far from the edge
 GAMMA = 10.0  # smoothness weight of the cut
+MOTION_W = 2.0  # log-odds against moving like the surroundings (outside the warped mask)...
 MOTION_POS = 1.0  # ...and for moving like the object (weak: shadows and reflections do too)
-MOTION_W = 2.0  # log-odds from moving like the object (or like its surroundings) outside the mask
 
 
 @dataclass
@@ -301,8 +301,7 @@ class FlowPropagator(VideoPropagator):
         sl = (slice(y0, y1), slice(x0, x1))
         sigma = np.where(wide[sl], 2.0, 1.0) * max(1.5, 0.5 * base)
         prior = np.clip((d_in[sl] - d_out[sl]) / sigma, -PRIOR_CAP, PRIOR_CAP)
-        score = COLOUR_W * llr + prior + self._motion_score(back, err, warped, d_in, d_out, base,
-                                                           search, sl)
+        score = COLOUR_W * llr + prior + self._motion(back, err, warped, d_in, d_out, base, search, sl)
         fg_hard = (d_in[sl] > 2 * base) & ~wide[sl] & (llr > -UNFREEZE)
         bg_hard = ~search[sl]
         cut = min_cut(crop, score, fg_hard, bg_hard, GAMMA)
@@ -313,10 +312,10 @@ class FlowPropagator(VideoPropagator):
         return mask
 
     @staticmethod
-    def _motion_score(back, err, warped, d_in, d_out, base, search, sl) -> np.ndarray | float:
-        """Log-odds against pixels outside the warped mask that move like the surroundings rather
-        than like the object, where the two motions differ (moving like the object is no evidence
-        for it: shadows and reflections do too)."""
+    def _motion(back, err, warped, d_in, d_out, base, search, sl) -> np.ndarray | float:
+        """Log-odds from motion outside the warped mask, where the object and its surroundings
+        move differently: moving like the object leans towards it (weakly: shadows and
+        reflections do too), moving like the surroundings against it."""
         obj_px = warped & (d_in > base) & (err < 1.0)
         bg_px = search & (d_out > 2 * base) & (err < 1.0)
         if obj_px.sum() < 20 or bg_px.sum() < 20:
@@ -330,8 +329,8 @@ class FlowPropagator(VideoPropagator):
         d_obj = np.hypot(fr[..., 0] - of[0], fr[..., 1] - of[1])
         d_bg = np.hypot(fr[..., 0] - bf[0], fr[..., 1] - bf[1])
         m = np.clip((d_bg - d_obj) / gap, -1.0, 1.0)
-        m = np.where(m > 0, MOTION_POS * m, MOTION_W * m)
-        return np.where(~warped[sl] & (err[sl] < 1.5), m, 0.0)
+        out = np.where(m > 0, MOTION_POS * m, MOTION_W * m)
+        return np.where(~warped[sl] & (err[sl] < 1.5), out, 0.0)
 
     @staticmethod
     def _keep_near(mask: np.ndarray, warped: np.ndarray, r: int) -> np.ndarray:
