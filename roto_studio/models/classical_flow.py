@@ -5,7 +5,8 @@ Per frame and object, at a working size (longest side WORK_SIDE; the answer is f
    mask is warped backwards into the current frame; forward-backward disagreement marks
    occlusions and unreliable flow.
 2. Each pixel near the warped mask gets a score (log-odds of object): a shape prior from its
-   signed distance to the warped edge (softer where the flow is unreliable), the colour models'
+   signed distance to the warped edge (softer where the flow is unreliable, nearly neutral
+   where it fails: parts coming out from behind an occluder), the colour models'
    log-likelihood ratio, and motion (moving like the surroundings rather than like the object
    counts against it). Colour models (chroma-weighted Lab GMMs) of the object and its
    surroundings are learnt from the prompted frame and updated from confident recent pixels.
@@ -42,6 +43,7 @@ UNFREEZE = 3.0  # core pixels whose colour LLR is below minus this are left to t
 LLR_CAP = 6.0  # colour log-likelihood ratios are clipped to +-this
 COLOUR_W = 1.0  # weight of colour against the shape prior in the cut
 PRIOR_CAP = 4.0  # the flow-warped shape prior, in log-odds, at most this far from the edge
+DISOCC = 1.0  # the lowest shape prior where the flow fails (a part comes out from behind something)
 GAMMA = 10.0  # smoothness weight of the cut
 MOTION_W = 2.0  # log-odds against moving like the surroundings (outside the warped mask)...
 MOTION_POS = 1.0  # ...and for moving like the object (weak: shadows and reflections do too)
@@ -301,6 +303,10 @@ class FlowPropagator(VideoPropagator):
         sl = (slice(y0, y1), slice(x0, x1))
         sigma = np.where(wide[sl], 2.0, 1.0) * max(1.5, 0.5 * base)
         prior = np.clip((d_in[sl] - d_out[sl]) / sigma, -PRIOR_CAP, PRIOR_CAP)
+        if DISOCC > 0:
+            # where the flow fails (a part comes out from behind an occluder) the warp cannot
+            # say it is background: colour, motion and the neighbours decide there
+            prior = np.where(err[sl] > 1.5, np.maximum(prior, -DISOCC), prior)
         score = COLOUR_W * llr + prior + self._motion(back, err, warped, d_in, d_out, base, search, sl)
         fg_hard = (d_in[sl] > 2 * base) & ~wide[sl] & (llr > -UNFREEZE)
         bg_hard = ~search[sl]
