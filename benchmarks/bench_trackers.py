@@ -17,9 +17,10 @@ does not inflate, on one thread) per frame, and the peak memory the run adds (re
 allocated on CUDA). Then EdgeTAM's per-frame speedup over SAM 2.1 tiny from the same run, as ratios
 (target >= 3x on the CPU).
 
-Memory: peak memory the clip adds at two lengths for the new video paths (EdgeTAM; SAM 3 video
-tracking a phrase) beside our SAM 2 path (the flat baseline), with small test-sized models on a
-small clip so 400 frames run in minutes: flat means the long clip costs about what the short one does.
+Memory: peak memory the clip adds (on CUDA: peak GPU memory allocated) at two lengths for the new
+video paths (EdgeTAM; SAM 3 video tracking a phrase) beside our SAM 2 path (the flat baseline),
+with small test-sized models on a small clip: flat means the long clip costs about what the short
+one does.
 Each case runs in its own subprocess. No Qt is imported.
 """
 
@@ -105,8 +106,8 @@ def child(args) -> None:
         wall.append(now - t)
         cpu.append(now_c - c)
         t, c = now, now_c
-        if i + 1 in args.marks:
-            marks[i + 1] = peak_mb() - base
+        if i + 1 in args.marks:  # on CUDA: peak GPU memory allocated (what grows there)
+            marks[i + 1] = torch.cuda.max_memory_allocated() / 2**20 if cuda else peak_mb() - base
     # frame 0 is the prompted frame (already computed); then the memory bank fills
     skip = min(args.warm, max(1, len(wall) // 2))
     timed = slice(skip, None) if len(wall) > skip else slice(0, None)
@@ -154,7 +155,8 @@ def speed(args, clip: Path, frames: int) -> None:
 
 
 def memory(args, folder: Path, short: int, long: int) -> None:
-    print(f"\nmemory added by the clip at {short} and {long} frames (test-sized models, "
+    what = "peak GPU memory allocated during" if args.device.startswith("cuda") else "memory added by"
+    print(f"\n{what} the clip at {short} and {long} frames (test-sized models, "
           f"{MEM_W}x{MEM_H} frames, {args.device})")
     print(f"{'tracker':<16}{short:>8} fr{long:>8} fr{'growth':>10}")
     for tr, label in (("sam2", "SAM 2 (base)"), ("edgetam", "EdgeTAM"), ("sam3", "SAM 3 video")):
