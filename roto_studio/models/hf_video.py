@@ -232,7 +232,17 @@ def memory_window(config) -> int:
 class SessionMemory:
     """What the transformers video backends share about their inference session: frame memory
     outside the attention window spilled to disk, released on close, and frame lookups.
-    Subclasses set session, frames, window, _pos, _spill, _spill_dir."""
+    Subclasses set session, window, processor, dtype, frame_cache and spill_root."""
+
+    def _open_frames(self, frames: FrameSource) -> None:
+        """Close any earlier session, then make the shot's frames and a fresh spill folder ready."""
+        self.close()
+        self.frames = LazyFrames(frames, self.processor, self.dtype, self.frame_cache)
+        if len(self.frames) == 0:
+            raise ModelError("the shot has no frames to track.")
+        self._pos = {f: i for i, f in enumerate(self.frames.frame_numbers)}
+        self._spill = SpillFolder(self.spill_root)
+        self._spill_dir = self._spill.path
 
     def _need_session(self):
         if self.session is None:
@@ -357,13 +367,7 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
 
     # ---- session -------------------------------------------------------------------------
     def start(self, frames: FrameSource) -> None:
-        self.close()
-        self.frames = LazyFrames(frames, self.processor, self.dtype, self.frame_cache)
-        if len(self.frames) == 0:
-            raise ModelError("the shot has no frames to track.")
-        self._pos = {f: i for i, f in enumerate(self.frames.frame_numbers)}
-        self._spill = SpillFolder(self.spill_root)
-        self._spill_dir = self._spill.path
+        self._open_frames(frames)
         self._new_session()
         self.session.video_height = int(frames.height)
         self.session.video_width = int(frames.width)

@@ -52,13 +52,7 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
 
     # ---- session -------------------------------------------------------------------------
     def start(self, frames: FrameSource) -> None:
-        self.close()
-        self.frames = LazyFrames(frames, self.processor, self.dtype, self.frame_cache)
-        if len(self.frames) == 0:
-            raise ModelError("the shot has no frames to track.")
-        self._pos = {f: i for i, f in enumerate(self.frames.frame_numbers)}
-        self._spill = SpillFolder(self.spill_root)
-        self._spill_dir = self._spill.path
+        self._open_frames(frames)
         self._new_session(int(frames.height), int(frames.width))
 
     def _new_session(self, height: int, width: int) -> None:
