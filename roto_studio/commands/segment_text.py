@@ -1,8 +1,8 @@
 """`roto-studio segment ... --text "person, dog" [--min-score S]`: one object per instance of each
 phrase on frame N, then (optionally) propagation as for clicked objects. With `--backend sam3` and
 `--propagate forward|backward`, SAM 3 video tracks the phrases instead, and instances that appear
-later in the shot become new objects too. With `--server`, the server finds them (and propagates);
-SAM 3 video tracking stays in this process."""
+later in the shot become new objects too. With `--server`, the server finds them (and propagates,
+or tracks them with SAM 3 video); the project is written here."""
 
 from __future__ import annotations
 
@@ -40,10 +40,7 @@ def run_text(args) -> int:
     else:
         if args.weights:
             raise RotoError("--weights is for models run in this process; the server uses its own weights.")
-        if args.backend == "sam3" and args.propagate != "none":
-            raise RotoError("SAM 3 video tracking runs in this process only; leave out --server, or use "
-                            "--backend auto to find on the server and propagate as for clicked objects.")
-        plan, video_text = None, False
+        plan, video_text = None, args.backend == "sam3" and args.propagate != "none"
     project, created = _open_project(args.out, args.media)
     with open_shot_media(project, args) as media:
         if client is not None:
@@ -111,8 +108,14 @@ def _track(engine, plan, phrases, args, stop) -> int:
     from roto_studio.models import text_backends
     from roto_studio.models.text_tracking import run_tracking
 
-    tracker = text_backends.build_video(plan, device=engine.plan.device, spill_dir=engine.spill_dir)
-    print("backend: SAM 3 video (phrases tracked through the shot)", file=sys.stderr)
+    if plan is None:  # --server: the server's SAM 3 video
+        from roto_studio.client.remote_text import RemoteTextTracker
+
+        tracker = RemoteTextTracker(engine.backends.session)
+    else:
+        tracker = text_backends.build_video(plan, device=engine.plan.device, spill_dir=engine.spill_dir)
+    where = f" [server {engine.backends.client.url}]" if plan is None else ""
+    print(f"backend: SAM 3 video (phrases tracked through the shot){where}", file=sys.stderr)
     result = run_tracking(engine, tracker, phrases, args.frame, args.propagate, min_score=args.min_score,
                           progress=_Progress(f"tracking {args.propagate}"), cancel=stop.is_set)
     print(file=sys.stderr)

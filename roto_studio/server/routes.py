@@ -111,6 +111,15 @@ class PropagateRequest(Strict):
     stop: Frame | None = None
 
 
+class TrackTextRequest(Strict):
+    masks: MaskCodec = "png16"
+    phrases: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = \
+        Field(min_length=1, max_length=16)
+    start: Frame
+    reverse: bool = False
+    stop: Frame | None = None
+
+
 class FrameRef(Strict):
     hash: Hash | None = None
     session: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")] | None = None
@@ -296,6 +305,18 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     def propagate(sid: Id16, body: PropagateRequest):
         s = state.session(sid)
         job = state.start_propagation(s, body.start, body.reverse, body.stop, body.masks)
+        return {"job": job.id, "total": job.total}
+
+    @app.post(API + "/sessions/{sid}/track_text",
+              summary="Start a SAM 3 video job tracking phrases through the shot (stream it at /v1/jobs/ID/stream)")
+    def track_text(sid: Id16, body: TrackTextRequest):
+        from roto_studio.server.text_jobs import start_text_tracking
+
+        s = state.session(sid)
+        phrases = [" ".join(p.split()) for p in body.phrases]
+        if not all(phrases):
+            raise wire.WireError("every phrase needs a word, e.g. ['person', 'dog'].")
+        job = start_text_tracking(state, s, phrases, body.start, body.reverse, body.stop, body.masks)
         return {"job": job.id, "total": job.total}
 
     # ------------------------------------------------------------------ jobs

@@ -56,3 +56,33 @@ def test_edgetam_on_the_server_equals_in_process(shot, tmp_path, monkeypatch, ca
     assert any("EdgeTAM" in line and "[server" in line for line in err.splitlines())
     assert len(local) == 5 and remote == local
     assert srv.alive()
+
+
+def test_sam3_video_tracking_on_the_server_equals_in_process(shot, tmp_path, monkeypatch, capsys):
+    media, srv = shot
+    err, names, local, remote = _both(media, srv, tmp_path, monkeypatch, capsys,
+                                      ["--frame", "1002", "--text", "person, dog", "--min-score", "0",
+                                       "--backend", "sam3", "--propagate", "forward"])
+    assert any("SAM 3 video" in line and "[server" in line for line in err.splitlines())
+    assert names[0] and names[0] == names[1]
+    assert len(local) > len(names[0])  # tracked past the start frame
+    assert remote == local
+    assert srv.alive()
+
+
+def test_track_text_refuses_bad_input_with_json_errors(shot):
+    import httpx
+
+    media, srv = shot
+    c = httpx.Client(base_url=srv.url + "/v1", headers=srv.headers(), timeout=60)
+    info = {"width": 80, "height": 64, "frame_numbers": [1001, 1002, 1003, 1004, 1005]}
+    sid = c.post("/sessions", json={"backend": "classical", "media": info}).json()["session"]
+    cases = [({"phrases": [], "start": 1001}, 422), ({"phrases": ["x" * 201], "start": 1001}, 422),
+             ({"phrases": ["p"] * 17, "start": 1001}, 422), ({"phrases": ["  "], "start": 1001}, 400),
+             ({"phrases": ["person"], "start": 999}, 404), ({"phrases": ["person"], "start": 1001, "x": 1}, 422)]
+    for body, status in cases:
+        r = c.post(f"/sessions/{sid}/track_text", json=body)
+        assert r.status_code == status, (body, r.text)
+        assert r.json()["error"]
+    assert c.post("/sessions/0123456789abcdef/track_text", json={"phrases": ["a"], "start": 1001}).status_code == 404
+    c.close()
