@@ -234,6 +234,7 @@ class ServerState:
         self.models = ModelThread(device_choice)
         self.sessions: dict[str, Session] = {}
         self.jobs: dict[str, Job] = {}
+        self.text_busy: set[str] = set()  # SAM 3 video trackers a track_text job is using
         self.lock = threading.RLock()
         self.started = time.time()
 

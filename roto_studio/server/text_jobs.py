@@ -31,7 +31,7 @@ def start_text_tracking(state: ServerState, session: Session, phrases: list[str]
     what = "random" if plan.random else str(plan.folder)
     key = f"sam3-video:{what}:{state.device}"
     with state.lock:
-        busy = state.__dict__.setdefault("text_busy", set())
+        busy = state.text_busy
         if key in busy:
             raise Conflict("the server's SAM 3 video tracker is busy with another job; wait or cancel it.")
         busy.add(key)
@@ -112,5 +112,5 @@ def _run(state: ServerState, job: Job, session: Session, plan, key: str, phrases
         if pinned:
             state.manager.unpin(key)
         with state.lock:
-            state.__dict__.get("text_busy", set()).discard(key)
+            state.text_busy.discard(key)
         job.finish(*ending)  # last: a client may start the next job as soon as it reads this
