@@ -277,6 +277,55 @@ class _Uploader:
         self._thread.join(5.0)
 
 
+def stream_frames(s: RemoteSession, job: str, start: int, reverse: bool, stop: int | None, what: str,
+                  on_frame=None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """(frame, {object: alpha}) from a server job's binary stream; in upload mode the frames the
+    job will read are sent ahead of it. `on_frame(event)` sees each frame's message first.
+    Leaving early (an error, a closed generator) cancels the job."""
+    client = s.client
+    size = (int(s.source.width), int(s.source.height))
+    uploader = None
+    if s.mode == "upload":
+        numbers = list(s.source.frame_numbers)
+        lo, hi = (stop if stop is not None else numbers[0], start) if reverse else \
+                 (start, stop if stop is not None else numbers[-1])
+        order = [f for f in numbers if lo <= f <= hi]
+        uploader = _Uploader(s, order[::-1] if reverse else order)
+    finished = False
+    try:
+        with client.stream_binary(f"/jobs/{job}/stream") as events:
+            for event, blobs in events:
+                if uploader is not None and uploader.error is not None:
+                    raise uploader.error
+                if "need" in event:
+                    if uploader is not None:
+                        uploader.ask(event["need"])
+                    continue
+                if "frame" in event:
+                    if on_frame is not None:
+                        on_frame(event)
+                    alphas = {o: wire.alpha_from_blob(meta, blob, size)
+                              for (o, meta), blob in zip(event["masks"].items(), blobs)}
+                    if uploader is not None:
+                        uploader.advance()
+                    yield int(event["frame"]), alphas
+                elif "state" in event:
+                    finished = True
+                    if event["state"] == "failed":
+                        raise ServerError(f"model server: {event.get('error', what + ' failed')}",
+                                          int(event.get("status") or 0), event.get("retry") or ())
+                    return
+        finished = True
+    finally:
+        if uploader is not None:
+            uploader.stop()
+        if not finished:
+            try:
+                client.post(f"/jobs/{job}/cancel")
+            except ServerError:
+                pass
+
+
 class RemoteVideoPropagator(VideoPropagator):
     name = "remote"
 
@@ -302,45 +351,7 @@ class RemoteVideoPropagator(VideoPropagator):
         client = s.client
         job = s.post("/propagate", {"start": int(start), "reverse": bool(reverse), "masks": client.mask_codec,
                                     "stop": None if stop is None else int(stop)})["job"]
-        size = (int(s.source.width), int(s.source.height))
-        uploader = None
-        if s.mode == "upload":
-            numbers = list(s.source.frame_numbers)
-            lo, hi = (stop if stop is not None else numbers[0], start) if reverse else \
-                     (start, stop if stop is not None else numbers[-1])
-            order = [f for f in numbers if lo <= f <= hi]
-            uploader = _Uploader(s, order[::-1] if reverse else order)
-        finished = False
-        try:
-            with client.stream_binary(f"/jobs/{job}/stream") as events:
-                for event, blobs in events:
-                    if uploader is not None and uploader.error is not None:
-                        raise uploader.error
-                    if "need" in event:
-                        if uploader is not None:
-                            uploader.ask(event["need"])
-                        continue
-                    if "frame" in event:
-                        alphas = {o: wire.alpha_from_blob(meta, blob, size)
-                                  for (o, meta), blob in zip(event["masks"].items(), blobs)}
-                        if uploader is not None:
-                            uploader.advance()
-                        yield int(event["frame"]), alphas
-                    elif "state" in event:
-                        finished = True
-                        if event["state"] == "failed":
-                            raise ServerError(f"model server: {event.get('error', 'propagation failed')}",
-                                              int(event.get("status") or 0), event.get("retry") or ())
-                        return
-            finished = True
-        finally:
-            if uploader is not None:
-                uploader.stop()
-            if not finished:
-                try:
-                    client.post(f"/jobs/{job}/cancel")
-                except ServerError:
-                    pass
+        yield from stream_frames(s, job, start, reverse, stop, "propagation")
 
     def remove_object(self, obj_id: str) -> None:
         self.session.post("/video/remove", {"obj_id": str(obj_id)})

@@ -15,8 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from roto_studio.client.http import ServerError
-from roto_studio.client.remote import RemoteSession, _Uploader
-from roto_studio.core import wire
+from roto_studio.client.remote import RemoteSession, stream_frames
 
 
 class RemoteTextTracker:
@@ -51,48 +50,13 @@ class RemoteTextTracker:
         job = s.post("/track_text", {"phrases": list(self._groups.values()), "start": int(start),
                                      "reverse": bool(reverse), "stop": None if stop is None else int(stop),
                                      "masks": client.mask_codec})["job"]
-        size = (int(s.source.width), int(s.source.height))
-        uploader = None
-        if s.mode == "upload":
-            numbers = list(s.source.frame_numbers)
-            order = [f for f in numbers if (f <= start if reverse else f >= start)]
-            if stop is not None:
-                order = [f for f in order if (f >= stop if reverse else f <= stop)]
-            uploader = _Uploader(s, order[::-1] if reverse else order)
-        finished = False
-        try:
-            with client.stream_binary(f"/jobs/{job}/stream") as events:
-                for event, blobs in events:
-                    if uploader is not None and uploader.error is not None:
-                        raise uploader.error
-                    if "need" in event:
-                        if uploader is not None:
-                            uploader.ask(event["need"])
-                        continue
-                    if "frame" in event:
-                        for key, info in event.get("new", {}).items():
-                            self._phrases[key] = str(info["phrase"])
-                            self._scores[key] = float(info["score"])
-                        alphas = {o: wire.alpha_from_blob(meta, blob, size)
-                                  for (o, meta), blob in zip(event["masks"].items(), blobs)}
-                        if uploader is not None:
-                            uploader.advance()
-                        yield int(event["frame"]), alphas
-                    elif "state" in event:
-                        finished = True
-                        if event["state"] == "failed":
-                            raise ServerError(f"model server: {event.get('error', 'tracking failed')}",
-                                              int(event.get("status") or 0), event.get("retry") or ())
-                        return
-            finished = True
-        finally:
-            if uploader is not None:
-                uploader.stop()
-            if not finished:
-                try:
-                    client.post(f"/jobs/{job}/cancel")
-                except ServerError:
-                    pass
+
+        def remember(event) -> None:
+            for key, info in event.get("new", {}).items():
+                self._phrases[key] = str(info["phrase"])
+                self._scores[key] = float(info["score"])
+
+        yield from stream_frames(s, job, start, reverse, stop, "tracking", on_frame=remember)
 
     def close(self) -> None:
         pass
