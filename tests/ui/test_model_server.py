@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.ui.conftest import make_sample
 
@@ -84,6 +83,32 @@ def _mask_bytes(project, obj):
     return {int(p.stem): p.read_bytes() for p in folder.glob("*.png")}
 
 
+def _run_to_end(qtbot, w) -> str:
+    qtbot.waitUntil(lambda: not w.job_running(), timeout=60000)
+    return w.job.state
+
+
+def _click_and_propagate(qtbot, w, clip):
+    """Open the clip, click the disc, propagate forward: (project, object, first frame, masks)."""
+    assert w.open_media_path(clip)
+    qtbot.waitUntil(lambda: w.frame is not None, timeout=30000)
+    first = w.frame
+    w.on_click(*_disc(0), 1)
+    qtbot.waitUntil(lambda: w.project.masks.has(w.current_obj, first), timeout=60000)
+    project, obj = w.project, w.current_obj
+    w.propagate("forward")
+    assert _run_to_end(qtbot, w) == "succeeded"
+    reference = _mask_bytes(project, obj)
+    assert len(reference) == FRAMES
+    return project, obj, first, reference
+
+
+def _clear_after(project, obj, first) -> None:
+    for f in project.masks.frames(obj):
+        if f != first:
+            project.masks.delete(obj, f)
+
+
 def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_path):
     from roto_studio.ui.main_window import MainWindow
 
@@ -97,27 +122,11 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
     qtbot.addWidget(w)
     w.show()
     try:
-        assert w.open_media_path(clip)
-        qtbot.waitUntil(lambda: w.frame is not None, timeout=30000)
-        first = w.frame
-        w.on_click(*_disc(0), 1)
-        qtbot.waitUntil(lambda: w.project.masks.has(w.current_obj, first), timeout=60000)
-        project, obj = w.project, w.current_obj
+        project, obj, first, reference = _click_and_propagate(qtbot, w, clip)
         assert w.shot.server is not None and w.shot.server.mode == "local"
 
-        def run_to_end():
-            qtbot.waitUntil(lambda: not w.job_running(), timeout=60000)
-            return w.job.state
-
-        w.propagate("forward")
-        assert run_to_end() == "succeeded"
-        reference = _mask_bytes(project, obj)
-        assert len(reference) == FRAMES
-
         def clear():
-            for f in project.masks.frames(obj):
-                if f != first:
-                    project.masks.delete(obj, f)
+            _clear_after(project, obj, first)
 
         rng = np.random.default_rng(11)
         seen: list[int] = []
@@ -145,7 +154,7 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
             w.propagate("forward")
             if at == 0:
                 kill()
-            state = run_to_end()
+            state = _run_to_end(qtbot, w)
             t_end = time.perf_counter() - t0
             w.shot.masksWritten.disconnect(hook)
             assert w.isVisible()
@@ -162,7 +171,7 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
                 text = w.message.text()
                 assert "model server stopped" in text and "\n" not in text, text
                 w.resume_job()
-                assert run_to_end() == "succeeded", w.message.text()
+                assert _run_to_end(qtbot, w) == "succeeded", w.message.text()
             assert _mask_bytes(project, obj) == reference, f"round {i}: masks differ after resuming"
             rounds.append(time.perf_counter() - t0)
             if os.environ.get("ROTO_FAULT_TRACE"):
@@ -211,25 +220,9 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
         settings.sync()
         assert srv.token not in (tmp_path / "settings.ini").read_text()
 
-        assert w.open_media_path(clip)
-        qtbot.waitUntil(lambda: w.frame is not None, timeout=30000)
-        first = w.frame
-        w.on_click(*_disc(0), 1)
-        qtbot.waitUntil(lambda: w.project.masks.has(w.current_obj, first), timeout=60000)
-        project, obj = w.project, w.current_obj
+        project, obj, first, reference = _click_and_propagate(qtbot, w, clip)
         assert w.shot.server.mode == "remote"
-
-        def run_to_end():
-            qtbot.waitUntil(lambda: not w.job_running(), timeout=60000)
-            return w.job.state
-
-        w.propagate("forward")
-        assert run_to_end() == "succeeded"
-        reference = _mask_bytes(project, obj)
-        assert len(reference) == FRAMES
-        for f in project.masks.frames(obj):
-            if f != first:
-                project.masks.delete(obj, f)
+        _clear_after(project, obj, first)
 
         seen: list[int] = []
 
@@ -240,7 +233,7 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
 
         w.shot.masksWritten.connect(kill)
         w.propagate("forward")
-        state = run_to_end()
+        state = _run_to_end(qtbot, w)
         w.shot.masksWritten.disconnect(kill)
         assert state != "succeeded" and w.isVisible()
         qtbot.waitUntil(lambda: "model server stopped" in w.message.text(), timeout=30000)
@@ -254,7 +247,7 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
             qtbot.waitUntil(lambda: "answers again" in w.message.text() and w.service is not service,
                             timeout=60000)
             w.resume_job()
-            assert run_to_end() == "succeeded", w.message.text()
+            assert _run_to_end(qtbot, w) == "succeeded", w.message.text()
             assert _mask_bytes(project, obj) == reference
         finally:
             again.stop()
