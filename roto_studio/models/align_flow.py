@@ -111,8 +111,14 @@ def local_motion(disp: np.ndarray, m: np.ndarray, grid: np.ndarray, bad: np.ndar
 
 
 def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
-    """Map a->c from a->b (`first`) and b->c (`then`)."""
-    return cv2.remap(then, first[..., 0], first[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    """Map a->c from a->b (`first`) and b->c (`then`). The displacement of `then` is resampled,
+    not its positions: cv2.remap rounds where it samples to 1/32 px, which on a position map is
+    an error of up to 1/64 px per step that adds up along a chain (the same each step on a steady
+    pan); on the displacement, which varies slowly, it is negligible."""
+    h, w = then.shape[:2]
+    moved = cv2.remap(then - identity(h, w), first[..., 0], first[..., 1], cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    return first + moved
 
 
 def homography_map(H: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -25,6 +25,11 @@ from roto_studio.models.base import FrameSource, Inpainter
 from roto_studio.models.inpaint import OpenCVInpainter, find_inpaint_weights, make_inpainter  # noqa: F401
 
 FLOW_DISAGREES = 0.75  # px: median gap between flow and homography around a hole that means parallax
+# A source's pixels fill a part of the hole only if the background around the part lines up
+# within ALIGN_SLACK x + ALIGN_GRACE grey levels of the best alignment seen for that part (any
+# source, homography or flow): where the best one says the part is hidden there too, a worse one
+# (another depth layer's motion) would fill it with the wrong surface.
+ALIGN_SLACK, ALIGN_GRACE = 3.0, 3.0
 
 
 # -- temporal fill
@@ -319,6 +324,7 @@ class CleanPlate:
         region = (max(0, ys.min() - m), min(h, ys.max() + 1 + m), max(0, xs.min() - m), min(w, xs.max() + 1 + m))
         flow = here is not None and self.uses_flow(frame)
         used = 0
+        seen: dict = {}  # part -> the best ring error of any alignment so far
         for src, H, fmap in (() if here is None else self._sources(frame, flow)):
             if used >= self.max_sources:
                 break
@@ -338,7 +344,7 @@ class CleanPlate:
                 valid = cv2.erode(valid, np.ones((3, 3), np.uint8)).astype(bool)
                 if (missing & valid).any():
                     candidates.append((align_flow.warp(s_img, fmap), valid))
-            if candidates and fill_parts(out, image, hole, parts, missing, candidates) and not missing.any():
+            if candidates and fill_parts(out, image, hole, parts, missing, candidates, seen=seen) and not missing.any():
                 break
         if missing.any() and spatial:
             out = self.inpainter.fill(out, missing)
@@ -352,27 +358,34 @@ def regions(hole: np.ndarray) -> list[np.ndarray]:
 
 
 def fill_parts(out: np.ndarray, image: np.ndarray, hole: np.ndarray, parts, missing: np.ndarray,
-               candidates, limit: float = 14.0, gain: bool = True) -> bool:
+               candidates, limit: float = 14.0, gain: bool = True, seen: dict | None = None) -> bool:
     """For each part of the hole still missing, copy into `out` the candidate (warped image,
     valid mask) that matches `image` best on the background around that part (the first one
     unless another is clearly better, so the choice does not flip from frame to frame) (colour gain
-    matched unless `gain` is False), when it matches within `limit` grey levels. Updates
-    `missing`; True if any pixel was filled."""
+    matched unless `gain` is False), when it matches within `limit` grey levels and within
+    ALIGN_SLACK/ALIGN_GRACE of the best alignment of that part (`seen`: part index -> best ring
+    error so far, kept across calls). Updates `missing`; True if any pixel was filled."""
     filled = False
-    for part in parts:
+    for i, part in enumerate(parts):
         need = part & missing
         if not need.any():
             continue
         ring = _grow(part, 8) & ~hole
-        best = None
+        scored = []
         for warped, valid in candidates:
-            take = need & valid
-            if not take.any():
-                continue
             matched = _gain_matched(warped, image, ring & valid) if gain else warped
             err = _ring_error(matched, image, ring & valid)
-            if err is not None and err > limit:
-                continue  # the background around this part does not line up
+            scored.append((err, matched, need & valid))
+        errs = [e for e, _, _ in scored if e is not None]
+        if seen is not None:
+            if errs:
+                seen[i] = min(errs + [seen.get(i, limit)])
+            errs = [seen[i]] if i in seen else errs
+        ceiling = min(limit, min(errs) * ALIGN_SLACK + ALIGN_GRACE) if errs else limit
+        best = None
+        for err, matched, take in scored:
+            if not take.any() or (err is not None and err > ceiling):
+                continue  # nothing to give, or the background around this part does not line up
             score = err if err is not None else limit
             if best is None or score < 0.8 * best[0]:  # the first (homography) unless clearly worse
                 best = (score, matched, take)
