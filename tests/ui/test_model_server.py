@@ -31,6 +31,19 @@ def _disc(i, frames=FRAMES, w=W, h=H):
     return w * (0.2 + 0.6 * t), h * (0.5 + 0.15 * np.sin(t * 2 * np.pi))
 
 
+def _cpu_window(qtbot, settings):
+    """The window on the CPU fallback (tiny frames, short rounds), shown, answering yes."""
+    from roto_studio.ui.main_window import MainWindow
+
+    settings.setValue("models/device", "cpu")
+    settings.setValue("models/backend", "classical")
+    w = MainWindow(settings)
+    w.ask = lambda *a, **k: True
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
 def test_window_runs_models_in_a_server_child_without_torch(tmp_path):
     make_sample.make_sample(tmp_path / "media" / "shot.png", frames=6, width=W, height=H)
     code = textwrap.dedent(f"""
@@ -110,17 +123,10 @@ def _clear_after(project, obj, first) -> None:
 
 
 def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_path):
-    from roto_studio.ui.main_window import MainWindow
-
     kills = int(os.environ.get("ROTO_FAULT_KILLS", "8"))  # benchmarks/bench_server_faults.py: 20
     clip = make_sample.make_sample(tmp_path / "media" / "shot.png", frames=FRAMES, width=W, height=H)
     settings.setValue("models/server", "local")
-    settings.setValue("models/device", "cpu")
-    settings.setValue("models/backend", "classical")
-    w = MainWindow(settings)
-    w.ask = lambda *a, **k: True
-    qtbot.addWidget(w)
-    w.show()
+    w = _cpu_window(qtbot, settings)
     try:
         project, obj, first, reference = _click_and_propagate(qtbot, w, clip)
         assert w.shot.server is not None and w.shot.server.mode == "local"
@@ -191,7 +197,6 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
     and Ctrl+R completes the span with the same masks as an uninterrupted run."""
     import socket
 
-    from roto_studio.ui.main_window import MainWindow
     from tests.server.helpers import start_server
 
     os.environ["ROTO_NO_KEYRING"] = "1"  # the test must not write to this machine's keyring
@@ -204,12 +209,7 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
     settings.setValue("models/server", "remote")
     settings.setValue("models/server_url", srv.url)
     settings.setValue("models/server_token", srv.token)  # as an older version saved it
-    settings.setValue("models/device", "cpu")
-    settings.setValue("models/backend", "classical")
-    w = MainWindow(settings)
-    w.ask = lambda *a, **k: True
-    qtbot.addWidget(w)
-    w.show()
+    w = _cpu_window(qtbot, settings)
     try:
         assert w.shot.model_settings()["server_token"] == srv.token
         settings.sync()
