@@ -63,6 +63,7 @@ def test_import_contracts_catch_imports_inside_functions(tmp_path):
     _add(pkg / "core" / "masks.py", "def _probe():\n    import torch\n    from PySide6 import QtCore\n")
     _add(pkg / "models" / "base.py", "def _probe():\n    from PySide6.QtCore import QObject\n")
     _add(pkg / "workers" / "jobs.py", "def _probe():\n    from PySide6.QtWidgets import QLabel\n")
+    _add(pkg / "ops" / "__init__.py", "def _probe():\n    from roto_studio.commands import export\n    from PySide6 import QtCore\n")
     _add(pkg / "core" / "errors.py", "def _probe():\n    from roto_studio.models import base\n")
     _add(pkg / "models" / "registry.py", "def _probe():\n    from roto_studio.models import engine\n")
     _add(pkg / "models" / "engine.py", "def _probe():\n    import torch\n")
@@ -115,6 +116,7 @@ def test_core_imports_without_qt_or_torch():
 def test_models_and_commands_import_without_qt():
     run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.models")
     run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.commands")
+    run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.ops")
 
 
 def test_cli_and_light_models_do_not_import_torch():
@@ -142,4 +144,4 @@ def test_server_and_client_layers():
 
 def test_every_module_is_in_a_known_layer():
     names = {m.name.split(".")[1] for m in pkgutil.iter_modules(roto_studio.__path__, "roto_studio.")}
-    assert names <= {"core", "models", "workers", "ui", "commands", "server", "client", "cli", "__main__"}
+    assert names <= {"core", "models", "workers", "ui", "commands", "server", "client", "ops", "cli", "__main__"}
