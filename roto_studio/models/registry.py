@@ -48,6 +48,9 @@ class WeightSpec:
     config: str | None = None  # backend config (e.g. the sam2 yaml inside the sam2 package)
     description: str = ""
     licence: str = ""  # the weights' licence, shown by `models list` and in the settings
+    # whether that licence permits commercial use; Auto picks only these unless the user chose
+    # otherwise. Entries with commercial=False download only after the licence is accepted.
+    commercial: bool = True
 
     @property
     def main(self) -> WeightFile:
