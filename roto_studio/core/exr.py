@@ -56,10 +56,14 @@ def pixel_dtype(precision: str):
 def _convert(data: np.ndarray, dtype) -> np.ndarray:
     if data.dtype == dtype:
         return np.ascontiguousarray(data)
-    if dtype == np.float16 and data.dtype == np.float32:
+    if dtype == np.float16 and data.dtype == np.float32 and data.size > 4:
         import cv2  # same rounding as numpy's astype, several times faster
 
-        return cv2.multiply(np.ascontiguousarray(data), 1.0, dtype=cv2.CV_16F)
+        out = cv2.multiply(np.ascontiguousarray(data), 1.0, dtype=cv2.CV_16F)
+        # OpenCV 5 reads an array of up to 4 values as a scalar (a 1x1 image comes back 4x1):
+        # keep its result only when it has the input's shape.
+        if out.shape == data.shape:
+            return out
     return np.ascontiguousarray(data, dtype=dtype)
 
 

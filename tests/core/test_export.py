@@ -345,15 +345,25 @@ def test_cli_export_end_to_end(tmp_path, capsys):
 
 
 def test_out_of_range_and_nan_alpha_are_clamped(tmp_path):
+    """NaN -> 0 (transparent), below 0 -> 0, above 1 -> 1 in every format and depth (OpenCV 5
+    saturates NaN to the maximum: the clamping must not depend on it)."""
     p = make_project(tmp_path, names=("hero",))
     bad = np.full((H, W), 0.5, np.float32)
     bad[0, :3] = (np.nan, -0.5, 1.5)
     p.final_alpha = lambda obj_id, frame: bad
-    out = export_project(p, tmp_path / "e", ExportOptions(format="exr", frame_range=(1001, 1001)))
-    _, ch = read_exr(out[0])
-    assert ch["A"][0, :4].tolist() == [0.0, 0.0, 1.0, 0.5]
-    out = export_project(p, tmp_path / "p", ExportOptions(format="png16", frame_range=(1001, 1001)))
+    one = dict(frame_range=(1001, 1001))
+    for precision in ("half", "float"):
+        out = export_project(p, tmp_path / f"e{precision}", ExportOptions(format="exr", exr_precision=precision, **one))
+        _, ch = read_exr(out[0])
+        assert ch["A"][0, :4].tolist() == [0.0, 0.0, 1.0, 0.5]
+    out = export_project(p, tmp_path / "p", ExportOptions(format="png16", **one))
     assert cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)[0, :4].tolist() == [0, 0, 65535, 32768]
+    out = export_project(p, tmp_path / "p8", ExportOptions(format="png8", **one))
+    assert cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)[0, :4].tolist() == [0, 0, 255, 128]
+    out = export_project(p, tmp_path / "c16", ExportOptions(format="png16", rgba="straight", **one))
+    assert cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)[0, :4, 3].tolist() == [0, 0, 65535, 32768]
+    assert ex.alpha_to_uint16(np.array([[np.nan]], np.float32)).tolist() == [[0]]  # a 1x1 image stays 1x1
+    assert ex.alpha_to_uint8(np.array([[np.nan]], np.float64)).tolist() == [[0]]
 
 
 def write_plate(folder: Path, kind: str) -> Path:

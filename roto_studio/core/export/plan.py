@@ -152,7 +152,7 @@ class Source:
         a = np.asarray(a)
         if a.dtype != np.float32 or a.ndim != 2:
             a = clean_alpha(a)
-        # float32 is used as is: PNG conversion saturates (NaN -> 0), exr_channels clips.
+        # float32 is used as is: the writers' conversions clamp it (NaN -> 0).
         if a.shape != (self.plan.height, self.plan.width):
             raise ExportError(
                 f"the mask of {obj.name!r} on frame {frame} is {a.shape[1]}x{a.shape[0]} but the plate is "
