@@ -43,6 +43,9 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
     there (or in an offline folder) is returned without touching the network.
     """
     s = W.spec(name)
+    from roto_studio.models import licences
+
+    licences.require_accepted(name)
     if not force:
         found = W.find(name)
         if found is not None:
