@@ -153,7 +153,7 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
+            for fut in sorted(finished, key=pending.__getitem__):  # the earliest frame's error wins
                 frame = pending.pop(fut)
                 try:
                     paths = fut.result()
