@@ -328,9 +328,13 @@ class ServerState:
         return s
 
     def close_session(self, sid: str) -> None:
+        self._expire()
         with self.lock:
             s = self.sessions.pop(sid, None)
+            gone = sid in self.expired
         if s is None:
+            if gone:
+                raise Gone(f"the session expired after {self.idle_s:g} s without a request; it is closed already.")
             raise NotFound("no such session.")
         self.models.run(s.close, torch=False)
 
@@ -424,8 +428,9 @@ class ServerState:
             from roto_studio.models.device import DeviceOutOfMemory
 
             oom = isinstance(exc, DeviceOutOfMemory)
-            ending = ("failed", public_message(exc), 507 if oom else None,
-                      tuple(getattr(exc, "retry", ()) or ()) if oom else ())
+            ending = ("cancelled",) if job.cancel.is_set() and not oom else \
+                ("failed", public_message(exc), 507 if oom else None,
+                 tuple(getattr(exc, "retry", ()) or ()) if oom else ())
         finally:
             if gen is not None:
                 try:
