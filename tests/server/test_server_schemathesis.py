@@ -51,7 +51,7 @@ def run_schemathesis(srv, folder, ids: dict[str, str] | None = None) -> subproce
            "--phases", PHASES, "--max-examples", "10", "--seed", "22", "--workers", "1",
            "--request-timeout", "30", "--suppress-health-check", "all",
            "--exclude-name", "DELETE /v1/sessions/{sid}"]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=150, cwd=folder)  # its cache there
 
 
 def test_schemathesis_finds_no_5xx_and_no_answer_off_schema(server, tmp_path):
