@@ -83,7 +83,7 @@ def submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus, chunk, retries
 
 
 def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs) -> list:
-    from roto_studio.commands.batch import Progress, ShotRow, shot_name
+    from roto_studio.commands.batch import Progress, ShotRow, shot_name, shot_out, writes_files
 
     ray = import_ray()
     own = not ray.is_initialized()
@@ -97,13 +97,14 @@ def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs) -> 
         if gpus_per_shot is None:
             gpus_per_shot = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         task = ray.remote(_task)
-        rows = {s: ShotRow(shot_name(s)) for s in shots}
+        rows = {s: ShotRow(shot_name(s), out=str(shot_out(s, out_root)) if writes_files(kwargs) else "")
+                for s in shots}
         pending = {}
         for shot in shots:
             try:
                 numbers = _frame_numbers(shot)
             except RotoError as exc:
-                rows[shot].status = f"failed: {exc}"
+                rows[shot].status = f"failed: {' '.join(str(exc).split())}"
                 continue
             rows[shot].frames = len(numbers)
             for ref, what in submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus_per_shot, chunk, retries):

@@ -216,8 +216,12 @@ def run(args) -> int:
 
     project, created = _open_project(args.out, args.media)
     with open_shot_media(project, args) as media:
+        prompt = _prompt(args, int(media.width), int(media.height))  # bad input: one line, before any note
+        numbers = list(media.frame_numbers)
+        if args.frame not in set(numbers):
+            raise RotoError(f"frame {args.frame} is not in the media (frames {numbers[0]}-{numbers[-1]}); "
+                            "give --frame one of them.")
         print(f"frame rate: {_fps_line(media)}", file=sys.stderr)
-        prompt = _prompt(args, int(media.width), int(media.height))
         obj = project.object_by_name(args.object) if args.object else None
         if obj is None:
             obj = project.add_object(args.object)
