@@ -198,10 +198,10 @@ def test_png_rgba_keeps_16bit_and_colour_order(tmp_path):
     assert np.array_equal(bgra[..., 0], plate[..., 2])
     a = p.final_alpha("obj1", 1001)
     assert np.array_equal(bgra[..., 3], ex.alpha_to_uint16(a))
-    out = export_project(p, tmp_path / "p", ExportOptions(format="png8", rgba="premultiplied", frame_range=(1001, 1001), edge_colour=False))
-    bgra8 = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)
-    want = np.rint(media.read(1001)[..., 0] * a).astype(np.uint8)
-    assert bgra8.dtype == np.uint8 and np.array_equal(bgra8[..., 2], want)
+    out = export_project(p, tmp_path / "p", ExportOptions(format="png8", rgba="auto", frame_range=(1001, 1001), edge_colour=False))
+    bgra8 = cv2.imread(str(out[0]), cv2.IMREAD_UNCHANGED)  # a PNG cut-out is straight
+    assert bgra8.dtype == np.uint8 and np.array_equal(bgra8[..., 2], media.read(1001)[..., 0])
+    assert np.array_equal(bgra8[..., 3], ex.alpha_to_uint8(a))
 
 
 def test_prores_4444_alpha_round_trip(tmp_path):
@@ -381,7 +381,6 @@ def write_plate(folder: Path, kind: str) -> Path:
 
 
 def test_cli_rgba_from_real_16bit_plate(tmp_path, capsys):
-    pytest.importorskip("roto_studio.core.media")
     from roto_studio.cli import main
 
     plate = write_plate(tmp_path / "plate", "png16")
@@ -390,15 +389,22 @@ def test_cli_rgba_from_real_16bit_plate(tmp_path, capsys):
     for f in FRAMES:
         p.masks.set(hero.id, f, soft_alpha(f))
     p.save()
-    code = main(["export", str(tmp_path / "shot.roto"), "--out", str(tmp_path / "o"), "--format", "png16",
-                 "--rgba", "premultiplied", "--range", "1002-1003", "--pattern", "{object}.%05d.png"])
+    shot = str(tmp_path / "shot.roto")
+    code = main(["export", shot, "--out", str(tmp_path / "o"), "--format", "png16", "--plate-edges",
+                 "--rgba", "--range", "1002-1003", "--pattern", "{object}.%05d.png"])
     assert code == 0, capsys.readouterr().err
     bgra = cv2.imread(str(tmp_path / "o" / "hero.01003.png"), cv2.IMREAD_UNCHANGED)
     a = p.final_alpha(hero.id, 1003)
-    want_r = np.rint(FakeMedia().read_full(1003)[..., 0] * a.astype(np.float32)).astype(np.uint16)
-    assert bgra.dtype == np.uint16 and np.array_equal(bgra[..., 2], want_r)  # 16-bit plate kept
+    assert bgra.dtype == np.uint16 and np.array_equal(bgra[..., 2], FakeMedia().read_full(1003)[..., 0])  # straight, 16-bit kept
     assert np.array_equal(bgra[..., 3], ex.alpha_to_uint16(a))
     assert sorted(x.name for x in (tmp_path / "o").iterdir()) == ["hero.01002.png", "hero.01003.png"]
+    capsys.readouterr()
+    for fmt, why in (("png16", "PNG stores straight alpha by its specification"), ("png8", "PNG stores"),
+                     ("prores", "ProRes movies carry no premultiplied flag")):
+        code = main(["export", shot, "--out", str(tmp_path / fmt), "--format", fmt, "--rgba", "premultiplied"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and why in err and "--rgba straight" in err, err
+        assert not (tmp_path / fmt).exists() or not list((tmp_path / fmt).iterdir())
 
 
 def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
@@ -419,6 +425,15 @@ def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
 
 # ---------------------------------------------------------------- own ZIP encoder and errors
 
+def header_end(data: bytes) -> int:
+    """Offset just past an EXR file's header (magic, version, attributes, the closing null)."""
+    at = 8
+    while data[at] != 0:
+        at = data.index(b"\0", data.index(b"\0", at) + 1) + 1  # name, type
+        at += 4 + int.from_bytes(data[at:at + 4], "little")
+    return at + 1
+
+
 @pytest.mark.parametrize("precision", ["half", "float"])
 @pytest.mark.parametrize("comp", ["zip", "zips"])
 @pytest.mark.parametrize("h, w", [(1, 1), (17, 5), (48, 64), (33, 2)])
@@ -431,17 +446,22 @@ def test_own_zip_encoder_matches_openexr(tmp_path, monkeypatch, precision, comp,
     chans = {"hero.A": soft_alpha(3, w, h), "A": rng.random((h, w), dtype=np.float32),
              "R": np.zeros((h, w), np.float32), "B": np.ones((h, w), np.float32),
              long_layer: np.full((h, w), 0.5, np.float32)}
+    attrs = {"framesPerSecond": Fraction(24000, 1001), "timeCode": exr.TimeCode(1, 2, 41, 17, user_data=7),
+             "alphaMode": "straight", "whiteLuminance": 100.0, "count": -3}
     monkeypatch.setattr(exr, "OWN_ZIP_ENCODER", False)
-    write_exr(tmp_path / "ref.exr", chans, precision, comp)
+    write_exr(tmp_path / "ref.exr", chans, precision, comp, attributes=attrs)
     monkeypatch.setattr(exr, "OWN_ZIP_ENCODER", True)
-    write_exr(tmp_path / "own.exr", chans, precision, comp)
+    write_exr(tmp_path / "own.exr", chans, precision, comp, attributes=attrs)
     ref, own = (tmp_path / "ref.exr").read_bytes(), (tmp_path / "own.exr").read_bytes()
-    end = ref.index(b"scanlineimage\0") + len(b"scanlineimage\0")  # the header ends there
-    assert own[:end] == ref[:end]
+    end = header_end(ref)
+    assert own[:end] == ref[:end]  # every attribute, byte for byte (whiteLuminance comes after type)
     assert int.from_bytes(own[4:8], "little") == 2 | 0x400  # version 2, long names flag
     h_ref, c_ref = read_exr(tmp_path / "ref.exr")
     h_own, c_own = read_exr(tmp_path / "own.exr")
     assert h_own["compression"] == h_ref["compression"]
+    assert h_own["framesPerSecond"] == Fraction(24000, 1001) and h_own["count"] == -3
+    tc = h_own["timeCode"]
+    assert (tc.hours, tc.minutes, tc.seconds, tc.frame, tc.userData) == (1, 2, 41, 17, 7)
     assert sorted(c_own) == sorted(c_ref) == sorted(chans)
     want = np.float16 if precision == "half" else np.float32
     for name, data in chans.items():
