@@ -152,6 +152,32 @@ def test_exr_combined_layers_float(tmp_path):
         assert ch[layer].dtype == np.float32 and np.array_equal(ch[layer], want)
 
 
+def test_exr_combined_single_object_writes_its_layer(tmp_path, capsys):
+    """--combine with one object: the layer <object>.A, as with several (README), through the CLI."""
+    from roto_studio.cli import main
+
+    make_project(tmp_path, names=("hero", "tree"), media=False)
+    code = main(["export", str(tmp_path / "shot.roto"), "--out", str(tmp_path / "c"), "--format", "exr",
+                 "--combine", "--object", "hero", "--range", "1001-1001", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    header, ch = read_exr(tmp_path / "c" / "shot.1001.exr")
+    assert list(ch) == ["hero.A"]
+    assert header["framesPerSecond"] == Fraction(24) and header["timeCode"].seconds == 41  # 1001 at 24
+
+
+def test_exr_extra_header_attributes_are_added_never_replacing_ours(tmp_path):
+    p = make_project(tmp_path, names=("hero",))
+    extra = {"provenance": "roto studio test", "framesPerSecond": Fraction(1), "cryptomatte/abc/name": "hero"}
+    for comp in ("zip", "piz"):  # our ZIP encoder and OpenEXR's writer
+        out = export_project(p, tmp_path / comp, ExportOptions(format="exr", frame_range=(1002, 1002),
+                                                               exr_compression=comp, exr_attributes=extra))
+        header, _ = read_exr(out[0])
+        assert header["provenance"] == "roto studio test" and header["cryptomatte/abc/name"] == "hero"
+        assert header["framesPerSecond"] == Fraction(24000, 1001)  # the shot's rate (FakeMedia)
+        tc = header["timeCode"]
+        assert (tc.hours, tc.minutes, tc.seconds, tc.frame) == (0, 0, 41, 18)
+
+
 def test_exr_rgba_cutout(tmp_path):
     p = make_project(tmp_path, names=("hero",))
     media = FakeMedia()
