@@ -116,7 +116,11 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
     }
     for name, value in (attributes or {}).items():
         header[name] = _openexr_value(name, value)
-    with OpenEXR.File(header, pixels, num_threads=threads) as f:
+    try:
+        f = OpenEXR.File(header, pixels, num_threads=threads)
+    except TypeError:  # OpenEXR 3.3 has no num_threads (it compresses on its global thread pool)
+        f = OpenEXR.File(header, pixels)
+    with f:
         f.write(str(Path(path)))
 
 

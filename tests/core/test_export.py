@@ -248,7 +248,7 @@ def test_prores_4444_alpha_round_trip(tmp_path):
     plate = FakeMedia().read_full(FRAMES[3])
     rgba = frames[3].to_ndarray(format="rgba64le").astype(np.float32) / 65535
     want = p.final_alpha(hero, FRAMES[3])
-    assert np.abs(rgba[..., 3] - want).max() <= 1.5 / 1023
+    assert np.abs(rgba[..., 3] - want).max() <= 0.5 / 1023 + 1.5 / 4095  # 10 bits in, 12 bits out
     assert np.abs(rgba[..., 2] - plate[..., 2] / 65535).mean() < 0.02  # colour = the plate
 
 
@@ -451,13 +451,16 @@ def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
 
 # ---------------------------------------------------------------- own ZIP encoder and errors
 
-def header_end(data: bytes) -> int:
-    """Offset just past an EXR file's header (magic, version, attributes, the closing null)."""
-    at = 8
+def header_attributes(data: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """An EXR file's header attributes in file order: (name, type, value bytes)."""
+    at, out = 8, []
     while data[at] != 0:
-        at = data.index(b"\0", data.index(b"\0", at) + 1) + 1  # name, type
-        at += 4 + int.from_bytes(data[at:at + 4], "little")
-    return at + 1
+        name_end = data.index(b"\0", at)
+        type_end = data.index(b"\0", name_end + 1)
+        size = int.from_bytes(data[type_end + 1:type_end + 5], "little")
+        out.append((data[at:name_end], data[name_end + 1:type_end], data[type_end + 5:type_end + 5 + size]))
+        at = type_end + 5 + size
+    return out
 
 
 @pytest.mark.parametrize("precision", ["half", "float"])
@@ -479,8 +482,9 @@ def test_own_zip_encoder_matches_openexr(tmp_path, monkeypatch, precision, comp,
     monkeypatch.setattr(exr, "OWN_ZIP_ENCODER", True)
     write_exr(tmp_path / "own.exr", chans, precision, comp, attributes=attrs)
     ref, own = (tmp_path / "ref.exr").read_bytes(), (tmp_path / "own.exr").read_bytes()
-    end = header_end(ref)
-    assert own[:end] == ref[:end]  # every attribute, byte for byte (whiteLuminance comes after type)
+    assert own[:8] == ref[:8]
+    ref_attrs = [a for a in header_attributes(ref) if a != (b"name", b"string", b"Part0")]  # OpenEXR 3.3 adds it
+    assert header_attributes(own) == ref_attrs  # every attribute, byte for byte and in order
     assert int.from_bytes(own[4:8], "little") == 2 | 0x400  # version 2, long names flag
     h_ref, c_ref = read_exr(tmp_path / "ref.exr")
     h_own, c_own = read_exr(tmp_path / "own.exr")
