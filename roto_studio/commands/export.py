@@ -33,8 +33,10 @@ def add_output_arguments(p, required: bool = True) -> None:
                         "default {object}.####.<ext> ({project} when combined, {object}.mov for ProRes)")
     p.add_argument("--start-frame", type=int, metavar="N",
                    help="renumber so the first exported frame is N (e.g. 1001); default: plate numbers")
-    p.add_argument("--rgba", choices=("straight", "premultiplied"),
-                   help="write RGBA cut-outs of the plate instead of alpha only")
+    p.add_argument("--rgba", nargs="?", const="auto", choices=("auto", "straight", "premultiplied"),
+                   help="write RGBA cut-outs of the plate instead of alpha only: EXR premultiplied (its "
+                        "convention; 'straight' on request, said in the header), PNG and ProRes straight "
+                        "(their alpha is straight; premultiplied is refused)")
     p.add_argument("--colorspace", metavar="NAME",
                    help="the plate's input colour space (OCIO name), instead of the project's")
     p.add_argument("--out-colorspace", metavar="NAME",
@@ -48,7 +50,8 @@ def add_output_arguments(p, required: bool = True) -> None:
                    help="EXR compression (default: zip, lossless)")
     p.add_argument("--workers", type=int, metavar="N", help="frames written in parallel (default: CPUs)")
     p.add_argument("--fps", metavar="RATE",
-                   help="ProRes frame rate, e.g. 24, 23.976, 24000/1001 (default: the shot's, see `info`)")
+                   help="frame rate of ProRes movies and of the EXR header and time codes, e.g. 24, 23.976, "
+                        "24000/1001 (default: the shot's, see `info`)")
 
 
 def options_from_args(args, frame_range=None):

@@ -108,7 +108,7 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.buttons)
         for sig in (self.format.currentIndexChanged, self.combine.toggled, self.pattern.textChanged,
-                    self.start.valueChanged, self.first.valueChanged):
+                    self.start.valueChanged, self.first.valueChanged, self.rgba.currentIndexChanged):
             sig.connect(self.update_example)
         self.update_example()
 
@@ -138,12 +138,14 @@ class ExportDialog(QDialog):
     def update_example(self) -> None:
         from roto_studio.core.errors import RotoError
         from roto_studio.core.export.naming import example_name
+        from roto_studio.core.export.options import cutout_mode
 
         objs = self.selected_objects()
         name = next((o.name for o in self.project.objects if o.id in objs), "object")
         start = self.start.value()
         frame = start if start >= 0 else min(self.first.value(), self.last.value())
         try:
+            cutout_mode(self.format.currentData(), self.rgba.currentData())  # the CLI's rule (no premultiplied PNG)
             text = example_name(self.pattern.text().strip() or None, name, frame, self.format.currentData(),
                                 combined=self.combine.isChecked(), project_name=self.project.name)
             self.example.setText(text)
