@@ -11,7 +11,7 @@ from typing import Sequence
 from roto_studio.core.errors import ExportError
 from roto_studio.core.exr import COMPRESSIONS, PRECISIONS
 
-FORMATS = ("exr", "png8", "png16", "prores")
+FORMATS = ("exr", "png8", "png16", "prores", "cryptomatte")
 RGBA_MODES = ("straight", "premultiplied")
 
 
@@ -30,12 +30,16 @@ class ExportOptions:
     edge_colour: bool = True  # cut-outs: estimated foreground colour in soft edges (no fringes)
     out_colorspace: str | None = None  # cut-out RGB colour space; None = the plate's (sRGB for PNG/ProRes of linear plates)
     fps: Fraction | None = None  # ProRes frame rate; None = the shot's (project setting, else the plate's)
+    crypto_layers: bool = False  # cryptomatte: also each object's <layer>.A beside the CryptoObject layers
+    provenance: dict | None = None  # extra provenance entries (e.g. models), see core.provenance
 
     def check(self) -> None:
         if self.format not in FORMATS:
             raise ExportError(f"unknown export format '{self.format}'; use one of: {', '.join(FORMATS)}.")
         if self.rgba not in (None, *RGBA_MODES):
             raise ExportError(f"unknown cut-out mode '{self.rgba}'; use straight or premultiplied.")
+        if self.format == "cryptomatte" and self.rgba:
+            raise ExportError("a Cryptomatte holds mattes only; export cut-outs with --format exr.")
         if self.exr_precision not in PRECISIONS:
             raise ExportError(f"unknown EXR precision '{self.exr_precision}'; use half or float.")
         if str(self.exr_compression).lower() not in COMPRESSIONS:
