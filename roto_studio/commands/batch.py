@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from roto_studio.core.errors import RotoError
@@ -29,10 +29,13 @@ def add_arguments(p) -> None:
     p.add_argument("--gpus-per-shot", type=float, metavar="N",
                    help="GPUs reserved by each shot's tracking task (default: 1 when the cluster has "
                         "GPUs, else 0)")
+    p.add_argument("--gpus-per-task", type=float, default=0.0, metavar="N",
+                   help="Ray: GPUs reserved by each matte and clean plate task (default: 0)")
     p.add_argument("--chunk", type=int, default=25, metavar="N",
                    help="frames per task for matte, clean plate and export (default: 25)")
     p.add_argument("--retries", type=int, default=3, metavar="N",
-                   help="Ray: times a task is retried when its worker dies (default: 3)")
+                   help="Ray: times a task is retried when it fails or its worker dies; the summary "
+                        "gives each retry's reason (default: 3)")
     add_render_arguments(p, out_help="output folder: each shot's files go to DIR/<shot>/")
 
 
@@ -42,6 +45,7 @@ class ShotRow:
     frames: int = 0
     seconds: float = 0.0
     status: str = "ok"
+    retries: list = field(default_factory=list)  # "task: reason" for each retried attempt (Ray)
 
 
 def find_shots(items) -> list[Path]:
@@ -160,6 +164,8 @@ def summary_table(rows: list[ShotRow]) -> str:
     width = [max(len(c[i]) for c in [head, *cells]) for i in range(3)]
     lines = ["  ".join([c[0].ljust(width[0]), c[1].rjust(width[1]), c[2].rjust(width[2]), c[3]])
              for c in [head, *cells]]
+    for r in rows:
+        lines.extend(f"retried: {r.shot} {reason}" for reason in r.retries)
     ok = sum(r.status == "ok" for r in rows)
     lines.append(f"{ok} of {len(rows)} shots finished, {sum(r.frames for r in rows if r.status == 'ok')} frames")
     return "\n".join(lines)
@@ -179,6 +185,8 @@ def run(args) -> int:
         raise RotoError("--retries cannot be negative.")
     if args.gpus_per_shot is not None and args.gpus_per_shot < 0:
         raise RotoError("--gpus-per-shot cannot be negative.")
+    if args.gpus_per_task < 0:
+        raise RotoError("--gpus-per-task cannot be negative.")
     kwargs = render_kwargs(args)
     server_client(kwargs["server"], kwargs["token_file"])  # reachable, token accepted: before any work
     stages = kwargs["stages"]
@@ -194,6 +202,7 @@ def run(args) -> int:
     else:
         from roto_studio.commands.batch_ray import run_ray
 
-        rows = run_ray(shots, address or None, args.gpus_per_shot, args.chunk, args.retries, args.out, kwargs)
+        rows = run_ray(shots, address or None, args.gpus_per_shot, args.chunk, args.retries, args.out, kwargs,
+                       args.gpus_per_task)
     print(summary_table(rows))
     return 0 if all(r.status == "ok" for r in rows) else 1
