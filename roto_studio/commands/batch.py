@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from roto_studio.core.errors import RotoError
@@ -31,10 +31,13 @@ def add_arguments(p) -> None:
     p.add_argument("--gpus-per-shot", type=float, metavar="N",
                    help="GPUs reserved by each shot's tracking task (default: 1 when the cluster has "
                         "GPUs, else 0)")
+    p.add_argument("--gpus-per-task", type=float, default=0.0, metavar="N",
+                   help="Ray: GPUs reserved by each matte and clean plate task (default: 0)")
     p.add_argument("--chunk", type=int, default=25, metavar="N",
                    help="frames per task for matte, clean plate and export (default: 25)")
     p.add_argument("--retries", type=int, default=3, metavar="N",
-                   help="Ray: times a task is retried when its worker dies (default: 3)")
+                   help="Ray: times a task is retried when it fails or its worker dies; the summary "
+                        "gives each retry's reason (default: 3)")
     add_render_arguments(p, out_help="output folder: each shot's files go to DIR/<shot>/ (default: each "
                                      "project's export folder, NAME.roto/export/)")
 
@@ -46,6 +49,7 @@ class ShotRow:
     seconds: float = 0.0
     status: str = "ok"
     out: str = ""  # where its clean plates and exports went ("" when no stage writes any)
+    retries: list = field(default_factory=list)  # "task: reason" for each retried attempt (Ray)
 
 
 def find_shots(items) -> list[Path]:
@@ -184,6 +188,8 @@ def summary_table(rows: list[ShotRow]) -> str:
     lines = ["  ".join([c[0].ljust(width[0]), c[1].rjust(width[1]), c[2].rjust(width[2]),
                         *([c[3].ljust(width[3]), c[4]] if outs else [c[3]])]).rstrip()
              for c in [head, *cells]]
+    for r in rows:
+        lines.extend(f"retried: {r.shot} {reason}" for reason in r.retries)
     ok = sum(r.status == "ok" for r in rows)
     lines.append(f"{ok} of {len(rows)} shots finished, {sum(r.frames for r in rows if r.status == 'ok')} frames")
     return "\n".join(lines)
@@ -203,6 +209,8 @@ def run(args) -> int:
         raise RotoError("--retries cannot be negative.")
     if args.gpus_per_shot is not None and args.gpus_per_shot < 0:
         raise RotoError("--gpus-per-shot cannot be negative.")
+    if args.gpus_per_task < 0:
+        raise RotoError("--gpus-per-task cannot be negative.")
     from roto_studio.commands.render import parse_stages
 
     if "export" in parse_stages(args.stages) and not args.format:
@@ -215,6 +223,7 @@ def run(args) -> int:
     else:
         from roto_studio.commands.batch_ray import run_ray
 
-        rows = run_ray(shots, address or None, args.gpus_per_shot, args.chunk, args.retries, args.out, kwargs)
+        rows = run_ray(shots, address or None, args.gpus_per_shot, args.chunk, args.retries, args.out, kwargs,
+                       args.gpus_per_task)
     print(summary_table(rows))
     return 0 if all(r.status == "ok" for r in rows) else 1

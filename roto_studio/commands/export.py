@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 
-HELP = "Export the project's mattes as EXR, PNG (8/16-bit) or ProRes 4444 with alpha."
+HELP = "Export the project's mattes as EXR, PNG (8/16-bit), ProRes 4444 with alpha or Cryptomatte."
 
-FORMATS = ("exr", "png8", "png16", "prores")
+FORMATS = ("exr", "png8", "png16", "prores", "cryptomatte")
 
 
 def add_arguments(p) -> None:
@@ -45,6 +45,8 @@ def add_output_arguments(p, required: bool = True) -> None:
     p.add_argument("--plate-edges", action="store_true",
                    help="cut-outs keep the plate's own colour in soft edges (default: the object's colour "
                         "estimated there, so comps show no dark or light fringes)")
+    p.add_argument("--crypto-layers", action="store_true",
+                   help="cryptomatte: also write each object's <object>.A layer in the same file")
     p.add_argument("--exr-float", action="store_true", help="32-bit float EXR (default: half)")
     p.add_argument("--compression", choices=("zip", "zips", "piz", "rle", "none"), default="zip",
                    help="EXR compression (default: zip, lossless)")
@@ -74,6 +76,7 @@ def options_from_args(args, frame_range=None):
         workers=args.workers,
         out_colorspace=args.out_colorspace,
         edge_colour=not getattr(args, "plate_edges", False),
+        crypto_layers=getattr(args, "crypto_layers", False),
     )
 
 
@@ -110,6 +113,9 @@ def run(args) -> int:
     project = load_project(args.project, use_autosave=args.autosave)
     if args.colorspace:
         project.settings["colorspace"] = args.colorspace
+    from roto_studio.ops.provenance import model_entries
+
+    options.provenance = {"models": model_entries(project)}
     notes: list[str] = []
     paths = export_project(project, args.out, options, progress=_Progress(args.quiet), notes=notes)
     for note in notes:

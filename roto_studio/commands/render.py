@@ -150,7 +150,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
         raise RotoError(f"the {' and '.join(downstream)} stage needs --out DIR; give it, or choose "
                         "--stages track,matte.")
     if "export" in stages and (options is None or not options.format):
-        raise RotoError("the export stage needs --format exr|png8|png16|prores; give it, or leave export "
+        raise RotoError("the export stage needs --format exr|png8|png16|prores|cryptomatte; give it, or leave export "
                         "out of --stages.")
     if options is not None and options.format:
         options.check()
@@ -177,6 +177,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
             raise RotoError("ProRes export writes one movie per object: run the export stage over the "
                             "whole shot (without --frames).")
         ctx = rs.Context(project, media, log, force, requested, client)
+        ctx.matte_backend = matte_backend  # for the export's provenance
         if "track" in stages:  # a clean plate reads every frame's mask: track the whole shot for it
             rs.run_track(ctx, project.settings.get("backend") or "auto",
                          numbers if "cleanplate" in stages else None)

@@ -348,8 +348,12 @@ def run_export(ctx: Context, store: SourceStore, options, out: Path) -> None:
     """Export in runs of consecutive unfinished frames (parallel inside a run), a record per frame."""
     import dataclasses
 
+    from roto_studio.ops.provenance import model_entries
+
     records = Records(out / ".roto-render", out)
     view = ProjectView(ctx.project, store, ctx.media)
+    matte = getattr(ctx, "matte_backend", "auto") if store.use_matte else None
+    options = dataclasses.replace(options, provenance={"models": model_entries(ctx.project, matte)})
     objects = pick_objects(ctx.project, options.objects)
     first = ctx.numbers[0]
     offset = 0 if options.start_frame is None else int(options.start_frame) - first

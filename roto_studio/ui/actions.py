@@ -36,6 +36,8 @@ ACTIONS: list[ActionSpec] = [
     A("save", "&File", "Save", ("Ctrl+S",), "project.save_project", needs_project=True),
     A("save_as", "&File", "Save as…", ("Ctrl+Shift+S",), "project.save_as_dialog", needs_project=True),
     A("export", "&File", "Export…", ("Ctrl+E",), "jobs.export_dialog", needs_project=True, separator=True),
+    A("import_masks", "&File", "Import masks…", (), "pipeline.import_masks_dialog", needs_project=True),
+    A("conform", "&File", "Conform edit into shots…", (), "pipeline.conform_dialog"),
     A("quit", "&File", "Quit", ("Ctrl+Q",), "window.close", separator=True),
     A("undo", "&Edit", "Undo", ("Ctrl+Z",), "undo.undo"),
     A("redo", "&Edit", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "undo.redo"),

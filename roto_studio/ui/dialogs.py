@@ -50,7 +50,7 @@ class ExportDialog(QDialog):
         self.project = project
         self.format = QComboBox()
         for key, label in [("exr", "OpenEXR (half, ZIP)"), ("png16", "PNG 16-bit"), ("png8", "PNG 8-bit"),
-                           ("prores", "ProRes 4444 .mov with alpha")]:
+                           ("prores", "ProRes 4444 .mov with alpha"), ("cryptomatte", "Cryptomatte EXR")]:
             self.format.addItem(label, key)
         self.objects = QListWidget()
         for o in project.objects:

@@ -22,6 +22,7 @@ from roto_studio.ui.canvas import VIEW_MODES, Canvas
 from roto_studio.ui.controllers.colour import ColourController
 from roto_studio.ui.controllers.find import FindController
 from roto_studio.ui.controllers.jobs import JobsController
+from roto_studio.ui.controllers.pipeline import PipelineController
 from roto_studio.ui.controllers.objects import ObjectsController
 from roto_studio.ui.controllers.playback import PlaybackController
 from roto_studio.ui.controllers.project import ProjectController
@@ -71,11 +72,12 @@ class MainWindow(QMainWindow):
         self.recent_menu = QMenu("Open recent", self)
         self.projects = ProjectController(shot, self.recent_menu, self, self)
         self.find_ctl = FindController(shot, self.find_bar, self)
+        self.pipeline = PipelineController(shot, self, self)
 
         self.actions_by_name, self.menus = build_actions(self, {
             "project": self.projects, "playback": self.playback, "prompting": self.prompting,
             "objects": self.objects_ctl, "jobs": self.jobs, "settings": self.settings_ctl,
-            "window": self, "canvas": self.canvas, "undo": self.undo})
+            "window": self, "canvas": self.canvas, "undo": self.undo, "pipeline": self.pipeline})
         self.menus["&File"].insertMenu(self.actions_by_name["save"], self.recent_menu)
         self.display_menu = self.menus["&View"].addMenu("Display / view")
         self.colour = ColourController(shot, self.colour_combo, self.display_menu, self)

@@ -12,7 +12,7 @@ from typing import Sequence
 from roto_studio.core.errors import ExportError
 from roto_studio.core.exr import COMPRESSIONS, PRECISIONS
 
-FORMATS = ("exr", "png8", "png16", "prores")
+FORMATS = ("exr", "png8", "png16", "prores", "cryptomatte")
 RGBA_MODES = ("straight", "premultiplied")
 AUTO = "auto"  # a cut-out in the format's own convention: premultiplied EXR, straight PNG and ProRes
 
@@ -57,10 +57,14 @@ class ExportOptions:
     out_colorspace: str | None = None  # cut-out RGB colour space; None = the plate's (sRGB for PNG/ProRes of linear plates)
     fps: Fraction | None = None  # frame rate (ProRes, EXR header, time codes); None = the shot's
     exr_attributes: dict | None = None  # extra header attributes for every EXR (see core.exr for types)
+    crypto_layers: bool = False  # cryptomatte: also each object's <layer>.A beside the CryptoObject layers
+    provenance: dict | None = None  # extra provenance entries (e.g. models), see core.provenance
 
     def check(self) -> None:
         if self.format not in FORMATS:
             raise ExportError(f"unknown export format '{self.format}'; use one of: {', '.join(FORMATS)}.")
+        if self.format == "cryptomatte" and self.rgba:
+            raise ExportError("a Cryptomatte holds mattes only; export cut-outs with --format exr.")
         cutout_mode(self.format, self.rgba)
         if self.exr_precision not in PRECISIONS:
             raise ExportError(f"unknown EXR precision '{self.exr_precision}'; use half or float.")

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from roto_studio.core import provenance
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
 from roto_studio.core.export.colour_out import ColourOut, plan_colour
 from roto_studio.core.export.edges import estimate_foreground
@@ -22,6 +23,7 @@ from roto_studio.core.export.pixels import (
     alpha_to_uint16, alpha_to_uint8, cutout, exr_channels, plate_to_uint16, plate_to_uint8,
 )
 from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
+from roto_studio.core.export import writers
 from roto_studio.core.export.prores import write_prores, yuva_planes
 from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file, write_png_file
 
@@ -52,7 +54,12 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
         if rgb is not None and options.edge_colour:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             rgb = estimate_foreground(rgb, union)
-        if options.format == "exr":
+        record = provenance.with_objects(getattr(plan, "provenance", None), g.objects)
+        if options.format == "cryptomatte":
+            from roto_studio.core.export.cryptomatte import write_cryptomatte
+
+            write_cryptomatte(path, g, alphas, options, exr_threads, provenance.with_exr(None, record, frame, frame))
+        elif options.format == "exr":
             chans = exr_channels(dict(zip(g.layers, alphas)), rgb, options.rgba or "straight",
                                  layers=options.combine or len(alphas) > 1)
             colour = colour_out.exr_attributes if colour_out is not None and plate is not None else None
@@ -60,7 +67,7 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
                                    options.exr_attributes)
             rgb_precision = exr_rgb_precision(src.media, options.exr_precision) if plate is not None else None
             write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads,
-                           attributes=attrs,
+                           attributes=provenance.with_exr(attrs, record, frame, frame),
                            channel_precision={c: rgb_precision for c in "RGB"} if rgb_precision else None)
         else:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
@@ -70,7 +77,7 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
             else:
                 image = cutout(plate_to_uint16(rgb), union, options.rgba) if plate is not None \
                     else alpha_to_uint16(union)
-            write_png_file(path, image)
+            writers.write_bytes_atomic(path, provenance.png_with_record(writers.encode_png(image), record, frame, frame))
         written.append(path)
     return written
 
@@ -103,6 +110,8 @@ def export_project(project, out_dir, options: ExportOptions | None = None,
     media = open_plate(project, need_pixels=bool(options.rgba))
     try:
         plan = make_plan(project, out_dir, options, media)
+        plan.provenance = provenance.build(project, media, [o for g in plan.groups for o in g.objects],
+                                           options.format, options.provenance)
         check_writable(out_dir)
         colour_out = plan_colour(media, options.format, options.out_colorspace) \
             if (options.rgba or options.format == "prores") else None
@@ -272,6 +281,8 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
                 break
             except BaseException as exc:  # noqa: BLE001
                 _raise_failure(exc, plan.out_dir)
+            provenance.write_sidecar(path, provenance.with_objects(getattr(plan, "provenance", None), g.objects),
+                                     plan.frames[0], plan.frames[-1])
             written.append(path)
     if len(written) < len(plan.groups):
         err = Cancelled(f"export cancelled; {len(written)} of {len(plan.groups)} movies were written "

@@ -113,6 +113,16 @@ class Media:
 
     # frame access ------------------------------------------------------------------------
 
+    def restrict(self, first: int, last: int) -> None:
+        """Keep only the frames first..last (a shot's range within a longer plate, numbers kept)."""
+        numbers = [f for f in self.frame_numbers if first <= f <= last]
+        if not numbers:
+            raise MediaError(f"{self.path} has no frames in the shot's range {first}-{last} (it has "
+                             f"{self.first_frame}-{self.last_frame}); relink the right media.")
+        self.frame_numbers, self._frame_set, self.frame_count = numbers, set(numbers), len(numbers)
+        self.first_frame, self.last_frame = numbers[0], numbers[-1]
+        self.missing_frames = [f for f in self.missing_frames if first <= f <= last]
+
     def _check_frame(self, frame) -> int:
         try:
             frame = operator.index(frame)
