@@ -22,8 +22,8 @@ class Flow:
 
     def __init__(self, prev: np.ndarray, cur: np.ndarray, box: tuple[int, int, int, int]):
         x0, y0, x1, y1 = box
-        a = _grey(prev)[y0:y1, x0:x1]
-        b = _grey(cur)[y0:y1, x0:x1]
+        a = np.ascontiguousarray(_grey(prev)[y0:y1, x0:x1])
+        b = np.ascontiguousarray(_grey(cur)[y0:y1, x0:x1])
         scale = min(1.0, FLOW_SIDE / max(a.shape))
         if scale < 1.0:
             size = (max(8, int(round(a.shape[1] * scale))), max(8, int(round(a.shape[0] * scale))))

@@ -8,8 +8,9 @@ JSON (`format: roto-studio-shapes`, `version: 1`): `width`, `height` (plate pixe
 ([[dx, dy]...] tangents relative to their point), `feather` ([[inner, outer]...] px, optional)}]}]}.
 
 SVG: `viewBox` the plate size, a `<g id="OBJECT">` per object, one `<path>` per shape (absolute
-M / C / Z), `fill-rule="evenodd"` on the group's path so holes cut; the frame number is kept in
-`data-frame`, each shape's name in `id`.
+M / C / Z) with `fill-rule="evenodd"`; a hole is a sub-path of the path of the part around it, so
+it cuts (SVG's fill rule works within a path). `data-shapes` / `data-holes` name the sub-paths;
+the frame number is kept in `data-frame`.
 """
 
 from __future__ import annotations
@@ -74,11 +75,30 @@ def svg_text(doc: ShapeDoc, frame: int) -> str:
     for o in doc.objects:
         r, g, b = o.color
         lines.append(f'  <g id="{_attr(o.name)}" fill="rgb({r},{g},{b})" fill-rule="evenodd" stroke="none">')
-        for s, k in o.at(frame):
-            lines.append(f'    <path id="{_attr(s.name)}" data-hole="{str(s.hole).lower()}" d="{path_data(k, 4)}"/>')
+        for members in _parts(o.at(frame)):
+            names = " ".join(_attr(s.name) for s, _ in members)
+            holes = " ".join(str(s.hole).lower() for s, _ in members)
+            d = " ".join(path_data(k, 4) for _, k in members)
+            lines.append(f'    <path id="{_attr(members[0][0].name)}" data-shapes="{names}" '
+                         f'data-holes="{holes}" fill-rule="evenodd" d="{d}"/>')
         lines.append("  </g>")
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
+
+
+def _parts(pairs):
+    """Outer shapes, each followed by the holes inside it (a hole with no part around it alone)."""
+    import cv2
+
+    outers = [[p] for p in pairs if not p[0].hole]
+    for p in pairs:
+        if not p[0].hole:
+            continue
+        x, y = p[1].points[0]
+        home = next((grp for grp in outers if cv2.pointPolygonTest(
+            grp[0][1].sample(2.0).astype(np.float32), (float(x), float(y)), False) > 0), None)
+        (home.append(p) if home is not None else outers.append([p]))
+    return outers
 
 
 def write_svgs(doc: ShapeDoc, pattern: Path) -> list[Path]:
@@ -111,8 +131,11 @@ def read_svg(path: Path) -> ShapeDoc:
     for g in root.iter(f"{ns}g"):
         obj = ObjectShapes(g.get("id", "object"), _colour(g.get("fill", "")))
         for p in g.iter(f"{ns}path"):
-            obj.shapes.append(Shape(p.get("id", "shape"), p.get("data-hole") == "true",
-                                    {frame: key_from_path(p.get("d", ""))}, frame, frame))
+            subpaths = ["M" + part for part in p.get("d", "").split("M") if part.strip()]
+            names = (p.get("data-shapes") or "").split() or [p.get("id", "shape")] * len(subpaths)
+            holes = (p.get("data-holes") or "").split() or ["false"] * len(subpaths)
+            for d, name, hole in zip(subpaths, names, holes):
+                obj.shapes.append(Shape(name, hole == "true", {frame: key_from_path(d)}, frame, frame))
         doc.objects.append(obj)
     return doc
 
