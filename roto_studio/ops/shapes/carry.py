@@ -13,8 +13,10 @@ from scipy.spatial import cKDTree
 from .fit import Contour, _smooth_tangent, _tangent, fit_segments, key_from_segments
 from .model import Key
 
-FLOW_SIDE = 320  # longest side of the crop the flow is computed on
+FLOW_SIDE = 480  # longest side of the crop the flow is computed on
 SLIDE = 4  # outline points an anchor may slide to rescue its segments
+LAZY = 0.0  # share of the tolerance a carried anchor may sit off the outline (0: snapped onto it)
+RELAX = 0.5  # anchors whose segments err above RELAX x the tolerance look for a better place
 
 
 class Flow:
@@ -105,9 +107,22 @@ def carry(key: Key, corner: np.ndarray, moved: np.ndarray, outline: Contour, tol
     if np.any(steps == 0) or int(steps.sum()) != m:  # not one lap in order
         return None
 
+    snapped = idx.copy()
+    # the carried anchors stay where the flow put them while within LAZY x tol of the outline (the
+    # outline of a tracked or hand-drawn matte wobbles; snapping onto it would make points boil)
+    on = _project(p, idx, moved)
+    off = moved - on
+    dist = np.linalg.norm(off, axis=1, keepdims=True)
+    band = LAZY * tol
+    exact = on + off * np.minimum(1.0, band / np.maximum(dist, 1e-9))
+
+    def end(k: int, at: int) -> np.ndarray:
+        return exact[k] if at == snapped[k] else p[at]
+
     def pieces(i: int, a: int, e: int):
         j = (i + 1) % n
-        run = p[np.arange(a, a + (e - a) % m + 1) % m]
+        run = p[np.arange(a, a + (e - a) % m + 1) % m].copy()
+        run[0], run[-1] = end(i, a), end(j, e)
         t1 = _tangent(p, a, +1) if corner[i] else _smooth_tangent(p, a)
         t2 = _tangent(p, e, -1) if corner[j] else -_smooth_tangent(p, e)
         return run, t1, t2
@@ -118,7 +133,7 @@ def carry(key: Key, corner: np.ndarray, moved: np.ndarray, outline: Contour, tol
         return [(controls[i], float(errors[i])) for i in range(len(jobs))]
 
     fits = fit_many([(i, idx[i], idx[(i + 1) % n]) for i in range(n)])
-    idx, fits = _relax(idx, fits, corner, m, n, 0.5 * tol, fit_many)
+    idx, fits = _relax(idx, fits, corner, m, n, RELAX * tol, fit_many)
     for _ in range(2):
         bad = [i for i in range(n) if fits[i][1] > tol]
         if not bad:
@@ -146,6 +161,22 @@ def carry(key: Key, corner: np.ndarray, moved: np.ndarray, outline: Contour, tol
     if any(err > tol for _, err in fits):
         return None
     return key_from_segments([c for c, _ in fits])
+
+
+def _project(p: np.ndarray, idx: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Each q projected onto the outline's two edges around its nearest vertex p[idx]."""
+    m = len(p)
+    best = p[idx].copy()
+    dist = np.linalg.norm(q - best, axis=1)
+    for other in (idx - 1, idx + 1):
+        a, b = p[idx], p[other % m]
+        ab = b - a
+        t = np.clip(np.sum((q - a) * ab, 1) / np.maximum(np.sum(ab * ab, 1), 1e-12), 0.0, 1.0)
+        c = a + t[:, None] * ab
+        d = np.linalg.norm(q - c, axis=1)
+        closer = d < dist
+        best[closer], dist[closer] = c[closer], d[closer]
+    return best
 
 
 def _relax(idx, fits, corner, m, n, level, fit_many):
