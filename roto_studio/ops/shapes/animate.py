@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .carry import Flow, carry, corner_flags, flow_box, match
+from .carry import Flow, carry, claims, corner_flags, flow_box, inside
 from .feather import feathers
 from .fit import Contour, contours, fit_outlines
 from .model import Key, ObjectShapes, Shape
@@ -98,14 +98,13 @@ def track_object(alpha_at: Callable[[int], np.ndarray | None], frames: Iterable[
     live: list[_Run] = []
     prev_alpha = prev_image = None
 
-    def finish() -> None:
-        for run in live:
+    def finish(runs) -> None:
+        for run in runs:
             kept = thin_keys(run.frames, run.keys, run.outlines, tol) if thin else range(len(run.frames))
             n = len(out.shapes) + 1
             shape = Shape(f"{name}_{'hole' if run.hole else 'shape'}{n}", run.hole,
                           {run.frames[i]: run.keys[i] for i in kept}, run.frames[0], run.frames[-1])
             out.shapes.append(shape)
-        live.clear()
 
     for done, f in enumerate(frames):
         if cancelled is not None and cancelled():
@@ -113,22 +112,30 @@ def track_object(alpha_at: Callable[[int], np.ndarray | None], frames: Iterable[
         alpha = alpha_at(f)
         image = image_at(f) if image_at is not None and alpha is not None else None
         outlines = contours(alpha, min_area) if alpha is not None else []
-        carried = None
+        kept: list[tuple[_Run, Key, Contour]] = []
         if live and outlines and prev_alpha is not None:
-            carried = _carry_all(live, outlines, prev_alpha, alpha, prev_image, image, tol)
-        if carried is None:
-            finish()
-            for c, key, _ in fit_outlines(outlines, tol * FIT_SHARE, max_points):
+            kept = _carry_all(live, outlines, prev_alpha, alpha, prev_image, image, tol)
+        # shapes that could not be carried end here; outlines no shape carried onto get new shapes
+        # (a part appeared, split or merged, or its carried shape missed the tolerance: a new key)
+        finish([run for run in live if all(run is not k[0] for k in kept)])
+        live = []
+        for run, key, c in kept:
+            _add(run, f, key, c, alpha)
+            live.append(run)
+        taken = {id(c) for _, _, c in kept}
+        fresh = [c for c in outlines if id(c) not in taken]
+        if fresh:
+            budget = None
+            if max_points:
+                budget = max(3 * len(fresh), max_points - sum(len(k) for _, k, _ in kept))
+            for c, key, _ in fit_outlines(fresh, tol * FIT_SHARE, budget):
                 live.append(_Run(c.hole, corner_flags(key)))
                 _add(live[-1], f, key, c, alpha)
-        else:
-            for run, (key, c) in zip(live, carried):
-                _add(run, f, key, c, alpha)
         prev_alpha = alpha if outlines else None
         prev_image = image
         if progress is not None:
             progress(done + 1, len(frames))
-    finish()
+    finish(live)
     return out
 
 
@@ -140,23 +147,22 @@ def _add(run: _Run, frame: int, key: Key, outline: Contour, alpha: np.ndarray) -
 
 
 def _carry_all(live: list[_Run], outlines: list[Contour], prev_alpha, alpha, prev_image, image,
-               tol: float) -> list[tuple[Key, Contour]] | None:
+               tol: float) -> list[tuple[_Run, Key, Contour]]:
+    """The live shapes carried onto this frame's outlines: (run, key, outline) for each one that
+    still fits; the others are left out."""
     moved = [run.keys[-1].points for run in live]
     if prev_image is not None and image is not None:
         box = flow_box([prev_alpha, alpha])
         if box is not None:
             flow = Flow(prev_image, image, box)
-            moved = [p + flow.at(p) for p in moved]
-    which = match(moved, outlines)
-    if which is None:
-        return None
+            moved = [p + flow.at(inside(prev_alpha, p)) for p in moved]
+    which = claims(moved, outlines)
     result = []
     for run, m, j in zip(live, moved, which):
+        if j is None or outlines[j].hole != run.hole:
+            continue
         c = outlines[j]
-        if c.hole != run.hole:
-            return None
         key = carry(run.keys[-1], run.corner, m, c, WORST * tol)
-        if key is None or not within(key, c.points, tol):
-            return None
-        result.append((key, c))
+        if key is not None and within(key, c.points, tol):
+            result.append((run, key, c))
     return result

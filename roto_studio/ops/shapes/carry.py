@@ -73,11 +73,11 @@ def flow_box(alphas: list[np.ndarray], margin: int = 32) -> tuple[int, int, int,
     return int(x0), int(y0), int(x1), int(y1)
 
 
-def match(moved: list[np.ndarray], outlines: list[Contour]) -> list[int] | None:
-    """Which outline each carried shape (its moved anchors) now lies on; None when the topology
-    changed (a part appeared, vanished, split or merged)."""
-    if len(moved) != len(outlines) or not outlines:
-        return None
+def claims(moved: list[np.ndarray], outlines: list[Contour]) -> list[int | None]:
+    """Which outline each carried shape (its moved anchors) now lies on: most of its anchors
+    nearest that outline, and no other shape on it; None where a part vanished, split or merged."""
+    if not outlines:
+        return [None] * len(moved)
     pts = np.concatenate([c.points for c in outlines])
     label = np.concatenate([np.full(len(c.points), i) for i, c in enumerate(outlines)])
     tree = cKDTree(pts)
@@ -86,10 +86,29 @@ def match(moved: list[np.ndarray], outlines: list[Contour]) -> list[int] | None:
         _, j = tree.query(m)
         votes = np.bincount(label[j], minlength=len(outlines))
         best = int(np.argmax(votes))
-        if votes[best] < 0.75 * len(m):
-            return None
-        out.append(best)
-    return out if len(set(out)) == len(out) else None
+        out.append(best if votes[best] >= 0.75 * len(m) else None)
+    for j in set(o for o in out if o is not None):
+        if out.count(j) > 1:  # two shapes on one outline: they merged
+            out = [None if o == j else o for o in out]
+    return out
+
+
+def inside(alpha: np.ndarray, pts: np.ndarray, depth: float = 3.0) -> np.ndarray:
+    """Each point moved `depth` px into the object (where the flow is the object's own motion,
+    not the background's it borders)."""
+    p = np.asarray(pts, np.float64)
+    n = len(p)
+    if n < 3:
+        return p
+    d = np.roll(p, -1, axis=0) - np.roll(p, 1, axis=0)
+    normal = np.stack([d[:, 1], -d[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    h, w = alpha.shape
+    probe = p + depth * normal
+    xi = np.clip((probe[:, 0]).astype(int), 0, w - 1)
+    yi = np.clip((probe[:, 1]).astype(int), 0, h - 1)
+    sign = np.where(alpha[yi, xi] >= 0.5, 1.0, -1.0)
+    return p + depth * normal * sign[:, None]
 
 
 def carry(key: Key, corner: np.ndarray, moved: np.ndarray, outline: Contour, tol: float) -> Key | None:
