@@ -29,7 +29,11 @@ def test_outline_view_and_export_shapes(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: shapes.doc is not None and not shapes.job.is_running(), timeout=30000)
     assert shapes.overlay.items and shapes.points > 0
     first = shapes.points
-    assert _points(window) == first  # a marker per anchor
+    on_frame = [k for o in shapes.doc.objects for _, k in o.at(FIRST)]
+    assert len(on_frame) == 2  # the ring's outline and its hole (the box comes later)
+    assert _points(window) == first == sum(len(k) for k in on_frame)  # a marker per anchor of every shape
+    curves = sum(len(item.path().toSubpathPolygons()) for item in shapes.overlay.items[0::3])
+    assert curves == len(on_frame)
     text = window.findChild(type(shapes.panel.count), "shapes_count").text()
     assert f"{first} points" in text and "ring" in text and "box" in text
     assert FIRST in window.timeline.shape_keys
