@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .carry import Flow, carry, claims, corner_flags, flow_box, inside
+from .carry import Flow, carry, claims, corner_flags, flow_box, inside, steady
 from .feather import feathers
 from .fit import Contour, contours, fit_outlines
 from .model import Key, ObjectShapes, Shape
@@ -155,7 +155,7 @@ def _carry_all(live: list[_Run], outlines: list[Contour], prev_alpha, alpha, pre
         box = flow_box([prev_alpha, alpha])
         if box is not None:
             flow = Flow(prev_image, image, box)
-            moved = [p + flow.at(inside(prev_alpha, p)) for p in moved]
+            moved = [p + steady(flow.at(inside(prev_alpha, p))) for p in moved]
     which = claims(moved, outlines)
     result = []
     for run, m, j in zip(live, moved, which):

@@ -93,6 +93,22 @@ def claims(moved: list[np.ndarray], outlines: list[Contour]) -> list[int | None]
     return out
 
 
+def steady(motion: np.ndarray, span: int = 2, spread: float = 2.0) -> np.ndarray:
+    """Each anchor's motion, or its neighbours' median motion where it disagrees with them by more
+    than `spread` px (the flow fails in places: a textureless patch, an occluding edge)."""
+    v = np.asarray(motion, np.float64)
+    n = len(v)
+    if n < 3:
+        return v
+    k = min(span, (n - 1) // 2)
+    ring = np.stack([np.roll(v, d, axis=0) for d in range(-k, k + 1)])
+    med = np.median(ring, axis=0)
+    odd = np.linalg.norm(v - med, axis=1) > spread
+    out = v.copy()
+    out[odd] = med[odd]
+    return out
+
+
 def inside(alpha: np.ndarray, pts: np.ndarray, depth: float = 3.0) -> np.ndarray:
     """Each point moved `depth` px into the object (where the flow is the object's own motion,
     not the background's it borders)."""
@@ -120,10 +136,10 @@ def carry(key: Key, corner: np.ndarray, moved: np.ndarray, outline: Contour, tol
     _, idx = cKDTree(p).query(moved)
     idx = np.asarray(idx, int)
     n = len(idx)
-    if n < 2 or len(set(idx.tolist())) < n:
+    if n < 2:
         return None
-    steps = (np.roll(idx, -1) - idx) % m
-    if np.any(steps == 0) or int(steps.sum()) != m:  # not one lap in order
+    idx = in_order(p, moved, idx)
+    if idx is None:  # the anchors cannot keep their order along the outline
         return None
 
     snapped = idx.copy()
@@ -180,6 +196,58 @@ def carry(key: Key, corner: np.ndarray, moved: np.ndarray, outline: Contour, tol
     if any(err > tol for _, err in fits):
         return None
     return key_from_segments([c for c, _ in fits])
+
+
+def in_order(p: np.ndarray, moved: np.ndarray, idx: np.ndarray) -> np.ndarray | None:
+    """Outline indices for the anchors that go once round the outline in their order: the longest
+    run of anchors already in order keeps its places, each other anchor takes the outline point
+    nearest to it between its kept neighbours. None when there is no room."""
+    m, n = len(p), len(idx)
+    ref = int(np.argmin(np.linalg.norm(p[idx] - moved, axis=1)))
+    order = [(ref + i) % n for i in range(n)]
+    pos = [int((idx[k] - idx[ref]) % m) for k in order]
+    # longest strictly increasing subsequence of pos (patience sorting), always keeping ref
+    tails, tails_at, back = [], [], [-1] * n
+    for i, v in enumerate(pos):
+        j = int(np.searchsorted(tails, v))
+        if j == len(tails):
+            tails.append(v)
+            tails_at.append(i)
+        else:
+            tails[j], tails_at[j] = v, i
+        back[i] = tails_at[j - 1] if j > 0 else -1
+    keep, i = [], tails_at[-1]
+    while i != -1:
+        keep.append(i)
+        i = back[i]
+    keep = sorted(keep)
+    if keep[0] != 0:
+        keep = [0] + [k for k in keep if pos[k] > 0]
+    if len(keep) == n:
+        return idx
+    kept = set(keep)
+    out = idx.copy()
+    for a_i, a in enumerate(keep):
+        b = keep[(a_i + 1) % len(keep)]
+        lo = pos[a]
+        hi = pos[b] if b > a else m
+        between = [i for i in range(a + 1, b if b > a else n) if i not in kept]
+        if not between:
+            continue
+        if hi - lo <= len(between):
+            return None
+        for t, i in enumerate(between):
+            # keep room for the anchors after this one
+            start = lo + 1 if t == 0 else prev + 1
+            stop = hi - (len(between) - t)
+            if stop < start:
+                return None
+            cand = (idx[ref] + np.arange(start, stop + 1)) % m
+            k = order[i]
+            best = int(np.argmin(np.linalg.norm(p[cand] - moved[k], axis=1)))
+            out[k] = cand[best]
+            prev = start + best
+    return out
 
 
 def _project(p: np.ndarray, idx: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -29,8 +29,12 @@ class Contour:
     area: float
 
 
-def contours(alpha: np.ndarray, min_area: float = 12.0) -> list[Contour]:
-    """Outer outlines and holes of `alpha` >= 0.5, largest first; parts under `min_area` px² dropped."""
+MIN_SHARE = 0.005  # parts and holes smaller than this share of the object's area get no shape
+
+
+def contours(alpha: np.ndarray, min_area: float = 12.0, min_share: float = MIN_SHARE) -> list[Contour]:
+    """Outer outlines and holes of `alpha` >= 0.5, largest first; parts and holes under `min_area`
+    px² or `min_share` of the object's area dropped (specks, not something to roto)."""
     a = np.asarray(alpha, np.float32)
     binary = (a >= 0.5).astype(np.uint8)
     if not binary.any():
@@ -47,6 +51,8 @@ def contours(alpha: np.ndarray, min_area: float = 12.0) -> list[Contour]:
         if area < min_area:
             continue
         out.append(Contour(pts, bool(hole), float(area)))
+    total = sum(c.area for c in out if not c.hole)
+    out = [c for c in out if c.area >= min_share * total]
     out.sort(key=lambda c: -c.area)
     return out
 
