@@ -22,6 +22,7 @@ COMMANDS = {
     "render": "render",
     "batch": "batch",
     "conform": "conform",
+    "shapes": "shapes",
 }
 
 

@@ -98,7 +98,7 @@ def writes_files(kwargs: dict) -> bool:
 def render_kwargs(args) -> dict:
     """What every shot's render gets, minus the shot's own output folder."""
     from roto_studio.commands.export import options_from_args
-    from roto_studio.commands.render import parse_stages
+    from roto_studio.commands.render import parse_stages, shape_options
 
     options = options_from_args(args) if args.format else None
     if options is None and args.objects:
@@ -107,7 +107,8 @@ def render_kwargs(args) -> dict:
         options = ExportOptions(format="", objects=args.objects)
     return {"stages": parse_stages(args.stages), "force": args.force, "options": options,
             "matte_backend": args.matte_backend, "band": args.band, "server": args.server,
-            "json_log": args.json_log, "colorspace": args.colorspace, "token_file": args.token_file}
+            "json_log": args.json_log, "colorspace": args.colorspace, "token_file": args.token_file,
+            "shapes": shape_options(args)}
 
 
 def render_one(shot: str, out_root: str | None, kwargs: dict, frames: tuple[int, int] | None = None,

@@ -69,6 +69,11 @@ class EdgePanel(QWidget):
         grid.addWidget(self.reset, len(FIELDS), 0, 1, 3)
         grid.setColumnStretch(1, 1)
 
+    def add_section(self, widget) -> None:
+        """Another panel's widgets below the edge settings (the shapes' tolerance and budget)."""
+        grid = self.layout()
+        grid.addWidget(widget, grid.rowCount(), 0, 1, 3)
+
     def set_settings(self, settings: dict | None, enabled: bool = True) -> None:
         """Show `settings` (missing keys = defaults) without emitting anything."""
         self._updating = True

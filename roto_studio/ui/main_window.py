@@ -29,6 +29,7 @@ from roto_studio.ui.controllers.project import ProjectController
 from roto_studio.ui.controllers.prompting import PromptController
 from roto_studio.ui.controllers.service import ServiceController
 from roto_studio.ui.controllers.settings import SettingsController
+from roto_studio.ui.controllers.shapes import ShapesController
 from roto_studio.ui.edge_panel import EdgePanel
 from roto_studio.ui.find_bar import FindBar
 from roto_studio.ui.objects_panel import ObjectsPanel
@@ -73,12 +74,16 @@ class MainWindow(QMainWindow):
         self.projects = ProjectController(shot, self.recent_menu, self, self)
         self.find_ctl = FindController(shot, self.find_bar, self)
         self.pipeline = PipelineController(shot, self, self)
+        self.shapes = ShapesController(shot, self.canvas, self.timeline, self.edges, self)
 
         self.actions_by_name, self.menus = build_actions(self, {
             "project": self.projects, "playback": self.playback, "prompting": self.prompting,
             "objects": self.objects_ctl, "jobs": self.jobs, "settings": self.settings_ctl,
-            "window": self, "canvas": self.canvas, "undo": self.undo, "pipeline": self.pipeline})
+            "window": self, "canvas": self.canvas, "undo": self.undo, "pipeline": self.pipeline,
+            "shapes": self.shapes})
         self.menus["&File"].insertMenu(self.actions_by_name["save"], self.recent_menu)
+        self.actions_by_name["shapes_view"].setCheckable(True)
+        self.shapes.viewToggled.connect(self.actions_by_name["shapes_view"].setChecked)
         self.display_menu = self.menus["&View"].addMenu("Display / view")
         self.colour = ColourController(shot, self.colour_combo, self.display_menu, self)
 
