@@ -426,11 +426,11 @@ def _mb(n: int) -> str:
 
 
 def download(name: str, progress: Callable[[int, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None, force: bool = False) -> Path:
+             cancel: Callable[[], bool] | None = None, force: bool = False, resume: bool = False) -> Path:
     """Download NAME into its folder and check it (see models.weights_fetch.download)."""
     from roto_studio.models import weights_fetch
 
-    return weights_fetch.download(name, progress, cancel, force)
+    return weights_fetch.download(name, progress, cancel, force, resume=resume)
 
 
 def first_line(exc: BaseException) -> str:

@@ -6,7 +6,9 @@ Hub files go through huggingface_hub (hf_hub_download into a staging folder; the
 env HF_ENDPOINT at call time); files with a `url` (Cutie's GitHub release) are streamed with urllib,
 following redirects. A file that fails its pin is renamed aside in the model folder (`FILE.bad`),
 never used; an unpinned file gets its sha256 recorded next to it (`FILE.sha256`) and stays
-`unverified`. Cancel or failure leaves no partial file.
+`unverified`. Cancel or failure leaves no partial file, unless `resume=True` (the window's model
+manager): the staging folder (`.partial-NAME`) is then kept, and the next resumed download goes on
+from where it stopped (huggingface_hub's own resume; a Range request for plain URLs).
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ class _Stop(Exception):
 
 
 def download(name: str, progress: Callable[[int, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None, force: bool = False) -> Path:
+             cancel: Callable[[], bool] | None = None, force: bool = False, resume: bool = False) -> Path:
     """Download NAME (pinned revision) into its folder, check every file, return the main file.
 
     progress(done_bytes, total_bytes) over all files; cancel() -> True stops between chunks
     (Cancelled is raised, no partial or final file is left). Without `force`, a usable copy already
-    there (or in an offline folder) is returned without touching the network.
+    there (or in an offline folder) is returned without touching the network. resume: keep what
+    was fetched when stopped, and go on from it next time.
     """
     s = W.spec(name)
     if not force:
@@ -50,8 +53,13 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
     root = W.weights_dir()
     W.check_disk_space(root, s.known_size)
     dest = W.model_dir(name)
-    staging = root / f".download-{s.name}-{os.getpid()}-{threading.get_ident()}"
-    stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
+    if resume:
+        staging = root / f".partial-{s.name}"
+        stopped = Cancelled(f"download of {s.name} cancelled; what was fetched is kept for resuming.")
+    else:
+        staging = root / f".download-{s.name}-{os.getpid()}-{threading.get_ident()}"
+        stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
+    finished = False
     try:
         fetched = []
         done_before = 0
@@ -63,7 +71,7 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
                     progress(base + done, base + (total or 0) + rest)
 
             if f.url:
-                path, digests = _fetch_url(s, f, staging, report, cancel)
+                path, digests = _fetch_url(s, f, staging, report, cancel, resume)
             else:
                 path = _fetch_hub(s, f, staging, report, cancel)
                 digests = W.hash_file(path, ("sha256", "md5"), cancel=cancel)
@@ -85,9 +93,13 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
         meta = staging / ".cache"
         if meta.is_dir():  # huggingface_hub's own record of what it downloaded, kept with the files
             shutil.copytree(meta, dest / ".cache", dirs_exist_ok=True)
+        finished = True
         return dest / s.filename
+    except Cancelled:
+        raise stopped from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if finished or not resume:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_download(s: registry.WeightSpec, f: registry.WeightFile, path: Path, digests: dict[str, str],
@@ -190,10 +202,13 @@ class _KeepHead(urllib.request.HTTPRedirectHandler):
         return new
 
 
-def _open_url(url: str, method: str = "GET"):
+def _open_url(url: str, method: str = "GET", start: int = 0):
     from roto_studio import __version__
 
-    req = urllib.request.Request(url, method=method, headers={"User-Agent": f"roto-studio/{__version__}"})
+    headers = {"User-Agent": f"roto-studio/{__version__}"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    req = urllib.request.Request(url, method=method, headers=headers)
     return urllib.request.build_opener(_KeepHead()).open(req, timeout=URL_TIMEOUT)
 
 
@@ -233,8 +248,10 @@ def _url_size(s: registry.WeightSpec, f: registry.WeightFile) -> int | None:
 
 
 def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, progress,
-               cancel) -> tuple[Path, dict[str, str]]:
-    """Stream f.url into staging/path, hashing as it goes; returns the file and its sha256 + md5."""
+               cancel, resume: bool = False) -> tuple[Path, dict[str, str]]:
+    """Stream f.url into staging/path, hashing as it goes; returns the file and its sha256 + md5.
+    resume: a part left by a stopped download is hashed and continued with a Range request (from
+    the start when the server ignores the range)."""
     stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
     staging.mkdir(parents=True, exist_ok=True)
     size = f.size
@@ -247,14 +264,24 @@ def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, pr
     part = staging / f.path
     part.parent.mkdir(parents=True, exist_ok=True)
     hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    done = 0
+    done = part.stat().st_size if resume and part.is_file() else 0
+    if size and done >= size:
+        done = 0  # a whole (or too long) part: fetch it again rather than guess
     total = size
     try:
-        with _open_url(f.url) as resp:
-            total = _length(resp) or size
+        with _open_url(f.url, start=done) as resp:
+            if done and resp.status == 206:
+                with open(part, "rb") as old:
+                    for chunk in iter(lambda: old.read(4 * 2**20), b""):
+                        for h in hashes.values():
+                            h.update(chunk)
+                total = (_length(resp) or 0) + done or size
+            else:
+                done = 0
+                total = _length(resp) or size
             if total and total != size:
                 W.check_disk_space(staging.parent, total)
-            with open(part, "wb") as out:
+            with open(part, "ab" if done else "wb") as out:
                 while True:
                     if cancel is not None and cancel():
                         raise stopped
