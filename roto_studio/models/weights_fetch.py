@@ -8,11 +8,14 @@ following redirects. A file that fails its pin is renamed aside in the model fol
 never used; an unpinned file gets its sha256 recorded next to it (`FILE.sha256`) and stays
 `unverified`. Cancel or failure leaves no partial file, unless `resume=True` (the window's model
 manager): the staging folder (`.partial-NAME`) is then kept, and the next resumed download goes on
-from where it stopped (huggingface_hub's own resume; a Range request for plain URLs).
+from where it stopped with a Range request (pinned hub files are then streamed from the hub's
+resolve address like plain URLs, since huggingface_hub keeps no partial file; the hub token, when
+one is stored, is sent to the hub's host only).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
 import os
@@ -72,6 +75,9 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
 
             if f.url:
                 path, digests = _fetch_url(s, f, staging, report, cancel, resume)
+            elif resume and f.pinned:
+                hub_file = dataclasses.replace(f, url=_hub_url(s, f))
+                path, digests = _fetch_url(s, hub_file, staging, report, cancel, resume, token=_hub_token())
             else:
                 path = _fetch_hub(s, f, staging, report, cancel)
                 digests = W.hash_file(path, ("sha256", "md5"), cancel=cancel)
@@ -199,13 +205,32 @@ class _KeepHead(urllib.request.HTTPRedirectHandler):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and req.get_method() == "HEAD":
             new.method = "HEAD"
+        if new is not None and urllib.parse.urlsplit(newurl).hostname != urllib.parse.urlsplit(req.full_url).hostname:
+            new.remove_header("Authorization")  # the hub's token never goes to a CDN
         return new
 
 
-def _open_url(url: str, method: str = "GET", start: int = 0):
+def _hub_url(s: registry.WeightSpec, f: registry.WeightFile) -> str:
+    from huggingface_hub import hf_hub_url
+
+    return hf_hub_url(s.repo_id, f.path, revision=s.revision, endpoint=os.environ.get("HF_ENDPOINT") or None)
+
+
+def _hub_token() -> str | None:
+    try:
+        from huggingface_hub import get_token
+
+        return get_token()
+    except Exception:  # noqa: BLE001 - no token: public repos still download
+        return None
+
+
+def _open_url(url: str, method: str = "GET", start: int = 0, token: str | None = None):
     from roto_studio import __version__
 
     headers = {"User-Agent": f"roto-studio/{__version__}"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     if start:
         headers["Range"] = f"bytes={start}-"
     req = urllib.request.Request(url, method=method, headers=headers)
@@ -234,10 +259,10 @@ def _url_error(s: registry.WeightSpec, f: registry.WeightFile, exc: BaseExceptio
     return ModelError(f"downloading {s.name} failed ({W.first_line(exc)}); run `{W.fix_command(s.name)}` again, {by_hand}")
 
 
-def _url_size(s: registry.WeightSpec, f: registry.WeightFile) -> int | None:
+def _url_size(s: registry.WeightSpec, f: registry.WeightFile, token: str | None = None) -> int | None:
     """Content-Length from a HEAD request (after redirects), or None when the server will not say."""
     try:
-        with _open_url(f.url, "HEAD") as resp:
+        with _open_url(f.url, "HEAD", token=token) as resp:
             return _length(resp)
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
@@ -248,7 +273,7 @@ def _url_size(s: registry.WeightSpec, f: registry.WeightFile) -> int | None:
 
 
 def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, progress,
-               cancel, resume: bool = False) -> tuple[Path, dict[str, str]]:
+               cancel, resume: bool = False, token: str | None = None) -> tuple[Path, dict[str, str]]:
     """Stream f.url into staging/path, hashing as it goes; returns the file and its sha256 + md5.
     resume: a part left by a stopped download is hashed and continued with a Range request (from
     the start when the server ignores the range)."""
@@ -256,7 +281,7 @@ def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, pr
     staging.mkdir(parents=True, exist_ok=True)
     size = f.size
     if size is None:
-        size = _url_size(s, f)
+        size = _url_size(s, f, token)
         if size:
             W.check_disk_space(staging.parent, size)
     if cancel is not None and cancel():
@@ -269,7 +294,7 @@ def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, pr
         done = 0  # a whole (or too long) part: fetch it again rather than guess
     total = size
     try:
-        with _open_url(f.url, start=done) as resp:
+        with _open_url(f.url, start=done, token=token) as resp:
             if done and resp.status == 206:
                 with open(part, "rb") as old:
                     for chunk in iter(lambda: old.read(4 * 2**20), b""):

@@ -1,8 +1,9 @@
 """What happened to a project's unsaved changes, so reopening it can say so: when the artist
 quits choosing Discard, or opens another shot without saving, the changes still go to the
 project's autosave (work is never thrown away) and a note of why is kept in the app settings
-(`recovery/notes`: {project folder: [reason, ISO time]}). An autosave with no note was left by an
-app that stopped before it could write one (a crash, a kill, a power cut). Saving forgets the note."""
+(`recovery/notes`: {project folder: [reason, time, the autosave's mtime]}). An autosave with no
+note, or written after its note (by the autosave timer of a later session), was left by an app
+that stopped before it could say why (a crash, a kill, a power cut). Saving forgets the note."""
 
 from __future__ import annotations
 
@@ -27,9 +28,19 @@ def _key(folder) -> str:
     return str(Path(folder).resolve())
 
 
+def _stamp(folder) -> int:
+    from roto_studio.core.project import AUTOSAVE_FILE
+
+    try:
+        return (Path(folder) / AUTOSAVE_FILE).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def note(settings, folder, reason: str) -> None:
+    """Call just after the autosave was written, with why it was left unsaved."""
     data = _notes(settings)
-    data[_key(folder)] = [reason, time.strftime("%Y-%m-%d %H:%M")]
+    data[_key(folder)] = [reason, time.strftime("%Y-%m-%d %H:%M"), _stamp(folder)]
     settings.setValue(KEY, json.dumps(data))
 
 
@@ -41,7 +52,9 @@ def forget(settings, folder) -> None:
 
 def question(settings, folder) -> str:
     """The question offering the autosave, saying how it came to be there."""
-    reason, when = (_notes(settings).get(_key(folder)) or [None, ""])[:2]
+    reason, when, stamp = ((_notes(settings).get(_key(folder)) or []) + [None, "", -1])[:3]
+    if stamp != _stamp(folder):
+        reason = None  # the autosave changed after the note: the note no longer tells its story
     if reason == QUIT:
         what = f"When you quit ({when}) you chose not to save these changes; they were kept in the autosave."
     elif reason == SWITCH:

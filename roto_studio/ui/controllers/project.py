@@ -122,6 +122,7 @@ class ProjectController(QObject):
         self._add_recent(str(project.folder))
         shot.undo.clear()
         if use_auto:
+            shot.undo.resetClean()  # the restored changes are not saved yet: quitting asks
             shot.say("Restored the autosaved state; save to keep it.", error=False)
         else:
             shot.undo.setClean()
