@@ -11,6 +11,7 @@ import re
 
 _COMMAND = re.compile(r"(?:run |download (?:it|them)(?: again)? with |with )?"
                       r"`roto-studio models download ([\w.+\-]+)(?: --force)?`")
+_VERIFY = re.compile(r"\(?`roto-studio models verify ([\w.+\-]+)`\)?")
 _OFFLINE = re.compile(r"(?:point|set) ROTO_WEIGHTS_OFFLINE at (?:a|the) folder(?: holding them)?")
 _WEIGHTS = re.compile(r"\bweights\b", re.IGNORECASE)
 
@@ -23,6 +24,7 @@ def mentions_models(text: str) -> bool:
 def plain(text: str) -> str:
     """The message as plain text (status bar, logs): commands become what to click."""
     text = _COMMAND.sub(lambda m: f"download {m.group(1)} in the model manager (Edit > Models…)", text)
+    text = _VERIFY.sub(lambda m: f"(Verify {m.group(1)} in the model manager)", text)
     return _OFFLINE.sub("use a folder of weights in the model manager", text)
 
 
@@ -36,7 +38,9 @@ def rich(text: str, always: bool = False) -> str:
                    "in the model manager</a>")
         pos, linked = m.end(), True
     out.append(html.escape(text[pos:], quote=False))
-    body = _OFFLINE.sub('<a href="models:">use a folder of weights in the model manager</a>', "".join(out))
+    body = _VERIFY.sub(lambda m: f'(<a href="models:{m.group(1)}">Verify {m.group(1)} in the model manager</a>)',
+                       "".join(out))
+    body = _OFFLINE.sub('<a href="models:">use a folder of weights in the model manager</a>', body)
     if not linked and (always or (_WEIGHTS.search(text) and mentions_models(text))):
         body += ' <a href="models:">Open the model manager</a>'
     return body

@@ -123,6 +123,34 @@ def test_backends_without_weights_are_unavailable_with_a_link(qtbot, window, cli
     assert "background" in mgr.rows["cutie-base"].title.styleSheet()  # the row asked for stands out
 
 
+def test_find_and_matting_without_weights_link_to_the_model_manager(qtbot, window, clip, no_weights):
+    """The "weights missing" messages of Find... and of Matte edges offer the model manager, not a
+    terminal command."""
+    from PySide6.QtTest import QTest
+
+    from roto_studio.ui.model_links import link_target
+
+    w = window
+    assert w.open_media_path(clip)
+    wait_frame(qtbot, w, 0)
+    QTest.keyClicks(w.find_bar.field, "dog")
+    QTest.keyClick(w.find_bar.field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "models:" in w.message.text(), timeout=30000)
+    text = w.message.text()
+    assert 'href="models:sam3"' in text and "`roto-studio models download" not in text, text
+    assert "model manager" in w.status.currentMessage() and "`" not in w.status.currentMessage()
+
+    click_canvas(w, 40, 48)
+    wait_masks(qtbot, w)
+    w.message.setText("")
+    w.matte(backend="vitmatte")
+    qtbot.waitUntil(lambda: "models:" in w.message.text(), timeout=30000)
+    links = [link_target(part.split('"')[0]) for part in w.message.text().split('href="')[1:]]
+    assert links == ["vitmatte-small"], w.message.text()
+    w.message.linkActivated.emit("models:vitmatte-small")
+    assert w.models_ctl.dialog.isVisible()
+
+
 # ---------------------------------------------------------------------------------------- dialogs
 
 def _fits(d) -> tuple[int, int, str]:

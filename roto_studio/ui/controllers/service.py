@@ -61,7 +61,7 @@ class ServiceController(QObject):
             factory = server_engine_factory(host, shot.project, backend)
         service = ModelService(engine_factory=factory, parent=self)
         service.failed.connect(self._on_failed)
-        service.ready.connect(lambda text: self._set_running(html.escape(text, quote=False)))
+        service.ready.connect(lambda text: self._set_running(rich(text)))
         shot.service = service
         shot.serviceChanged.emit(service)
         self.check_backends(device, remote=host is not None and host.mode == "remote")
@@ -205,7 +205,7 @@ class ServiceController(QObject):
             picked = "auto picked " if backend == "auto" and not error else ""
             if error:  # name the choice that cannot be used, then why
                 text = f"{dict(BACKENDS).get(backend, backend)} cannot be used: {text}"
-            self._set_running(picked + (rich(text, always=True) if error else html.escape(text, quote=False)))
+            self._set_running(picked + rich(text, always=error))
             self.shot.status(f"Backend: {picked}{text}", 8000)
             if error:
                 self.shot.say(text)
