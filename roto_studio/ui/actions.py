@@ -37,7 +37,7 @@ ACTIONS: list[ActionSpec] = [
     A("save", "&File", "Save", ("Ctrl+S",), "project.save_project", needs_project=True),
     A("save_as", "&File", "Save as…", ("Ctrl+Shift+S",), "project.save_as_dialog", needs_project=True),
     A("export", "&File", "Export…", ("Ctrl+E",), "jobs.export_dialog", needs_project=True, separator=True),
-    A("quit", "&File", "Quit", ("Ctrl+Q",), "window.close", separator=True),
+    A("quit", "&File", "Quit", ("Ctrl+Q",), "window.quit", separator=True),
     A("undo", "&Edit", "Undo", ("Ctrl+Z",), "undo.undo"),
     A("redo", "&Edit", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "undo.redo"),
     A("clear", "&Edit", "Clear mask on this frame", ("Delete",), "prompting.clear_mask", needs_project=True,

@@ -282,11 +282,22 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.projects.handle_drop(urls)
 
-    def closeEvent(self, event):
+    def quit(self) -> bool:
+        """File > Quit: asks Save / Discard / Cancel when there are unsaved changes, then closes."""
         if not self.projects.confirm_close(self.ask_save):
+            return False
+        self._quit_confirmed = True
+        return self.close()
+
+    def closeEvent(self, event):
+        # The window's close button (a spontaneous event) asks as Quit does; close() from code
+        # (scripts, tests, the smoke check) does not ask: unsaved changes go to the autosave.
+        if event.spontaneous() and not getattr(self, "_quit_confirmed", False) \
+                and not self.projects.confirm_close(self.ask_save):
             event.ignore()
             return
         self.projects.close_event()
+        self.models_ctl.close()
         self.settings_ctl.save_window_settings()
         self.projects.close_project()
         self.service_ctl.close()  # stops the local model server child

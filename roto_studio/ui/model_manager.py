@@ -293,10 +293,14 @@ class ModelManager(QDialog):
     def busy(self) -> bool:
         return any(r.job is not None for r in self.rows.values())
 
-    def done(self, result: int) -> None:  # closing keeps the downloads running only while open
+    def cancel_all(self) -> None:
         for row in self.rows.values():
             row.cancel()
-        super().done(result)
+
+    def wait(self, timeout: float = 10.0) -> None:
+        for row in self.rows.values():
+            if row.job is not None:
+                row.job.wait(timeout)
 
 
 def any_weights() -> bool:

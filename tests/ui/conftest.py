@@ -22,16 +22,6 @@ def _load_make_sample():
 make_sample = _load_make_sample()
 
 
-@pytest.fixture(autouse=True)
-def _quit_answers_discard(monkeypatch):
-    """Closing a window with unsaved changes asks Save / Discard / Cancel in a modal box nobody
-    answers in a test: unless a test sets window.ask_save, such a window discards (its autosave
-    keeps the changes, as after a real Discard)."""
-    from roto_studio.ui.main_window import MainWindow
-
-    monkeypatch.setattr(MainWindow, "_ask_save_box", lambda self, question: "discard")
-
-
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     import roto_studio.ui  # noqa: F401 - applies the PySide6 guard before any Qt call

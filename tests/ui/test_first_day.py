@@ -211,9 +211,12 @@ def test_quit_asks_to_save_and_recovery_says_what_happened(qtbot, settings, clip
     answers = ["cancel", "discard"]
     w.ask_save = lambda q: asked.append(q) or answers.pop(0)
     w.change_object(w.project.objects[0].id, "name", "renamed")
-    assert not w.close() and w.isVisible()  # Cancel keeps the window and the changes
+    quit_ = w.actions_by_name["quit"]  # File > Quit, Ctrl+Q
+    quit_.trigger()
+    assert w.isVisible()  # Cancel keeps the window and the changes
     assert "Save the changes" in asked[0] and w.project.objects[0].name == "renamed"
-    assert w.close() and not w.isVisible()  # Discard
+    quit_.trigger()
+    assert not w.isVisible()  # Discard
     assert (folder / "autosave.json").exists()  # the changes are still kept aside
 
     questions = []
@@ -234,15 +237,14 @@ def test_quit_asks_to_save_and_recovery_says_what_happened(qtbot, settings, clip
     assert w3.project.objects[0].name == "before the crash"
     # Save: saved, nothing left to recover
     w3.ask_save = lambda q: "save"
-    assert w3.close()
+    assert w3.quit()
     assert not (folder / "autosave.json").exists()
-    w2.ask_save = lambda q: "discard"
     # nothing unsaved: no question
     w4 = MainWindow(settings)
     qtbot.addWidget(w4)
     assert w4.open_project(folder)
     w4.ask_save = lambda q: asked.append(q) or "cancel"
-    assert w4.close() and len(asked) == 2
+    assert w4.quit() and len(asked) == 2
 
 
 # ---------------------------------------------------------------------------------------- help
@@ -331,7 +333,9 @@ def test_model_manager_downloads_cancels_resumes_verifies(qtbot, window, clip, h
     again = []
     qtbot.mouseClick(row.download_button, Qt.MouseButton.LeftButton)
     row.job.progress.connect(lambda d, t, _i: again.append(d))
+    mgr.close()  # closing the manager while it downloads only hides it
     _wait_idle(qtbot, row)
+    assert window.model_manager() is mgr
     assert again and again[0] > 2**20, again[:3]
     assert row.state.text().startswith("downloaded and checked — installed, verified"), row.state.text()
     assert (no_weights / "vitmatte-small" / "model.safetensors").read_bytes() == PAYLOAD

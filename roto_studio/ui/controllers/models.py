@@ -1,6 +1,7 @@
 """Models for the window: the model manager dialog (one, non-modal, opened from Edit > Models…,
 from every "weights missing" message and once on the first start when no weights are on disk),
-the offline weights folder from the settings applied at start, and the switch-over when a model
+the offline weights folder from the settings applied at start, downloads that go on while the manager is closed (stopped,
+resumable, when the window closes), and the switch-over when a model
 arrives (settingsChanged: the model service restarts on the new weights, the backend list is
 checked again). The first-start offer is remembered in the settings (`models/offered`) and
 skipped when env ROTO_NO_MODEL_MANAGER is set."""
@@ -44,9 +45,16 @@ class ModelsController(QObject):
         return self.dialog
 
     def _closed(self, _result: int) -> None:
-        if self.dialog is not None:
+        """Closing the manager hides it while downloads run (reopening shows their progress)."""
+        if self.dialog is not None and not self.dialog.busy():
             self.dialog.deleteLater()
-        self.dialog = None
+            self.dialog = None
+
+    def close(self) -> None:
+        """The window closes: stop the downloads (what was fetched is kept for resuming)."""
+        if self.dialog is not None:
+            self.dialog.cancel_all()
+            self.dialog.wait()
 
     def open_link(self, url: str) -> None:
         name = link_target(url)
