@@ -12,7 +12,11 @@ import re
 _COMMAND = re.compile(r"(?:run |download (?:it|them)(?: again)? with |with )?"
                       r"`roto-studio models download ([\w.+\-]+)(?: --force)?`")
 _VERIFY = re.compile(r"\(?`roto-studio models verify ([\w.+\-]+)`\)?")
-_OFFLINE = re.compile(r"(?:point|set) ROTO_WEIGHTS_OFFLINE at (?:a|the) folder(?: holding them)?")
+_OFFLINE = re.compile(r"(?:point|set) ROTO_WEIGHTS_OFFLINE at (?:(?:a|the) folder(?: holding them)?|it)")
+# CLI-only hints, reworded for the window
+_CLI_HINTS = [(re.compile(r" \(or set ROTO_CUTIE_WEIGHTS to [^)]*\)"), ""),
+              (re.compile(r"\(or use --backend classical\)"), "(or choose the classical matting backend)"),
+              (re.compile(r"or use --backend classical"), "or choose the CPU fallback")]
 _WEIGHTS = re.compile(r"\bweights\b", re.IGNORECASE)
 
 
@@ -23,6 +27,7 @@ def mentions_models(text: str) -> bool:
 
 def plain(text: str) -> str:
     """The message as plain text (status bar, logs): commands become what to click."""
+    text = _window_words(text)
     text = _COMMAND.sub(lambda m: f"download {m.group(1)} in the model manager (Edit > Models…)", text)
     text = _VERIFY.sub(lambda m: f"(Verify {m.group(1)} in the model manager)", text)
     return _OFFLINE.sub("use a folder of weights in the model manager", text)
@@ -31,6 +36,7 @@ def plain(text: str) -> str:
 def rich(text: str, always: bool = False) -> str:
     """The message as Qt rich text with links to the model manager (`always`: add one even when
     the text names no model, e.g. for an unavailable backend)."""
+    text = _window_words(text)
     out, pos, linked = [], 0, False
     for m in _COMMAND.finditer(text):
         out.append(html.escape(text[pos:m.start()], quote=False))
@@ -44,6 +50,12 @@ def rich(text: str, always: bool = False) -> str:
     if not linked and (always or (_WEIGHTS.search(text) and mentions_models(text))):
         body += ' <a href="models:">Open the model manager</a>'
     return body
+
+
+def _window_words(text: str) -> str:
+    for pattern, words in _CLI_HINTS:
+        text = pattern.sub(words, text)
+    return text
 
 
 def link_target(url: str) -> str | None:

@@ -176,13 +176,17 @@ class ModelRow(QWidget):
 
     def _succeeded(self, result) -> None:
         if self.job_kind == "verify":
+            from roto_studio.ui.model_links import plain
+
             state, message = result
-            self.note = "verified" if state == "ok" else message
+            self.note = "verified" if state == "ok" else plain(message)
         else:
             self.note = "downloaded and checked"
 
     def _failed(self, message: str) -> None:
-        self.note = message
+        from roto_studio.ui.model_links import plain
+
+        self.note = plain(message)
 
     def _cancelled(self) -> None:
         self.note = "download cancelled; Download resumes it" if self.job_kind == "download" else "check cancelled"

@@ -123,6 +123,27 @@ def test_backends_without_weights_are_unavailable_with_a_link(qtbot, window, cli
     assert "background" in mgr.rows["cutie-base"].title.styleSheet()  # the row asked for stands out
 
 
+def test_the_panel_names_what_runs_on_the_local_model_server(qtbot, settings, clip, no_weights, monkeypatch):
+    """With the models in the local server child, a backend the server cannot build is named as
+    unusable (with the reason and a link), never left as "starting"."""
+    from roto_studio.ui.main_window import MainWindow
+
+    monkeypatch.setenv("ROTO_DEVICE", "cpu")
+    settings.setValue("models/server", "local")
+    settings.setValue("models/device", "cpu")
+    settings.setValue("models/backend", "cutie")
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_media_path(clip)
+    assert "on the local model server" in w.backend_label.text()
+    qtbot.waitUntil(lambda: "cannot be used" in w.backend_label.text(), timeout=120000)
+    text = w.backend_label.text()
+    assert text.startswith("Backend: Cutie cannot be used: ") and 'href="models:cutie-base"' in text, text
+    assert "starting" not in text
+    w.close()
+
+
 def test_find_and_matting_without_weights_link_to_the_model_manager(qtbot, window, clip, no_weights):
     """The "weights missing" messages of Find... and of Matte edges offer the model manager, not a
     terminal command."""
