@@ -451,12 +451,12 @@ def licence_accepted(name: str) -> bool:
 
 
 def download(name: str, progress: Callable[[int, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None, force: bool = False) -> Path:
+             cancel: Callable[[], bool] | None = None, force: bool = False, resume: bool = False) -> Path:
     """Download NAME into its folder and check it (see models.weights_fetch.download). A model whose
     licence does not permit commercial use is refused (one line) until `accept_licence(NAME)`."""
     from roto_studio.models import weights_fetch
 
-    return weights_fetch.download(name, progress, cancel, force)
+    return weights_fetch.download(name, progress, cancel, force, resume=resume)
 
 
 def first_line(exc: BaseException) -> str:

@@ -6,11 +6,16 @@ Hub files go through huggingface_hub (hf_hub_download into a staging folder; the
 env HF_ENDPOINT at call time); files with a `url` (Cutie's GitHub release) are streamed with urllib,
 following redirects. A file that fails its pin is renamed aside in the model folder (`FILE.bad`),
 never used; an unpinned file gets its sha256 recorded next to it (`FILE.sha256`) and stays
-`unverified`. Cancel or failure leaves no partial file.
+`unverified`. Cancel or failure leaves no partial file, unless `resume=True` (the window's model
+manager): the staging folder (`.partial-NAME`) is then kept, and the next resumed download goes on
+from where it stopped with a Range request (pinned hub files are then streamed from the hub's
+resolve address like plain URLs, since huggingface_hub keeps no partial file; the hub token, when
+one is stored, is sent to the hub's host only).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
 import os
@@ -35,12 +40,13 @@ class _Stop(Exception):
 
 
 def download(name: str, progress: Callable[[int, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None, force: bool = False) -> Path:
+             cancel: Callable[[], bool] | None = None, force: bool = False, resume: bool = False) -> Path:
     """Download NAME (pinned revision) into its folder, check every file, return the main file.
 
     progress(done_bytes, total_bytes) over all files; cancel() -> True stops between chunks
     (Cancelled is raised, no partial or final file is left). Without `force`, a usable copy already
-    there (or in an offline folder) is returned without touching the network.
+    there (or in an offline folder) is returned without touching the network. resume: keep what
+    was fetched when stopped, and go on from it next time.
     """
     s = W.spec(name)
     from roto_studio.models import licences
@@ -53,8 +59,13 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
     root = W.weights_dir()
     W.check_disk_space(root, s.known_size)
     dest = W.model_dir(name)
-    staging = root / f".download-{s.name}-{os.getpid()}-{threading.get_ident()}"
-    stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
+    if resume:
+        staging = root / f".partial-{s.name}"
+        stopped = Cancelled(f"download of {s.name} cancelled; what was fetched is kept for resuming.")
+    else:
+        staging = root / f".download-{s.name}-{os.getpid()}-{threading.get_ident()}"
+        stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
+    finished = False
     try:
         fetched = []
         done_before = 0
@@ -66,7 +77,10 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
                     progress(base + done, base + (total or 0) + rest)
 
             if f.url:
-                path, digests = _fetch_url(s, f, staging, report, cancel)
+                path, digests = _fetch_url(s, f, staging, report, cancel, resume)
+            elif resume and f.pinned:
+                hub_file = dataclasses.replace(f, url=_hub_url(s, f))
+                path, digests = _fetch_url(s, hub_file, staging, report, cancel, resume, token=_hub_token())
             else:
                 path = _fetch_hub(s, f, staging, report, cancel)
                 digests = W.hash_file(path, ("sha256", "md5"), cancel=cancel)
@@ -88,9 +102,13 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
         meta = staging / ".cache"
         if meta.is_dir():  # huggingface_hub's own record of what it downloaded, kept with the files
             shutil.copytree(meta, dest / ".cache", dirs_exist_ok=True)
+        finished = True
         return dest / s.filename
+    except Cancelled:
+        raise stopped from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if finished or not resume:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_download(s: registry.WeightSpec, f: registry.WeightFile, path: Path, digests: dict[str, str],
@@ -190,13 +208,35 @@ class _KeepHead(urllib.request.HTTPRedirectHandler):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and req.get_method() == "HEAD":
             new.method = "HEAD"
+        if new is not None and urllib.parse.urlsplit(newurl).hostname != urllib.parse.urlsplit(req.full_url).hostname:
+            new.remove_header("Authorization")  # the hub's token never goes to a CDN
         return new
 
 
-def _open_url(url: str, method: str = "GET"):
+def _hub_url(s: registry.WeightSpec, f: registry.WeightFile) -> str:
+    from huggingface_hub import hf_hub_url
+
+    return hf_hub_url(s.repo_id, f.path, revision=s.revision, endpoint=os.environ.get("HF_ENDPOINT") or None)
+
+
+def _hub_token() -> str | None:
+    try:
+        from huggingface_hub import get_token
+
+        return get_token()
+    except Exception:  # noqa: BLE001 - no token: public repos still download
+        return None
+
+
+def _open_url(url: str, method: str = "GET", start: int = 0, token: str | None = None):
     from roto_studio import __version__
 
-    req = urllib.request.Request(url, method=method, headers={"User-Agent": f"roto-studio/{__version__}"})
+    headers = {"User-Agent": f"roto-studio/{__version__}"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    req = urllib.request.Request(url, method=method, headers=headers)
     return urllib.request.build_opener(_KeepHead()).open(req, timeout=URL_TIMEOUT)
 
 
@@ -222,10 +262,10 @@ def _url_error(s: registry.WeightSpec, f: registry.WeightFile, exc: BaseExceptio
     return ModelError(f"downloading {s.name} failed ({W.first_line(exc)}); run `{W.fix_command(s.name)}` again, {by_hand}")
 
 
-def _url_size(s: registry.WeightSpec, f: registry.WeightFile) -> int | None:
+def _url_size(s: registry.WeightSpec, f: registry.WeightFile, token: str | None = None) -> int | None:
     """Content-Length from a HEAD request (after redirects), or None when the server will not say."""
     try:
-        with _open_url(f.url, "HEAD") as resp:
+        with _open_url(f.url, "HEAD", token=token) as resp:
             return _length(resp)
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
@@ -236,13 +276,15 @@ def _url_size(s: registry.WeightSpec, f: registry.WeightFile) -> int | None:
 
 
 def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, progress,
-               cancel) -> tuple[Path, dict[str, str]]:
-    """Stream f.url into staging/path, hashing as it goes; returns the file and its sha256 + md5."""
+               cancel, resume: bool = False, token: str | None = None) -> tuple[Path, dict[str, str]]:
+    """Stream f.url into staging/path, hashing as it goes; returns the file and its sha256 + md5.
+    resume: a part left by a stopped download is hashed and continued with a Range request (from
+    the start when the server ignores the range)."""
     stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
     staging.mkdir(parents=True, exist_ok=True)
     size = f.size
     if size is None:
-        size = _url_size(s, f)
+        size = _url_size(s, f, token)
         if size:
             W.check_disk_space(staging.parent, size)
     if cancel is not None and cancel():
@@ -250,14 +292,24 @@ def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, pr
     part = staging / f.path
     part.parent.mkdir(parents=True, exist_ok=True)
     hashes = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    done = 0
+    done = part.stat().st_size if resume and part.is_file() else 0
+    if size and done >= size:
+        done = 0  # a whole (or too long) part: fetch it again rather than guess
     total = size
     try:
-        with _open_url(f.url) as resp:
-            total = _length(resp) or size
+        with _open_url(f.url, start=done, token=token) as resp:
+            if done and resp.status == 206:
+                with open(part, "rb") as old:
+                    for chunk in iter(lambda: old.read(4 * 2**20), b""):
+                        for h in hashes.values():
+                            h.update(chunk)
+                total = (_length(resp) or 0) + done or size
+            else:
+                done = 0
+                total = _length(resp) or size
             if total and total != size:
                 W.check_disk_space(staging.parent, total)
-            with open(part, "wb") as out:
+            with open(part, "ab" if done else "wb") as out:
                 while True:
                     if cancel is not None and cancel():
                         raise stopped

@@ -32,6 +32,7 @@ MENUS = ("&File", "&Edit", "&View", "&Tools", "&Objects", "&Track", "&Refine", "
 
 ACTIONS: list[ActionSpec] = [
     A("new", "&File", "New from media…", ("Ctrl+N",), "project.new_dialog"),
+    A("new_folder", "&File", "New from a folder of frames…", (), "project.new_folder_dialog"),
     A("open", "&File", "Open project…", ("Ctrl+O",), "project.open_dialog"),
     A("save", "&File", "Save", ("Ctrl+S",), "project.save_project", needs_project=True),
     A("save_as", "&File", "Save as…", ("Ctrl+Shift+S",), "project.save_as_dialog", needs_project=True),
@@ -39,12 +40,13 @@ ACTIONS: list[ActionSpec] = [
     A("import_masks", "&File", "Import masks…", (), "pipeline.import_masks_dialog", needs_project=True),
     A("conform", "&File", "Conform edit into shots…", (), "pipeline.conform_dialog"),
     A("export_shapes", "&File", "Export shapes…", (), "shapes.export_dialog", needs_project=True),
-    A("quit", "&File", "Quit", ("Ctrl+Q",), "window.close", separator=True),
+    A("quit", "&File", "Quit", ("Ctrl+Q",), "window.quit", separator=True),
     A("undo", "&Edit", "Undo", ("Ctrl+Z",), "undo.undo"),
     A("redo", "&Edit", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "undo.redo"),
     A("clear", "&Edit", "Clear mask on this frame", ("Delete",), "prompting.clear_mask", needs_project=True,
       separator=True),
     A("settings", "&Edit", "Settings and models…", ("Ctrl+,",), "settings.settings_dialog"),
+    A("models", "&Edit", "Models…", (), "models.open_manager"),
     A("shot_settings", "&Edit", "Shot settings (frame rate)…", (), "project.shot_settings_dialog",
       needs_project=True),
     A("fit", "&View", "Fit", ("Ctrl+0",), "canvas.fit"),
@@ -92,7 +94,7 @@ ACTIONS: list[ActionSpec] = [
     A("play_back", "&Frame", "Play backward", ("J",), "playback.play", (-1,)),
     A("stop", "&Frame", "Stop", ("K",), "playback.stop"),
     A("play_fwd", "&Frame", "Play forward", ("L",), "playback.play", (1,)),
-    A("help", "&Help", "Keyboard shortcuts", ("F1",), "window.shortcuts_dialog"),
+    A("help", "&Help", "Getting started and keyboard shortcuts", ("F1",), "window.shortcuts_dialog"),
 ]
 
 # (keys, what): the F1 dialog and README rows. {name} = the first key of that action.

@@ -38,7 +38,9 @@ def create_app(argv=None):
 
 
 def open_first(window, path=None) -> None:
-    """After the window is on screen: open `path`, or the sample shot (made on first use)."""
+    """After the window is on screen: open `path`, or the sample shot (made on first use); on the
+    first start with no weights on disk, the model manager is offered too (once)."""
+    window.models_ctl.offer_first_start()
     if path:
         window.open_path(path)
         return

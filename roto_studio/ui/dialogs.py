@@ -7,37 +7,15 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from roto_studio.ui.actions import help_rows, shortcuts_markdown  # noqa: F401 - shortcuts_markdown for callers
+from roto_studio.ui.help import HelpDialog as ShortcutsDialog  # noqa: F401 - F1: getting started + keys
 from roto_studio.workers.jobs import Job
 
 # (keys, what): made from the window's action table (ui.actions), as is README.md's key table
 SHORTCUTS = help_rows()
-
-
-class ShortcutsDialog(QDialog):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Keyboard shortcuts")
-        self.setObjectName("shortcuts_dialog")
-        table = QTableWidget(len(SHORTCUTS), 2)
-        table.setHorizontalHeaderLabels(["Keys", "Action"])
-        for i, (k, v) in enumerate(SHORTCUTS):
-            table.setItem(i, 0, QTableWidgetItem(k))
-            table.setItem(i, 1, QTableWidgetItem(v))
-        table.resizeColumnsToContents()
-        table.horizontalHeader().setStretchLastSection(True)
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table = table
-        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        box.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(table)
-        layout.addWidget(box)
-        self.resize(560, 620)
 
 
 class ExportDialog(QDialog):
@@ -334,10 +312,17 @@ class SettingsDialog(QDialog):
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.accept)
         box.rejected.connect(self.reject)
+        body = QWidget()
+        inner = QVBoxLayout(body)
+        inner.addLayout(form)
+        inner.addWidget(models)
+        scroll = QScrollArea()  # the model rows make it taller than a laptop screen
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(models)
+        layout.addWidget(scroll, 1)
         layout.addWidget(box)
+        self.resize(max(640, body.sizeHint().width() + 40), min(680, body.sizeHint().height() + 80))
 
     @staticmethod
     def _set_combo(combo: QComboBox, value) -> None:

@@ -22,6 +22,7 @@ from roto_studio.ui.canvas import VIEW_MODES, Canvas
 from roto_studio.ui.controllers.colour import ColourController
 from roto_studio.ui.controllers.find import FindController
 from roto_studio.ui.controllers.jobs import JobsController
+from roto_studio.ui.controllers.models import ModelsController
 from roto_studio.ui.controllers.pipeline import PipelineController
 from roto_studio.ui.controllers.objects import ObjectsController
 from roto_studio.ui.controllers.playback import PlaybackController
@@ -55,6 +56,8 @@ class MainWindow(QMainWindow):
         # ask(question, title) -> bool; tests replace it to answer without a modal box
         self.ask = self._ask_box
         shot.ask = lambda *a, **k: self.ask(*a, **k)
+        # ask_save(question) -> 'save' | 'discard' | 'cancel' on quitting with unsaved changes
+        self.ask_save = self._ask_save_box
         self._message_timer = QTimer(self, singleShot=True, interval=10000)
         self._message_timer.timeout.connect(lambda: self.message.setVisible(False))
         self._build_widgets()
@@ -62,6 +65,9 @@ class MainWindow(QMainWindow):
         # The order matters: slots run in the order they were connected. Objects fix the current
         # object before the others redraw; on closing, playback stops before the jobs are
         # cancelled and the jobs before the service stops.
+        self.models_ctl = ModelsController(shot, self, self)  # offline folder before the service
+        self.message.linkActivated.connect(self.models_ctl.open_link)
+        self.backend_label.linkActivated.connect(self.models_ctl.open_link)
         self.objects_ctl = ObjectsController(shot, self.objects, self.edges, self.edges_dock, self)
         self.playback = PlaybackController(shot, self.canvas, self.timeline, self.frame_spin, self)
         self.jobs = JobsController(shot, self.timeline, self.progress, self.job_label, self.cancel_button,
@@ -80,7 +86,7 @@ class MainWindow(QMainWindow):
             "project": self.projects, "playback": self.playback, "prompting": self.prompting,
             "objects": self.objects_ctl, "jobs": self.jobs, "settings": self.settings_ctl,
             "window": self, "canvas": self.canvas, "undo": self.undo, "pipeline": self.pipeline,
-            "shapes": self.shapes})
+            "shapes": self.shapes, "models": self.models_ctl})
         self.menus["&File"].insertMenu(self.actions_by_name["save"], self.recent_menu)
         self.actions_by_name["shapes_view"].setCheckable(True)
         self.shapes.viewToggled.connect(self.actions_by_name["shapes_view"].setChecked)
@@ -109,6 +115,7 @@ class MainWindow(QMainWindow):
         self.message = QLabel()
         self.message.setObjectName("message_bar")
         self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.RichText)
         self.message.setVisible(False)
         self.message.setStyleSheet("QLabel{background:#5a2a2a;color:#fff;padding:6px;}")
         self.timeline = Timeline()
@@ -184,6 +191,7 @@ class MainWindow(QMainWindow):
         self.backend_label = QLabel("Backend: no shot yet")
         self.backend_label.setObjectName("backend_label")
         self.backend_label.setWordWrap(True)
+        self.backend_label.setTextFormat(Qt.TextFormat.RichText)
         for w in (QLabel("View"), self.mode_combo, QLabel("Overlay opacity"), self.opacity,
                   QLabel("Backend for this shot"), self.backend_combo, self.backend_label, self.tool_label):
             vl.addWidget(w)
@@ -216,8 +224,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ messages and state
     def show_message(self, text: str, error: bool = True) -> None:
-        """Plain message in the window (never a traceback)."""
-        self.message.setText(text)
+        """Plain message in the window (never a traceback); a "weights missing" message links to
+        the model manager instead of a terminal command."""
+        from roto_studio.ui.model_links import plain, rich
+
+        self.message.setText(rich(text))
+        text = plain(text)
         self.message.setStyleSheet("QLabel{background:%s;color:#fff;padding:6px;}"
                                    % ("#6a2a2a" if error else "#2a4a6a"))
         self.message.setVisible(True)
@@ -228,6 +240,11 @@ class MainWindow(QMainWindow):
     def _ask_box(self, question: str, title: str = "Roto Studio") -> bool:
         r = QMessageBox.question(self, title, question)
         return r == QMessageBox.StandardButton.Yes
+
+    def _ask_save_box(self, question: str) -> str:
+        b = QMessageBox.StandardButton
+        r = QMessageBox.question(self, "Unsaved changes", question, b.Save | b.Discard | b.Cancel, b.Save)
+        return {b.Save: "save", b.Discard: "discard"}.get(r, "cancel")
 
     def _update_title(self) -> None:
         name = self.shot.project.name if self.shot.project else "no shot"
@@ -250,9 +267,9 @@ class MainWindow(QMainWindow):
             self.playback.stop()
 
     def shortcuts_dialog(self) -> None:
-        from roto_studio.ui.dialogs import ShortcutsDialog
+        from roto_studio.ui.help import HelpDialog
 
-        d = ShortcutsDialog(self)
+        d = HelpDialog(self, open_link=self.models_ctl.open_link)
         d.setModal(False)
         d.show()
         self._shortcuts = d
@@ -272,8 +289,22 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.projects.handle_drop(urls)
 
+    def quit(self) -> bool:
+        """File > Quit: asks Save / Discard / Cancel when there are unsaved changes, then closes."""
+        if not self.projects.confirm_close(self.ask_save):
+            return False
+        self._quit_confirmed = True
+        return self.close()
+
     def closeEvent(self, event):
+        # The window's close button (a spontaneous event) asks as Quit does; close() from code
+        # (scripts, tests, the smoke check) does not ask: unsaved changes go to the autosave.
+        if event.spontaneous() and not getattr(self, "_quit_confirmed", False) \
+                and not self.projects.confirm_close(self.ask_save):
+            event.ignore()
+            return
         self.projects.close_event()
+        self.models_ctl.close()
         self.settings_ctl.save_window_settings()
         self.projects.close_project()
         self.service_ctl.close()  # stops the local model server child
@@ -297,6 +328,9 @@ class MainWindow(QMainWindow):
 
     def open_media_path(self, path) -> bool:
         return self.projects.open_media_path(path)
+
+    def model_manager(self, name: str | None = None):
+        return self.models_ctl.open_manager(name)
 
     def open_project(self, path) -> bool:
         return self.projects.open_project(path)

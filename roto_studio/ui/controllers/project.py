@@ -12,17 +12,35 @@ from PySide6.QtWidgets import QFileDialog
 from roto_studio.core.errors import RotoError
 from roto_studio.core.paths import projects_dir
 from roto_studio.ui import commands as cmd
+from roto_studio.ui import recovery
 from roto_studio.workers.jobs import plain_message
 
-MEDIA_FILTER = ("Media (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.tif *.tiff *.exr *.dpx);;"
-                "All files (*)")
 MAX_RECENT = 10
+
+
+def sequence_of(path: Path) -> tuple[Path, int | None]:
+    """(what to open, frame to show): a frame of a numbered sequence gives the sequence's pattern
+    and that frame's number; anything else (a video, a folder, a lone image) is opened as it is."""
+    from roto_studio.core.media import sequence_pattern_for
+    from roto_studio.core.media.patterns import parse_pattern
+
+    if not path.is_file():
+        return path, None
+    try:
+        pattern = sequence_pattern_for(path)
+        if pattern is None:
+            return path, None
+        number = parse_pattern(pattern).match(path.name)
+    except (RotoError, OSError):
+        return path, None
+    return Path(pattern), number
 
 
 class ProjectController(QObject):
     def __init__(self, shot, recent_menu, parent_widget, parent=None):
         super().__init__(parent)
         self.shot, self.recent_menu, self.parent_widget = shot, recent_menu, parent_widget
+        self._quit_note = False  # the artist chose Discard when quitting
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
         self.apply_autosave_interval()
@@ -38,11 +56,13 @@ class ProjectController(QObject):
         return self.open_media_path(p)
 
     def handle_drop(self, paths: list[str]) -> bool:
+        """Dropped files: a project, a video, a folder of frames, or frames (one frame of a
+        numbered sequence opens the whole sequence at that frame; several frames open the
+        sequence they belong to, at the first of them)."""
         if not paths:
             return False
         if len(paths) > 1:
-            # several frames dropped: open the sequence they belong to (their folder)
-            return self.open_media_path(Path(paths[0]).parent)
+            return self.open_media_path(sorted(paths)[0])
         return self.open_path(paths[0])
 
     def open_media_path(self, path) -> bool:
@@ -52,10 +72,13 @@ class ProjectController(QObject):
         shot, path = self.shot, Path(path)
         if not self._confirm_discard():
             return False
+        path, start = sequence_of(path)
         try:
             media = open_media(path, cache_bytes=shot.frame_cache_bytes())
             folder = self._untitled_folder(path)
             project = create_project(folder, path)
+            if start is not None and start in media.frame_numbers:
+                project.settings["frame"] = start  # the frame chosen is the current frame
             project.save()
         except (RotoError, OSError) as exc:
             shot.say(plain_message(exc, f"opening {path.name}"))
@@ -65,13 +88,14 @@ class ProjectController(QObject):
         shot.undo.push(cmd.ObjectAdd(shot))
         shot.undo.clear()
         shot.undo.setClean()
-        shot.say(f"Opened {path.name}: {media.width}×{media.height}, {media.frame_count} frames. "
+        what = path.name if start is None else f"the sequence {path.name}"
+        shot.say(f"Opened {what}: {media.width}×{media.height}, {media.frame_count} frames. "
                  "Click on the thing to cut out.", error=False)
         return True
 
     def _untitled_folder(self, media_path: Path) -> Path:
         base = projects_dir()
-        stem = media_path.stem.split(".")[0] or "shot"
+        stem = media_path.stem.split(".")[0].rstrip("#@_-") or media_path.parent.name or "shot"
         for i in range(1, 10000):
             folder = base / (f"{stem}.roto" if i == 1 else f"{stem}-{i}.roto")
             if not folder.exists():
@@ -88,9 +112,7 @@ class ProjectController(QObject):
         try:
             use_auto = False
             if autosave_is_newer(folder):
-                use_auto = shot.ask("This project has autosaved changes newer than its last save "
-                                    "(the app may have closed unexpectedly). Restore them?",
-                                    "Restore autosave")
+                use_auto = shot.ask(recovery.question(shot.settings, folder), "Restore autosave")
             project = load_project(folder, use_autosave=use_auto)
             media = project.open_media(cache_bytes=shot.frame_cache_bytes())
         except (RotoError, OSError) as exc:
@@ -100,6 +122,7 @@ class ProjectController(QObject):
         self._add_recent(str(project.folder))
         shot.undo.clear()
         if use_auto:
+            shot.undo.resetClean()  # the restored changes are not saved yet: quitting asks
             shot.say("Restored the autosaved state; save to keep it.", error=False)
         else:
             shot.undo.setClean()
@@ -132,6 +155,7 @@ class ProjectController(QObject):
         if self.shot.project is not None and not self.shot.undo.isClean():
             try:
                 self.shot.project.autosave()
+                recovery.note(self.shot.settings, self.shot.project.folder, recovery.SWITCH)
             except OSError:
                 pass
         return True
@@ -157,6 +181,7 @@ class ProjectController(QObject):
             shot.say(plain_message(exc, "saving"))
             return False
         shot.undo.setClean()
+        recovery.forget(shot.settings, shot.project.folder)
         self._add_recent(str(shot.project.folder))
         shot.saved.emit()
         shot.status(f"Saved {shot.project.folder}", 5000)
@@ -198,12 +223,29 @@ class ProjectController(QObject):
         else:
             self.autosave_timer.stop()
 
+    def confirm_close(self, ask_save) -> bool:
+        """Quitting with unsaved changes: ask_save(question) -> 'save' | 'discard' | 'cancel'.
+        False keeps the window open (Cancel, or a save that did not happen)."""
+        shot = self.shot
+        if shot.project is None or shot.undo.isClean():
+            return True
+        answer = ask_save(f"Save the changes to {shot.project.name} before quitting?")
+        if answer == "save":
+            return self.save_project()
+        if answer == "discard":
+            self._quit_note = True
+            return True
+        return False
+
     def close_event(self) -> None:
-        """The window closes: keep unsaved changes in the autosave, then close the shot."""
+        """The window closes: keep unsaved changes in the autosave (also after Discard: the
+        next open offers them back and says why they are there), then close the shot."""
         self.shot.aboutToSave.emit()
         if self.shot.project is not None and not self.shot.undo.isClean():
             try:
                 self.shot.project.autosave()
+                if self._quit_note:
+                    recovery.note(self.shot.settings, self.shot.project.folder, recovery.QUIT)
             except OSError:
                 pass
 
@@ -242,7 +284,16 @@ class ProjectController(QObject):
 
     # ------------------------------------------------------------------ dialogs and recent files
     def new_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.parent_widget, "New project from media", "", MEDIA_FILTER)
+        """A video, any frame of an image sequence (the sequence opens), or a folder of frames
+        (the dialog's "Open folder" button)."""
+        from roto_studio.ui.media_dialog import choose_media
+
+        path = choose_media(self.parent_widget)
+        if path:
+            self.open_media_path(path)
+
+    def new_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self.parent_widget, "New project from a folder of frames")
         if path:
             self.open_media_path(path)
 
