@@ -29,6 +29,7 @@ from roto_studio.ui.controllers.project import ProjectController
 from roto_studio.ui.controllers.prompting import PromptController
 from roto_studio.ui.controllers.service import ServiceController
 from roto_studio.ui.controllers.settings import SettingsController
+from roto_studio.ui.controllers.track_text import TrackTextController
 from roto_studio.ui.edge_panel import EdgePanel
 from roto_studio.ui.find_bar import FindBar
 from roto_studio.ui.objects_panel import ObjectsPanel
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.projects = ProjectController(shot, self.recent_menu, self, self)
         self.find_ctl = FindController(shot, self.find_bar, self)
         self.cleanplate_ctl = CleanPlateController(shot, self.jobs, self.playback, self, self)
+        self.track_ctl = TrackTextController(shot, self.find_bar, self.find_ctl, self.jobs, self.timeline, self)
 
         self.actions_by_name, self.menus = build_actions(self, {
             "project": self.projects, "playback": self.playback, "prompting": self.prompting,

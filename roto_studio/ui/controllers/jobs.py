@@ -73,6 +73,24 @@ class JobsController(QObject):
         self.timeline.busy = span
         self.shot.jobStarted.emit(kind)
 
+    def run_service_job(self, kind: str, fn, *args, on_done=None, span=None):
+        """Run fn(engine, progress, cancelled, *args) in the model thread as the window's job
+        (progress row, Esc cancels); on_done(task) runs in the GUI thread when it ends."""
+        shot = self.shot
+        if shot.project is None or shot.service is None or self._refuse_if_busy():
+            return None
+
+        def ended():
+            if on_done is not None:
+                on_done(task)
+            self._job_ended()
+
+        task = ServiceTask(shot.service, kind, ended)
+        shot.job, shot.job_kind = task, kind
+        self._show_job_started(kind, span)
+        task.request_id = shot.service.job(fn, *args)
+        return task
+
     def _refuse_if_busy(self) -> bool:
         if self.shot.job_running():
             self.shot.say(BUSY)
@@ -233,11 +251,15 @@ class JobsController(QObject):
                                        f"({len(ids)} of {n}) (Ctrl+Shift+F)")
         actions["prop_all"].setIconText("Propagate all")
 
+    def propagate_objects(self, obj_ids, direction: str = "forward"):
+        """Propagate these objects (those with a mask on this frame) over the in/out range."""
+        return self.propagate(direction, all_objects=True, only=set(obj_ids))
+
     def propagate_all(self, direction: str = "forward"):
         """Propagate every object with a mask on this frame over the in/out range (one run)."""
         return self.propagate(direction, all_objects=True)
 
-    def propagate(self, direction: str = "forward", all_objects: bool = False):
+    def propagate(self, direction: str = "forward", all_objects: bool = False, only=None):
         """Propagate the current object (or every object with a mask here) from this frame over
         the in/out range (F, B, Shift+F; Ctrl+Shift+F for all)."""
         shot = self.shot
@@ -245,7 +267,7 @@ class JobsController(QObject):
             return None
         if self._refuse_if_busy():
             return None
-        ids = self.propagation_objects(all_objects)
+        ids = [o for o in self.propagation_objects(all_objects) if only is None or o in only]
         if not ids:
             shot.say("make a mask on this frame first (click on the object), then propagate."
                      if not all_objects else "no object has a mask on this frame: click on one, then propagate.")
@@ -412,7 +434,10 @@ class JobsController(QObject):
         from roto_studio.ui.dialogs import ExportDialog
 
         last = shot.settings.value("export/folder", str(Path.home() / "roto_exports" / shot.project.name))
-        d = ExportDialog(shot.project, self.timeline.frame_range(), last, self.parent_widget)
+        config = getattr(shot.media, "colour_config", None)
+        d = ExportDialog(shot.project, self.timeline.frame_range(), last, self.parent_widget,
+                         spaces=config.spaces() if config is not None else (),
+                         plate_space=getattr(shot.media, "colorspace", "") or "")
         if d.exec():
             out = d.out.text().strip()
             if not out:
