@@ -14,7 +14,7 @@ import logging
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QProgressBar, QSlider, QSpinBox, QToolButton,
+                               QMessageBox, QProgressBar, QSizePolicy, QSlider, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
 from roto_studio.ui.actions import build_actions, needs_project
@@ -131,6 +131,8 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(380)
         self.job_label = QLabel()
         self.job_label.setObjectName("job_label")
+        # a long job message must not widen the centre (the docks would give way, the frame move)
+        self.job_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel (Esc)")
         self.cancel_button.setVisible(False)

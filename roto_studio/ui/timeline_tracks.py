@@ -19,8 +19,9 @@ from roto_studio.ui.timeline import Timeline, spans
 from roto_studio.workers.jobs import Job
 from roto_studio.workers.thumbnails import make_thumbnails
 
-ROW = 15  # px per object track
-MAX_ROWS = 8  # taller shots scroll through the Objects panel instead
+ROW = 13  # px per object track while up to ROWS of them fit
+ROWS = 4  # the tracks' area always has this height (the canvas never moves when objects come);
+MAX_ROWS = 12  # more objects share it in thinner rows, up to this many
 
 
 class ThumbStrip(QWidget):
@@ -138,7 +139,7 @@ class ObjectTracks(QWidget):
         self.setMouseTracking(True)
         self.rows: list[dict] = []  # {id, name, color, keys, done, locked, flagged: {frame: why}}
         self.current: str | None = None
-        self.setFixedHeight(0)
+        self.setFixedHeight(ROWS * ROW + 2)
 
     def sizeHint(self) -> QSize:
         return QSize(600, self.height())
@@ -146,17 +147,19 @@ class ObjectTracks(QWidget):
     def set_rows(self, rows: list[dict], current: str | None) -> None:
         self.rows = rows[:MAX_ROWS]
         self.current = current
-        self.setFixedHeight(ROW * len(self.rows) + (2 if self.rows else 0))
         self.update()
 
+    def row_height(self) -> float:
+        return min(ROW, (self.height() - 2) / max(len(self.rows), 1))
+
     def row_at(self, y: float) -> dict | None:
-        i = int((y - 1) // ROW)
+        i = int((y - 1) // self.row_height())
         return self.rows[i] if 0 <= i < len(self.rows) else None
 
     def row_y(self, obj_id: str) -> float:
         """Centre y of obj_id's track (tests click on it)."""
         i = next(k for k, r in enumerate(self.rows) if r["id"] == obj_id)
-        return 1 + i * ROW + ROW / 2
+        return 1 + (i + 0.5) * self.row_height()
 
     def flag_at(self, x: float, y: float) -> str | None:
         row = self.row_at(y)
@@ -196,26 +199,28 @@ class ObjectTracks(QWidget):
         font = p.font()
         font.setPointSizeF(7.5)
         p.setFont(font)
+        rh = self.row_height()
         for i, r in enumerate(self.rows):
-            top = 1 + i * ROW
-            band = QRectF(left, top + 1, right - left, ROW - 2)
+            top = 1 + i * rh
+            band = QRectF(left, top + 1, right - left, rh - 2)
             cur = r["id"] == self.current
             p.fillRect(band, QColor(62, 62, 70) if cur else QColor(44, 44, 48))
             color = QColor(*r["color"])
+            inset = min(3.0, rh / 4)
             for a, b in r["done"]:
                 dim = QColor(color)
                 dim.setAlpha(200 if cur else 130)
-                p.fillRect(QRectF(tl._x(a), top + 3, max(tl._x(b, "right") - tl._x(a), 1), ROW - 6), dim)
+                p.fillRect(QRectF(tl._x(a), top + inset, max(tl._x(b, "right") - tl._x(a), 1), rh - 2 * inset), dim)
             for a, b in r["locked"]:
-                p.fillRect(QRectF(tl._x(a), top + ROW - 5, max(tl._x(b, "right") - tl._x(a), 1), 3), self.LOCK)
+                p.fillRect(QRectF(tl._x(a), top + rh - inset - 2, max(tl._x(b, "right") - tl._x(a), 1), 2 + inset / 2),
+                           self.LOCK)
             for f in r["keys"]:
-                x = tl.x_of(f)
-                p.fillRect(QRectF(x - 2, top + 1, 4, ROW - 2), self.KEY)
+                p.fillRect(QRectF(tl.x_of(f) - 2, top + 1, 4, rh - 2), self.KEY)
             for f in r["flagged"]:
-                x = tl.x_of(f)
-                p.fillRect(QRectF(x - 1.5, top + 1, 3, ROW - 2), self.FLAG)
-            p.setPen(QColor(255, 255, 255) if cur else QColor(190, 190, 190))
-            p.drawText(QRectF(left + 4, top, 160, ROW), Qt.AlignmentFlag.AlignVCenter, r["name"])
+                p.fillRect(QRectF(tl.x_of(f) - 1.5, top + 1, 3, rh - 2), self.FLAG)
+            if rh >= 10:
+                p.setPen(QColor(255, 255, 255) if cur else QColor(190, 190, 190))
+                p.drawText(QRectF(left + 4, top, 160, rh), Qt.AlignmentFlag.AlignVCenter, r["name"])
         if tl.current is not None:
             x = tl.x_of(tl.current)
             p.fillRect(QRectF(x - 0.5, 0, 1.5, self.height()), QColor(255, 90, 60))
