@@ -155,7 +155,7 @@ def test_propagate_all_and_a_track_per_object(qtbot, window, clip):
     assert "Object 1" in w.job_label.text() and "Object 2" in w.job_label.text()
 
     tracks = w.timeline_column.tracks
-    qtbot.waitUntil(lambda: len(tracks.rows) == 2 and all(r["done"] for r in tracks.rows))
+    qtbot.waitUntil(lambda: len(tracks.rows) == 2 and all(r["done"] == [(0, N - 1)] for r in tracks.rows))
     rows = {r["id"]: r for r in tracks.rows}
     assert rows[first]["keys"] == [0] and rows[first]["done"] == [(0, N - 1)]
     assert tracks.height() == 4 * 13 + 2  # room for four tracks whatever the count: nothing moves
@@ -202,7 +202,7 @@ def _leaking_clip(folder):
             k = min(i - 8, 4)
             img[(((xx - cx) / 15) ** 2 + ((yy - (56 + 3 * k)) / (3 * k + 1)) ** 2 <= 1) & ~d] = (150, 45, 45)
         cv2.imwrite(str(folder / f"p.{1000 + i}.png"), cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2BGR))
-    return folder / "p.1000.png"
+    return folder
 
 
 @requires_classical
@@ -227,7 +227,7 @@ def test_a_leak_onto_the_reflection_gets_red_marks_that_say_why(qtbot, window, t
     # the reason is in the tooltip, on the object's track and on the scrub bar
     f = min(leaks)
     tracks = w.timeline_column.tracks
-    qtbot.waitUntil(lambda: tracks.rows and tracks.rows[0]["flagged"])
+    qtbot.waitUntil(lambda: bool(tracks.rows and tracks.rows[0]["flagged"]))
     pos = QPoint(int(w.timeline.x_of(f)), int(tracks.row_y(oid)))
     QApplication.sendEvent(tracks, QHelpEvent(QEvent.Type.ToolTip, pos, tracks.mapToGlobal(pos)))
     assert "outside the object's outline on its key frame" in QToolTip.text()
@@ -278,6 +278,8 @@ def test_clean_plate_settings_and_view(qtbot, window, clip, tmp_path):
     assert not w.canvas.overlay_item.isVisible()
     x, y = _disc_centre(0)
     assert w.canvas.image[int(y), int(x), 0] < 180  # the red disc is gone
+    w.activateWindow()  # the dialog had the keyboard
+    qtbot.waitUntil(w.isActiveWindow)
     key(w, Qt.Key.Key_V, Qt.KeyboardModifier.ShiftModifier)
     wait_frame(qtbot, w, 0)
     assert not act.isChecked()
