@@ -21,6 +21,7 @@ COMMANDS = {
     "serve": "serve",
     "render": "render",
     "batch": "batch",
+    "check": "check",
 }
 
 
