@@ -23,6 +23,7 @@ COMMANDS = {
     "batch": "batch",
     "conform": "conform",
     "shapes": "shapes",
+    "check": "check",
 }
 
 
