@@ -85,7 +85,8 @@ def render_kwargs(args) -> dict:
         options = ExportOptions(format="", objects=args.objects)
     return {"stages": parse_stages(args.stages), "force": args.force, "options": options,
             "matte_backend": args.matte_backend, "band": args.band, "server": args.server,
-            "json_log": args.json_log, "colorspace": args.colorspace, "token_file": args.token_file}
+            "json_log": args.json_log, "colorspace": args.colorspace, "token_file": args.token_file,
+            "shutter_angle": args.shutter_angle}
 
 
 def render_one(shot: str, out_root: str | None, kwargs: dict, frames: tuple[int, int] | None = None,
