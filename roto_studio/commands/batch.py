@@ -108,7 +108,7 @@ def render_kwargs(args) -> dict:
     return {"stages": parse_stages(args.stages), "force": args.force, "options": options,
             "matte_backend": args.matte_backend, "band": args.band, "server": args.server,
             "json_log": args.json_log, "colorspace": args.colorspace, "token_file": args.token_file,
-            "shapes": shape_options(args)}
+            "shapes": shape_options(args), "shutter_angle": args.shutter_angle}
 
 
 def render_one(shot: str, out_root: str | None, kwargs: dict, frames: tuple[int, int] | None = None,

@@ -48,6 +48,9 @@ def add_render_arguments(p, out_help: str | None = None) -> None:
     p.add_argument("--matte-backend", choices=("auto", "vitmatte", "classical"), default="auto",
                    help="matting for the matte stage (auto: ViTMatte when its weights are installed)")
     p.add_argument("--band", type=int, metavar="PX", help="matte stage: unknown band each side of the edge")
+    p.add_argument("--shutter-angle", type=float, metavar="DEG", default=None,
+                   help="matte stage: motion blur, the matte smeared along each object's motion over this share "
+                        "of a frame (0-360; default: each object's edge setting, else 0)")
     add_output_arguments(p, required=False)
     from roto_studio.commands.shapes import add_shape_arguments
     from roto_studio.ops.shapes.formats import FORMATS as SHAPE_FORMATS
@@ -141,7 +144,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
                 force: bool = False, out=None, options=None, matte_backend: str = "auto",
                 band: int | None = None, server: str | None = None, log: FrameLog | None = None,
                 colorspace: str | None = None, token_file: str | None = None,
-                shapes: dict | None = None) -> RenderResult:
+                shapes: dict | None = None, shutter_angle: float | None = None) -> RenderResult:
     """Run `stages` of one saved project. Raises RotoError (what to do) when something is wrong."""
     from roto_studio.commands import render_stages as rs
     from roto_studio.core.project import load_project
@@ -195,7 +198,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
         elif downstream:
             need = ctx.around(requested, rs.temporal_radius(export_objects))
         if "matte" in stages:
-            rs.run_matte(ctx, need, matte_backend, band)
+            rs.run_matte(ctx, need, matte_backend, band, shutter_angle)
         if downstream:
             store = rs.source_store(ctx, "matte" in stages)
             rs.check_sources(ctx, store, project.objects if "cleanplate" in stages else export_objects, need)
@@ -241,7 +244,7 @@ def run(args) -> int:
     log = FrameLog(name, args.json_log)
     result = render_shot(args.project, stages, parse_frames(args.frames), args.force, args.out, options,
                          args.matte_backend, args.band, args.server, log, args.colorspace, args.token_file,
-                         shape_options(args))
+                         shape_options(args), args.shutter_angle)
     log.note(f"{result.frames} frames: {result.done()} frame steps done, {result.skipped()} skipped as "
              f"finished, {result.seconds:.1f}s")
     return 0
