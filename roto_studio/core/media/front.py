@@ -156,14 +156,19 @@ class Media:
             image = backend.read_native(frame, full)
             return image if full else self.view.to_uint8(image)
 
-    def read(self, frame: int) -> np.ndarray:
-        """HxWx3 uint8 RGB (cached; the array is read-only, copy it to edit)."""
+    def read(self, frame: int, keep: bool = True) -> np.ndarray:
+        """HxWx3 uint8 RGB (cached; the array is read-only, copy it to edit). keep=False: a frame
+        not in the cache is decoded without being added (a pass over the whole shot, such as a
+        propagation, then leaves the cache to what the artist looked at)."""
         frame = self._check_frame(frame)
         key = ("rgb", frame)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
         image = self._decode(frame, full=False)
+        if not keep:
+            image.flags.writeable = False
+            return image
         return self.cache.put(key, image)
 
     def read_full(self, frame: int) -> np.ndarray:
