@@ -2,8 +2,9 @@
 atomically, cancellable between frames, the same bytes for the same frames, with a start timecode.
 
 The frames are converted to the encoder's yuva444p10 planes here in numpy (`yuva_planes`), not by
-swscale: its slice-threaded conversion wrote stray alpha at slice boundaries, and its output
-depends on its version and thread count. The alpha plane is the matte rounded to 10 bits.
+swscale: its slice-threaded conversion wrote stray alpha at slice boundaries (854x480 frames, rows
+160 and 320), it truncates the alpha to 10 bits, and from 16-bit RGB it puts white at 943, not 940.
+The alpha plane is the matte rounded to 10 bits (prores_ks takes no more; it stores it losslessly).
 """
 
 from __future__ import annotations
