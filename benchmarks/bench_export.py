@@ -14,6 +14,11 @@ Wall-clock throughput on a shared machine mostly measures the other jobs, so the
 splits each writer thread's time (Linux /proc/thread-self/schedstat) into on a CPU, waiting
 for a CPU (other programs' load) and blocked (GIL, locks, disk). Threads that scale spend next
 to nothing blocked; then N workers run N times as fast as one when N cores are free.
+
+ProRes frames: our numpy conversion to the encoder's yuva444p10 planes (core.export.prores) is
+timed beside libswscale's (PyAV reformat, what export used before, with its default threads and
+with one), in CPU ms per frame, with the number of alpha values each puts more than one 10-bit
+code from the matte.
 """
 
 from __future__ import annotations
@@ -115,6 +120,45 @@ def thread_split(write_one, threads: int, frames: int) -> tuple[float, float, fl
     return cpu / wall, wait / wall, max(0.0, 1 - (cpu + wait) / wall), cpu / frames
 
 
+def prores_conversion(alphas: list[np.ndarray], w: int, h: int) -> None:
+    """CPU ms per frame and stray alpha values: yuva_planes vs swscale (threads auto and 1)."""
+    import av
+
+    from roto_studio.core.export.prores import _frame, yuva_planes
+
+    alphas = [cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA) for a in alphas]
+    rgb = np.dstack([np.full((h, w), v, np.uint16) for v in (20000, 40000, 60000)])
+    want = [np.rint(a * 1023).astype(np.int32) for a in alphas]
+
+    def swscale(threads):
+        def convert(a):
+            rgba = np.dstack([rgb, alpha_to_uint16(a)])
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba64le")
+            out = frame.reformat(format="yuva444p10le", src_colorspace="ITU709", dst_colorspace="ITU709",
+                                 dst_color_range="MPEG", threads=threads)
+            plane = out.planes[3]
+            return np.frombuffer(plane, np.uint16).reshape(h, plane.line_size // 2)[:, :w]
+        return convert
+
+    def ours(a):
+        planes = yuva_planes(rgb, a, 1)
+        _frame(planes, w, h)
+        return planes[3]
+
+    print(f"ProRes frame conversion ({w}x{h}, RGB + alpha -> yuva444p10 planes, {len(alphas)} frames):")
+    for label, fn in (("ours      numpy yuva_planes          ", ours),
+                      ("baseline  swscale, threads auto (old)", swscale(0)),
+                      ("baseline  swscale, 1 thread          ", swscale(1))):
+        stray = frames = 0
+        t0 = time.process_time()
+        for a, want_a in zip(alphas, want):
+            off = int((np.abs(fn(a).astype(np.int32) - want_a) > 1).sum())
+            stray, frames = stray + off, frames + (off > 0)
+        cpu = (time.process_time() - t0) / len(alphas)
+        print(f"  {label}: cpu {cpu * 1000:6.1f} ms/frame   alpha values off by > 1 code: {stray} "
+              f"(in {frames} frames)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--frames", type=int, default=48)
@@ -208,6 +252,8 @@ def main() -> int:
             print(f"  {label:<26}: on a cpu {on_cpu:6.1%}  waiting for a cpu {waiting:6.1%}  "
                   f"blocked {blocked:5.1%}   cpu {cpu * 1000:5.1f} ms/frame -> "
                   f"{1 / cpu:5.1f} frames/s per free core")
+        for size in ((W, H), (854, 480)):  # 854x480: the size the stray alpha was seen at
+            prores_conversion(alphas, *size)
     finally:
         exr.OWN_ZIP_ENCODER = own_encoder
         shutil.rmtree(work, ignore_errors=True)

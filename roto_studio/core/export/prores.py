@@ -2,8 +2,9 @@
 atomically, cancellable between frames, the same bytes for the same frames, with a start timecode.
 
 The frames are converted to the encoder's yuva444p10 planes here in numpy (`yuva_planes`), not by
-swscale: its slice-threaded conversion wrote stray alpha at slice boundaries, and its output
-depends on its version and thread count. The alpha plane is the matte rounded to 10 bits.
+swscale: its slice-threaded conversion wrote stray alpha at slice boundaries (854x480 frames, rows
+160 and 320), it truncates the alpha to 10 bits, and from 16-bit RGB it puts white at 943, not 940.
+The alpha plane is the matte rounded to 10 bits (prores_ks takes no more; it stores it losslessly).
 """
 
 from __future__ import annotations
@@ -30,20 +31,26 @@ def yuva_planes(rgb: np.ndarray, alpha: np.ndarray, matrix: int = 1) -> np.ndarr
     (FFmpeg's number; BT.709 when unknown) into limited (video) range, alpha (0..1) full range."""
     kr, kb = _LUMA.get(int(matrix), _LUMA[1])
     rgb = plate_to_uint16(rgb)
+    alpha = clean_alpha(alpha)
     h, w = rgb.shape[:2]
-    c = rgb.astype(np.float32) * np.float32(1 / 65535)
-    r, g, b = c[..., 0], c[..., 1], c[..., 2]
-    y = np.float32(kr) * r + np.float32(1 - kr - kb) * g + np.float32(kb) * b
-    out = np.empty((4, h, w), np.float32)
-    np.multiply(y, 876, out=out[0])
-    out[0] += 64
-    np.multiply(b - y, np.float32(896 / (2 * (1 - kb))), out=out[1])
-    np.multiply(r - y, np.float32(896 / (2 * (1 - kr))), out=out[2])
-    out[1:3] += 512
-    np.multiply(clean_alpha(alpha), 1023, out=out[3])
-    np.rint(out, out=out)
-    np.clip(out, 0, 1023, out=out)
-    return out.astype(np.uint16)
+    out = np.empty((4, h, w), np.uint16)
+    band = max(1, (1 << 16) // max(1, w))  # rows at a time: the temporaries stay in the cache
+    for y0 in range(0, h, band):
+        rows = slice(y0, y0 + band)
+        c = rgb[rows].astype(np.float32) * np.float32(1 / 65535)
+        r, g, b = c[..., 0], c[..., 1], c[..., 2]
+        y = np.float32(kr) * r + np.float32(1 - kr - kb) * g + np.float32(kb) * b
+        planes = np.empty((4,) + y.shape, np.float32)
+        np.multiply(y, 876, out=planes[0])
+        planes[0] += 64
+        np.multiply(b - y, np.float32(896 / (2 * (1 - kb))), out=planes[1])
+        np.multiply(r - y, np.float32(896 / (2 * (1 - kr))), out=planes[2])
+        planes[1:3] += 512
+        np.multiply(alpha[rows], 1023, out=planes[3])
+        np.rint(planes, out=planes)
+        np.clip(planes, 0, 1023, out=planes)
+        out[:, rows] = planes
+    return out
 
 
 def _frame(planes: np.ndarray, width: int, height: int):

@@ -17,7 +17,11 @@ from roto_studio.core.export import ExportOptions, export_project
 from roto_studio.core.project import create_project
 
 
+PACKAGES = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "exrheader": "openexr", "oiiotool": "openimageio-tools"}
+
+
 def tool(name: str) -> str:
+    """The path of a reader, or skip (one line) naming the Debian package that has it."""
     path = shutil.which(name)
     if path is None and name == "ffmpeg":
         try:
@@ -27,8 +31,7 @@ def tool(name: str) -> str:
         except (ImportError, RuntimeError):
             path = None
     if path is None:
-        pytest.skip(f"{name} is not installed (Debian package: "
-                    f"{ {'ffmpeg': 'ffmpeg', 'ffprobe': 'ffmpeg', 'exrheader': 'openexr'}.get(name, 'openimageio-tools') })")
+        pytest.skip(f"{name} is not installed (Debian package {PACKAGES[name]})")
     return path
 
 
