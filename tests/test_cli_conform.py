@@ -68,6 +68,7 @@ def test_conform_edl_then_batch_renders_the_shots(tmp_path, capsys):
         project = load_project(out / f"{name}.roto")
         assert project.settings["shot_range"] == [first, last]
         assert project.settings["edit"]["cut"] == cut and project.settings["edit"]["handles"] == 3
+        assert project.settings["fps"] == "24"  # PNG plates give no rate: the edit's
         with project.open_media() as media:
             assert list(media.frame_numbers) == list(range(first, last + 1))
 
