@@ -73,3 +73,13 @@ def test_more_gpus_than_the_cluster_has(tmp_path, ray_gpu_session, capsys):
     assert main(["batch", str(shot), "--ray", "--stages", "track,matte", "--gpus-per-task", "2"]) == 2
     err = capsys.readouterr().err
     assert "--gpus-per-task 2 asks for more GPUs than the cluster has (1)" in err
+
+
+def test_failing_task_is_retried_with_its_reason(tmp_path, ray_gpu_session, capsys):
+    shot = make_shot(tmp_path, "bad", frames=6, keys=(1, 2))
+    (tmp_path / "bad_plate" / "plate.1004.png").write_bytes(b"not a png")  # a damaged plate frame
+    assert main(["batch", str(shot), "--ray", "--stages", "track", "--retries", "1"]) == 1
+    table = capsys.readouterr().out
+    retried = [line for line in table.splitlines() if line.startswith("retried: bad track: ")]
+    assert len(retried) == 1 and "plate.1004.png" in retried[0], table  # the first attempt's reason
+    assert "failed (track): " in table and "plate.1004.png" in table.split("failed (track): ")[1]

@@ -68,6 +68,7 @@ def test_conform_edl_then_batch_renders_the_shots(tmp_path, capsys):
         project = load_project(out / f"{name}.roto")
         assert project.settings["shot_range"] == [first, last]
         assert project.settings["edit"]["cut"] == cut and project.settings["edit"]["handles"] == 3
+        assert project.settings["fps"] == "24"  # PNG plates give no rate: the edit's
         with project.open_media() as media:
             assert list(media.frame_numbers) == list(range(first, last + 1))
 
@@ -141,3 +142,26 @@ def test_conform_fcp_xml_dry_run(tmp_path, capsys):
     assert "frames 1004-1015 (cut 1005-1014, handles 1)" in text and "frames 2002-2010 (cut 2003-2009" in text
     assert "2 shots in cut.xml: 2 placed" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_conform_movie_plate_by_its_start_timecode(tmp_path, capsys):
+    av = pytest.importorskip("av")
+    from tests.core.media_gen import make_frame
+
+    root = tmp_path / "media"
+    root.mkdir()
+    with av.open(str(root / "sh040.mov"), "w") as out:  # frames 0-19, starting at 01:00:00:00
+        out.metadata["timecode"] = "01:00:00:00"
+        stream = out.add_stream("mjpeg", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuvj420p"
+        for i in range(20):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(make_frame(i, W, H), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    edit = tmp_path / "cut.edl"
+    edit.write_text(_edl([("R40", "sh040", 86400 + 5, 86400 + 12)]))
+    assert main(["conform", str(edit), "--media", str(root), "--handles", "2", "--out", str(tmp_path / "o")]) == 0
+    assert "frames 3-13 (cut 5-11, handles 2)" in capsys.readouterr().out
+    with load_project(tmp_path / "o" / "sh040.roto").open_media() as media:
+        assert list(media.frame_numbers) == list(range(3, 14))

@@ -136,6 +136,8 @@ def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs, gpu
                         row.seconds += info["seconds"]
                         row.retries.extend(f"{what}: {reason}" for reason in info.get("retries", []))
                     except Exception as exc:  # noqa: BLE001 - Ray wraps the task's error
+                        earlier = getattr(getattr(exc, "cause", None), "reasons", [])[:-1]
+                        row.retries.extend(f"{what}: {reason}" for reason in earlier)
                         if row.status == "ok":
                             row.status = f"failed ({what}): {_message(exc)}"
                     left[shot] -= 1

@@ -4,15 +4,14 @@ node lost), and which GPUs it was given; the summary lists every retry with its 
 
 An attempt writes `NAME.roto/render/attempts/<task>.json` (`running`, the batch's run id, the
 reasons so far) before it starts; finding one still `running` from the same run means the attempt
-before died. An error other than a RotoError (bad input, which a retry cannot fix) is recorded
-and raised as TaskFailed, which Ray retries (`retry_exceptions`).
+before died. Any error is recorded and raised as TaskFailed (carrying every reason so far), which
+Ray retries (`retry_exceptions`): a file server's hiccup or a GPU out of memory often passes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import traceback
 from pathlib import Path
 
 from roto_studio.core.errors import RotoError
@@ -20,8 +19,15 @@ from roto_studio.core.errors import RotoError
 DIED = "the worker died (killed, out of memory or its node lost)"
 
 
-class TaskFailed(Exception):
-    """An attempt failed with an error a retry may not see again (Ray retries these)."""
+class TaskFailed(RotoError):
+    """An attempt failed (Ray retries these); args: (reason, [every attempt's reason so far])."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "the task failed"
+
+    @property
+    def reasons(self) -> list:
+        return list(self.args[1]) if len(self.args) > 1 else []
 
 
 def _marker(shot: str, what: str) -> Path:
@@ -69,14 +75,15 @@ def run_task(shot: str, out_root, kwargs: dict, frames, stages, what: str, run_i
             log.write(f"{Path(shot).name.removesuffix('.roto')}: {what} on GPU {','.join(gpus)}\n")
     try:
         info = render_one(shot, out_root, kwargs, frames=frames, stages=stages)
-    except RotoError:
-        marker.unlink(missing_ok=True)
-        raise
     except Exception as exc:  # noqa: BLE001 - recorded, then retried by Ray
-        lines = traceback.format_exception_only(type(exc), exc)
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}".strip()
-        _write(marker, {"run": run_id, "running": False, "reasons": [*reasons, reason]})
-        raise TaskFailed(reason if reason else "".join(lines).strip()) from None
+        text = str(exc).strip()
+        if isinstance(exc, RotoError):
+            reason = text or type(exc).__name__
+        else:
+            reason = f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}".strip(" :")
+        reasons.append(reason)
+        _write(marker, {"run": run_id, "running": False, "reasons": reasons})
+        raise TaskFailed(reason, reasons) from None
     marker.unlink(missing_ok=True)
     info["retries"] = reasons
     info["gpus"] = gpus

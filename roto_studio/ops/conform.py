@@ -39,6 +39,7 @@ class Shot:
     last: int | None = None
     cut: tuple[int, int] | None = None  # plate frames of the cut itself
     clamped: bool = False  # handles cut short by the plate's ends
+    fps_assumed: bool = False  # the plate gives no frame rate: the project takes the edit's
     problem: str | None = None
     project: Path | None = None
 
@@ -238,6 +239,7 @@ def plan(edit_path, media_root, handles: int = 0, rate: float = 24.0) -> Conform
                         shot.problem = f"its source frames {cut[0]}-{cut[1]} are outside {Path(shot.media).name} ({lo}-{hi})"
                         continue
                     shot.cut = cut
+                    shot.fps_assumed = getattr(media, "fps_source", "") == "assumed"
                     shot.first, shot.last = max(lo, cut[0] - handles), min(hi, cut[1] + handles)
                     shot.clamped = shot.first > cut[0] - handles or shot.last < cut[1] + handles
             except RotoError as exc:
@@ -271,6 +273,10 @@ def write_projects(result: Conform, out_dir, handles: int, edit_path) -> list[Pa
         project = create_project(out / f"{s.name}.roto", s.media)
         project.settings["shot_range"] = [s.first, s.last]
         project.settings["range"] = list(s.cut)  # the window's play range: the cut
+        if s.fps_assumed:
+            from fractions import Fraction
+
+            project.set_fps(Fraction(result.rate).limit_denominator(1001))
         project.settings["edit"] = {
             "file": str(Path(edit_path).resolve()), "event": s.event, "clip": s.clip, "reel": s.reel,
             "source_in": tc(s.source_in), "source_out": tc(s.source_out), "record_in": tc(s.record_in),

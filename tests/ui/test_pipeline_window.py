@@ -58,3 +58,16 @@ def test_conform_from_the_window(qtbot, window, tmp_path):
     from roto_studio.core.project import load_project
 
     assert load_project(tmp_path / "shots" / "sh010.roto").settings["shot_range"] == [1002, 1011]
+
+
+def test_export_dialog_offers_cryptomatte(qtbot, window, clip):
+    from roto_studio.ui.dialogs import ExportDialog
+
+    _open(qtbot, window, clip)
+    d = ExportDialog(window.project, (0, 11), "")
+    qtbot.addWidget(d)
+    keys = [d.format.itemData(i) for i in range(d.format.count())]
+    assert "cryptomatte" in keys
+    d.format.setCurrentIndex(keys.index("cryptomatte"))
+    assert d.example.text() == f"{window.project.name}.0000.exr"  # one file per frame, every object
+    assert d.options().format == "cryptomatte"

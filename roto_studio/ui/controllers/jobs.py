@@ -454,6 +454,10 @@ class JobsController(QObject):
         project = self.shot.project
 
         def run(progress, cancelled):
+            from roto_studio.ops.provenance import model_entries
+
+            if options.provenance is None:  # the models, for the files' provenance
+                options.provenance = {"models": model_entries(project)}
             return export_project(project, out_dir, options, progress=lambda d, t: progress(d, t, None),
                                   cancel=cancelled)
 

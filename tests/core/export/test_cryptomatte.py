@@ -111,3 +111,16 @@ def test_cryptomatte_refuses_cut_outs(tmp_path, capsys):
     assert main(["export", str(folder), "--out", str(tmp_path / "o"), "--format", "cryptomatte",
                  "--rgba", "straight"]) == 2
     assert "holds mattes only" in capsys.readouterr().err
+
+
+def test_render_stage_writes_the_same_cryptomatte(tmp_path, capsys):
+    folder = _shot(tmp_path)
+    assert main(["export", str(folder), "--out", str(tmp_path / "a"), "--format", "cryptomatte", "--quiet"]) == 0
+    assert main(["render", str(folder), "--stages", "export", "--format", "cryptomatte",
+                 "--out", str(tmp_path / "b")]) == 0
+    for f in (1001, 1002):
+        want = cryptomatte_api.Cryptomatte.load(str(tmp_path / "a" / f"shot.{f}.exr"))[0].masks()
+        got = cryptomatte_api.Cryptomatte.load(str(tmp_path / "b" / f"shot.{f}.exr"))[0].masks()
+        assert sorted(want) == sorted(got) == sorted(NAMES)
+        for name in NAMES:
+            np.testing.assert_array_equal(want[name], got[name])
