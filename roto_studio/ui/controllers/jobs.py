@@ -377,7 +377,8 @@ class JobsController(QObject):
                 reasons[oid] = {**old, **{str(f): r for f, r in why.items()}}
             total = sum(len(v) for v in found.values())
             if total:
-                self.shot.status(f"{total} propagated frames may need a look (A jumps to the next).", 8000)
+                self.shot.status(f"{total} propagated frame{'s' if total != 1 else ''} may need a look "
+                                 "(A jumps to the next; the tooltip on its red mark says why).", 8000)
             self.attentionChecked.emit({oid: sorted(why) for oid, why in found.items()})
 
         job = Job(run, "attention check", parent=self)
