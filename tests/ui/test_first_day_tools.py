@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QTimer
-from PySide6.QtGui import QCursor, QHelpEvent, QWheelEvent
+from PySide6.QtGui import QHelpEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
@@ -369,6 +369,6 @@ def test_export_dialog_writes_float_exr_in_the_chosen_colour_space(qtbot, window
     assert ended.args == ["export", "succeeded"], w.message.text()
     files = sorted(out.glob("*.exr"))
     assert len(files) == 1
-    head = subprocess.run(["exrheader", str(files[0])], capture_output=True, text=True).stdout
+    head = subprocess.run(["exrheader", str(files[0])], capture_output=True, text=True, check=True).stdout
     assert "32-bit floating-point" in head and "16-bit floating-point" not in head
     assert chosen[0] in head  # the colorSpace attribute names the chosen space
