@@ -218,9 +218,12 @@ class ObjectTracks(QWidget):
                 p.fillRect(QRectF(tl.x_of(f) - 2, top + 1, 4, rh - 2), self.KEY)
             for f in r["flagged"]:
                 p.fillRect(QRectF(tl.x_of(f) - 1.5, top + 1, 3, rh - 2), self.FLAG)
-            if rh >= 10:
+            if rh >= 10:  # the name at the right end, on a dark tab (keys start at the left)
+                width = p.fontMetrics().horizontalAdvance(r["name"]) + 8
+                tab = QRectF(right - width, top + 1, width, rh - 2)
+                p.fillRect(tab, QColor(20, 20, 22, 190))
                 p.setPen(QColor(255, 255, 255) if cur else QColor(190, 190, 190))
-                p.drawText(QRectF(left + 4, top, 160, rh), Qt.AlignmentFlag.AlignVCenter, r["name"])
+                p.drawText(tab, Qt.AlignmentFlag.AlignCenter, r["name"])
         if tl.current is not None:
             x = tl.x_of(tl.current)
             p.fillRect(QRectF(x - 0.5, 0, 1.5, self.height()), QColor(255, 90, 60))

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QTimer
-from PySide6.QtGui import QCursor, QHelpEvent, QWheelEvent
+from PySide6.QtGui import QHelpEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QToolTip
 
@@ -310,6 +310,7 @@ def test_track_through_the_shot_makes_objects_in_one_undo(qtbot, window, clip, m
     w = window
     _open(qtbot, w, clip)
     before = [o.id for o in w.project.objects]
+    w.timeline.set_range(0, 3)  # a few frames keep the random-weight model quick
     w.find_bar.score.setValue(0.0)
     w.find_bar.track.setChecked(True)
     QTest.keyClicks(w.find_bar.field, "person")
@@ -321,6 +322,7 @@ def test_track_through_the_shot_makes_objects_in_one_undo(qtbot, window, clip, m
     assert [o.name for o in new] == [f"person {i + 1}" for i in range(len(new))]
     masks = {o.id: w.project.masks.frames(o.id) for o in new}
     assert max(len(v) for v in masks.values()) > 1  # followed through the shot, not one frame
+    assert max(max(v) for v in masks.values()) == 3  # to the end of the range
     for o in new:
         assert w.project.prompts[o.id][masks[o.id][0]].has_mask  # its first frame is a keyframe
     assert "Tracked" in w.job_label.text()
@@ -367,6 +369,6 @@ def test_export_dialog_writes_float_exr_in_the_chosen_colour_space(qtbot, window
     assert ended.args == ["export", "succeeded"], w.message.text()
     files = sorted(out.glob("*.exr"))
     assert len(files) == 1
-    head = subprocess.run(["exrheader", str(files[0])], capture_output=True, text=True).stdout
+    head = subprocess.run(["exrheader", str(files[0])], capture_output=True, text=True, check=True).stdout
     assert "32-bit floating-point" in head and "16-bit floating-point" not in head
     assert chosen[0] in head  # the colorSpace attribute names the chosen space

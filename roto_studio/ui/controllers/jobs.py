@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog
 
 from roto_studio.ui import commands as cmd
 from roto_studio.ui.tasks import PropagationTask, ServiceTask
@@ -377,7 +376,8 @@ class JobsController(QObject):
                 reasons[oid] = {**old, **{str(f): r for f, r in why.items()}}
             total = sum(len(v) for v in found.values())
             if total:
-                self.shot.status(f"{total} propagated frames may need a look (A jumps to the next).", 8000)
+                self.shot.status(f"{total} propagated frame{'s' if total != 1 else ''} may need a look "
+                                 "(A jumps to the next; the tooltip on its red mark says why).", 8000)
             self.attentionChecked.emit({oid: sorted(why) for oid, why in found.items()})
 
         job = Job(run, "attention check", parent=self)
@@ -465,18 +465,6 @@ class JobsController(QObject):
         job.run_info = {"out_dir": str(out_dir)}
         self._start_job(job, "export")
         return job
-
-    def clean_plate_dialog(self) -> None:
-        shot = self.shot
-        if shot.project is None or shot.current_obj is None:
-            return
-        name = shot.project.object(shot.current_obj).name
-        last = shot.settings.value("cleanplate/folder", str(Path.home() / "roto_exports" / shot.project.name))
-        folder = QFileDialog.getExistingDirectory(self.parent_widget, f"Folder for the clean plate of {name}",
-                                                  str(last))
-        if folder:
-            shot.settings.setValue("cleanplate/folder", folder)
-            self.clean_plate_to(folder)
 
     def clean_plate_to(self, out_dir) -> Job | None:
         """Remove the current object over the in/out range and write the clean frames to out_dir
