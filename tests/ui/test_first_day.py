@@ -85,6 +85,13 @@ def test_a_folder_opens_from_the_dialog_and_by_dropping(qtbot, window, tmp_path)
     assert Path(d.chosen()) == folder
     assert window.open_media_path(d.chosen()), window.message.text()
     assert window.media.frame_count == 4
+    # a folder highlighted in the list is the one taken
+    up = MediaDialog(window, str(tmp_path))
+    qtbot.addWidget(up)
+    up.show()
+    up.selectFile(str(folder))
+    qtbot.mouseClick(up.folder_button, Qt.MouseButton.LeftButton)
+    assert Path(up.chosen()) == folder
 
     other = plate(tmp_path / "dropped", first=10, n=3, name="g")
     assert drop_files(window, [other])
@@ -99,7 +106,7 @@ def test_backends_without_weights_are_unavailable_with_a_link(qtbot, window, cli
     assert window.open_media_path(clip)
     qtbot.waitUntil(lambda: "cutie" in ctl.unavailable() and "sam2" in ctl.unavailable(), timeout=20000)
     model = window.backend_combo.model()
-    for key_, why in ctl.unavailable().items():
+    for key_ in ctl.unavailable():
         item = model.item(window.backend_combo.findData(key_))
         assert not item.isEnabled() and "unavailable" in item.text()
         assert item.toolTip() and "model manager" in item.toolTip()  # the reason, worded for the window
@@ -203,7 +210,7 @@ def test_every_dialog_fits_a_1366x768_screen(qtbot, window, clip, no_weights):
             continue
         QTimer.singleShot(0, close_modal)
         acts[name].trigger()
-        qtbot.waitUntil(lambda: name in seen, timeout=5000)
+        qtbot.waitUntil(lambda name=name: name in seen, timeout=5000)
     for name, find in (("help", lambda: window._shortcuts), ("models", lambda: window.models_ctl.dialog)):
         acts[name].trigger()
         d = find()
