@@ -1,7 +1,7 @@
-"""Make the small sample shot that `roto-studio` opens when no file is given.
-
-Everything is drawn here (no third-party media): a textured background with a red disc and a
-blue square moving across it. Run it directly to (re)make the clip:
+"""Make the plain test clip: a textured background with a red disc and a blue square moving
+across it (the tests know where the disc is on every frame). The sample shot the window opens
+is made by resources/make_footage.py. Everything is drawn here (no third-party media). Run it
+directly to (re)make the clip:
 
     python resources/make_sample.py [OUT.mp4]
 """

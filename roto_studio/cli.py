@@ -21,6 +21,9 @@ COMMANDS = {
     "serve": "serve",
     "render": "render",
     "batch": "batch",
+    "conform": "conform",
+    "shapes": "shapes",
+    "check": "check",
 }
 
 
@@ -60,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"roto_studio.commands.{COMMANDS[name]}")
         p = sub.add_parser(name, help=getattr(module, "HELP", None), description=getattr(module, "HELP", None))
         module.add_arguments(p)
+        p.add_argument("--allow-noncommercial", action="store_true",
+                       help="let Auto pick models whose licence does not permit commercial use "
+                            "(also env ROTO_ALLOW_NONCOMMERCIAL=1)")
         p.set_defaults(_run=module.run)
     return parser
 
@@ -127,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stderr = sys.stderr
     sys.stderr = tracker = _LineTracker(stderr)  # progress lines may end without a newline
+    allow = bool(getattr(args, "allow_noncommercial", False))
+    if allow:
+        from roto_studio.models import licences
+
+        licences.set_allow_noncommercial(True)
     try:
         return int(args._run(args) or 0)
     except RotoError as exc:
@@ -138,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return tracker.fail(f"roto-studio: {_os_message(exc)}", 2)
     finally:
+        if allow:
+            licences.set_allow_noncommercial(None)
         if tracker.open_line:
             stderr.write("\n")
         sys.stderr = stderr

@@ -2,15 +2,19 @@
 
     python scripts/roto.py run [FILE]          set up the environment, then open Roto Studio
     python scripts/roto.py test [PYTEST ARGS]  set up the environment, then run the test suite
-    python scripts/roto.py setup [--bundle]    only set up (--bundle adds PyInstaller)
+    python scripts/roto.py setup [--bundle] [--latest]
+                                               only set up (--bundle adds PyInstaller; --latest
+                                               takes the newest releases instead of the lock)
     python scripts/roto.py torch               print the torch build this machine would get
 
 Setup creates a virtual environment (`.venv` beside this repository, or $ROTO_VENV) and installs,
 in this order: torch + torchvision (the build chosen for this machine, see `choose_torch`; a torch
 already in the environment is kept), `sam2==1.1.0` without build isolation (it compiles against
 that torch; its CUDA extension only with SAM2_BUILD_CUDA=1), then this package with every backend
-and the test tools. A stamp in the environment makes a rerun instant while pyproject.toml and
-this script are unchanged. scripts/setup.sh, run.sh and test.sh call this file.
+and the test tools, at the exact versions in requirements.lock (pip constraints; `setup --latest`
+resolves the newest releases instead and says so). A stamp in the environment makes a rerun
+instant while pyproject.toml, the lock and this script are unchanged; `run` and `test` keep the
+mode the last `setup` chose. scripts/setup.sh, run.sh and test.sh call this file.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements.lock"
 TORCH = "2.14.1"
 TORCHVISION = "0.29.1"
-EXTRAS = ["sam2", "cutie", "matting", "edgetam", "inpaint", "server", "ray", "farm", "test"]
+EXTRAS = ["sam2", "cutie", "matting", "edgetam", "inpaint", "server", "ray", "farm", "pipeline", "test"]
 PYTORCH_INDEX = "https://download.pytorch.org/whl/"
 # CUDA builds of torch 2.14 (PyTorch's release matrix: 12.6 legacy, 13.0, 13.2), newest first.
 # A driver runs any build of its CUDA major version up to the version it reports (minor-version
@@ -147,12 +152,25 @@ def fail(message: str, status: int = 2) -> None:
     raise SystemExit(status)
 
 
-def stamp_value(extras: list[str]) -> str:
+def stamp_value(extras: list[str], latest: bool = False) -> str:
     digest = hashlib.sha1()
-    for path in (ROOT / "pyproject.toml", Path(__file__).resolve()):
-        digest.update(path.read_bytes())
+    for path in (ROOT / "pyproject.toml", Path(__file__).resolve(), LOCK):
+        digest.update(path.read_bytes() if path.exists() else b"")
     digest.update(",".join(extras).encode())
-    return digest.hexdigest()[:12]
+    return ("latest-" if latest else "lock-") + digest.hexdigest()[:12]
+
+
+def install_args(extras: list[str], latest: bool, keep: Path | None = None) -> list[str]:
+    """pip arguments for the app and its extras: through the lock, or the newest releases.
+    keep: a constraints file holding the installed torch, so --latest never replaces that build."""
+    args = ["install", "-e", f"{ROOT}[{','.join(extras)}]"]
+    if latest:
+        return args + ["--upgrade", "--upgrade-strategy", "eager"] + \
+            (["--constraint", str(keep)] if keep else [])
+    if not LOCK.exists():
+        fail(f"{LOCK.name} is missing beside pyproject.toml; restore it (git checkout "
+             f"{LOCK.name}) or run `setup --latest` for the newest releases.")
+    return args + ["--constraint", str(LOCK)]
 
 
 def has(python: Path, modules: str) -> bool:
@@ -188,22 +206,30 @@ def install_torch(python: Path, choice: TorchChoice) -> None:
     pip(python, *args)
 
 
-def setup(extras: list[str] = EXTRAS) -> Path:
-    """Create and fill the environment; returns its Python. Instant when already up to date."""
+def setup(extras: list[str] = EXTRAS, latest: bool | None = None) -> Path:
+    """Create and fill the environment; returns its Python. Instant when already up to date.
+    latest: True = newest releases, False = the lock, None = as the last setup chose (else the lock)."""
     if sys.version_info < (3, 10):
         fail(f"Python 3.10 or newer is needed (this is {platform.python_version()}); "
              f"run this script with a newer python.")
     venv = venv_dir()
     python = venv_python(venv)
     stamp = venv / ".roto-installed"
-    want = stamp_value(extras)
-    if python.exists() and stamp.exists() and stamp.read_text().strip() == want:
+    have = stamp.read_text().strip() if python.exists() and stamp.exists() else ""
+    if latest is None:
+        if have in (stamp_value(extras), stamp_value(extras, latest=True)):
+            return python
+        latest = False
+    want = stamp_value(extras, latest)
+    if have == want:
         return python
     if not python.exists():
         say(f"creating the environment {venv}")
         if subprocess.call([sys.executable, "-m", "venv", str(venv)]):
             fail("could not create the virtual environment; on Debian/Ubuntu install python3-venv, "
                  "or set ROTO_VENV to a folder you can write to.")
+    say("installing the newest releases (--latest), not the versions in requirements.lock" if latest
+        else f"installing the versions in {LOCK.name}")
     pip(python, "install", "-q", "--upgrade", "pip", "setuptools", "wheel")
     # 1. torch first: a torch already in the environment (e.g. your own CUDA build) is kept.
     kept = torch_version(python)
@@ -214,9 +240,19 @@ def setup(extras: list[str] = EXTRAS) -> Path:
     # 2. sam2 builds from source; without isolation it compiles against the torch above.
     if not has(python, "sam2"):
         env = dict(os.environ, SAM2_BUILD_CUDA=os.environ.get("SAM2_BUILD_CUDA", "0"))
-        pip(python, "install", "--no-build-isolation", "sam2==1.1.0", env=env)
+        lock = [] if latest or not LOCK.exists() else ["--constraint", str(LOCK)]
+        pip(python, "install", "--no-build-isolation", "sam2==1.1.0", *lock, env=env)
     # 3. the app, every backend and the test tools.
-    pip(python, "install", "-e", f"{ROOT}[{','.join(extras)}]")
+    keep = None
+    if latest:
+        out = subprocess.run([str(python), "-c", "import torch, torchvision; "
+                              "print(torch.__version__, torchvision.__version__)"],
+                             capture_output=True, text=True)
+        if out.returncode == 0 and len(out.stdout.split()) == 2:
+            keep = venv / ".roto-keep-torch.txt"
+            t, tv = out.stdout.split()
+            keep.write_text(f"torch=={t}\ntorchvision=={tv}\n")
+    pip(python, *install_args(extras, latest, keep))
     stamp.write_text(want + "\n")
     return python
 
@@ -235,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     if command == "setup":
-        setup(EXTRAS + ["bundle"] if "--bundle" in rest else EXTRAS)
+        setup(EXTRAS + ["bundle"] if "--bundle" in rest else EXTRAS, latest="--latest" in rest)
         return 0
     if command == "run":
         python = setup()

@@ -7,6 +7,7 @@ them: stored mask + a mask prompt), CPU fallback backend for the shot.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
@@ -55,13 +56,37 @@ def make_shot(folder, name: str = "shot", frames: int = 16, width: int = 96, hei
     return project.folder
 
 
+def _content(path: Path) -> bytes:
+    """A file's bytes, without the provenance an export writes (it names the project and plate
+    paths, which differ between shots rendered in different folders): PNG text chunks dropped,
+    EXR as its header (less rotoStudio/ attributes) and pixels, movie sidecars left out."""
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        out, at = [data[:8]], 8
+        while at + 8 <= len(data):
+            length, kind = struct.unpack(">I4s", data[at:at + 8])
+            if kind != b"iTXt":
+                out.append(data[at:at + 12 + length])
+            at += 12 + length
+        return b"".join(out)
+    if path.suffix == ".exr":
+        import OpenEXR
+
+        with OpenEXR.File(str(path), separate_channels=True) as f:
+            header = {k: v for k, v in f.header().items() if not k.startswith("rotoStudio/")}
+            pixels = {k: np.array(c.pixels).tobytes() for k, c in f.channels().items()}
+        return repr(sorted((k, repr(v)) for k, v in header.items())).encode() + b"".join(
+            k.encode() + v for k, v in sorted(pixels.items()))
+    return data
+
+
 def tree(folder) -> dict[str, bytes]:
-    """Every file under `folder` (relative path -> bytes); render records and the hidden temp files
-    a killed writer may leave are not results."""
+    """Every file under `folder` (relative path -> content, see _content); render records and the
+    hidden temp files a killed writer may leave are not results."""
     folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+    return {p.relative_to(folder).as_posix(): _content(p) for p in sorted(folder.rglob("*"))
             if p.is_file() and not p.name.startswith(".") and ".roto-render" not in p.parts
-            and "done" not in p.parts}
+            and "done" not in p.parts and not p.name.endswith(".mov.json")}
 
 
 def results(project, out) -> dict[str, bytes]:

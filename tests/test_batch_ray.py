@@ -57,6 +57,23 @@ def test_batch_ray_equals_sequential_render(tmp_path, ray_session, capsys):
             assert want[name] == got[name], (i, name)
 
 
+def test_batch_ray_without_out_exports_into_each_projects_folder(tmp_path, ray_session, capsys):
+    """The farm form `batch SHOTS... --ray`: no --out, no --format."""
+    make_shot(tmp_path / "ray", "shot0", frames=6, seed=3, keys=(0,))
+    reference = make_shot(tmp_path / "seq", "shot0", frames=6, seed=3, keys=(0,))
+    assert main(["render", str(reference), "--out", str(tmp_path / "seq_out"), "--format", "exr"]) == 0
+    capsys.readouterr()
+    assert main(["batch", str(tmp_path / "ray"), "--ray", "--chunk", "3"]) == 0
+    folder = tmp_path / "ray" / "shot0.roto" / "export"
+    row = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("shot0")]
+    assert row and row[0][3:] == ["ok", str(folder)]
+    want = results(reference, tmp_path / "seq_out")
+    got = results(tmp_path / "ray" / "shot0.roto", folder)
+    assert len([k for k in got if k.endswith(".exr")]) == 2 * 6 and sorted(want) == sorted(got)
+    for name in want:
+        assert want[name] == got[name], name
+
+
 def _matte_workers():
     out = []
     for p in psutil.process_iter(["pid", "cmdline"]):

@@ -146,8 +146,9 @@ def test_batch_without_ray_runs_each_shot_and_reports_failures(tmp_path, capsys)
     assert main(["batch", str(shots), "--stages", "track,export", "--out", str(out), "--format", "png8"]) == 1
     table = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line for line in table[1:-1]}
-    assert rows["a"].split()[1] == "6" and rows["a"].endswith("ok")
-    assert rows["b"].endswith("ok") and "failed" in rows["c"] and "damaged" in rows["c"]
+    assert table[0].split() == ["shot", "frames", "time", "status", "output"]
+    assert rows["a"].split()[1] == "6" and rows["a"].split()[3:] == ["ok", str(out / "a")]
+    assert rows["b"].split()[3:] == ["ok", str(out / "b")] and "failed" in rows["c"] and "damaged" in rows["c"]
     assert table[-1] == "2 of 3 shots finished, 12 frames"
     assert len(list((out / "a").glob("car.*.png"))) == 6 and len(list((out / "b").glob("ball.*.png"))) == 6
     log = (shots / "a.roto" / "render" / "batch.log").read_text().splitlines()
@@ -157,6 +158,23 @@ def test_batch_without_ray_runs_each_shot_and_reports_failures(tmp_path, capsys)
     assert main(["render", str(solo), "--stages", "track,export", "--out", str(tmp_path / "solo_out"),
                  "--format", "png8"]) == 0
     assert results(solo, tmp_path / "solo_out") == results(shots / "a.roto", out / "a")
+
+
+def test_batch_without_out_exports_into_each_projects_folder(tmp_path, capsys):
+    shots = tmp_path / "shots"
+    make_shot(shots, "a", frames=4, keys=(0,))
+    make_shot(shots, "b", frames=4, keys=(0,), seed=1)
+    assert main(["batch", str(shots), "--stages", "track,export"]) == 0  # no --out, no --format
+    table = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split() for line in table[1:-1]}
+    for name, obj in (("a", "car"), ("b", "ball")):
+        folder = shots / f"{name}.roto" / "export"
+        assert rows[name][3:] == ["ok", str(folder)]
+        assert len(list(folder.glob(f"{obj}.*.exr"))) == 4  # EXR, the window's default format
+    # the same files as a render with --out
+    solo = make_shot(tmp_path / "solo", "a", frames=4, keys=(0,))
+    assert render(solo, tmp_path / "solo_out", "--stages", "track,export") == 0
+    assert results(solo, tmp_path / "solo_out") == results(shots / "a.roto", shots / "a.roto" / "export")
 
 
 def test_batch_ray_without_the_extra_says_how_to_install(tmp_path):

@@ -125,9 +125,11 @@ class RemoteSession:
         try:
             return call()
         except ServerError as exc:
-            if exc.status != 404 or "session" not in str(exc):
+            if not (exc.status == 410 or (exc.status == 404 and "session" in str(exc))):
                 raise
-            self.id = None  # the server restarted: a new session (its state is rebuilt by the caller)
+            # the server restarted (404) or closed the session as idle (410): a new session
+            # (its state is rebuilt by the caller)
+            self.id = None
             return call()
 
     def ensure(self, frames: Sequence[int], images: dict[int, np.ndarray] | None = None) -> None:

@@ -15,11 +15,12 @@ import time
 from roto_studio.core.errors import RotoError
 
 
-def _task(shot: str, out_root, kwargs: dict, frames, stages, *upstream) -> dict:
-    """One Ray task: some stages of one shot (upstream results are only waited for)."""
-    from roto_studio.commands.batch import render_one
+def _task(shot: str, out_root, kwargs: dict, frames, stages, what: str, run_id: str, *upstream) -> dict:
+    """One Ray task: some stages of one shot (upstream results are only waited for); its attempts
+    noted for the summary (commands.batch_tasks)."""
+    from roto_studio.commands.batch_tasks import run_task
 
-    return render_one(shot, out_root, kwargs, frames=frames, stages=stages)
+    return run_task(shot, out_root, kwargs, frames, stages, what, run_id)
 
 
 def _frame_numbers(shot) -> list[int]:
@@ -50,16 +51,22 @@ def import_ray():
     return ray
 
 
-def submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus, chunk, retries) -> list:
-    """The shot's task graph; returns [(ref, what)] in submission order."""
+def submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus, chunk, retries, gpus_per_task=0.0,
+                run_id="") -> list:
+    """The shot's task graph; returns [(ref, what)] in submission order. Tracking reserves `gpus`,
+    matte and clean plate tasks `gpus_per_task`; errors and dead workers are retried `retries` times."""
+    from roto_studio.commands.batch_tasks import TaskFailed
+
     stages = kwargs["stages"]
     name = shot.name.removesuffix(".roto")
     refs = []
     args = (str(shot), out_root, kwargs)
 
     def add(what, frames, todo, deps, **options):
-        ref = task.options(name=f"roto {what} {name}", max_retries=retries, **options).remote(
-            *args, frames, todo, *deps)
+        if gpus_per_task and ("matte" in todo or "cleanplate" in todo):
+            options.setdefault("num_gpus", gpus_per_task)
+        ref = task.options(name=f"roto {what} {name}", max_retries=retries, retry_exceptions=[TaskFailed],
+                           **options).remote(*args, frames, todo, what, run_id, *deps)
         refs.append((ref, what))
         return ref
 
@@ -82,8 +89,11 @@ def submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus, chunk, retries
     return refs
 
 
-def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs) -> list:
-    from roto_studio.commands.batch import Progress, ShotRow, shot_name
+def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs, gpus_per_task=0.0) -> list:
+    import uuid
+
+    from roto_studio.commands.batch import Progress, ShotRow, shot_name, shot_out, writes_files
+    from roto_studio.commands.batch_tasks import check_gpus
 
     ray = import_ray()
     own = not ray.is_initialized()
@@ -96,17 +106,21 @@ def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs) -> 
     try:
         if gpus_per_shot is None:
             gpus_per_shot = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        check_gpus(ray, gpus_per_shot, gpus_per_task or 0.0)
+        run_id = uuid.uuid4().hex
         task = ray.remote(_task)
-        rows = {s: ShotRow(shot_name(s)) for s in shots}
+        rows = {s: ShotRow(shot_name(s), out=str(shot_out(s, out_root)) if writes_files(kwargs) else "")
+                for s in shots}
         pending = {}
         for shot in shots:
             try:
                 numbers = _frame_numbers(shot)
             except RotoError as exc:
-                rows[shot].status = f"failed: {exc}"
+                rows[shot].status = f"failed: {' '.join(str(exc).split())}"
                 continue
             rows[shot].frames = len(numbers)
-            for ref, what in submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus_per_shot, chunk, retries):
+            for ref, what in submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus_per_shot, chunk, retries,
+                                         gpus_per_task or 0.0, run_id):
                 pending[ref] = (shot, what)
         left = {s: sum(1 for v in pending.values() if v[0] == s) for s in shots}
         progress = Progress(len(pending), "task")
@@ -120,6 +134,7 @@ def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs) -> 
                     try:
                         info = ray.get(ref)
                         row.seconds += info["seconds"]
+                        row.retries.extend(f"{what}: {reason}" for reason in info.get("retries", []))
                     except Exception as exc:  # noqa: BLE001 - Ray wraps the task's error
                         if row.status == "ok":
                             row.status = f"failed ({what}): {_message(exc)}"

@@ -118,7 +118,7 @@ def _device(torch_ok: bool) -> dict:
 
 
 def _weights(check: bool) -> dict:
-    from roto_studio.models import registry, weights
+    from roto_studio.models import licences, registry, weights
 
     rows = []
     for s in registry.SPECS:
@@ -126,12 +126,15 @@ def _weights(check: bool) -> dict:
             st = weights.status(s.name, check=check)  # reads only: nothing is set aside here
             rows.append({"name": s.name, "kind": s.kind, "state": st.state, "usable": st.usable,
                          "path": str(st.path) if st.path else None, "size": st.size,
+                         "licence": s.licence, "commercial": s.commercial,
+                         "auto": licences.auto_may_use(s.name), "licence_accepted": licences.accepted(s.name),
                          "message": weights.message(st) if st.state != "missing" else None})
         except Exception as exc:  # noqa: BLE001 - never let one model stop the report
             rows.append({"name": s.name, "kind": s.kind, "state": "error", "usable": False, "path": None,
-                         "size": None, "message": f"{s.name}: {type(exc).__name__}: {exc}"})
+                         "size": None, "licence": s.licence, "commercial": s.commercial, "auto": False,
+                         "licence_accepted": False, "message": f"{s.name}: {type(exc).__name__}: {exc}"})
     return {"folder": str(weights.weights_dir()), "offline": [str(p) for p in weights.offline_folders()],
-            "models": rows}
+            "allow_noncommercial": licences.allow_noncommercial(), "models": rows}
 
 
 def _folder(path: Path) -> dict:
@@ -238,7 +241,9 @@ def render(r: dict) -> str:
     for m in w["models"]:
         where = f"  {m['path']}" if m["path"] else ""
         size = _size(m["size"]) if m["path"] else ""
-        lines.append(f"  {m['name']:<18}{m['state']:<14}{size:>10}{where}".rstrip())
+        use = "commercial use" if m["commercial"] else (
+            "NON-COMMERCIAL" + ("" if m["auto"] else ", not auto-picked"))
+        lines.append(f"  {m['name']:<20}{m['state']:<14}{size:>10}  {m['licence'] or '?'} ({use}){where}".rstrip())
     lines += ["", "Folders"]
     for key, f in r["folders"].items():
         state = "writable" if f["writable"] else "NOT writable"

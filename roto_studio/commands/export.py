@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 
-HELP = "Export the project's mattes as EXR, PNG (8/16-bit) or ProRes 4444 with alpha."
+HELP = "Export the project's mattes as EXR, PNG (8/16-bit), ProRes 4444 with alpha or Cryptomatte."
 
-FORMATS = ("exr", "png8", "png16", "prores")
+FORMATS = ("exr", "png8", "png16", "prores", "cryptomatte")
 
 
 def add_arguments(p) -> None:
@@ -33,8 +33,10 @@ def add_output_arguments(p, required: bool = True) -> None:
                         "default {object}.####.<ext> ({project} when combined, {object}.mov for ProRes)")
     p.add_argument("--start-frame", type=int, metavar="N",
                    help="renumber so the first exported frame is N (e.g. 1001); default: plate numbers")
-    p.add_argument("--rgba", choices=("straight", "premultiplied"),
-                   help="write RGBA cut-outs of the plate instead of alpha only")
+    p.add_argument("--rgba", nargs="?", const="auto", choices=("auto", "straight", "premultiplied"),
+                   help="write RGBA cut-outs of the plate instead of alpha only: EXR premultiplied (its "
+                        "convention; 'straight' on request, said in the header), PNG and ProRes straight "
+                        "(their alpha is straight; premultiplied is refused)")
     p.add_argument("--colorspace", metavar="NAME",
                    help="the plate's input colour space (OCIO name), instead of the project's")
     p.add_argument("--out-colorspace", metavar="NAME",
@@ -43,12 +45,15 @@ def add_output_arguments(p, required: bool = True) -> None:
     p.add_argument("--plate-edges", action="store_true",
                    help="cut-outs keep the plate's own colour in soft edges (default: the object's colour "
                         "estimated there, so comps show no dark or light fringes)")
+    p.add_argument("--crypto-layers", action="store_true",
+                   help="cryptomatte: also write each object's <object>.A layer in the same file")
     p.add_argument("--exr-float", action="store_true", help="32-bit float EXR (default: half)")
     p.add_argument("--compression", choices=("zip", "zips", "piz", "rle", "none"), default="zip",
                    help="EXR compression (default: zip, lossless)")
     p.add_argument("--workers", type=int, metavar="N", help="frames written in parallel (default: CPUs)")
     p.add_argument("--fps", metavar="RATE",
-                   help="ProRes frame rate, e.g. 24, 23.976, 24000/1001 (default: the shot's, see `info`)")
+                   help="frame rate of ProRes movies and of the EXR header and time codes, e.g. 24, 23.976, "
+                        "24000/1001 (default: the shot's, see `info`)")
 
 
 def options_from_args(args, frame_range=None):
@@ -71,6 +76,7 @@ def options_from_args(args, frame_range=None):
         workers=args.workers,
         out_colorspace=args.out_colorspace,
         edge_colour=not getattr(args, "plate_edges", False),
+        crypto_layers=getattr(args, "crypto_layers", False),
     )
 
 
@@ -107,6 +113,9 @@ def run(args) -> int:
     project = load_project(args.project, use_autosave=args.autosave)
     if args.colorspace:
         project.settings["colorspace"] = args.colorspace
+    from roto_studio.ops.provenance import model_entries
+
+    options.provenance = {"models": model_entries(project)}
     notes: list[str] = []
     paths = export_project(project, args.out, options, progress=_Progress(args.quiet), notes=notes)
     for note in notes:

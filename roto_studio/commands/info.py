@@ -1,11 +1,13 @@
 """`roto-studio info MEDIA [--json] [--colorspace NAME]`: what a video, sequence or image holds,
-including its guessed colour space and why."""
+including its guessed colour space and why; for a file Roto Studio exported (EXR, PNG, a ProRes
+movie or its sidecar JSON), also where it came from (core.provenance)."""
 
 from __future__ import annotations
 
 import json
 
-HELP = "Show size, frames, frame rate, pixel format and bit depth of a video, sequence or image."
+HELP = ("Show size, frames, frame rate, pixel format and bit depth of a video, sequence or image, "
+        "and the provenance of a file Roto Studio exported.")
 
 
 def add_arguments(parser) -> None:
@@ -60,18 +62,29 @@ def _text(info: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
-    from roto_studio.core.media import open_media, sequence_pattern_for
+def _provenance_only(record: dict, as_json: bool) -> int:
+    from roto_studio.core.provenance import describe
 
-    with open_media(args.media, cache_bytes=64 * 1024 * 1024, colorspace=args.colorspace) as media:
-        if args.fps:
-            media.set_fps(args.fps)
-        info = media.info()
-        info["fps_note"] = media.fps_note
-        if args.colorspaces:
-            config = media.colour_config
-            info["ocio_colorspaces"] = config.spaces()
-            info["ocio_views"] = {d: config.views(d) for d in config.displays()}
+    print(json.dumps({"provenance": record}, indent=2, ensure_ascii=False) if as_json else "\n".join(describe(record)))
+    return 0
+
+
+def run(args) -> int:
+    from roto_studio.core.errors import RotoError
+    from roto_studio.core.media import open_media, sequence_pattern_for
+    from roto_studio.core.provenance import describe, read
+
+    record = read(args.media)
+    if record is not None and str(args.media).lower().endswith(".json"):
+        return _provenance_only(record, args.json)
+    try:
+        info = _media_info(args)
+    except RotoError:
+        if record is None:
+            raise
+        return _provenance_only(record, args.json)  # e.g. a Cryptomatte: no picture to describe
+    if record is not None:
+        info["provenance"] = record
     if info["kind"] == "image":
         hint = sequence_pattern_for(args.media)
         if hint:
@@ -84,4 +97,21 @@ def run(args) -> int:
             print("colour spaces: " + ", ".join(info["ocio_colorspaces"]))
             for display, views in info["ocio_views"].items():
                 print(f"display:       {display}: {', '.join(views)}")
+        if record is not None:
+            print("\n".join(describe(record)))
     return 0
+
+
+def _media_info(args) -> dict:
+    from roto_studio.core.media import open_media
+
+    with open_media(args.media, cache_bytes=64 * 1024 * 1024, colorspace=args.colorspace) as media:
+        if args.fps:
+            media.set_fps(args.fps)
+        info = media.info()
+        info["fps_note"] = media.fps_note
+        if args.colorspaces:
+            config = media.colour_config
+            info["ocio_colorspaces"] = config.spaces()
+            info["ocio_views"] = {d: config.views(d) for d in config.displays()}
+    return info

@@ -1,4 +1,5 @@
-"""`roto-studio models list | download NAME | verify [NAME]`: the model weights."""
+"""`roto-studio models list | download NAME [--accept-licence] | verify [NAME]`: the model weights,
+their licences and whether each permits commercial use."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("download", help="download NAME into the weights folder (Ctrl-C cancels)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
+    p.add_argument("--accept-licence", "--accept-license", dest="accept_licence", action="store_true",
+                   help="accept NAME's licence (needed for models whose licence forbids commercial use)")
     p = sub.add_parser("verify", help="re-check the checksums of NAME (or of every model present)")
     p.add_argument("name", metavar="NAME", nargs="?")
 
@@ -40,18 +43,28 @@ def _list(args) -> int:
     rows, notes = [], []
     for s in registry.all_specs():
         st = weights.status(s.name, check=not args.no_check)
-        rows.append((s.name, _size(s.size), st.state, s.licence or "?",
+        rows.append((s.name, _size(s.size), st.state, s.licence or "?", "yes" if s.commercial else "no",
                      str(st.folder) if st.state != "missing" else "-"))
         note = weights.message(st) if st.state != "ok" else ""
         if note and not note.startswith(f"the {s.name} weights are missing"):  # plain absence needs no note
             notes.append(note)
-    head = ("NAME", "SIZE", "STATUS", "LICENCE", "FOLDER")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    head = ("NAME", "SIZE", "STATUS", "LICENCE", "COMMERCIAL", "FOLDER")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
     for r in [head] + rows:
-        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]}")
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  "
+              f"{r[4]:<{widths[4]}}  {r[5]}")
     for note in notes:
         print(note, file=sys.stderr)
     print(f"weights folder: {weights.weights_dir()}", file=sys.stderr)
+    from roto_studio.models import licences
+
+    barred = [s.name for s in registry.all_specs() if not s.commercial]
+    if barred:
+        print(("Auto may pick " if licences.allow_noncommercial() else "Auto never picks ")
+              + ", ".join(barred) + " (non-commercial licence"
+              + (f", allowed by {licences.ALLOW_ENV} or --allow-noncommercial)" if licences.allow_noncommercial()
+                 else f"; set {licences.ALLOW_ENV}=1 to allow); they download after "
+                      "`roto-studio models download NAME --accept-licence`"), file=sys.stderr)
     if os.environ.get(registry.PINS_ENV):
         print(f"pins from {registry.PINS_ENV}={os.environ[registry.PINS_ENV]} (a mirror's or a test's), "
               "not the published ones", file=sys.stderr)
@@ -80,7 +93,15 @@ def _download(args) -> int:
     from roto_studio.models import weights
 
     spec = weights.spec(args.name)  # unknown name -> ModelError listing the known ones
-    if spec.licence:
+    if args.accept_licence and not spec.commercial:
+        where = weights.accept_licence(spec.name)
+        print(f"{spec.name}: you accepted {spec.licence} (non-commercial use only); recorded in {where}",
+              file=sys.stderr)
+    if not spec.commercial:
+        from roto_studio.models import licences
+
+        licences.require_accepted(spec.name)  # one line saying how to accept, before anything else
+    elif spec.licence:
         print(f"{spec.name}: licence {spec.licence}" + (
             "" if spec.licence in OPEN_LICENCES else
             f" (read it at https://huggingface.co/{spec.repo_id} and accept it there first; "

@@ -1,7 +1,7 @@
 """`roto-studio render PROJECT [--stages ...] [--frames A-B] [--force] [--json-log] [--server URL]
 [export options]`: a saved project's work, headless and deterministic, for render farms and batches.
 
-Stages run in the order track, matte, cleanplate, export (see commands.render_stages). Tracking
+Stages run in the order track, matte, cleanplate, export, shapes (commands.render_stages, render_shapes). Tracking
 re-runs whole spans; the other stages take `--frames` so a farm can split a shot into chunks,
 in any order, with the same files as one run. Finished frames are skipped unless `--force`. One
 line per frame goes to stdout (JSON lines with `--json-log`); exit status 0 only when every
@@ -22,7 +22,7 @@ from roto_studio.core.errors import RotoError
 
 HELP = "Run a saved project's work headless: track from its prompts, matte, clean plate, export (farms, batches)."
 
-STAGES = ("track", "matte", "cleanplate", "export")
+STAGES = ("track", "matte", "cleanplate", "export", "shapes")
 DEFAULT_STAGES = "track,matte,export"
 
 
@@ -48,7 +48,16 @@ def add_render_arguments(p, out_help: str | None = None) -> None:
     p.add_argument("--matte-backend", choices=("auto", "vitmatte", "classical"), default="auto",
                    help="matting for the matte stage (auto: ViTMatte when its weights are installed)")
     p.add_argument("--band", type=int, metavar="PX", help="matte stage: unknown band each side of the edge")
+    p.add_argument("--shutter-angle", type=float, metavar="DEG", default=None,
+                   help="matte stage: motion blur, the matte smeared along each object's motion over this share "
+                        "of a frame (0-360; default: each object's edge setting, else 0)")
     add_output_arguments(p, required=False)
+    from roto_studio.commands.shapes import add_shape_arguments
+    from roto_studio.ops.shapes.formats import FORMATS as SHAPE_FORMATS
+
+    p.add_argument("--shapes-format", choices=SHAPE_FORMATS, default="json",
+                   help="shapes stage: the file to write into --out (default json)")
+    add_shape_arguments(p)
     if out_help:
         for action in p._actions:
             if action.dest == "out":
@@ -134,7 +143,8 @@ class RenderResult:
 def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int] | None = None,
                 force: bool = False, out=None, options=None, matte_backend: str = "auto",
                 band: int | None = None, server: str | None = None, log: FrameLog | None = None,
-                colorspace: str | None = None, token_file: str | None = None) -> RenderResult:
+                colorspace: str | None = None, token_file: str | None = None,
+                shapes: dict | None = None, shutter_angle: float | None = None) -> RenderResult:
     """Run `stages` of one saved project. Raises RotoError (what to do) when something is wrong."""
     from roto_studio.commands import render_stages as rs
     from roto_studio.core.project import load_project
@@ -145,12 +155,12 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
     if colorspace:
         project.settings["colorspace"] = colorspace  # for this render only, as export does
     log = log or FrameLog(project.name)
-    downstream = [s for s in ("cleanplate", "export") if s in stages]
+    downstream = [s for s in ("cleanplate", "export", "shapes") if s in stages]
     if downstream and out is None:
         raise RotoError(f"the {' and '.join(downstream)} stage needs --out DIR; give it, or choose "
                         "--stages track,matte.")
     if "export" in stages and (options is None or not options.format):
-        raise RotoError("the export stage needs --format exr|png8|png16|prores; give it, or leave export "
+        raise RotoError("the export stage needs --format exr|png8|png16|prores|cryptomatte; give it, or leave export "
                         "out of --stages.")
     if options is not None and options.format:
         options.check()
@@ -177,17 +187,18 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
             raise RotoError("ProRes export writes one movie per object: run the export stage over the "
                             "whole shot (without --frames).")
         ctx = rs.Context(project, media, log, force, requested, client)
+        ctx.matte_backend = matte_backend  # for the export's provenance
         if "track" in stages:  # a clean plate reads every frame's mask: track the whole shot for it
             rs.run_track(ctx, project.settings.get("backend") or "auto",
-                         numbers if "cleanplate" in stages else None)
+                         numbers if "cleanplate" in stages or "shapes" in stages else None)
         need = requested
         export_objects = rs.pick_objects(project, options.objects if options is not None else None)
-        if "cleanplate" in stages or movie:
+        if "cleanplate" in stages or movie or "shapes" in stages:
             need = numbers  # a clean plate borrows background from any frame; a movie is whole
         elif downstream:
             need = ctx.around(requested, rs.temporal_radius(export_objects))
         if "matte" in stages:
-            rs.run_matte(ctx, need, matte_backend, band)
+            rs.run_matte(ctx, need, matte_backend, band, shutter_angle)
         if downstream:
             store = rs.source_store(ctx, "matte" in stages)
             rs.check_sources(ctx, store, project.objects if "cleanplate" in stages else export_objects, need)
@@ -195,6 +206,11 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
                 rs.run_cleanplate(ctx, store, export_objects, out)
             if "export" in stages:
                 rs.run_export(ctx, store, options, out)
+            if "shapes" in stages:  # one whole-shot task (shapes carry from frame to frame)
+                from roto_studio.commands.render_shapes import run_shapes
+
+                rs.check_sources(ctx, store, export_objects, numbers)
+                run_shapes(ctx, store, export_objects, out, shapes or {})
     return RenderResult(project.name, len(requested), time.monotonic() - t0, Counter(log.counts))
 
 
@@ -204,6 +220,14 @@ def parse_frames(text: str | None) -> tuple[int, int] | None:
     from roto_studio.core.export import parse_range
 
     return parse_range(text)
+
+
+def shape_options(args) -> dict:
+    """The shapes stage's options from the arguments add_render_arguments defined."""
+    from roto_studio.commands.shapes import check_shape_arguments
+
+    check_shape_arguments(args)
+    return {"format": args.shapes_format, "tolerance": args.tolerance, "max_points": args.max_points}
 
 
 def run(args) -> int:
@@ -219,7 +243,8 @@ def run(args) -> int:
     name = project_folder(args.project).name.removesuffix(".roto")
     log = FrameLog(name, args.json_log)
     result = render_shot(args.project, stages, parse_frames(args.frames), args.force, args.out, options,
-                         args.matte_backend, args.band, args.server, log, args.colorspace, args.token_file)
+                         args.matte_backend, args.band, args.server, log, args.colorspace, args.token_file,
+                         shape_options(args), args.shutter_angle)
     log.note(f"{result.frames} frames: {result.done()} frame steps done, {result.skipped()} skipped as "
              f"finished, {result.seconds:.1f}s")
     return 0

@@ -96,6 +96,7 @@ class Context:
         self.log = log
         self.force = force
         self.numbers = list(media.frame_numbers)
+        self.number_set = set(self.numbers)
         self.requested = requested  # plate frames asked for (in the shot), sorted
         self.client = client  # model server client (--server), or None: models in this process
         self.render_dir = project.folder / "render"
@@ -221,20 +222,35 @@ def matter_name(backend: str, server: bool = False) -> str:
     return "vitmatte" if "vitmatte" in available_backends() else "classical"
 
 
-def matte_inputs(ctx: Context, obj, frame: int, name: str, band) -> tuple[str, str | None]:
+def matte_inputs(ctx: Context, obj, frame: int, name: str, band, shutter: float = 0.0) -> tuple[str, str | None]:
     source = ctx.file_digest(ctx.mask_file(obj.id, frame))
     locked = ctx.project.is_locked(obj.id, frame)
+    if shutter > 0:  # the motion blur reads the neighbours' masks too
+        near = [ctx.file_digest(ctx.mask_file(obj.id, g)) for g in (frame - 1, frame + 1) if g in ctx.number_set]
+        return digest("matte", name, band, source, locked, "shutter", shutter, near), source
     return digest("matte", name, band, source, locked), source
 
 
-def run_matte(ctx: Context, frames: list[int], backend: str, band) -> None:
+def object_shutter(obj, override: float | None) -> float:
+    from roto_studio.core import refine
+
+    if override is not None:
+        if not 0 <= override <= 360:
+            raise RotoError(f"--shutter-angle must be 0 to 360 degrees, not {override:g}.")
+        return float(override)
+    return float(refine.normalize(obj.refine)["shutter_angle"])
+
+
+def run_matte(ctx: Context, frames: list[int], backend: str, band, shutter_angle: float | None = None) -> None:
     from roto_studio.core.trimap import make_trimap
+    from roto_studio.ops.motion_blur import blur_frame
 
     name = matter_name(backend, ctx.client is not None)
     matter = None
     for obj in ctx.project.objects:
+        shutter = object_shutter(obj, shutter_angle)
         for f in frames:
-            inputs, source = matte_inputs(ctx, obj, f, name, band)
+            inputs, source = matte_inputs(ctx, obj, f, name, band, shutter)
             if not ctx.force and ctx.records.finished("matte", obj.id, f, inputs):
                 ctx.log.line("matte", f, "skipped", obj=obj.name)
                 continue
@@ -260,7 +276,11 @@ def run_matte(ctx: Context, frames: list[int], backend: str, band) -> None:
                 if image.shape[:2] != alpha.shape:
                     raise RotoError(f"the mask of {obj.name} on frame {f} is {alpha.shape[1]}x{alpha.shape[0]} "
                                     f"but the plate is {image.shape[1]}x{image.shape[0]}; relink the right media.")
-                ctx.mattes.set(obj.id, f, matter.refine(image, make_trimap(alpha, band, band)))
+                matte = matter.refine(image, make_trimap(alpha, band, band))
+                if shutter > 0:  # smeared along the object's motion, read from the neighbours' masks
+                    matte = blur_frame(f, shutter, ctx.media.read, lambda g, o=obj.id: ctx.project.masks.get(o, g),
+                                       alpha=matte, frames=ctx.number_set)
+                ctx.mattes.set(obj.id, f, matte)
                 status, outputs = "written", [target]
             ctx.records.record("matte", obj.id, f, inputs, outputs, status=status, meta={"source": source})
             ctx.log.line("matte", f, status, obj=obj.name, seconds=time.monotonic() - t0)
@@ -348,8 +368,12 @@ def run_export(ctx: Context, store: SourceStore, options, out: Path) -> None:
     """Export in runs of consecutive unfinished frames (parallel inside a run), a record per frame."""
     import dataclasses
 
+    from roto_studio.ops.provenance import model_entries
+
     records = Records(out / ".roto-render", out)
     view = ProjectView(ctx.project, store, ctx.media)
+    matte = getattr(ctx, "matte_backend", "auto") if store.use_matte else None
+    options = dataclasses.replace(options, provenance={"models": model_entries(ctx.project, matte)})
     objects = pick_objects(ctx.project, options.objects)
     first = ctx.numbers[0]
     offset = 0 if options.start_frame is None else int(options.start_frame) - first

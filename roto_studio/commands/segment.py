@@ -24,7 +24,8 @@ def add_arguments(parser) -> None:
                              "edgetam: fast propagation; sam3 / grounding-dino: what finds --text")
     parser.add_argument("--object", metavar="NAME",
                         help="object to segment (created if new; default: a new object)")
-    parser.add_argument("--frame", metavar="N", type=int, required=True, help="plate frame number of the prompt")
+    parser.add_argument("--frame", metavar="N", type=int,
+                        help="plate frame number of the prompt (with --masks: the frame to propagate from)")
     parser.add_argument("--point", metavar="X,Y[,LABEL]", action="append", default=[],
                         help="a click in frame pixels; LABEL 1 = include (default), 0 = exclude; repeat it")
     parser.add_argument("--box", metavar="X1,Y1,X2,Y2", help="a box around the object (may be combined with --point)")
@@ -35,6 +36,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--fps", metavar="RATE",
                         help="the shot's frame rate (24, 23.976, 24000/1001), saved with the project; "
                              "default: from the files (EXR framesPerSecond, the video stream), else 24")
+    parser.add_argument("--masks", metavar="DIR_OR_PATTERN",
+                        help="import a mask or matte sequence made elsewhere (PNG/EXR/TIFF, any bit depth: a "
+                             "folder, mask.####.png or one file) as the object's keyframes, by frame number")
+    parser.add_argument("--mask-offset", type=int, default=0, metavar="N",
+                        help="with --masks: add N to the masks' frame numbers to get the plate's")
     parser.add_argument("--text", metavar="PHRASES",
                         help="find every instance of each phrase (\"person, dog\"): one object per instance")
     parser.add_argument("--min-score", metavar="S", type=float, default=0.5,
@@ -202,6 +208,14 @@ class _Progress:
 
 
 def run(args) -> int:
+    if args.masks is not None:
+        from roto_studio.commands.segment_masks import run_masks
+
+        return run_masks(args)
+    if args.frame is None:
+        from roto_studio.core.errors import RotoError
+
+        raise RotoError("give --frame N, the plate frame of the prompt.")
     if args.text is not None:
         from roto_studio.commands.segment_text import run_text
 
@@ -216,8 +230,12 @@ def run(args) -> int:
 
     project, created = _open_project(args.out, args.media)
     with open_shot_media(project, args) as media:
+        prompt = _prompt(args, int(media.width), int(media.height))  # bad input: one line, before any note
+        numbers = list(media.frame_numbers)
+        if args.frame not in set(numbers):
+            raise RotoError(f"frame {args.frame} is not in the media (frames {numbers[0]}-{numbers[-1]}); "
+                            "give --frame one of them.")
         print(f"frame rate: {_fps_line(media)}", file=sys.stderr)
-        prompt = _prompt(args, int(media.width), int(media.height))
         obj = project.object_by_name(args.object) if args.object else None
         if obj is None:
             obj = project.add_object(args.object)

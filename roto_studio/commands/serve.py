@@ -4,6 +4,9 @@ A token is always required. With --token-file the token is the file's first line
 without one, ROTO_SERVER_TOKEN is used, or a random token is made and printed. Binding to any
 other address without a token file is refused. Once listening, one line goes to stdout:
 `roto-studio server listening on http://HOST:PORT` (with --port 0 the port is chosen free).
+A session idle for --session-idle seconds (env ROTO_SERVER_SESSION_IDLE; default an hour) is
+closed and answered 410 afterwards. /v1/inpaint loads a registry model, or a folder inside a
+--model-root folder.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ def add_arguments(parser) -> None:
                              "other frames are uploaded by the client")
     parser.add_argument("--path-map", metavar="CLIENT=SERVER", action="append", default=[],
                         help="a client path prefix and where the server sees it (shared storage; repeatable)")
+    parser.add_argument("--model-root", metavar="DIR", action="append", default=[],
+                        help="folder whose sub-folders /v1/inpaint may load as models (repeatable); "
+                             "otherwise only registry names")
+    parser.add_argument("--session-idle", metavar="S", type=float, default=None,
+                        help="close a session after S seconds without a request; later requests on it "
+                             "are answered 410 (default: env ROTO_SERVER_SESSION_IDLE, else 3600)")
     parser.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None,
                         help="device for the models (default: CUDA, else MPS, else CPU)")
     parser.add_argument("--gpu-memory-budget", metavar="GB", type=float, default=None,
@@ -68,6 +77,22 @@ def _token(args) -> tuple[str, bool]:
     import secrets
 
     return secrets.token_urlsafe(32), True
+
+
+def _idle(seconds: float | None) -> float:
+    if seconds is None:
+        text = os.environ.get("ROTO_SERVER_SESSION_IDLE", "").strip()
+        if not text:
+            from roto_studio.server.state import SESSION_IDLE_S
+
+            return SESSION_IDLE_S
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise RotoError(f"ROTO_SERVER_SESSION_IDLE={text!r} is not a number of seconds.") from None
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise RotoError("--session-idle must be a number of seconds above 0 (e.g. 3600).")
+    return float(seconds)
 
 
 def _device(name: str | None):
@@ -147,6 +172,10 @@ def run(args) -> int:
     for root in args.media_root:
         if not os.path.isdir(root):
             raise RotoError(f"--media-root {root} is not a folder; give folders the server may read media from.")
+    for root in args.model_root:
+        if not os.path.isdir(root):
+            raise RotoError(f"--model-root {root} is not a folder; give folders holding model folders.")
+    idle = _idle(args.session_idle)
     token, made = _token(args)
     _be_nice()
     from roto_studio.server.frames import PathPolicy
@@ -163,7 +192,7 @@ def run(args) -> int:
     from roto_studio.server.app import create_app
     from roto_studio.server.state import ServerState
 
-    state = ServerState(token, policy, choice, budget)
+    state = ServerState(token, policy, choice, budget, idle_s=idle, model_roots=args.model_root)
     app = create_app(state)
     family = socket.AF_INET6 if ":" in args.host.strip("[]") else socket.AF_INET
     # proto IPPROTO_TCP (not 0): asyncio then turns Nagle off on each connection it accepts

@@ -7,6 +7,10 @@ the CPU time of the OpenEXR 3.5 Python writer, whose time goes to libdeflate's m
 the long runs of a matte at every compression level, and to byte-at-a-time predictor loops.
 zlib and numpy release the GIL, so export threads scale. PIZ, RLE and uncompressed files, and
 all reading, go through the OpenEXR (3.3+) Python API.
+
+Header attributes (`attributes` of write_exr, any number of them) are typed by their Python value:
+str -> string, float -> float, int -> int, Fraction -> rational, TimeCode -> timecode, and the
+name `chromaticities` -> 8 floats. Both writers give the same bytes for each.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +62,14 @@ def pixel_dtype(precision: str):
 def _convert(data: np.ndarray, dtype) -> np.ndarray:
     if data.dtype == dtype:
         return np.ascontiguousarray(data)
-    if dtype == np.float16 and data.dtype == np.float32:
+    if dtype == np.float16 and data.dtype == np.float32 and data.size > 4:
         import cv2  # same rounding as numpy's astype, several times faster
 
-        return cv2.multiply(np.ascontiguousarray(data), 1.0, dtype=cv2.CV_16F)
+        out = cv2.multiply(np.ascontiguousarray(data), 1.0, dtype=cv2.CV_16F)
+        # OpenCV 5 reads an array of up to 4 values as a scalar (a 1x1 image comes back 4x1):
+        # keep its result only when it has the input's shape.
+        if out.shape == data.shape:
+            return out
     return np.ascontiguousarray(data, dtype=dtype)
 
 
@@ -69,7 +79,7 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
     """Write `channels` ({name: HxW float array}) to `path`, in `precision` (half | float), except
     the channels named in `channel_precision` ({name: half | float}).
 
-    `attributes` adds header attributes: strings, floats, and `chromaticities` (8 floats).
+    `attributes` adds header attributes ({name: value}, typed as the module docstring says).
 
     Every channel must have the plate size; data window = display window = (0, 0)-(w-1, h-1).
     `threads` is OpenEXR's own compression threads for this file (1 when files are written in parallel).
@@ -105,8 +115,12 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
         "displayWindow": window,
     }
     for name, value in (attributes or {}).items():
-        header[name] = tuple(float(v) for v in value) if name == "chromaticities" else value
-    with OpenEXR.File(header, pixels, num_threads=threads) as f:
+        header[name] = _openexr_value(name, value)
+    try:
+        f = OpenEXR.File(header, pixels, num_threads=threads)
+    except TypeError:  # OpenEXR 3.3 has no num_threads (it compresses on its global thread pool)
+        f = OpenEXR.File(header, pixels)
+    with f:
         f.write(str(Path(path)))
 
 
@@ -122,14 +136,68 @@ def _attribute(name: str, kind: str, value: bytes) -> bytes:
     return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(value)) + value
 
 
-def _extra(name: str, value) -> bytes:
+@dataclass(frozen=True)
+class TimeCode:
+    """A SMPTE time code as an EXR `timecode` attribute holds it."""
+
+    hours: int
+    minutes: int
+    seconds: int
+    frame: int
+    drop_frame: bool = False
+    user_data: int = 0
+
+    def __str__(self) -> str:
+        sep = ";" if self.drop_frame else ":"
+        return f"{self.hours:02d}:{self.minutes:02d}:{self.seconds:02d}{sep}{self.frame:02d}"
+
+    @property
+    def time_and_flags(self) -> int:
+        """OpenEXR's packing (TV60): BCD frame, seconds, minutes, hours; bit 6 drop frame."""
+
+        def bcd(v: int) -> int:
+            return (v // 10) << 4 | v % 10
+
+        return (bcd(self.frame) | (0x40 if self.drop_frame else 0) | bcd(self.seconds) << 8
+                | bcd(self.minutes) << 16 | bcd(self.hours) << 24)
+
+
+def _typed(name: str, value) -> tuple[str, bytes]:
+    """(EXR type name, value bytes) of one header attribute."""
     if name == "chromaticities":
-        return _attribute(name, "chromaticities", struct.pack("<8f", *(float(v) for v in value)))
+        return "chromaticities", struct.pack("<8f", *(float(v) for v in value))
     if isinstance(value, str):
-        return _attribute(name, "string", value.encode("utf-8"))
+        return "string", value.encode("utf-8")
+    if isinstance(value, TimeCode):
+        return "timecode", struct.pack("<II", value.time_and_flags, value.user_data)
+    if isinstance(value, Fraction):
+        return "rational", struct.pack("<iI", value.numerator, value.denominator)
+    if isinstance(value, bool):
+        raise ExportError(f"the EXR header attribute {name} is a bool; give an int or a string.")
+    if isinstance(value, int):
+        return "int", struct.pack("<i", value)
     if isinstance(value, float):
-        return _attribute(name, "float", struct.pack("<f", value))
+        return "float", struct.pack("<f", value)
     raise ExportError(f"cannot write the EXR header attribute {name} ({type(value).__name__}).")
+
+
+def _extra(name: str, value) -> bytes:
+    return _attribute(name, *_typed(name, value))
+
+
+def _openexr_value(name: str, value):
+    """An attribute value as the OpenEXR Python API takes it (types checked as _typed does)."""
+    _typed(name, value)
+    if name == "chromaticities":
+        return tuple(float(v) for v in value)
+    if isinstance(value, TimeCode):
+        import OpenEXR
+
+        tc = OpenEXR.TimeCode(value.hours, value.minutes, value.seconds, value.frame, int(value.drop_frame),
+                              *([0] * 13))
+        tc.userData = value.user_data
+        return tc
+    return value  # str, int, float; Fraction is written as a rational
 
 
 def _header(names: list[bytes], dtypes: list, w: int, h: int, code: int, attributes: dict | None = None) -> bytes:
@@ -230,7 +298,8 @@ def encode_zip_exr(pixels: dict, lines: int = 16, attributes: dict | None = None
     all_half = all(a.dtype.itemsize == 2 for _, a in items)
     strategy = zlib.Z_RLE if all_half else zlib.Z_DEFAULT_STRATEGY
     chunks = _zip_chunks(scan, lines, strategy)
-    version = 2 | (_LONG_NAMES if max(len(n) for n in names) > 31 else 0)
+    longest = max([len(n) for n in names] + [len(k.encode()) for k in (attributes or {})])
+    version = 2 | (_LONG_NAMES if longest > 31 else 0)
     head = b"\x76\x2f\x31\x01" + struct.pack("<i", version) + _header(
         names, [np.dtype(a.dtype).newbyteorder("=") for _, a in items], w, h, _COMPRESSION_CODE[lines],
         attributes)

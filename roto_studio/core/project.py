@@ -137,6 +137,13 @@ class Project:
             except BaseException:
                 media.close()
                 raise
+        shot_range = self.settings.get("shot_range")  # a shot conformed from an edit (ops.conform)
+        if shot_range:
+            try:
+                media.restrict(int(shot_range[0]), int(shot_range[1]))
+            except BaseException:
+                media.close()
+                raise
         config = getattr(media, "colour_config", None)
         if config is not None and config.source == "built-in":
             self.settings.setdefault("ocio_config", config.name)  # reopens identically after an OCIO upgrade

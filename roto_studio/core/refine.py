@@ -9,6 +9,9 @@ Settings (every default means "no change"):
   temporal      frames each side for temporal smoothing (0 = off)
   temporal_threshold  alpha change (0..1, measured on a blurred matte) above which a neighbour is
                 treated as real motion and not blended (keeps moving edges sharp)
+  shutter_angle degrees the shutter is open per frame (0 = off, 180 = common film): the matte and
+                render stages smear the matte along the object's motion (ops.motion_blur); it
+                needs the neighbouring plates, so the per-frame display here leaves it out
 
 Order: temporal -> fill holes -> remove specks -> grow/shrink -> smooth -> feather.
 Pure numpy / OpenCV: no Qt, no torch.
@@ -29,6 +32,7 @@ DEFAULTS: dict = {
     "remove_specks": 0,
     "temporal": 0,
     "temporal_threshold": 0.2,
+    "shutter_angle": 0.0,
 }
 
 # Limits that keep a slider or a hand-edited project file from asking for absurd work.
@@ -40,6 +44,7 @@ _LIMITS = {
     "remove_specks": (0, 10**9),
     "temporal": (0, 8),
     "temporal_threshold": (0.01, 1.0),
+    "shutter_angle": (0.0, 360.0),
 }
 
 
@@ -65,7 +70,7 @@ def normalize(settings: Mapping | None) -> dict:
 def is_identity(settings: Mapping | None) -> bool:
     """True when the settings change nothing."""
     s = normalize(settings)
-    return all(s[k] == DEFAULTS[k] for k in DEFAULTS if k != "temporal_threshold")
+    return all(s[k] == DEFAULTS[k] for k in DEFAULTS if k not in ("temporal_threshold", "shutter_angle"))
 
 
 def changed(settings: Mapping | None) -> dict:

@@ -73,14 +73,20 @@ def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
     from roto_studio.models import weights
 
     if model:
-        name, path, why = weights.pick([model])
+        name, path, why = weights.pick([model], auto=False)  # named by the user
         return model, path, why
     from roto_studio.models import registry
 
-    names = [spec.name for spec in registry.by_kind("sam2")]
+    from roto_studio.models import licences
+
+    names = [spec.name for spec in registry.by_kind("sam2") if licences.auto_may_use(spec.name)]
+    barred = [spec.name for spec in registry.by_kind("sam2") if spec.name not in names]
     names.sort(key=lambda n: SAM2_BY_SPEED.index(n) if n in SAM2_BY_SPEED else len(SAM2_BY_SPEED))
     found = [(n, weights.find(n)) for n in names]
     found = [(n, p) for n, p in found if p is not None]
+    barred = [n for n in barred if weights.find(n) is not None]
+    if not found and barred:  # present, but its licence keeps it from Auto
+        return None, None, licences.skipped_line(barred)
     if not found:
         _, _, why = weights.pick([DEFAULT_SAM2] + [n for n in names if n != DEFAULT_SAM2])
         return None, None, f"{why.rstrip('.')} (for better masks)"

@@ -535,9 +535,14 @@ class Engine:
         """Fresh video session state conditioned on the start masks and the keyframes that bound
         each span (the far side of the span is a keyframe the model may attend to)."""
         if not self._video_started:
-            self._run(lambda: self.video.start(self.media))
+            from roto_studio.models.frame_stream import StreamFrames
+
+            self._stream = StreamFrames(self.media)  # the pass does not fill the shot's frame cache
+            self._run(lambda: self.video.start(self._stream))
             self._video_started = True
         else:
+            if getattr(self, "_stream", None) is not None:
+                self._stream.clear()  # the colour view may have changed since the last run
             self._run(self.video.reset)
         numbers = list(self.media.frame_numbers)
         cond: dict[str, set[int]] = {o: {start} for o in active}

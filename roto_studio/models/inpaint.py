@@ -65,7 +65,11 @@ def find_inpaint_weights() -> Path | None:
         from roto_studio.models import registry
     except ImportError:
         return None
+    from roto_studio.models import licences
+
     for spec in registry.by_kind("inpaint"):
+        if not licences.auto_may_use(spec.name):
+            continue
         try:
             folder = model_folder(spec.name)
         except Exception:  # noqa: BLE001 - treat a broken cache as missing

@@ -51,6 +51,7 @@ class WeightSpec:
     # whether that licence permits commercial use; Auto picks only these unless the user chose
     # otherwise. Entries with commercial=False download only after the licence is accepted.
     commercial: bool = True
+    licence_url: str = ""  # where to read the licence (shown when it must be accepted)
 
     @property
     def main(self) -> WeightFile:
@@ -77,7 +78,7 @@ class WeightSpec:
 
 def _sam2(name, repo, revision, filename, sha256, size, config, description):
     return WeightSpec(name, "sam2", repo, revision, (WeightFile(filename, sha256, size),),
-                      config=config, description=description, licence="Apache-2.0")
+                      config=config, description=description, licence="Apache-2.0", commercial=True)
 
 
 def _unpinned(*paths: str) -> tuple[WeightFile, ...]:
@@ -112,24 +113,24 @@ SPECS: list[WeightSpec] = [
                (WeightFile("model.safetensors", "bda9289db1bb6762d978b42d1c62ae3f34daf7497171a347a1d09657efd788cb",
                            103_294_572),
                 WeightFile("config.json", "ae1006f5a83227048b563b2e60709d4203e432b2276949ebef41a8cfeeeaf45f", 837)),
-               description="ViTMatte small (Composition-1k)", licence="Apache-2.0"),
+               description="ViTMatte small (Composition-1k)", licence="Apache-2.0", commercial=True),
     # The base repo has no model.safetensors; two sources disagree on its config.json: unverified.
     WeightSpec("vitmatte-base", "vitmatte", "hustvl/vitmatte-base-composition-1k",
                "bf486d01a7d9e3dbcc8400f7942835caf0eaf76e",
                (WeightFile("pytorch_model.bin", "b2521bcc4b719fb24611c39605b6642162fd7502e69b3cc846506ca921757b41"),
                 WeightFile("config.json")),
-               description="ViTMatte base (Composition-1k)", licence="Apache-2.0"),
+               description="ViTMatte base (Composition-1k)", licence="Apache-2.0", commercial=True),
     # Cutie: GitHub release files of hkchengrex/Cutie tag v1.0 (no official Hugging Face mirror).
     # base: md5 from the authors, sha256 and size from third parties; small: one third-party md5.
     WeightSpec("cutie-base", "cutie", "hkchengrex/Cutie", "v1.0",
                (WeightFile("cutie-base-mega.pth", "9c05402ee36d3a356fb72715d263ba7e1ea06ad3bada48c1306491792da43023",
                            140_443_788, md5="a6071de6136982e396851903ab4c083a",
                            url=_CUTIE_RELEASE + "cutie-base-mega.pth"),),
-               description="Cutie base (ResNet-50, MEGA training): propagation for long shots", licence="MIT"),
+               description="Cutie base (ResNet-50, MEGA training): propagation for long shots", licence="MIT", commercial=True),
     WeightSpec("cutie-small", "cutie", "hkchengrex/Cutie", "v1.0",
                (WeightFile("cutie-small-mega.pth", md5="6abf53b4058228babc3686274bc136cc",
                            url=_CUTIE_RELEASE + "cutie-small-mega.pth"),),
-               description="Cutie small (ResNet-18): fastest propagation", licence="MIT"),
+               description="Cutie small (ResNet-18): fastest propagation", licence="MIT", commercial=True),
     # Text prompts and fast tracking (transformers layout: config, weights, processor, tokenizer).
     # Only the weights files have published checksums (PINS.md); the small files are unverified.
     WeightSpec("sam3", "sam3", "facebook/sam3", "3c879f39826c281e95690f02c7821c4de09afae7",
@@ -138,27 +139,30 @@ SPECS: list[WeightSpec] = [
                 WeightFile("config.json"), WeightFile("processor_config.json"), WeightFile("tokenizer.json"),
                 WeightFile("tokenizer_config.json")),
                description="SAM 3: finds every instance of a phrase; tracks phrases through a shot",
-               licence="SAM License"),
+               # Meta's SAM License (2025-11-19): use, modify and redistribute, commercial use
+               # included, except military/ITAR uses and sanctioned parties; the repo is gated.
+               licence="SAM License", commercial=True,
+               licence_url="https://huggingface.co/facebook/sam3/blob/main/LICENSE"),
     WeightSpec("grounding-dino-tiny", "grounding-dino", "IDEA-Research/grounding-dino-tiny",
                "a2bb814dd30d776dcf7e30523b00659f4f141c71",
                (WeightFile("model.safetensors", "1a2412ef99bd74bcd3c2a246fa1e48581f8889a1300c9051974741314fc042f3",
                            689_359_096),
                 WeightFile("config.json"), WeightFile("preprocessor_config.json"), WeightFile("tokenizer.json"),
                 WeightFile("tokenizer_config.json"), WeightFile("special_tokens_map.json"), WeightFile("vocab.txt")),
-               description="Grounding DINO tiny: boxes for phrases, cut out by SAM 2", licence="Apache-2.0"),
+               description="Grounding DINO tiny: boxes for phrases, cut out by SAM 2", licence="Apache-2.0", commercial=True),
     WeightSpec("grounding-dino-base", "grounding-dino", "IDEA-Research/grounding-dino-base",
                "12bdfa3120f3e7ec7b434d90674b3396eccf88eb",
                (WeightFile("model.safetensors", "5548f844c928c4b6f411fa8cbcc2bfa8dbbba437cb1d513975519f93c2a9ed21",
                            933_400_872),
                 WeightFile("config.json"), WeightFile("preprocessor_config.json"), WeightFile("tokenizer.json"),
                 WeightFile("tokenizer_config.json"), WeightFile("special_tokens_map.json"), WeightFile("vocab.txt")),
-               description="Grounding DINO base: better boxes, slower", licence="Apache-2.0"),
+               description="Grounding DINO base: better boxes, slower", licence="Apache-2.0", commercial=True),
     # EdgeTAM in the transformers layout: only the revision is published (no checksum): unverified.
     WeightSpec("edgetam", "edgetam", "yonigozlan/EdgeTAM-hf", "c266ce53b3fc00f0f495b583f6a116c4e57f53bb",
                (WeightFile("model.safetensors"), WeightFile("config.json"), WeightFile("processor_config.json"),
                 WeightFile("preprocessor_config.json"), WeightFile("video_preprocessor_config.json")),
                description="EdgeTAM: SAM 2-style tracking, several times faster (CPUs, small GPUs)",
-               licence="Apache-2.0"),
+               licence="Apache-2.0", commercial=True),  # facebookresearch/EdgeTAM: Apache-2.0
     # Learned inpainting (clean plates): diffusers folders. The fp16 weights carry published
     # sha256s; the configs and tokenizer files have none (unverified, recorded at download).
     # SD 1.5's safety checker and feature extractor are not downloaded (not used for fills).
@@ -173,7 +177,8 @@ SPECS: list[WeightSpec] = [
                 *_unpinned("model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
                            "vae/config.json", "text_encoder/config.json", *_tokenizer("tokenizer"))),
                description="Stable Diffusion 1.5 inpainting (512 px): clean-plate fills, 4 GB GPU",
-               licence="CreativeML OpenRAIL-M"),
+               # OpenRAIL-M: commercial use allowed, with the use restrictions of its Attachment A.
+               licence="CreativeML OpenRAIL-M", commercial=True),
     WeightSpec("sdxl-inpainting", "inpaint", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
                "115134f363124c53c7d878647567d04daf26e41e",
                (WeightFile("unet/diffusion_pytorch_model.fp16.safetensors",
@@ -188,7 +193,18 @@ SPECS: list[WeightSpec] = [
                            "vae/config.json", "text_encoder/config.json", "text_encoder_2/config.json",
                            *_tokenizer("tokenizer"), *_tokenizer("tokenizer_2"))),
                description="Stable Diffusion XL inpainting (1024 px): best fills, 10 GB GPU",
-               licence="CreativeML OpenRAIL++-M"),
+               licence="CreativeML OpenRAIL++-M", commercial=True),
+    # Non-commercial options: downloaded only after `models download NAME --accept-licence`.
+    # MatAnyone (video matting, NTU S-Lab License 1.0: non-commercial use only). Weights only: its
+    # network is not in a published package (no `matanyone` on PyPI; rf-cutie lacks its matting
+    # decoder), so no backend reads them yet. Release file of pq-yang/MatAnyone v1.0.0, no
+    # published checksum: unverified (recorded at download).
+    WeightSpec("matanyone", "video-matting", "pq-yang/MatAnyone", "v1.0.0",
+               (WeightFile("matanyone.pth",
+                           url="https://github.com/pq-yang/MatAnyone/releases/download/v1.0.0/matanyone.pth"),),
+               description="MatAnyone: video matting with memory (weights only; no backend runs it yet)",
+               licence="NTU S-Lab License 1.0", commercial=False,
+               licence_url="https://github.com/pq-yang/MatAnyone/blob/main/LICENSE"),
 ]
 
 

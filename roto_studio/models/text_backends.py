@@ -38,9 +38,11 @@ class TextPlan:
         return f"{what}: {self.reason}"
 
 
-def _folder_of(name: str) -> Path | None:
-    from roto_studio.models import weights
+def _folder_of(name: str, auto: bool = True) -> Path | None:
+    from roto_studio.models import licences, weights
 
+    if auto and not licences.auto_may_use(name):
+        return None
     try:
         path = weights.find(name)
     except ModelError:
@@ -87,7 +89,7 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None) -> Text
             return TextPlan(kind, f"weights folder {weights}", folder=Path(weights))
     why = []
     if name in ("auto", "sam3"):
-        folder = _folder_of("sam3")
+        folder = _folder_of("sam3", auto=name == "auto")
         if folder is not None:
             return TextPlan("sam3", f"SAM 3 weights found ({folder})", "sam3", folder)
         why.append("the SAM 3 weights are missing (run `roto-studio models download sam3`)")

@@ -191,7 +191,7 @@ def load(name: str | None = None, device=None, **kwargs) -> ViTMatteMatter:
     is wrong with which file when it cannot be used."""
     from roto_studio.models import weights
 
-    found, path, why = weights.pick((name,) if name else WEIGHT_NAMES)
+    found, path, why = weights.pick((name,) if name else WEIGHT_NAMES, auto=not name)
     if path is None:
         raise ModelError(f"{why.rstrip('.')} (or use --backend classical).")
     return ViTMatteMatter.from_pretrained(path, device=device, **kwargs)

@@ -359,15 +359,25 @@ def problem(name: str) -> str | None:
     return None if st.usable else message(st)
 
 
-def pick(names) -> tuple[str | None, Path | None, str]:
+def pick(names, auto: bool = True) -> tuple[str | None, Path | None, str]:
     """(name, main file, "") of the first usable model among NAMES, else (None, None, why): the
-    message of the first one present but failing (wrong size, bad hash...), else the first missing."""
+    message of the first one present but failing (wrong size, bad hash...), else the first missing.
+    auto: leave out models whose licence does not permit commercial use unless the user allowed
+    them (models.licences); pass False when the user named the model."""
+    from roto_studio.models import licences
+
     failing = []
+    names = list(names)
+    barred = [n for n in names if not licences.auto_may_use(n)] if auto else []
     for name in names:
+        if name in barred:
+            continue
         st = _locate(name, aside=True)
         if st.usable:
             return name, st.path, ""
         failing.append(st)
+    if barred and (not failing or any(_locate(n).usable for n in barred)):
+        return None, None, licences.skipped_line(barred)  # present (or all there is), but not for Auto
     if not failing:
         return None, None, "no model of this kind is registered"
     present = [st for st in failing if st.state != "missing"]
@@ -425,9 +435,25 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
+def accept_licence(name: str) -> Path:
+    """Record that the user accepted NAME's licence (needed before a non-commercial model
+    downloads); returns the file it is recorded in. For the window's model manager and the CLI."""
+    from roto_studio.models import licences
+
+    return licences.accept(name)
+
+
+def licence_accepted(name: str) -> bool:
+    """Whether NAME may download: its licence permits commercial use, or the user accepted it."""
+    from roto_studio.models import licences
+
+    return licences.accepted(name)
+
+
 def download(name: str, progress: Callable[[int, int], None] | None = None,
              cancel: Callable[[], bool] | None = None, force: bool = False, resume: bool = False) -> Path:
-    """Download NAME into its folder and check it (see models.weights_fetch.download)."""
+    """Download NAME into its folder and check it (see models.weights_fetch.download). A model whose
+    licence does not permit commercial use is refused (one line) until `accept_licence(NAME)`."""
     from roto_studio.models import weights_fetch
 
     return weights_fetch.download(name, progress, cancel, force, resume=resume)

@@ -49,6 +49,9 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
     was fetched when stopped, and go on from it next time.
     """
     s = W.spec(name)
+    from roto_studio.models import licences
+
+    licences.require_accepted(name)
     if not force:
         found = W.find(name)
         if found is not None:

@@ -1,12 +1,13 @@
 """The model server's HTTP app (FastAPI): guard, errors, status, weights; routes in routes.py.
 
 - Guard (pure ASGI, in front of everything, the OpenAPI schema included): a request without
-  `Authorization: Bearer TOKEN`, or with another token, is answered 401 before routing; request
-  bodies over the size limit are answered 413 (Content-Length checked first, then counted).
-- Every error is JSON `{"error": "one line"}`: our RotoErrors map to 4xx codes, validation
-  errors to 400/422, anything unexpected to 500 with the type only (the traceback goes to the
-  server log). Nothing is ever unpickled: bodies are JSON, PNG or zlib-compressed float32.
-- API version 1 lives under /v1; the schema is at /v1/openapi.json.
+  `Authorization: Bearer TOKEN` (the scheme name in any case), or with another token, is answered
+  401 before routing; request bodies over the size limit are answered 413 (Content-Length checked
+  first, then counted).
+- Every error is one line of JSON `{"error": "one line"}`: our RotoErrors map to 4xx codes,
+  validation errors to 400/422, anything unexpected to 500 with the type only (the traceback goes
+  to the server log). Nothing is ever unpickled: bodies are JSON, PNG or zlib-compressed float32.
+- API version 1 lives under /v1; the schema is at /v1/openapi.json (server/schema.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from roto_studio.core.errors import ModelError, RotoError
 from roto_studio.core.wire import WireError
 from roto_studio.server.frames import Forbidden, NotFound
 from roto_studio.server.manager import OverBudget
-from roto_studio.server.state import Conflict, ServerState, TooMany, public_message
+from roto_studio.server.state import Conflict, Gone, ServerState, TooMany, public_message
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,13 @@ class _TooLarge(BaseException):
     """Raised from the body reader; a BaseException so no handler on the way turns it into a 400."""
 
 
+def one_line(text: str, limit: int = 500) -> str:
+    """`text` with every run of whitespace (newlines included) one space, at most `limit` long."""
+    return " ".join(str(text).split())[:limit] or "error"
+
+
 def _json(status: int, message: str, headers: dict | None = None) -> tuple[bytes, list]:
-    body = json.dumps({"error": message}).encode()
+    body = json.dumps({"error": one_line(message)}).encode()
     hs = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     for k, v in (headers or {}).items():
         hs.append((k.encode(), v.encode()))
@@ -53,7 +59,7 @@ class Guard:
 
     def __init__(self, app, token: str, json_limit: int = JSON_LIMIT, frame_limit: int = FRAME_LIMIT):
         self.app = app
-        self.token = ("Bearer " + token).encode()
+        self.token = token.encode()
         self.json_limit, self.frame_limit = json_limit, frame_limit
 
     async def _send_error(self, send, status: int, message: str, headers=None) -> None:
@@ -73,7 +79,8 @@ class Guard:
                 auth = v
             elif k == b"content-length":
                 length = v
-        if not hmac.compare_digest(auth, self.token):
+        scheme, _, given = auth.strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
             return await self._send_error(send, 401, "a valid token is required (Authorization: Bearer TOKEN).",
                                           {"www-authenticate": "Bearer"})
         path = scope.get("path", "")
@@ -113,6 +120,8 @@ def _status_for(exc: Exception) -> int:
         return 404
     if isinstance(exc, Conflict):
         return 409
+    if isinstance(exc, Gone):
+        return 410
     if isinstance(exc, TooMany):
         return 429
     if isinstance(exc, OverBudget):
@@ -121,9 +130,9 @@ def _status_for(exc: Exception) -> int:
 
     if isinstance(exc, DeviceOutOfMemory):
         return 507
-    if isinstance(exc, (WireError, ModelError, RotoError, ValueError)):
+    if isinstance(exc, (WireError, ModelError, RotoError)):
         return 400
-    return 500
+    return 500  # anything else is our bug: its type only, the traceback in the server log
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -134,7 +143,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     if first.get("type") == "json_invalid":
         return 400, "the request body is not valid JSON."
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    msg = str(first.get("msg", "invalid value"))[:200]
+    msg = one_line(first.get("msg", "invalid value"), 200)
     return 422, f"{where or 'request'}: {msg}"
 
 
@@ -170,11 +179,14 @@ def create_app(state: ServerState) -> FastAPI:
                   openapi_url=API + "/openapi.json")
     app.state.roto = state
     app.add_middleware(Guard, token=state.token)
+    from roto_studio.server import schema
+
+    schema.install(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         status, message = _validation_message(exc)
-        return JSONResponse({"error": message}, status_code=status)
+        return JSONResponse({"error": one_line(message)}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -183,14 +195,13 @@ def create_app(state: ServerState) -> FastAPI:
             message = "no such endpoint; see /v1/openapi.json."
         if exc.status_code == 405:
             message = "method not allowed on this endpoint."
-        return JSONResponse({"error": message}, status_code=exc.status_code)
+        return JSONResponse({"error": one_line(message)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RotoError)
-    @app.exception_handler(ValueError)
     @app.exception_handler(Exception)
     async def _any(request: Request, exc: Exception):
         status = _status_for(exc)
-        body = {"error": public_message(exc)}
+        body = {"error": one_line(public_message(exc))}
         retry = getattr(exc, "retry", None)
         if retry:
             body["retry"] = list(retry)

@@ -6,6 +6,8 @@
 - FrameCache keeps uploaded frames as PNG files in a private temporary folder, named by the
   SHA-256 of their pixels (checked on upload), bounded in bytes (oldest dropped first), with a
   few decoded frames in memory.
+- ModelRoots: a request's `model` is a registry name or a folder inside one of the --model-root
+  folders (symlinks and `..` resolved), nothing else; the check is made before anything is opened.
 - UploadedFrames is the FrameSource of a session whose media the server cannot see: frame numbers
   map to hashes the client registers; reading a frame that is not there yet asks the client for
   it (need callback) and waits.
@@ -76,6 +78,30 @@ class PathPolicy:
             except ValueError:  # different drives
                 continue
         raise Forbidden("the media path is outside the server's --media-root folders.")
+
+
+class ModelRoots:
+    def __init__(self, roots=()):
+        self.roots = [os.path.realpath(os.path.expanduser(str(r))) for r in roots]
+
+    def resolve(self, model: str | None, names) -> str | None:
+        """`model` when it is one of the registry `names`; else the real path of a folder strictly
+        inside a model root (absolute, or relative to a root); else WireError (400)."""
+        if model is None or model in set(names):
+            return model
+        if isinstance(model, str) and model and len(model) <= 4096 and "\x00" not in model and self.roots:
+            tries = [model] if os.path.isabs(model) else [os.path.join(r, model) for r in self.roots]
+            for path in tries:
+                real = os.path.realpath(path)
+                for root in self.roots:
+                    try:
+                        inside = real != root and os.path.commonpath([real, root]) == root
+                    except ValueError:  # different drives
+                        continue
+                    if inside and os.path.isdir(real):
+                        return real
+        where = " or a folder inside the server's --model-root folders" if self.roots else ""
+        raise wire.WireError(f"model must be a registry name (GET /v1/weights lists them){where}.")
 
 
 class FrameCache:

@@ -18,10 +18,11 @@ from roto_studio.core import wire
 from roto_studio.core.errors import ModelError
 from roto_studio.models.base import Prompt
 from roto_studio.server.frames import NotFound, UploadedFrames
-from roto_studio.server.state import ServerState, public_message
+from roto_studio.server.state import Conflict, ServerState, public_message
 
 API = "/v1"
 MAX_POINTS = 1000
+CANCEL_WAIT_S = 30.0  # a cancel answers once the job stopped (one frame), or after this
 Frame = Annotated[int, Field(ge=-10**9, le=10**9)]
 Coord = Annotated[float, Field(ge=-1e6, le=1e6)]
 Hash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -134,7 +135,8 @@ class MatteRequest(Strict):
 
 class InpaintRequest(Strict):
     backend: Literal["auto", "diffusers", "opencv"] = "auto"
-    model: Ident | None = None  # a registry name (sd15-inpainting...); None: the first installed
+    # a registry name (sd15-inpainting...) or a folder inside --model-root; None: the first installed
+    model: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
     prompt: Annotated[str, StringConstraints(max_length=1000)] = ""  # empty: "clean background"
     seed: Annotated[int, Field(ge=-2**63, le=2**64 - 1)] = 0  # torch.Generator.manual_seed range
     image: FrameRef
@@ -145,7 +147,9 @@ class DownloadRequest(Strict):
     force: bool = False
 
 
-def _prompt(body: PromptBody, size: tuple[int, int]) -> Prompt:
+def _prompt(body: PromptBody, size: tuple[int, int], logits: bool = False) -> Prompt:
+    if not (body.points or body.box or body.mask or logits):
+        raise wire.WireError("the request has no prompt: give points (with labels), a box or a mask.")
     if body.labels and len(body.labels) != len(body.points):
         raise wire.WireError("labels must have one entry per point.")
     mask = wire.decode_mask(body.mask.model_dump(exclude_none=True), size) if body.mask else None
@@ -206,7 +210,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     @app.post(API + "/sessions/{sid}/predict", summary="Image prompt: points / box / mask -> soft alpha")
     def predict(sid: Id16, body: PredictRequest):
         s = state.session(sid)
-        prompt = _prompt(body, size_of(s))
+        prompt = _prompt(body, size_of(s), logits=body.logits is not None)
         logits = wire.decode_array(body.logits.model_dump(exclude_none=True), what="logits") \
             if body.logits else None
         if body.hash:
@@ -329,7 +333,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     def job_stream(jid: Id16, request: Request):
         j = state.job(jid)
         if j.streaming:
-            raise ModelError("this job is already being streamed.")
+            raise Conflict("this job is already being streamed.")
         j.streaming = True
 
         binary = wire.BINARY in request.headers.get("accept", "")
@@ -356,6 +360,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     def job_cancel(jid: Id16):
         j = state.job(jid)
         j.cancel.set()
+        j.ended.wait(CANCEL_WAIT_S)  # between frames: its session takes the next job once it answers
         return {"job": j.id, "state": j.state}
 
     # ------------------------------------------------------------------ frames
@@ -392,6 +397,9 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post(API + "/inpaint", summary="Fill a hole in a frame (clean plate)")
     def inpaint(body: InpaintRequest):
+        from roto_studio.models import registry
+
+        model = state.model_roots.resolve(body.model, [s.name for s in registry.by_kind("inpaint")])
         image = image_for(body.image)
         h, w = image.shape[:2]
         hole = wire.gray8_from_png(wire.unb64(body.hole.png8, "hole"), (w, h), "the hole") > 127
@@ -400,9 +408,9 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         if body.backend == "opencv":
             inp, torch = make_inpainter("opencv"), False
         else:  # the model is loaded once; prompt and seed are per request
-            key = f"inpaint:{body.backend}:{body.model or ''}:{state.device}"
+            key = f"inpaint:{body.backend}:{model or ''}:{state.device}"
             inp = models.run(lambda: state.manager.get(key, lambda: make_inpainter(
-                body.backend, model=body.model, device=state.device)))
+                body.backend, model=model, device=state.device)))
             torch = type(inp).__name__ != "OpenCVInpainter"
             if hasattr(inp, "variant"):
                 inp = inp.variant(prompt=body.prompt, seed=body.seed)

@@ -7,7 +7,9 @@
   read by path (PathPolicy) or uploaded (UploadedFrames). Its models come from the ModelManager;
   when the manager unloads one, the session drops what it built on it and rebuilds on next use.
 - Job: a background producer (propagation, weights download) feeding a bounded queue of events
-  that a client streams as JSON lines; cancel stops it between frames.
+  that a client streams as JSON lines; cancel stops it between frames. A session runs one job at
+  a time (a second is answered 409); a session idle for longer than idle_s is closed, and its id
+  is answered 410 afterwards (so abandoned sessions never fill the server).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Callable, Iterator
 from roto_studio.core import wire
 from roto_studio.core.errors import ModelError
 from roto_studio.models import backends as backends_mod
-from roto_studio.server.frames import FrameCache, NotFound, PathPolicy, UploadedFrames
+from roto_studio.server.frames import FrameCache, ModelRoots, NotFound, PathPolicy, UploadedFrames
 from roto_studio.server.manager import ModelManager
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,13 @@ class Conflict(ModelError):
 
 class TooMany(ModelError):
     """Too many sessions or jobs (answered with 429)."""
+
+
+class Gone(ModelError):
+    """A session closed for being idle too long (answered with 410)."""
+
+
+EXPIRED_KEPT = 4096  # ids of expired sessions remembered (to answer 410, not 404)
 
 
 class ModelThread:
@@ -117,6 +126,7 @@ class Session:
         self.lost = False  # video state dropped by an unload since the last reset
         self.last_used = time.time()
         self.numbers = set(int(f) for f in frames.frame_numbers)
+        self.job: "Job | None" = None  # the job running on this session (one at a time)
 
     def touch(self) -> None:
         self.last_used = time.time()
@@ -131,6 +141,23 @@ class Session:
                 self.lost = True
             self.video_started = False
             self.backends.drop()
+
+    def busy(self) -> bool:
+        return self.job is not None and self.job.state == "running"
+
+    def claim(self, job: "Job") -> None:
+        """Make `job` this session's job; Conflict (409) when another is still running.
+        Called under state.lock."""
+        if self.busy():
+            raise Conflict(f"this session is busy with a {self.job.kind} job ({self.job.id}); "
+                           "wait for it to end or cancel it (POST /v1/jobs/ID/cancel).")
+        self.job = job
+
+    def release(self, job: "Job") -> None:
+        with self.state.lock:
+            if self.job is job:
+                self.job = None
+        self.touch()
 
     def check_frame(self, frame: int) -> int:
         if int(frame) not in self.numbers:
@@ -172,6 +199,7 @@ class Job:
         self.cancel = threading.Event()
         self.created = time.time()
         self.streaming = False
+        self.ended = threading.Event()
 
     def put(self, event: dict, block: bool = True, stall_s: float = 120.0) -> None:
         """Queue an event for the stream; a stream nobody reads for stall_s cancels the job."""
@@ -202,6 +230,7 @@ class Job:
         while True:
             try:
                 self.events.put_nowait(end)
+                self.ended.set()
                 return
             except queue.Full:
                 try:
@@ -223,8 +252,11 @@ class Job:
 
 class ServerState:
     def __init__(self, token: str, policy: PathPolicy, device_choice=None, budget_bytes: int | None = None,
-                 cache_bytes: int = 4 * 2**30):
+                 cache_bytes: int = 4 * 2**30, idle_s: float = SESSION_IDLE_S, model_roots=()):
         self.token = token
+        self.idle_s = float(idle_s)
+        self.model_roots = ModelRoots(model_roots)
+        self.expired: dict[str, float] = {}  # session id -> when it expired (oldest first)
         self.policy = policy
         self.choice = device_choice
         self.device = device_choice.device if device_choice is not None else "cpu"
@@ -284,26 +316,37 @@ class ServerState:
         return opened, "path"
 
     def session(self, sid: str) -> Session:
+        self._expire()
         with self.lock:
             s = self.sessions.get(sid)
+            gone = sid in self.expired
         if s is None:
+            if gone:
+                raise Gone(f"the session expired after {self.idle_s:g} s without a request; open a new one.")
             raise NotFound("no such session (the server may have restarted); open a new one.")
         s.touch()
         return s
 
     def close_session(self, sid: str) -> None:
+        self._expire()
         with self.lock:
             s = self.sessions.pop(sid, None)
+            gone = sid in self.expired
         if s is None:
+            if gone:
+                raise Gone(f"the session expired after {self.idle_s:g} s without a request; it is closed already.")
             raise NotFound("no such session.")
         self.models.run(s.close, torch=False)
 
     def _expire(self) -> None:
         now = time.time()
         with self.lock:
-            old = [s for s in self.sessions.values() if now - s.last_used > SESSION_IDLE_S]
+            old = [s for s in self.sessions.values() if now - s.last_used > self.idle_s and not s.busy()]
             for s in old:
                 del self.sessions[s.id]
+                self.expired[s.id] = now
+            while len(self.expired) > EXPIRED_KEPT:
+                del self.expired[next(iter(self.expired))]
             done = [j for j in self.jobs.values() if j.state != "running" and now - j.created > 600]
             for j in done:
                 del self.jobs[j.id]
@@ -311,13 +354,16 @@ class ServerState:
             self.models.run(s.close, torch=False)
 
     # ---------------------------------------------------------------- jobs
-    def new_job(self, kind: str, total: int = 0) -> Job:
+    def new_job(self, kind: str, total: int = 0, session: Session | None = None) -> Job:
+        """A new running job; on `session` (one job per session at a time) when given."""
         self._expire()
         with self.lock:
             running = sum(1 for j in self.jobs.values() if j.state == "running")
             if running >= MAX_JOBS:
                 raise TooMany(f"the server runs {MAX_JOBS} jobs already; wait or cancel some.")
             job = Job(kind, total)
+            if session is not None:
+                session.claim(job)
             self.jobs[job.id] = job
         return job
 
@@ -332,13 +378,18 @@ class ServerState:
                           codec: str = "png16") -> Job:
         numbers = sorted(session.numbers)
         session.check_frame(start)
+        if stop is not None:
+            session.check_frame(stop)
+            if (stop > start) if reverse else (stop < start):
+                raise wire.WireError(f"stop frame {stop} lies behind start frame {start} for this direction; "
+                                     "swap them or flip reverse.")
         if session.lost:
             raise Conflict("the server unloaded this session's model to make room; "
                            "reset the session and add the prompts again.")
         lo, hi = (stop if stop is not None else numbers[0], start) if reverse else \
                  (start, stop if stop is not None else numbers[-1])
         total = sum(1 for f in numbers if lo <= f <= hi and f != start)
-        job = self.new_job("propagate", total)
+        job = self.new_job("propagate", total, session)
         threading.Thread(target=self._propagate, args=(job, session, start, reverse, stop, codec),
                          name=f"roto-job-{job.id}", daemon=True).start()
         return job
@@ -354,6 +405,7 @@ class ServerState:
         gen = None
         end = object()
         torch = session.plan.uses_torch
+        ending: tuple = ("failed",)
         try:
             video = self.models.run(session.video, torch=torch)
             gen = self.models.run(lambda: video.propagate(start, reverse=reverse, stop=stop), torch=torch)
@@ -371,27 +423,27 @@ class ServerState:
                     event["masks"] = {str(o): meta for o, (meta, _) in zip(alphas, blobs)}
                     event["_blobs"] = [b for _, b in blobs]
                 job.put(event)
-            state = "cancelled" if job.cancel.is_set() else "succeeded"
-            if gen is not None:
-                self.models.run(gen.close, torch=torch)
-            job.finish(state)
+            ending = ("cancelled" if job.cancel.is_set() else "succeeded",)
         except Exception as exc:  # noqa: BLE001 - reported in the stream, never a traceback
+            from roto_studio.models.device import DeviceOutOfMemory
+
+            oom = isinstance(exc, DeviceOutOfMemory)
+            ending = ("cancelled",) if job.cancel.is_set() and not oom else \
+                ("failed", public_message(exc), 507 if oom else None,
+                 tuple(getattr(exc, "retry", ()) or ()) if oom else ())
+        finally:
             if gen is not None:
                 try:
                     self.models.run(gen.close, torch=torch)
                 except Exception:  # noqa: BLE001
                     pass
-            from roto_studio.models.device import DeviceOutOfMemory
-
-            oom = isinstance(exc, DeviceOutOfMemory)
-            job.finish("failed", public_message(exc), 507 if oom else None,
-                       tuple(getattr(exc, "retry", ()) or ()) if oom else ())
-        finally:
             if isinstance(frames, UploadedFrames):
                 frames.need = None
                 frames.cancelled = lambda: False
             for k in keys:
                 self.manager.unpin(k)
+            session.release(job)
+            job.finish(*ending)  # last: a client may start the next job as soon as it reads this
 
     def close(self) -> None:
         for j in list(self.jobs.values()):

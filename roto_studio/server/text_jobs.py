@@ -36,7 +36,7 @@ def start_text_tracking(state: ServerState, session: Session, phrases: list[str]
             raise Conflict("the server's SAM 3 video tracker is busy with another job; wait or cancel it.")
         busy.add(key)
     try:
-        job = state.new_job("track_text", len(frames))
+        job = state.new_job("track_text", len(frames), session)
     except Exception:
         with state.lock:
             busy.discard(key)
@@ -113,4 +113,5 @@ def _run(state: ServerState, job: Job, session: Session, plan, key: str, phrases
             state.manager.unpin(key)
         with state.lock:
             state.text_busy.discard(key)
+        session.release(job)
         job.finish(*ending)  # last: a client may start the next job as soon as it reads this

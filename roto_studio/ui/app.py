@@ -13,14 +13,15 @@ log = logging.getLogger(__name__)
 
 
 def sample_shot() -> Path | None:
-    """The sample clip made by resources/make_sample.py (generated on first use, then cached)."""
-    script = Path(__file__).resolve().parents[2] / "resources" / "make_sample.py"
+    """The sample shot made by resources/make_footage.py (drawn on first use, then cached): a
+    walker with hair crossing a panning landscape, so the first click shows what the tool does."""
+    script = Path(__file__).resolve().parents[2] / "resources" / "make_footage.py"
     if not script.exists():
         return None
-    spec = importlib.util.spec_from_file_location("roto_make_sample", script)
+    spec = importlib.util.spec_from_file_location("roto_make_footage", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.make_sample()
+    return module.make_footage()
 
 
 def create_app(argv=None):

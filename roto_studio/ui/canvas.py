@@ -134,6 +134,7 @@ class Canvas(QGraphicsView):
     boxDrawn = Signal(float, float, float, float)  # x1, y1, x2, y2
     strokeFinished = Signal(object, float, bool)  # [(x, y)...], radius, add
     brushSizeChanged = Signal(float)
+    toolChanged = Signal(str)
     hovered = Signal(float, float)
 
     def __init__(self, parent=None):
@@ -145,6 +146,10 @@ class Canvas(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        # no scroll bars (pan with the middle button or the pan tool): bars coming and going
+        # would resize the view and move the frame
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMouseTracking(True)
         self.setAcceptDrops(False)  # the window handles drops
         self.image_item = QGraphicsPixmapItem()
@@ -319,8 +324,19 @@ class Canvas(QGraphicsView):
     def wheelEvent(self, event):
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(1.25 ** steps)
+            self.zoom_about(1.25 ** steps, event.position())
         event.accept()
+
+    def zoom_about(self, factor: float, at) -> None:
+        """Zoom by `factor` keeping the frame pixel under viewport point `at` where it is."""
+        before = self.mapToScene(at.toPoint())
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.zoom_by(factor)
+        self.setTransformationAnchor(anchor)
+        moved = self.mapFromScene(before) - at.toPoint()
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
 
     # -- tools
     def set_tool(self, tool: str) -> None:
@@ -328,6 +344,7 @@ class Canvas(QGraphicsView):
             raise ValueError(tool)
         self.tool = tool
         self._update_cursor()
+        self.toolChanged.emit(tool)
 
     def set_brush_radius(self, radius: float) -> None:
         self.brush_radius = float(min(400.0, max(1.0, radius)))
@@ -338,8 +355,8 @@ class Canvas(QGraphicsView):
         vp = self.viewport()
         if self.tool == "pan":
             vp.setCursor(Qt.CursorShape.OpenHandCursor)
-        elif self.tool == "brush":
-            vp.setCursor(brush_cursor(self.brush_radius * self.zoom()))
+        elif self.tool == "brush":  # a small ring: the brush's own size is drawn by ui.toolbar.BrushRing
+            vp.setCursor(brush_cursor(2))
         elif self.tool == "box":
             vp.setCursor(Qt.CursorShape.CrossCursor)
         else:

@@ -21,14 +21,14 @@ SHORTCUTS = help_rows()
 class ExportDialog(QDialog):
     """Collects ExportOptions and an output folder; the window runs the export as a job."""
 
-    def __init__(self, project, frame_range=None, out_dir: str = "", parent=None):
+    def __init__(self, project, frame_range=None, out_dir: str = "", parent=None, spaces=(), plate_space: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.setObjectName("export_dialog")
         self.project = project
         self.format = QComboBox()
         for key, label in [("exr", "OpenEXR (half, ZIP)"), ("png16", "PNG 16-bit"), ("png8", "PNG 8-bit"),
-                           ("prores", "ProRes 4444 .mov with alpha")]:
+                           ("prores", "ProRes 4444 .mov with alpha"), ("cryptomatte", "Cryptomatte EXR")]:
             self.format.addItem(label, key)
         self.objects = QListWidget()
         for o in project.objects:
@@ -58,6 +58,18 @@ class ExportDialog(QDialog):
         self.rgba.addItem("Alpha only", None)
         self.rgba.addItem("RGBA cut-out, straight", "straight")
         self.rgba.addItem("RGBA cut-out, premultiplied", "premultiplied")
+        # as `export --exr-float` and `--out-colorspace` on the command line
+        self.precision = QComboBox()
+        self.precision.setObjectName("export_precision")
+        self.precision.addItem("Half float (16-bit)", "half")
+        self.precision.addItem("Float (32-bit)", "float")
+        self.out_space = QComboBox()
+        self.out_space.setObjectName("export_colorspace")
+        self.out_space.addItem(f"The plate's own{f' ({plate_space})' if plate_space else ''}", None)
+        for name in spaces:
+            self.out_space.addItem(name, name)
+        self.out_space.setToolTip("The colour space cut-out RGB is written in; the matte is never converted. "
+                                  "PNG and ProRes cut-outs of a linear plate default to sRGB.")
         self.out = QLineEdit(out_dir)
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._browse)
@@ -77,6 +89,8 @@ class ExportDialog(QDialog):
         form.addRow("Start frame", self.start)
         form.addRow("Range", rng)
         form.addRow("Output", self.rgba)
+        form.addRow("EXR precision", self.precision)
+        form.addRow("Cut-out colour space", self.out_space)
         form.addRow("Folder", out_row)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
@@ -86,9 +100,16 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.buttons)
         for sig in (self.format.currentIndexChanged, self.combine.toggled, self.pattern.textChanged,
-                    self.start.valueChanged, self.first.valueChanged):
+                    self.start.valueChanged, self.first.valueChanged, self.rgba.currentIndexChanged):
             sig.connect(self.update_example)
+        for sig in (self.format.currentIndexChanged, self.rgba.currentIndexChanged):
+            sig.connect(self._update_output_rows)
         self.update_example()
+        self._update_output_rows()
+
+    def _update_output_rows(self) -> None:
+        self.precision.setEnabled(self.format.currentData() == "exr")
+        self.out_space.setEnabled(self.rgba.currentData() is not None)
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Export to folder", self.out.text())
@@ -111,17 +132,20 @@ class ExportDialog(QDialog):
             format=self.format.currentData(), objects=self.selected_objects(),
             combine=self.combine.isChecked(), pattern=self.pattern.text().strip() or None,
             start_frame=None if self.start.value() < 0 else self.start.value(),
-            frame_range=(first, last), rgba=self.rgba.currentData())
+            frame_range=(first, last), rgba=self.rgba.currentData(),
+            exr_precision=self.precision.currentData(), out_colorspace=self.out_space.currentData())
 
     def update_example(self) -> None:
         from roto_studio.core.errors import RotoError
         from roto_studio.core.export.naming import example_name
+        from roto_studio.core.export.options import cutout_mode
 
         objs = self.selected_objects()
         name = next((o.name for o in self.project.objects if o.id in objs), "object")
         start = self.start.value()
         frame = start if start >= 0 else min(self.first.value(), self.last.value())
         try:
+            cutout_mode(self.format.currentData(), self.rgba.currentData())  # the CLI's rule (no premultiplied PNG)
             text = example_name(self.pattern.text().strip() or None, name, frame, self.format.currentData(),
                                 combined=self.combine.isChecked(), project_name=self.project.name)
             self.example.setText(text)

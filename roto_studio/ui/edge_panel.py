@@ -1,5 +1,5 @@
 """Edge settings of the current object (grow / shrink, feather, smooth, fill holes, remove specks,
-temporal smoothing). The panel only shows settings and emits what the user changed; the window
+temporal smoothing, shutter angle for motion blur). The panel only shows settings and emits what the user changed; the window
 stores them in ObjectInfo.refine through an undoable command. Nothing is computed here."""
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ FIELDS = [
     ("fill_holes", "Fill holes", 0, 10**9, (0, 5000), 10, " px²", "Enclosed holes up to this area become solid"),
     ("remove_specks", "Remove specks", 0, 10**9, (0, 5000), 10, " px²", "Detached pieces smaller than this vanish"),
     ("temporal", "Temporal", 0, 8, (0, 8), 1, " fr", "Frames each side blended on still edges (0 = off)"),
+    ("shutter_angle", "Shutter angle", 0.0, 360.0, (0.0, 360.0), 15.0, "°",
+     "Motion blur: the matte is smeared along the object's motion over this share of a frame when it is "
+     "matted and rendered (180 = common film, 0 = off)"),
 ]
-DEFAULTS = {"grow": 0, "feather": 0.0, "smooth": 0.0, "fill_holes": 0, "remove_specks": 0, "temporal": 0}
+DEFAULTS = {"grow": 0, "feather": 0.0, "smooth": 0.0, "fill_holes": 0, "remove_specks": 0, "temporal": 0,
+            "shutter_angle": 0.0}
 _SLIDER_STEPS = 10  # slider ticks per unit for float settings
 
 
@@ -68,6 +72,11 @@ class EdgePanel(QWidget):
         self.reset.clicked.connect(self.resetRequested)
         grid.addWidget(self.reset, len(FIELDS), 0, 1, 3)
         grid.setColumnStretch(1, 1)
+
+    def add_section(self, widget) -> None:
+        """Another panel's widgets below the edge settings (the shapes' tolerance and budget)."""
+        grid = self.layout()
+        grid.addWidget(widget, grid.rowCount(), 0, 1, 3)
 
     def set_settings(self, settings: dict | None, enabled: bool = True) -> None:
         """Show `settings` (missing keys = defaults) without emitting anything."""

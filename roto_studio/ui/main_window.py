@@ -14,26 +14,33 @@ import logging
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QProgressBar, QSlider, QSpinBox, QToolButton,
+                               QMessageBox, QProgressBar, QSizePolicy, QSlider, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
 from roto_studio.ui.actions import build_actions, needs_project
 from roto_studio.ui.canvas import VIEW_MODES, Canvas
+from roto_studio.ui.cleanplate_view import CleanPlateController
 from roto_studio.ui.controllers.colour import ColourController
 from roto_studio.ui.controllers.find import FindController
 from roto_studio.ui.controllers.jobs import JobsController
 from roto_studio.ui.controllers.models import ModelsController
+from roto_studio.ui.controllers.pipeline import PipelineController
 from roto_studio.ui.controllers.objects import ObjectsController
 from roto_studio.ui.controllers.playback import PlaybackController
 from roto_studio.ui.controllers.project import ProjectController
 from roto_studio.ui.controllers.prompting import PromptController
 from roto_studio.ui.controllers.service import ServiceController
 from roto_studio.ui.controllers.settings import SettingsController
+from roto_studio.ui.controllers.shapes import ShapesController
+from roto_studio.ui.controllers.track_text import TrackTextController
 from roto_studio.ui.edge_panel import EdgePanel
 from roto_studio.ui.find_bar import FindBar
 from roto_studio.ui.objects_panel import ObjectsPanel
 from roto_studio.ui.shot import Shot
+from roto_studio.ui.status_line import FloatOver, StatusLine
 from roto_studio.ui.timeline import Timeline
+from roto_studio.ui.timeline_tracks import TimelineColumn, TracksController
+from roto_studio.ui.toolbar import BrushRing, ToolBar
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +84,34 @@ class MainWindow(QMainWindow):
         self.recent_menu = QMenu("Open recent", self)
         self.projects = ProjectController(shot, self.recent_menu, self, self)
         self.find_ctl = FindController(shot, self.find_bar, self)
+        self.pipeline = PipelineController(shot, self, self)
+        self.shapes = ShapesController(shot, self.canvas, self.timeline, self.edges, self)
+        self.cleanplate_ctl = CleanPlateController(shot, self.jobs, self.playback, self, self)
+        self.track_ctl = TrackTextController(shot, self.find_bar, self.find_ctl, self.jobs, self.timeline, self)
 
         self.actions_by_name, self.menus = build_actions(self, {
             "project": self.projects, "playback": self.playback, "prompting": self.prompting,
             "objects": self.objects_ctl, "jobs": self.jobs, "settings": self.settings_ctl,
-            "window": self, "canvas": self.canvas, "undo": self.undo, "models": self.models_ctl})
+            "window": self, "canvas": self.canvas, "undo": self.undo, "pipeline": self.pipeline,
+            "shapes": self.shapes, "models": self.models_ctl, "cleanplate": self.cleanplate_ctl})
+        self.cleanplate_ctl.bind(self.actions_by_name["clean_plate_view"])
         self.menus["&File"].insertMenu(self.actions_by_name["save"], self.recent_menu)
+        self.actions_by_name["shapes_view"].setCheckable(True)
+        self.shapes.viewToggled.connect(self.actions_by_name["shapes_view"].setChecked)
         self.display_menu = self.menus["&View"].addMenu("Display / view")
         self.colour = ColourController(shot, self.colour_combo, self.display_menu, self)
 
+        self.tool_bar = ToolBar(self.actions_by_name, self.canvas, ["prop_all", "clean_plate_view"], self)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.tool_bar)
+        self.brush_ring = BrushRing(self.canvas, self)
+        self.tracks_ctl = TracksController(shot, self.timeline_column, self.objects_ctl.select_object, self)
+        self.jobs.attentionChecked.connect(lambda _f: self.tracks_ctl.refresh())
+        shot.objectChanged.connect(lambda _o: self.jobs.name_propagation_actions(self.actions_by_name))
+        shot.changed.connect(lambda _o, _f: self.jobs.name_propagation_actions(self.actions_by_name))
+        shot.opened.connect(lambda: self.jobs.name_propagation_actions(self.actions_by_name))
+
         shot.messageRequested.connect(self.show_message)
-        shot.statusRequested.connect(lambda text, ms: self.status.showMessage(text, ms))
+        shot.statusRequested.connect(lambda text, ms: self.status_line.show_text(text, ms))
         shot.opened.connect(self._update_enabled)
         shot.opened.connect(self._update_title)
         shot.changed.connect(lambda _o, _f: self._update_title())
@@ -121,6 +145,8 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(380)
         self.job_label = QLabel()
         self.job_label.setObjectName("job_label")
+        # a long job message must not widen the centre (the docks would give way, the frame move)
+        self.job_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel (Esc)")
         self.cancel_button.setVisible(False)
@@ -142,7 +168,8 @@ class MainWindow(QMainWindow):
             transport.addWidget(b)
             self.transport_buttons[key] = b
         transport.addWidget(self.frame_spin)
-        transport.addWidget(self.timeline, 1)
+        self.timeline_column = TimelineColumn(self.timeline)
+        transport.addWidget(self.timeline_column, 1)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
@@ -158,8 +185,8 @@ class MainWindow(QMainWindow):
         cl = QVBoxLayout(center)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
-        cl.addWidget(self.message)
         cl.addWidget(self.canvas, 1)
+        self._banner = FloatOver(self.message, self.canvas)  # over the canvas: the frame stays put
         cl.addWidget(bottom)
         self.setCentralWidget(center)
 
@@ -199,13 +226,24 @@ class MainWindow(QMainWindow):
         self.objects_dock = self._dock("Objects", "objects_dock", side)
         self.edges = EdgePanel()
         self.edges_dock = self._dock("Edges", "edges_dock", self.edges)
+        # the progress row keeps its height while no job runs: the canvas does not jump
+        for w in (self.progress, self.cancel_button):
+            policy = w.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(policy)
         self.status = self.statusBar()
+        self.status_line = StatusLine()
+        self.status.addWidget(self.status_line, 1)
         self.pixel_label = QLabel()
+        self.pixel_label.setObjectName("pixel_label")
+        self.pixel_label.setMinimumWidth(self.pixel_label.fontMetrics().horizontalAdvance(
+            "x 00000.0  y 00000.0  zoom 0000%") + 8)  # the read-out does not push the status line
         self.status.addPermanentWidget(self.pixel_label)
         self.colour_combo = QComboBox()
         self.colour_combo.setObjectName("colour_combo")
-        self.colour_combo.setMinimumContentsLength(22)  # "sRGB Encoded Rec.709 (sRGB)" readable
-        self.colour_combo.setMaximumWidth(260)
+        self.colour_combo.setMinimumContentsLength(30)  # "sRGB Encoded Rec.709 (sRGB)" readable
+        self.colour_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.colour_combo.view().setMinimumWidth(360)  # the list shows the longest names whole
         self.status.addPermanentWidget(self.colour_combo)
 
     def _dock(self, title: str, name: str, widget) -> QDockWidget:
@@ -226,8 +264,9 @@ class MainWindow(QMainWindow):
         self.message.setStyleSheet("QLabel{background:%s;color:#fff;padding:6px;}"
                                    % ("#6a2a2a" if error else "#2a4a6a"))
         self.message.setVisible(True)
+        self._banner.place()
         self._message_timer.start()
-        self.status.showMessage(text, 10000)
+        self.status_line.show_text(text, 10000)
         (log.warning if error else log.info)("%s", text)
 
     def _ask_box(self, question: str, title: str = "Roto Studio") -> bool:

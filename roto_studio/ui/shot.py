@@ -47,6 +47,8 @@ class Shot(QObject):
         self.server = None  # workers.server_host.ServerHost: the model server (None: models in-process)
         self.job = None  # the running (or last) Job / ServiceTask
         self.job_kind = ""
+        # frame -> display RGB shown instead of the plate (the clean-plate view), or None
+        self.view_source = None
         # ask(question, title) -> bool; the window answers (tests replace the window's ask)
         self.ask = lambda question, title="Roto Studio": False
 

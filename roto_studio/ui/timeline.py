@@ -41,6 +41,7 @@ class Timeline(QWidget):
     LOCK = QColor(150, 150, 150)
     ATTENTION = QColor(240, 70, 60)
     RANGE = QColor(255, 255, 255, 40)
+    SHAPE_KEY = QColor(120, 255, 200)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -57,6 +58,7 @@ class Timeline(QWidget):
         self.locked: list[tuple[int, int]] = []
         self.attention: set[int] = set()
         self.busy: tuple[int, int] | None = None  # frames a running job covers
+        self.shape_keys: list[int] = []  # key frames of the fitted shapes (outline view)
         self._dragging = False
 
     def sizeHint(self) -> QSize:
@@ -68,6 +70,10 @@ class Timeline(QWidget):
         self.in_frame = self.numbers[0] if self.numbers else None
         self.out_frame = self.numbers[-1] if self.numbers else None
         self.current = self.numbers[0] if self.numbers else None
+        self.update()
+
+    def set_shape_keys(self, frames) -> None:
+        self.shape_keys = list(frames)
         self.update()
 
     def set_current(self, frame: int) -> None:
@@ -171,6 +177,9 @@ class Timeline(QWidget):
         for f in self.attention:
             x = self.x_of(f)
             p.fillRect(QRectF(x - 1.5, track.top() + 2 * band, 3, band), self.ATTENTION)
+        for f in self.shape_keys:
+            x = self.x_of(f)
+            p.fillRect(QRectF(x - 1.5, track.top() - 4, 3, 4), self.SHAPE_KEY)
         # in / out brackets
         p.setPen(QPen(QColor(255, 255, 255), 2))
         if self.in_frame is not None:

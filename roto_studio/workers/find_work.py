@@ -34,3 +34,79 @@ def find_on_frame(engine, frame: int, phrases, min_score: float = 0.5):
     found = engine._run(lambda: finder.find(list(phrases), min_score))
     return {"frame": frame, "found": [(f.phrase, f.alpha, f.score) for f in found],
             "backend": finder.plan.describe() if hasattr(finder, "plan") else f"{finder.describe} [server]"}
+
+
+def tracker_for(engine):
+    """SAM 3 video for tracking phrases through the shot (built once per engine), or None when
+    SAM 3 is not installed (the window then finds on this frame and propagates instead)."""
+    tracker = getattr(engine, "_roto_text_tracker", None)
+    if tracker is not None:
+        return tracker
+    if getattr(engine.backends, "remote", False):
+        from roto_studio.client.remote_text import RemoteTextTracker
+
+        tracker = RemoteTextTracker(engine.backends.session)
+    else:
+        from roto_studio.models import text_backends
+
+        plan = text_backends.choose("auto")
+        if plan.name != "sam3":
+            return None
+        tracker = text_backends.build_video(plan, device=engine.plan.device, spill_dir=engine.spill_dir)
+    engine._roto_text_tracker = tracker
+    return tracker
+
+
+def track_text(engine, progress, cancelled, phrases, start: int, direction: str, stop, min_score: float,
+               taken_ids):
+    """Model thread (ModelService.job): SAM 3 video follows `phrases` from `start`; every instance
+    (also one that appears later) gets a fresh object id not in `taken_ids`, and its masks are
+    written to the mask store under it. The objects themselves are made by the window (the GUI
+    thread owns the project). Returns {"created": [(obj_id, phrase, first frame)], "written":
+    {obj_id: [frames]}} or {"fallback": True} without SAM 3."""
+    import numpy as np
+
+    tracker = tracker_for(engine)
+    if tracker is None:
+        return {"fallback": True}
+    numbers = list(engine.media.frame_numbers)
+    start = engine._check_frame(start)
+    i = numbers.index(start)
+    frames = numbers[i:] if direction == "forward" else numbers[: i + 1][::-1]
+    if stop is not None:
+        frames = [f for f in frames if (f <= stop if direction == "forward" else f >= stop)]
+    engine._run(lambda: tracker.start(engine.media))
+    for phrase in phrases:
+        tracker.add_text(phrase, phrase)
+    taken = set(taken_ids)
+    ids: dict[str, str | None] = {}
+    created, written = [], {}
+    masks = engine.project.masks
+    gen = tracker.propagate(start, reverse=direction == "backward", stop=frames[-1])
+    try:
+        for done in range(1, len(frames) + 1):
+            if cancelled():
+                break
+            try:
+                frame, alphas = engine._run(lambda: next(gen))
+            except StopIteration:
+                break
+            for key, alpha in alphas.items():
+                if key not in ids:
+                    ids[key] = None
+                    if tracker.score_of(key) >= min_score and np.any(alpha):
+                        n = 1
+                        while f"trk{n}" in taken:
+                            n += 1
+                        ids[key] = f"trk{n}"
+                        taken.add(ids[key])
+                        created.append((ids[key], tracker.phrase_of(key), int(frame)))
+                        written[ids[key]] = []
+                oid = ids[key]
+                if oid is not None:
+                    masks.set(oid, frame, np.asarray(alpha, np.float32))
+                    written[oid].append(int(frame))
+            progress(done, len(frames))
+    finally:
+        gen.close()
+    return {"created": created, "written": written}

@@ -117,11 +117,13 @@ def test_premultiplied_cutout_has_no_fringe(tmp_path):
 
     cli("segment", plates / "p.####.png", "--out", project, "--frame", 1, "--mask", tmp_path / "matte.png",
         "--backend", "classical", "--object", "hair")
-    cli("export", project, "--out", tmp_path / "a", "--format", "png16", "--rgba", "premultiplied", "--quiet")
-    cli("export", project, "--out", tmp_path / "b", "--format", "png16", "--rgba", "premultiplied",
+    cli("export", project, "--out", tmp_path / "a", "--format", "exr", "--rgba", "--quiet")  # EXR: premultiplied
+    cli("export", project, "--out", tmp_path / "b", "--format", "exr", "--rgba", "premultiplied",
         "--plate-edges", "--quiet")
-    read = lambda p: cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA) / 65535.0  # noqa: E731
-    ours, plain = read(tmp_path / "a" / "hair.0001.png"), read(tmp_path / "b" / "hair.0001.png")
+    from roto_studio.core.exr import read_exr
+
+    read = lambda p: np.dstack([read_exr(p)[1][c].astype(np.float32) for c in "RGBA"])  # noqa: E731
+    ours, plain = read(tmp_path / "a" / "hair.0001.exr"), read(tmp_path / "b" / "hair.0001.exr")
     a = ours[..., 3]
     edge = (a > 0.15) & (a < 0.85)
     assert edge.sum() > 100

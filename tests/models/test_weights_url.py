@@ -150,7 +150,8 @@ def test_every_entry_is_pinned():
                       # weights pinned (PINS.md), their small config/tokenizer files have no published hash
                       "sam3": False, "grounding-dino-tiny": False, "grounding-dino-base": False,
                       "edgetam": False,  # EdgeTAM-hf: only its revision is published
-                      "sd15-inpainting": False, "sdxl-inpainting": False}  # configs: no published hash
+                      "sd15-inpainting": False, "sdxl-inpainting": False,  # configs: no published hash
+                      "matanyone": False}  # its release file: no published checksum
     assert registry.get("sam3").main.sha256 == "6d06f0a5f84e435071fe6603e61d0b4cc7b40e0d39d487cfd4d67d8cc11cc14a"
     assert registry.get("grounding-dino-tiny").main.size == 689_359_096
     assert {s.name: s.licence for s in registry.SPECS if s.kind in ("sam3", "grounding-dino", "edgetam")} == {

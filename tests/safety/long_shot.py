@@ -65,7 +65,10 @@ if propagate:
     written = len(res.written[obj.id])
     assert written == n - 1, written
     assert p.masks.get(obj.id, n - 1) is not None
-print(json.dumps({"frames": n, "baseline_mb": base, "after_scrub_mb": after_scrub, "peak_mb": peak_mb(),
+caps = {"media frame cache (LRU, bytes)": media.cache.max_bytes,
+        "frames the propagation holds (StreamFrames.keep_frames)": getattr(getattr(eng, "_stream", None), "keep_frames", 0),
+        "masks queued to the writer (Engine.write_behind)": eng.write_behind}
+print(json.dumps({"frames": n, "caps": caps, "cached_frames": len(media.cache), "baseline_mb": base, "after_scrub_mb": after_scrub, "peak_mb": peak_mb(),
                   "open_s": open_s, "scrub_ms": scrub_ms, "propagate_s": prop_s, "written": written}))
 """
 

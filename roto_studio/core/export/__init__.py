@@ -6,14 +6,15 @@ written in parallel by threads: cv2, zlib (our EXR ZIP encoder, core.exr) and Op
 the GIL while encoding, so the threads run on separate cores (benchmarks/bench_export.py shows
 how much of their time they spend blocked: under 1%).
 
-Modules: options (what to export), naming (file names from patterns), pixels (conversions),
-writers (atomic PNG / EXR files), prores (the movie writer), plan (objects, frames, paths),
-run (the parallel export itself).
+Modules: options (what to export, the cut-out rule), naming (file names from patterns), pixels
+(conversions), writers (atomic PNG / EXR files), prores (the movie writer), metadata (time codes,
+EXR header attributes), plan (objects, frames, paths), run (the parallel export itself).
 """
 
 from roto_studio.core.errors import ExportError
 from roto_studio.core.export.naming import example_name
-from roto_studio.core.export.options import FORMATS, RGBA_MODES, ExportOptions, parse_range
+from roto_studio.core.export.metadata import exr_attributes, timecode_at
+from roto_studio.core.export.options import FORMATS, RGBA_MODES, ExportOptions, cutout_mode, parse_range
 from roto_studio.core.export.pixels import (
     alpha_to_uint16, alpha_to_uint8, clean_alpha, cutout, encode_png, exr_channels, linear_to_srgb,
     plate_to_float, plate_to_uint8, plate_to_uint16,
@@ -29,5 +30,5 @@ __all__ = [
     "alpha_to_uint8", "alpha_to_uint16", "cutout", "encode_png", "write_png_file",
     "exr_channels", "write_prores", "atomic_path", "linear_to_srgb", "ExportError", "clean_alpha",
     "plate_to_float", "plate_to_uint8", "plate_to_uint16", "check_writable", "write_bytes_atomic",
-    "write_exr_file",
+    "write_exr_file", "cutout_mode", "exr_attributes", "timecode_at",
 ]

@@ -12,7 +12,7 @@ import unicodedata
 
 from roto_studio.core.errors import ExportError
 
-EXTENSIONS = {"exr": ".exr", "png8": ".png", "png16": ".png", "prores": ".mov"}
+EXTENSIONS = {"exr": ".exr", "png8": ".png", "png16": ".png", "prores": ".mov", "cryptomatte": ".exr"}
 KNOWN_EXTS = {".exr", ".png", ".mov", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx", ".mp4", ".mkv"}
 
 # One frame token: a run of '#', a printf %d with optional zero padding, or {frame[:spec]}.
@@ -28,7 +28,7 @@ _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 1
 
 def default_pattern(fmt: str, combined: bool = False) -> str:
     """`{object}.####.exr` style; `{object}.mov` for movies; `{project}` when combined."""
-    name = "{project}" if combined else "{object}"
+    name = "{project}" if combined or fmt == "cryptomatte" else "{object}"
     if fmt == "prores":
         return name + ".mov"
     return name + ".####" + _ext(fmt)
@@ -151,6 +151,7 @@ def example_name(pattern: str | None, object_name: str, frame: int, fmt: str,
 
     Raises ExportError (with the message to show) for a pattern that cannot be used.
     """
+    combined = combined or fmt == "cryptomatte"  # one file holds every object
     pattern = check_pattern(pattern or default_pattern(fmt, combined), fmt, combined=combined)
     obj = "all" if combined else file_safe(object_name)
     return format_name(pattern, obj, frame, file_safe(project_name, "project"))

@@ -1,5 +1,6 @@
 """What an export is asked to do: `ExportOptions` (format, objects, naming, range, cut-out, EXR
-settings, workers) with its checks, and `parse_range` for FIRST-LAST frame ranges."""
+settings, workers) with its checks, `cutout_mode` (the one rule on straight and premultiplied
+cut-outs, shared by the CLI and the export dialog), and `parse_range` for FIRST-LAST frame ranges."""
 
 from __future__ import annotations
 
@@ -11,8 +12,33 @@ from typing import Sequence
 from roto_studio.core.errors import ExportError
 from roto_studio.core.exr import COMPRESSIONS, PRECISIONS
 
-FORMATS = ("exr", "png8", "png16", "prores")
+FORMATS = ("exr", "png8", "png16", "prores", "cryptomatte")
 RGBA_MODES = ("straight", "premultiplied")
+AUTO = "auto"  # a cut-out in the format's own convention: premultiplied EXR, straight PNG and ProRes
+
+_STRAIGHT_ONLY = {
+    "png8": "PNG stores straight alpha by its specification, so every reader would premultiply "
+            "premultiplied colour a second time",
+    "prores": "ProRes movies carry no premultiplied flag, so ffmpeg and editors read their alpha as "
+              "straight and would premultiply premultiplied colour a second time",
+}
+_STRAIGHT_ONLY["png16"] = _STRAIGHT_ONLY["png8"]
+
+
+def cutout_mode(fmt: str, rgba: str | None) -> str | None:
+    """The cut-out `fmt` gets for `rgba` (None: alpha only; 'auto': the format's convention):
+    None, 'straight' or 'premultiplied'. Raises ExportError (one line: why, and what to choose)
+    for premultiplied PNG or ProRes, or an unknown mode."""
+    if rgba is None:
+        return None
+    if rgba not in (AUTO, *RGBA_MODES):
+        raise ExportError(f"unknown cut-out mode '{rgba}'; use straight or premultiplied.")
+    if rgba == AUTO:
+        return "premultiplied" if fmt == "exr" else "straight"
+    if rgba == "premultiplied" and fmt in _STRAIGHT_ONLY:
+        raise ExportError(f"{_STRAIGHT_ONLY[fmt]}; export a straight cut-out (--rgba straight), "
+                          "or EXR for a premultiplied one.")
+    return rgba
 
 
 @dataclass
@@ -23,19 +49,23 @@ class ExportOptions:
     pattern: str | None = None  # default {object}.####.<ext> ({project} when combined)
     start_frame: int | None = None  # renumber so the first exported frame gets this number
     frame_range: tuple[int, int] | None = None  # plate numbers, inclusive
-    rgba: str | None = None  # None = alpha only; 'straight' | 'premultiplied' cut-out
+    rgba: str | None = None  # None = alpha only; 'auto' | 'straight' | 'premultiplied' cut-out (see cutout_mode)
     exr_precision: str = "half"  # half | float
     exr_compression: str = "zip"  # zip | zips | piz | rle | none
     workers: int | None = None  # parallel writers; None = number of CPUs (at most 8)
     edge_colour: bool = True  # cut-outs: estimated foreground colour in soft edges (no fringes)
     out_colorspace: str | None = None  # cut-out RGB colour space; None = the plate's (sRGB for PNG/ProRes of linear plates)
-    fps: Fraction | None = None  # ProRes frame rate; None = the shot's (project setting, else the plate's)
+    fps: Fraction | None = None  # frame rate (ProRes, EXR header, time codes); None = the shot's
+    exr_attributes: dict | None = None  # extra header attributes for every EXR (see core.exr for types)
+    crypto_layers: bool = False  # cryptomatte: also each object's <layer>.A beside the CryptoObject layers
+    provenance: dict | None = None  # extra provenance entries (e.g. models), see core.provenance
 
     def check(self) -> None:
         if self.format not in FORMATS:
             raise ExportError(f"unknown export format '{self.format}'; use one of: {', '.join(FORMATS)}.")
-        if self.rgba not in (None, *RGBA_MODES):
-            raise ExportError(f"unknown cut-out mode '{self.rgba}'; use straight or premultiplied.")
+        if self.format == "cryptomatte" and self.rgba:
+            raise ExportError("a Cryptomatte holds mattes only; export cut-outs with --format exr.")
+        cutout_mode(self.format, self.rgba)
         if self.exr_precision not in PRECISIONS:
             raise ExportError(f"unknown EXR precision '{self.exr_precision}'; use half or float.")
         if str(self.exr_compression).lower() not in COMPRESSIONS:

@@ -24,28 +24,22 @@ def _clean_or_same(alpha: np.ndarray) -> np.ndarray:
     return clean_alpha(a)
 
 
-def _scaled(alpha: np.ndarray, scale: float, depth: int) -> np.ndarray:
-    """alpha * scale rounded and saturated to an integer type by OpenCV (NaN and < 0 -> 0).
-
-    Several times faster than the numpy equivalent and bit-identical to np.rint(a * scale)."""
-    import cv2
-
-    a = np.asarray(alpha)
-    if a.dtype != np.float32 or a.ndim != 2:
-        a = clean_alpha(a)
-    return cv2.multiply(np.ascontiguousarray(a), scale, dtype=depth)
+def _scaled(alpha: np.ndarray, scale: float, dtype) -> np.ndarray:
+    """alpha * scale rounded to an integer type, clamped explicitly first (NaN -> 0, below 0 -> 0,
+    above 1 -> 1) so the result never depends on how a library saturates NaN (OpenCV 5 turns
+    NaN into the type's maximum, older releases into 0)."""
+    a = _clean_or_same(alpha)
+    out = np.multiply(a, np.float32(scale), dtype=np.float32)
+    np.rint(out, out=out)
+    return out.astype(dtype)
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return _scaled(alpha, 255.0, cv2.CV_8U)
+    return _scaled(alpha, 255.0, np.uint8)
 
 
 def alpha_to_uint16(alpha: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return _scaled(alpha, 65535.0, cv2.CV_16U)
+    return _scaled(alpha, 65535.0, np.uint16)
 
 
 def _rgb3(image: np.ndarray) -> np.ndarray:

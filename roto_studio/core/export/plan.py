@@ -113,14 +113,15 @@ def make_plan(project, out_dir: Path, options: ExportOptions, media) -> Plan:
     offset = 0 if options.start_frame is None else int(options.start_frame) - frames[0]
 
     layers = unique_names([o.name for o in objects], layer_name)
-    if options.combine:
+    if options.combine or options.format == "cryptomatte":  # a Cryptomatte holds every object
         groups = [Group("all", objects, layers)]
     else:
         file_names = unique_names([o.name for o in objects], file_safe)
         groups = [Group(fn, [o], [ln]) for fn, o, ln in zip(file_names, objects, layers)]
 
     pattern = check_pattern(options.pattern or default_pattern(options.format, options.combine),
-                            options.format, several_objects=len(groups) > 1, combined=options.combine)
+                            options.format, several_objects=len(groups) > 1,
+                            combined=options.combine or options.format == "cryptomatte")
     plan = Plan(frames, groups, width, height, pattern, _project_name(project), Path(out_dir), offset)
     seen: dict[Path, tuple] = {}
     movie = options.format == "prores"
@@ -152,7 +153,7 @@ class Source:
         a = np.asarray(a)
         if a.dtype != np.float32 or a.ndim != 2:
             a = clean_alpha(a)
-        # float32 is used as is: PNG conversion saturates (NaN -> 0), exr_channels clips.
+        # float32 is used as is: the writers' conversions clamp it (NaN -> 0).
         if a.shape != (self.plan.height, self.plan.width):
             raise ExportError(
                 f"the mask of {obj.name!r} on frame {frame} is {a.shape[1]}x{a.shape[0]} but the plate is "

@@ -1,5 +1,10 @@
-"""The ProRes 4444 writer: a .mov with 10-bit colour and 16-bit alpha through PyAV, written atomically,
-cancellable between frames."""
+"""The ProRes 4444 writer: a .mov with 10-bit colour and alpha (stored as 16-bit) through PyAV, written
+atomically, cancellable between frames, the same bytes for the same frames, with a start timecode.
+
+The frames are converted to the encoder's yuva444p10 planes here in numpy (`yuva_planes`), not by
+swscale: its slice-threaded conversion wrote stray alpha at slice boundaries, and its output
+depends on its version and thread count. The alpha plane is the matte rounded to 10 bits.
+"""
 
 from __future__ import annotations
 
@@ -10,46 +15,82 @@ from typing import Callable, Iterable
 import numpy as np
 
 from roto_studio.core.errors import Cancelled
-from roto_studio.core.export.pixels import alpha_to_uint16, plate_to_uint16
+from roto_studio.core.export.pixels import clean_alpha, plate_to_uint16
 from roto_studio.core.export.writers import atomic_path
 
-def write_prores(final: Path, frames: Iterable[tuple[np.ndarray, np.ndarray]], width: int, height: int,
-                 fps=Fraction(24), cancel: Callable[[], bool] | None = None,
-                 on_frame: Callable[[], None] | None = None,
-                 tags: tuple[int, int, int] | None = None) -> None:
-    """ProRes 4444 (prores_ks, yuva444p10le) .mov with alpha, written atomically.
+PIX_FMT = "yuva444p10le"
 
-    `frames` yields (rgb uint16 HxWx3, alpha float HxW). Raises Cancelled when cancel() turns true;
-    the temp file is then removed and nothing appears under `final`. `tags` (primaries, transfer,
-    matrix, FFmpeg's numbers) label the colour; the matrix also converts RGB to YUV. Default BT.709.
-    """
-    from roto_studio.core.colour import SWSCALE_MATRIX
+# FFmpeg matrix number -> (Kr, Kb), ITU-T H.273
+_LUMA = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
+         7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
 
-    primaries, transfer, matrix = tags or (1, 1, 1)
-    sws_matrix = SWSCALE_MATRIX.get(matrix, "ITU709")
+
+def yuva_planes(rgb: np.ndarray, alpha: np.ndarray, matrix: int = 1) -> np.ndarray:
+    """4xHxW uint16 Y, Cb, Cr, A in 10 bits: RGB (uint16, full range) through the `matrix`
+    (FFmpeg's number; BT.709 when unknown) into limited (video) range, alpha (0..1) full range."""
+    kr, kb = _LUMA.get(int(matrix), _LUMA[1])
+    rgb = plate_to_uint16(rgb)
+    h, w = rgb.shape[:2]
+    c = rgb.astype(np.float32) * np.float32(1 / 65535)
+    r, g, b = c[..., 0], c[..., 1], c[..., 2]
+    y = np.float32(kr) * r + np.float32(1 - kr - kb) * g + np.float32(kb) * b
+    out = np.empty((4, h, w), np.float32)
+    np.multiply(y, 876, out=out[0])
+    out[0] += 64
+    np.multiply(b - y, np.float32(896 / (2 * (1 - kb))), out=out[1])
+    np.multiply(r - y, np.float32(896 / (2 * (1 - kr))), out=out[2])
+    out[1:3] += 512
+    np.multiply(clean_alpha(alpha), 1023, out=out[3])
+    np.rint(out, out=out)
+    np.clip(out, 0, 1023, out=out)
+    return out.astype(np.uint16)
+
+
+def _frame(planes: np.ndarray, width: int, height: int):
     import av
 
+    frame = av.VideoFrame(width, height, PIX_FMT)
+    for plane, data in zip(frame.planes, planes):
+        view = np.frombuffer(plane, np.uint16).reshape(height, plane.line_size // 2)
+        view[:, :width] = data
+    return frame
+
+
+def write_prores(final: Path, frames: Iterable[np.ndarray], width: int, height: int,
+                 fps=Fraction(24), cancel: Callable[[], bool] | None = None,
+                 on_frame: Callable[[], None] | None = None,
+                 tags: tuple[int, int, int] | None = None, timecode: str | None = None) -> None:
+    """ProRes 4444 (prores_ks) .mov with alpha, written atomically.
+
+    `frames` yields the planes of each frame (see yuva_planes). Raises Cancelled when cancel() turns
+    true; the temp file is then removed and nothing appears under `final`. `tags` (primaries,
+    transfer, matrix: FFmpeg's numbers, default BT.709) label the colour. `timecode` ('HH:MM:SS:FF')
+    is the movie's start timecode (a QuickTime timecode track). The muxer and encoder run
+    bit-exact: no creation time, no version strings, so the same frames give the same bytes.
+    """
+    import av
+
+    primaries, transfer, matrix = tags or (1, 1, 1)
     fps = Fraction(fps) if fps else Fraction(24)
     if fps <= 0:
         fps = Fraction(24)
     fps = fps.limit_denominator(100000)
     with atomic_path(final, ".mov") as tmp:
-        container = av.open(str(tmp), mode="w", format="mov")
+        container = av.open(str(tmp), mode="w", format="mov", options={"fflags": "+bitexact"})
         try:
+            if timecode:
+                container.metadata["timecode"] = timecode
             stream = container.add_stream("prores_ks", rate=fps)
             stream.width, stream.height = width, height
-            stream.pix_fmt = "yuva444p10le"
-            stream.options = {"profile": "4444", "alpha_bits": "16", "vendor": "apl0"}
+            stream.pix_fmt = PIX_FMT
+            stream.options = {"profile": "4444", "alpha_bits": "16", "vendor": "apl0", "flags": "+bitexact"}
             stream.time_base = Fraction(1, 1) / fps
             cc = stream.codec_context
             cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = matrix, primaries, transfer, 1
-            for i, (rgb, alpha) in enumerate(frames):
+            for i, planes in enumerate(frames):
                 if cancel is not None and cancel():
                     raise Cancelled("export cancelled.")
-                rgba = np.dstack([plate_to_uint16(rgb), alpha_to_uint16(alpha)])
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba64le")
-                frame = frame.reformat(format="yuva444p10le", src_colorspace=sws_matrix, dst_colorspace=sws_matrix,
-                                       dst_color_range="MPEG")
+                frame = _frame(planes, width, height)
                 frame.colorspace, frame.color_range = matrix, 1
                 frame.color_primaries, frame.color_trc = primaries, transfer
                 frame.pts = i
@@ -61,4 +102,3 @@ def write_prores(final: Path, frames: Iterable[tuple[np.ndarray, np.ndarray]], w
                 container.mux(packet)
         finally:
             container.close()
-

@@ -4,6 +4,7 @@ and failures turned into one ExportError."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -12,15 +13,18 @@ from typing import Callable
 
 import numpy as np
 
+from roto_studio.core import provenance
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
 from roto_studio.core.export.colour_out import ColourOut, plan_colour
 from roto_studio.core.export.edges import estimate_foreground
-from roto_studio.core.export.options import ExportOptions
+from roto_studio.core.export.metadata import exr_attributes, timecode_at
+from roto_studio.core.export.options import ExportOptions, cutout_mode
 from roto_studio.core.export.pixels import (
     alpha_to_uint16, alpha_to_uint8, cutout, exr_channels, plate_to_uint16, plate_to_uint8,
 )
 from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
-from roto_studio.core.export.prores import write_prores
+from roto_studio.core.export import writers
+from roto_studio.core.export.prores import write_prores, yuva_planes
 from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file, write_png_file
 
 def exr_rgb_precision(media, chosen: str) -> str:
@@ -36,7 +40,7 @@ def exr_rgb_precision(media, chosen: str) -> str:
 
 
 def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, stop: threading.Event,
-                 exr_threads: int, colour_out: ColourOut | None = None) -> list[Path]:
+                 exr_threads: int, colour_out: ColourOut | None = None, fps=24) -> list[Path]:
     """Write every group's file for one frame; returns the paths written."""
     written = []
     plate = src.plate(frame) if options.rgba else None
@@ -50,13 +54,20 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
         if rgb is not None and options.edge_colour:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             rgb = estimate_foreground(rgb, union)
-        if options.format == "exr":
+        record = provenance.with_objects(getattr(plan, "provenance", None), g.objects)
+        if options.format == "cryptomatte":
+            from roto_studio.core.export.cryptomatte import write_cryptomatte
+
+            write_cryptomatte(path, g, alphas, options, exr_threads, provenance.with_exr(None, record, frame, frame))
+        elif options.format == "exr":
             chans = exr_channels(dict(zip(g.layers, alphas)), rgb, options.rgba or "straight",
-                                 layers=len(alphas) > 1)
-            attrs = colour_out.exr_attributes if colour_out is not None and plate is not None else None
+                                 layers=options.combine or len(alphas) > 1)
+            colour = colour_out.exr_attributes if colour_out is not None and plate is not None else None
+            attrs = exr_attributes(frame, fps, colour, options.rgba if plate is not None else None,
+                                   options.exr_attributes)
             rgb_precision = exr_rgb_precision(src.media, options.exr_precision) if plate is not None else None
             write_exr_file(path, chans, options.exr_precision, options.exr_compression.lower(), exr_threads,
-                           attributes=attrs,
+                           attributes=provenance.with_exr(attrs, record, frame, frame),
                            channel_precision={c: rgb_precision for c in "RGB"} if rgb_precision else None)
         else:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
@@ -66,7 +77,7 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
             else:
                 image = cutout(plate_to_uint16(rgb), union, options.rgba) if plate is not None \
                     else alpha_to_uint16(union)
-            write_png_file(path, image)
+            writers.write_bytes_atomic(path, provenance.png_with_record(writers.encode_png(image), record, frame, frame))
         written.append(path)
     return written
 
@@ -94,10 +105,13 @@ def export_project(project, out_dir, options: ExportOptions | None = None,
     """
     options = options or ExportOptions()
     options.check()
+    options = dataclasses.replace(options, rgba=cutout_mode(options.format, options.rgba))
     out_dir = Path(out_dir)
     media = open_plate(project, need_pixels=bool(options.rgba))
     try:
         plan = make_plan(project, out_dir, options, media)
+        plan.provenance = provenance.build(project, media, [o for g in plan.groups for o in g.objects],
+                                           options.format, options.provenance)
         check_writable(out_dir)
         colour_out = plan_colour(media, options.format, options.out_colorspace) \
             if (options.rgba or options.format == "prores") else None
@@ -107,7 +121,8 @@ def export_project(project, out_dir, options: ExportOptions | None = None,
             return _export_prores(project, media, plan, options, progress, cancel, colour_out)
         full = options.format in ("exr", "png16")
         src = Source(project, media, plan, full_precision=full or colour_out is not None)
-        return _export_images(plan, src, options, progress, cancel, colour_out)
+        return _export_images(plan, src, options, progress, cancel, colour_out,
+                              movie_fps(project, media, options))
     finally:
         if media is not None and hasattr(media, "close"):
             try:
@@ -123,7 +138,7 @@ def _workers(options: ExportOptions) -> int:
 
 
 def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, cancel,
-                   colour_out: ColourOut | None = None) -> list[Path]:
+                   colour_out: ColourOut | None = None, fps=24) -> list[Path]:
     workers = _workers(options)
     exr_threads = 1 if workers > 1 else max(1, min(8, os.cpu_count() or 1))
     total = len(plan.frames) * len(plan.groups)
@@ -148,12 +163,12 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
                 if frame is None:
                     exhausted = True
                     break
-                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads, colour_out)
+                fut = threads.submit(_write_frame, plan, src, options, frame, stop, exr_threads, colour_out, fps)
                 pending[fut] = frame
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
+            for fut in sorted(finished, key=pending.__getitem__):  # the earliest frame's error wins
                 frame = pending.pop(fut)
                 try:
                     paths = fut.result()
@@ -192,7 +207,8 @@ def movie_frames(frames: list[int], media) -> list[int]:
 
 
 def movie_fps(project, media, options: ExportOptions):
-    """--fps, else the shot's (project setting, applied to the media when opened), else 24."""
+    """The rate of movies, EXR headers and time codes: --fps, else the shot's (project setting,
+    applied to the media when opened), else 24."""
     from fractions import Fraction
 
     from roto_studio.core.framerate import parse_fps
@@ -216,6 +232,9 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
     if progress:
         progress(0, total)
     workers = min(_workers(options), 4)
+    tags = colour_out.movie_tags if colour_out is not None else None
+    matrix = tags[2] if tags else 1
+    timecode = str(timecode_at(plan.frames[0], fps))
 
     def prepare(gi_frame):
         gi, frame = gi_frame
@@ -227,11 +246,9 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
             rgb = colour_out.rgb(plate, "prores") if colour_out is not None else plate_to_uint16(plate)
             if options.edge_colour:
                 rgb = estimate_foreground(rgb, union)
-            if options.rgba == "premultiplied":
-                rgb = cutout(rgb, union, "premultiplied")[:, :, :3]
         else:
             rgb = np.repeat(alpha_to_uint16(union)[:, :, None], 3, axis=2)
-        return rgb, union
+        return yuva_planes(rgb, union, matrix)  # here, in the pool: numpy releases the GIL
 
     def tick():
         nonlocal done
@@ -259,11 +276,13 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 write_prores(path, frames_in_order(), plan.width, plan.height, fps, cancel, tick,
-                             tags=colour_out.movie_tags if colour_out is not None else None)
+                             tags=tags, timecode=timecode)
             except Cancelled:
                 break
             except BaseException as exc:  # noqa: BLE001
                 _raise_failure(exc, plan.out_dir)
+            provenance.write_sidecar(path, provenance.with_objects(getattr(plan, "provenance", None), g.objects),
+                                     plan.frames[0], plan.frames[-1])
             written.append(path)
     if len(written) < len(plan.groups):
         err = Cancelled(f"export cancelled; {len(written)} of {len(plan.groups)} movies were written "

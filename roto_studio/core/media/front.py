@@ -113,6 +113,16 @@ class Media:
 
     # frame access ------------------------------------------------------------------------
 
+    def restrict(self, first: int, last: int) -> None:
+        """Keep only the frames first..last (a shot's range within a longer plate, numbers kept)."""
+        numbers = [f for f in self.frame_numbers if first <= f <= last]
+        if not numbers:
+            raise MediaError(f"{self.path} has no frames in the shot's range {first}-{last} (it has "
+                             f"{self.first_frame}-{self.last_frame}); relink the right media.")
+        self.frame_numbers, self._frame_set, self.frame_count = numbers, set(numbers), len(numbers)
+        self.first_frame, self.last_frame = numbers[0], numbers[-1]
+        self.missing_frames = [f for f in self.missing_frames if first <= f <= last]
+
     def _check_frame(self, frame) -> int:
         try:
             frame = operator.index(frame)
@@ -146,14 +156,19 @@ class Media:
             image = backend.read_native(frame, full)
             return image if full else self.view.to_uint8(image)
 
-    def read(self, frame: int) -> np.ndarray:
-        """HxWx3 uint8 RGB (cached; the array is read-only, copy it to edit)."""
+    def read(self, frame: int, keep: bool = True) -> np.ndarray:
+        """HxWx3 uint8 RGB (cached; the array is read-only, copy it to edit). keep=False: a frame
+        not in the cache is decoded without being added (a pass over the whole shot, such as a
+        propagation, then leaves the cache to what the artist looked at)."""
         frame = self._check_frame(frame)
         key = ("rgb", frame)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
         image = self._decode(frame, full=False)
+        if not keep:
+            image.flags.writeable = False
+            return image
         return self.cache.put(key, image)
 
     def read_full(self, frame: int) -> np.ndarray:

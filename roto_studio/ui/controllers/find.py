@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from roto_studio.ui import commands as cmd
 
 
 class FindController(QObject):
+    objectsFound = Signal(object)  # [obj_id] of the objects one Find made
+
     def __init__(self, shot, bar, parent=None):
         super().__init__(parent)
         self.shot, self.bar = shot, bar
@@ -49,6 +51,7 @@ class FindController(QObject):
             self._request = None
             self.bar.set_busy(False)
             self.shot.say(message)
+            self.objectsFound.emit([])
 
     def _answered(self, rid: int, answer) -> None:
         if rid != self._request:
@@ -61,8 +64,11 @@ class FindController(QObject):
         found, frame = answer["found"], answer["frame"]
         if not found:
             shot.say(f"nothing found for {self._text} on frame {frame} ({answer['backend']}).", error=False)
+            self.objectsFound.emit([])
             return
+        before = {o.id for o in shot.project.objects}
         self.add_objects(frame, found)
+        self.objectsFound.emit([o.id for o in shot.project.objects if o.id not in before])
         shot.status(f"found {len(found)} objects for {self._text} ({answer['backend']})", 8000)
 
     def add_objects(self, frame: int, found) -> None:

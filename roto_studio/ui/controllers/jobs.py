@@ -73,6 +73,24 @@ class JobsController(QObject):
         self.timeline.busy = span
         self.shot.jobStarted.emit(kind)
 
+    def run_service_job(self, kind: str, fn, *args, on_done=None, span=None):
+        """Run fn(engine, progress, cancelled, *args) in the model thread as the window's job
+        (progress row, Esc cancels); on_done(task) runs in the GUI thread when it ends."""
+        shot = self.shot
+        if shot.project is None or shot.service is None or self._refuse_if_busy():
+            return None
+
+        def ended():
+            if on_done is not None:
+                on_done(task)
+            self._job_ended()
+
+        task = ServiceTask(shot.service, kind, ended)
+        shot.job, shot.job_kind = task, kind
+        self._show_job_started(kind, span)
+        task.request_id = shot.service.job(fn, *args)
+        return task
+
     def _refuse_if_busy(self) -> bool:
         if self.shot.job_running():
             self.shot.say(BUSY)
@@ -209,17 +227,56 @@ class JobsController(QObject):
         return self._propagate(info["obj_ids"], info["start"], info["direction"], info["stop"], info["done"])
 
     # ------------------------------------------------------------------ propagation
-    def propagate(self, direction: str = "forward"):
-        """Propagate the current object from this frame over the in/out range (F, B, Shift+F)."""
+    def propagation_objects(self, all_objects: bool = False) -> list[str]:
+        """The objects F (the current one) or Propagate all (each with a mask here) runs on."""
+        shot = self.shot
+        if shot.project is None or shot.frame is None:
+            return []
+        if not all_objects:
+            oid = shot.current_obj
+            return [oid] if oid is not None and shot.project.masks.has(oid, shot.frame) else []
+        return [o.id for o in shot.project.objects if shot.project.masks.has(o.id, shot.frame)]
+
+    def name_propagation_actions(self, actions: dict) -> None:
+        """The Track menu's propagation entries say which objects they run on."""
+        p = self.shot.project
+        cur = p.object(self.shot.current_obj).name if p is not None and self.shot.current_obj in \
+            {o.id for o in p.objects} else "the current object"
+        for name, way in (("prop_forward", "forward"), ("prop_backward", "backward"), ("prop_both", "both ways")):
+            actions[name].setText(f"Propagate {cur} {way}")
+        ids = self.propagation_objects(True)
+        n = len(p.objects) if p is not None else 0
+        actions["prop_all"].setText(f"Propagate all objects forward ({len(ids)} of {n} have a mask here)")
+        actions["prop_all"].setToolTip("Propagate every object that has a mask on this frame forward "
+                                       f"({len(ids)} of {n}) (Ctrl+Shift+F)")
+        actions["prop_all"].setIconText("Propagate all")
+
+    def propagate_objects(self, obj_ids, direction: str = "forward"):
+        """Propagate these objects (those with a mask on this frame) over the in/out range."""
+        return self.propagate(direction, all_objects=True, only=set(obj_ids))
+
+    def propagate_all(self, direction: str = "forward"):
+        """Propagate every object with a mask on this frame over the in/out range (one run)."""
+        return self.propagate(direction, all_objects=True)
+
+    def propagate(self, direction: str = "forward", all_objects: bool = False, only=None):
+        """Propagate the current object (or every object with a mask here) from this frame over
+        the in/out range (F, B, Shift+F; Ctrl+Shift+F for all)."""
         shot = self.shot
         if shot.project is None or shot.frame is None:
             return None
         if self._refuse_if_busy():
             return None
-        oid = shot.current_obj
-        if oid is None or not shot.project.masks.has(oid, shot.frame):
-            shot.say("make a mask on this frame first (click on the object), then propagate.")
+        ids = [o for o in self.propagation_objects(all_objects) if only is None or o in only]
+        if not ids:
+            shot.say("make a mask on this frame first (click on the object), then propagate."
+                     if not all_objects else "no object has a mask on this frame: click on one, then propagate.")
             return None
+        names = ", ".join(shot.project.object(o).name for o in ids)
+        others = len(shot.project.objects) - len(ids)
+        tail = f" ({others} other object{'s' if others != 1 else ''} not propagated: Ctrl+Shift+F runs all " \
+            f"with a mask here)" if others and not all_objects else ""
+        shot.status(f"Propagating {names} {direction}{tail}.", 8000)
         numbers = self.timeline.numbers
         a, b = self.timeline.frame_range() or (numbers[0], numbers[-1])
         start = shot.frame
@@ -227,17 +284,23 @@ class JobsController(QObject):
         lo, hi = {"forward": (start, b), "backward": (a, start), "both": (a, b)}[direction]
         stop = {"forward": b, "backward": a, "both": (a, b)}[direction]
         self.interrupted = None  # a new run: the interrupted one is not resumed any more
-        return self._propagate([oid], start, direction, stop)
+        return self._propagate(ids, start, direction, stop)
 
     def _propagate(self, obj_ids, start, direction, stop, done=None):
         shot = self.shot
         lo, hi = (stop if direction == "both" else (start, stop) if direction == "forward" else (stop, start))
         lo, hi = min(lo, start), max(hi, start)
-        oid = obj_ids[0]
         masks, service = shot.project.masks, shot.service
         task = PropagationTask(service, self._job_ended, list(obj_ids), start, direction, stop)
         task.skip = done
-        prep = Job(lambda progress, cancelled: snapshot_masks(masks, oid, lo, hi, start, cancelled), "propagation")
+
+        def snapshot(progress, cancelled):  # every object's masks the run may replace, for undo
+            before = {}
+            for oid in obj_ids:
+                before.update(snapshot_masks(masks, oid, lo, hi, start, cancelled))
+            return before
+
+        prep = Job(snapshot, "propagation")
         task.prep = prep
 
         def go(before):
@@ -273,33 +336,49 @@ class JobsController(QObject):
             self.interrupted = None  # resumed to the end
         if task.state == "succeeded":
             skipped = "; ".join(result.skipped.values()) if result is not None and result.skipped else ""
-            self.job_label.setText(f"Propagated {n} frames." + (f" {skipped}." if skipped else ""))
+            names = ", ".join(self.shot.project.object(o).name for o in written
+                              if o in {x.id for x in self.shot.project.objects})
+            self.job_label.setText(f"Propagated {n} frames" + (f" of {names}" if names else "") + "."
+                                   + (f" {skipped}." if skipped else ""))
         elif task.state == "cancelled":
             self.job_label.setText(f"Propagation cancelled; kept {n} finished frames.")
 
     def check_attention(self, written: dict) -> None:
         """After a propagation: in a thread, mark frames whose mask area jumps versus the frame
-        before (or empties); shown on the timeline, A / Shift+A jump to them."""
+        before (or empties), or that may be leaking or drifting onto the background (ops.leak_check);
+        shown in red on the timeline with the reason in its tooltip, A / Shift+A jump to them."""
+        from roto_studio.ops.leak_check import leak_frames
         from roto_studio.workers.jobs import attention_frames
 
-        project, numbers = self.shot.project, list(self.timeline.numbers)
+        project, media, numbers = self.shot.project, self.shot.media, list(self.timeline.numbers)
         written = {oid: list(frames) for oid, frames in written.items()}
+        keys = {oid: [f for f in project.prompted_frames(oid)] for oid in written}
 
         def run(progress, cancelled):
-            return {oid: attention_frames(project.masks, oid, frames, numbers, cancelled=cancelled)
-                    for oid, frames in written.items()}
+            found = {}
+            for oid, frames in written.items():
+                why = {f: "the mask's area jumps by more than 30% (or empties) versus the frame before"
+                       for f in attention_frames(project.masks, oid, frames, numbers, cancelled=cancelled)}
+                for f, reason in leak_frames(project.masks, media, oid, frames, numbers, keys[oid],
+                                             cancelled).items():
+                    why[f] = f"{why[f]}; {reason}" if f in why else reason
+                found[oid] = why
+            return found
 
         def done(found):
             if self.shot.project is not project:
                 return
             marks = project.settings.setdefault("attention", {})
-            for oid, flagged in found.items():
+            reasons = project.settings.setdefault("attention_why", {})
+            for oid, why in found.items():
                 keep = set(marks.get(oid, [])) - set(written[oid])
-                marks[oid] = sorted(keep | set(flagged))
+                marks[oid] = sorted(keep | set(why))
+                old = {k: v for k, v in reasons.get(oid, {}).items() if int(k) in keep}
+                reasons[oid] = {**old, **{str(f): r for f, r in why.items()}}
             total = sum(len(v) for v in found.values())
             if total:
                 self.shot.status(f"{total} propagated frames may need a look (A jumps to the next).", 8000)
-            self.attentionChecked.emit(found)
+            self.attentionChecked.emit({oid: sorted(why) for oid, why in found.items()})
 
         job = Job(run, "attention check", parent=self)
         job.succeeded.connect(done)
@@ -355,7 +434,10 @@ class JobsController(QObject):
         from roto_studio.ui.dialogs import ExportDialog
 
         last = shot.settings.value("export/folder", str(Path.home() / "roto_exports" / shot.project.name))
-        d = ExportDialog(shot.project, self.timeline.frame_range(), last, self.parent_widget)
+        config = getattr(shot.media, "colour_config", None)
+        d = ExportDialog(shot.project, self.timeline.frame_range(), last, self.parent_widget,
+                         spaces=config.spaces() if config is not None else (),
+                         plate_space=getattr(shot.media, "colorspace", "") or "")
         if d.exec():
             out = d.out.text().strip()
             if not out:

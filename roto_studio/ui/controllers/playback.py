@@ -82,6 +82,10 @@ class PlaybackController(QObject):
     def _load_view(self, frame: int):
         """Worker thread: the image, the visible objects' alphas for `frame` and their overlay
         (composited here, not on the GUI thread)."""
+        source = self.shot.view_source  # the clean-plate view: its frames, no masks over them
+        image = source(frame) if source is not None else None
+        if image is not None and image.shape[:2] == (self.shot.media.height, self.shot.media.width):
+            return image, [], (self.canvas.overlay_key(), None)
         image = self.shot.media.read(frame)
         layers = []
         project = self.shot.project
