@@ -53,7 +53,8 @@ class ModelRow(QWidget):
         tag = " <i>(recommended)</i>" if spec.name in RECOMMENDED else ""
         self.title = QLabel(f"<b>{spec.name}</b>{tag} — {PURPOSE.get(spec.kind, spec.kind)}")
         self.title.setWordWrap(True)
-        commercial = "commercial use allowed" if spec.commercial else "NOT for commercial use"
+        commercial = ("commercial use allowed" if spec.commercial
+                      else "NOT for commercial use; Auto does not pick it unless allowed")
         self.details = QLabel(f"{spec.description}. {size_text(spec.size or spec.known_size)}; "
                               f"licence {spec.licence or 'unknown'} ({commercial}).")
         self.details.setObjectName(f"model_details_{spec.name}")
@@ -122,13 +123,22 @@ class ModelRow(QWidget):
         """Start the download (after the licence is accepted for non-commercial models)."""
         if self.job is not None or self.present:
             return False
-        if not self.spec.commercial and not self.ask(
-                f"{self.name} is under the {self.spec.licence or 'unknown'} licence, which does not allow "
-                "commercial use. Download it and accept its licence?", "Accept the licence"):
-            self.note = "licence not accepted, nothing downloaded"
-            self.refresh()
-            return False
+        from roto_studio.core.errors import RotoError
         from roto_studio.models import weights
+
+        if not weights.licence_accepted(self.name):  # models.licences: non-commercial ones need it
+            where = f" ({self.spec.licence_url})" if self.spec.licence_url else ""
+            if not self.ask(f"{self.name} is under {self.spec.licence or 'a licence'}{where}, which does not "
+                            "allow commercial use. Accept this licence and download it?", "Accept the licence"):
+                self.note = "licence not accepted, nothing downloaded"
+                self.refresh()
+                return False
+            try:
+                weights.accept_licence(self.name)
+            except RotoError as exc:
+                self.note = str(exc)
+                self.refresh()
+                return False
 
         name = self.name
 

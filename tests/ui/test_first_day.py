@@ -30,6 +30,7 @@ def no_weights(tmp_path, monkeypatch):
 
     folder = tmp_path / "weights"
     monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(folder))
+    monkeypatch.setenv("ROTO_CONFIG_DIR", str(tmp_path / "config"))  # licences accepted
     for name in ("ROTO_WEIGHTS_OFFLINE", "ROTO_WEIGHTS_PINS", "ROTO_CUTIE_WEIGHTS", "ROTO_SAM2_RANDOM_WEIGHTS",
                  "ROTO_EDGETAM_RANDOM_WEIGHTS", "ROTO_NO_MODEL_MANAGER"):
         monkeypatch.delenv(name, raising=False)
@@ -166,7 +167,7 @@ def test_find_and_matting_without_weights_link_to_the_model_manager(qtbot, windo
     qtbot.waitUntil(lambda: "models:" in w.message.text(), timeout=30000)
     text = w.message.text()
     assert 'href="models:sam3"' in text and "`roto-studio models download" not in text, text
-    assert "model manager" in w.status.currentMessage() and "`" not in w.status.currentMessage()
+    assert "model manager" in w.status_line.full and "`" not in w.status_line.full
 
     click_canvas(w, 40, 48)
     wait_masks(qtbot, w)
@@ -202,12 +203,11 @@ def test_every_dialog_fits_a_1366x768_screen(qtbot, window, clip, no_weights):
         seen[name] = _fits(d)
         d.reject()
 
+    from roto_studio.ui.actions import ACTIONS
+
     acts = window.actions_by_name
-    modal = ["new", "new_folder", "open", "save_as", "export", "settings", "shot_settings", "clean_plate"]
-    modal += [a for a in acts if a.endswith("_dialog") or a in ("cleanplate_view", "export_shapes")]
-    for name in dict.fromkeys(modal):
-        if name not in acts:
-            continue
+    modal = [a.name for a in ACTIONS if a.text.endswith("…") and a.name != "models"]  # "…": opens a dialog
+    for name in modal:
         QTimer.singleShot(0, close_modal)
         acts[name].trigger()
         qtbot.waitUntil(lambda name=name: name in seen, timeout=5000)
@@ -395,7 +395,10 @@ def test_model_manager_downloads_cancels_resumes_verifies(qtbot, window, clip, h
 def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, monkeypatch):
     from roto_studio.models import registry
 
-    spec = replace(registry.get("cutie-base"), licence="CC BY-NC 4.0", commercial=False)
+    from roto_studio.models import licences
+
+    spec = replace(registry.get("cutie-base"), licence="CC BY-NC 4.0", commercial=False,
+                   licence_url="https://example.org/licence")
     monkeypatch.setattr(registry, "SPECS", [spec if s.name == "cutie-base" else s for s in registry.SPECS])
     answers, asked = [False, True], []
     window.ask = lambda q, *a: asked.append(q) or answers.pop(0)
@@ -403,12 +406,14 @@ def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, m
     row = mgr.rows["cutie-base"]
     assert "NOT for commercial use" in row.details.text()
     qtbot.mouseClick(row.download_button, Qt.MouseButton.LeftButton)
-    assert "CC BY-NC 4.0" in asked[0] and row.job is None
-    assert "licence not accepted" in row.state.text()
+    assert "CC BY-NC 4.0 (https://example.org/licence)" in asked[0] and row.job is None
+    assert "licence not accepted" in row.state.text() and not licences.accepted("cutie-base")
     assert not [r for r in hub.requests if "cutie" in r[1]]  # nothing was fetched
     qtbot.mouseClick(row.download_button, Qt.MouseButton.LeftButton)
     _wait_idle(qtbot, row)
-    assert "installed" in row.state.text()
+    assert "installed" in row.state.text(), row.state.text()
+    assert licences.accepted("cutie-base")  # recorded, as `models download --accept-licence` does
+    assert len(asked) == 2
 
 
 def test_use_a_folder_of_weights(qtbot, window, clip, no_weights, tmp_path, monkeypatch):
