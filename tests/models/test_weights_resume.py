@@ -91,3 +91,18 @@ def test_resume_respects_hf_hub_offline(env, monkeypatch):
         with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set"):
             weights.download("tiny-test", resume=True)
     assert srv.requests == []
+
+
+def test_cli_download_resume_goes_on_from_the_part(env, monkeypatch, capsys):
+    from roto_studio.cli import main
+
+    use_spec(monkeypatch, make_spec(sha256=SHA))
+    part = env / ".partial-tiny-test" / "tiny.pt"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(PAYLOAD[:2**20])  # what a download stopped with Ctrl-C left
+    with HubServer({REPO: (COMMIT, {"tiny.pt": PAYLOAD})}) as srv:
+        monkeypatch.setenv("HF_ENDPOINT", srv.url)
+        assert main(["models", "download", "tiny-test", "--resume"]) == 0
+    assert capsys.readouterr().out.strip() == f"tiny-test: ok {env / 'tiny-test'}"
+    assert srv.ranges == [(f"/{REPO}/resolve/{COMMIT}/tiny.pt", f"bytes={2**20}-")]
+    assert (env / "tiny-test" / "tiny.pt").read_bytes() == PAYLOAD
