@@ -53,10 +53,7 @@ class ModelRow(QWidget):
         tag = " <i>(recommended)</i>" if spec.name in RECOMMENDED else ""
         self.title = QLabel(f"<b>{spec.name}</b>{tag} — {PURPOSE.get(spec.kind, spec.kind)}")
         self.title.setWordWrap(True)
-        commercial = ("commercial use allowed" if spec.commercial
-                      else "NOT for commercial use; Auto does not pick it unless allowed")
-        self.details = QLabel(f"{spec.description}. {size_text(spec.size or spec.known_size)}; "
-                              f"licence {spec.licence or 'unknown'} ({commercial}).")
+        self.details = QLabel()
         self.details.setObjectName(f"model_details_{spec.name}")
         self.details.setWordWrap(True)
         self.details.setStyleSheet("color:#aaa;")
@@ -88,10 +85,26 @@ class ModelRow(QWidget):
         self.refresh()
 
     # ------------------------------------------------------------------ state
+    def _details(self) -> str:
+        from roto_studio.models import weights
+
+        spec = self.spec
+        if spec.commercial:
+            use = "commercial use allowed"
+        else:
+            use = "NOT for commercial use; Auto does not pick it unless allowed"
+            try:
+                use += "; you accepted this licence" if weights.licence_accepted(spec.name) else ""
+            except Exception:  # noqa: BLE001 - an unreadable record only hides the note
+                pass
+        return (f"{spec.description}. {size_text(spec.size or spec.known_size)}; "
+                f"licence {spec.licence or 'unknown'} ({use}).")
+
     def refresh(self) -> None:
         """The state on disk without hashing (a pinned file not hashed yet: 'present')."""
         from roto_studio.models import weights
 
+        self.details.setText(self._details())
         try:
             st = weights.status(self.name, check=False)
             state, tip = st.state, ("" if st.state == "ok" else weights.message(st))

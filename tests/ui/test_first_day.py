@@ -413,6 +413,7 @@ def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, m
     _wait_idle(qtbot, row)
     assert "installed" in row.state.text(), row.state.text()
     assert licences.accepted("cutie-base")  # recorded, as `models download --accept-licence` does
+    assert "you accepted this licence" in row.details.text()
     assert len(asked) == 2
 
 
