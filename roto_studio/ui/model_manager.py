@@ -8,7 +8,7 @@ folder changes, so the window switches backends over without a restart."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from roto_studio.workers.jobs import Job
@@ -23,6 +23,7 @@ PURPOSE = {
     "grounding-dino": "Find... by a phrase: boxes that SAM 2 cuts out",
     "inpaint": "Clean plates: learned fills of what the object hid",
 }
+ALLOW_KEY = "models/allow_noncommercial"  # the window's say for models.licences.set_allow_noncommercial
 # The models a new artist needs first, in order.
 RECOMMENDED = ("sam2.1-tiny", "cutie-base", "vitmatte-small")
 
@@ -266,6 +267,10 @@ class ModelManager(QDialog):
         self.folder_button.setObjectName("use_weights_folder")
         self.folder_button.setToolTip("A folder holding weights copied by hand (one sub-folder per model).")
         self.folder_button.clicked.connect(self._choose_folder)
+        self.allow_noncommercial = QCheckBox("Auto may use models whose licence forbids commercial use")
+        self.allow_noncommercial.setObjectName("allow_noncommercial")
+        self.allow_noncommercial.setChecked(allow_noncommercial_setting(settings))
+        self.allow_noncommercial.toggled.connect(self._allow_toggled)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folders, 1)
         folder_row.addWidget(self.folder_button)
@@ -275,6 +280,7 @@ class ModelManager(QDialog):
         layout.addWidget(intro)
         layout.addWidget(scroll, 1)
         layout.addLayout(folder_row)
+        layout.addWidget(self.allow_noncommercial)
         layout.addWidget(box)
         self._show_folders()
         self.resize(760, 620)
@@ -314,6 +320,13 @@ class ModelManager(QDialog):
         if folder:
             self.use_folder(folder)
 
+    def _allow_toggled(self, on: bool) -> None:
+        from roto_studio.models import licences
+
+        self.settings.setValue(ALLOW_KEY, bool(on))
+        licences.set_allow_noncommercial(bool(on))
+        self.modelsChanged.emit()
+
     def _row_changed(self, _name: str) -> None:
         self.modelsChanged.emit()
 
@@ -328,6 +341,10 @@ class ModelManager(QDialog):
         for row in self.rows.values():
             if row.job is not None:
                 row.job.wait(timeout)
+
+
+def allow_noncommercial_setting(settings) -> bool:
+    return str(settings.value(ALLOW_KEY, "false")).lower() in ("true", "1")
 
 
 def any_weights() -> bool:

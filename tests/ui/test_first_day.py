@@ -37,6 +37,9 @@ def no_weights(tmp_path, monkeypatch):
     weights.set_offline_folders([])
     yield folder
     weights.set_offline_folders([])
+    from roto_studio.models import licences
+
+    licences.set_allow_noncommercial(None)
 
 
 def plate(folder: Path, first=1001, n=5, name="plate") -> Path:
@@ -414,6 +417,12 @@ def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, m
     assert "installed" in row.state.text(), row.state.text()
     assert licences.accepted("cutie-base")  # recorded, as `models download --accept-licence` does
     assert "you accepted this licence" in row.details.text()
+    # whether Auto may pick it: the window's say, saved in the settings
+    assert not licences.auto_may_use("cutie-base")
+    mgr.allow_noncommercial.click()
+    assert licences.auto_may_use("cutie-base") and window.settings.value("models/allow_noncommercial") in (True, "true")
+    mgr.allow_noncommercial.click()
+    assert not licences.auto_may_use("cutie-base")
     assert len(asked) == 2
 
 

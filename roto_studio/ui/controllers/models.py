@@ -28,6 +28,11 @@ class ModelsController(QObject):
             from roto_studio.models import weights
 
             weights.set_offline_folders([folder])
+        from roto_studio.models import licences
+        from roto_studio.ui.model_manager import allow_noncommercial_setting
+
+        if allow_noncommercial_setting(shot.settings):  # else the env (ROTO_ALLOW_NONCOMMERCIAL) decides
+            licences.set_allow_noncommercial(True)
 
     def open_manager(self, name: str | None = None):
         """Show the model manager (the same one if it is open), at NAME's row when given."""
