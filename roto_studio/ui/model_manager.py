@@ -2,14 +2,16 @@
 whether that licence allows commercial use, its state on disk, and Download (progress, cancel,
 resume), Verify and "Use a folder of weights...". Downloads and checks run in workers.jobs.Job
 threads through models.weights (the same code as `roto-studio models download / verify`); the
-dialog only paints their results. `modelsChanged` is emitted when a model arrives or the offline
-folder changes, so the window switches backends over without a restart."""
+dialog only paints their results. `modelsChanged` is emitted when a model arrives, the offline
+folder changes or Auto's licence choice changes, so the window switches backends over without a
+restart."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout,
+                               QLabel, QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout,
+                               QWidget)
 
 from roto_studio.workers.jobs import Job
 
