@@ -16,6 +16,6 @@ for i in $(seq 60); do
   DISPLAY=:77 xdotool search --name "^Models$" >/dev/null 2>&1 && break
   sleep 1
 done
-sleep 4  # the sample shot opens and paints
+sleep 8  # the sample shot opens and paints
 DISPLAY=:77 import -window root "${1:-docs/model_manager.png}"
 kill $app

@@ -32,6 +32,7 @@ class HubServer:
         self.files = files or {}
         self.delay = delay
         self.requests: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged requests
         srv = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,6 +48,8 @@ class HubServer:
             def _send(self, data: bytes, body: bool, headers: dict, extra: int = 0):
                 start = 0
                 rng = self.headers.get("Range")
+                if rng:
+                    srv.ranges.append((self.path, rng))
                 if rng and rng.startswith("bytes=") and body:
                     start = int(rng[6:].split("-")[0])
                 part = data[start:]

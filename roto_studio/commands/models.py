@@ -1,4 +1,4 @@
-"""`roto-studio models list | download NAME [--accept-licence] | verify [NAME]`: the model weights,
+"""`roto-studio models list | download NAME [--accept-licence] [--resume] | verify [NAME]`: the model weights,
 their licences and whether each permits commercial use."""
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("download", help="download NAME into the weights folder (Ctrl-C cancels)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
+    p.add_argument("--resume", action="store_true",
+                   help="keep what was fetched when stopped (Ctrl-C) and go on from it next time")
     p.add_argument("--accept-licence", "--accept-license", dest="accept_licence", action="store_true",
                    help="accept NAME's licence (needed for models whose licence forbids commercial use)")
     p = sub.add_parser("verify", help="re-check the checksums of NAME (or of every model present)")
@@ -111,7 +113,8 @@ def _download(args) -> int:
     if threading.current_thread() is threading.main_thread():
         old = signal.signal(signal.SIGINT, lambda *a: stop.set())
     try:
-        path = weights.download(args.name, progress=_Progress(args.name), cancel=stop.is_set, force=args.force)
+        path = weights.download(args.name, progress=_Progress(args.name), cancel=stop.is_set, force=args.force,
+                                resume=args.resume)
     except Cancelled as exc:
         print(f"\nroto-studio: {exc}", file=sys.stderr)
         return 130

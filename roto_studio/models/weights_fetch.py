@@ -214,7 +214,11 @@ class _KeepHead(urllib.request.HTTPRedirectHandler):
 
 
 def _hub_url(s: registry.WeightSpec, f: registry.WeightFile) -> str:
-    from huggingface_hub import hf_hub_url
+    from huggingface_hub import constants, hf_hub_url
+
+    if constants.HF_HUB_OFFLINE:  # as hf_hub_download would refuse
+        raise ModelError(f"HF_HUB_OFFLINE is set, so {s.name} cannot be downloaded; copy {s.name}'s files "
+                         "into a folder and point ROTO_WEIGHTS_OFFLINE at it.")
 
     return hf_hub_url(s.repo_id, f.path, revision=s.revision, endpoint=os.environ.get("HF_ENDPOINT") or None)
 

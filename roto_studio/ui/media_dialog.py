@@ -29,7 +29,10 @@ class MediaDialog(QFileDialog):
         self.resize(820, 520)
 
     def _take_folder(self) -> None:
-        self.folder_chosen = self.directory().absolutePath()
+        from pathlib import Path
+
+        picked = [f for f in self.selectedFiles() if Path(f).is_dir()]  # a folder highlighted in the list
+        self.folder_chosen = picked[0] if picked else self.directory().absolutePath()
         self.done(QFileDialog.DialogCode.Accepted)
 
     def chosen(self) -> str:

@@ -16,7 +16,9 @@ _OFFLINE = re.compile(r"(?:point|set) ROTO_WEIGHTS_OFFLINE at (?:(?:a|the) folde
 # CLI-only hints, reworded for the window
 _CLI_HINTS = [(re.compile(r" \(or set ROTO_CUTIE_WEIGHTS to [^)]*\)"), ""),
               (re.compile(r"\(or use --backend classical\)"), "(or choose the classical matting backend)"),
-              (re.compile(r"or use --backend classical"), "or choose the CPU fallback")]
+              (re.compile(r"or use --backend classical"), "or choose the CPU fallback"),
+              (re.compile(r"set ROTO_ALLOW_NONCOMMERCIAL=1 \(or --allow-noncommercial\)"),
+               "tick \"Auto may use models whose licence forbids commercial use\" in the model manager")]
 _WEIGHTS = re.compile(r"\bweights\b", re.IGNORECASE)
 
 

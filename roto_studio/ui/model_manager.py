@@ -2,14 +2,16 @@
 whether that licence allows commercial use, its state on disk, and Download (progress, cancel,
 resume), Verify and "Use a folder of weights...". Downloads and checks run in workers.jobs.Job
 threads through models.weights (the same code as `roto-studio models download / verify`); the
-dialog only paints their results. `modelsChanged` is emitted when a model arrives or the offline
-folder changes, so the window switches backends over without a restart."""
+dialog only paints their results. `modelsChanged` is emitted when a model arrives, the offline
+folder changes or Auto's licence choice changes, so the window switches backends over without a
+restart."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout,
+                               QLabel, QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout,
+                               QWidget)
 
 from roto_studio.workers.jobs import Job
 
@@ -23,6 +25,7 @@ PURPOSE = {
     "grounding-dino": "Find... by a phrase: boxes that SAM 2 cuts out",
     "inpaint": "Clean plates: learned fills of what the object hid",
 }
+ALLOW_KEY = "models/allow_noncommercial"  # the window's say for models.licences.set_allow_noncommercial
 # The models a new artist needs first, in order.
 RECOMMENDED = ("sam2.1-tiny", "cutie-base", "vitmatte-small")
 
@@ -53,9 +56,7 @@ class ModelRow(QWidget):
         tag = " <i>(recommended)</i>" if spec.name in RECOMMENDED else ""
         self.title = QLabel(f"<b>{spec.name}</b>{tag} — {PURPOSE.get(spec.kind, spec.kind)}")
         self.title.setWordWrap(True)
-        commercial = "commercial use allowed" if spec.commercial else "NOT for commercial use"
-        self.details = QLabel(f"{spec.description}. {size_text(spec.size or spec.known_size)}; "
-                              f"licence {spec.licence or 'unknown'} ({commercial}).")
+        self.details = QLabel()
         self.details.setObjectName(f"model_details_{spec.name}")
         self.details.setWordWrap(True)
         self.details.setStyleSheet("color:#aaa;")
@@ -87,10 +88,26 @@ class ModelRow(QWidget):
         self.refresh()
 
     # ------------------------------------------------------------------ state
+    def _details(self) -> str:
+        from roto_studio.models import weights
+
+        spec = self.spec
+        if spec.commercial:
+            use = "commercial use allowed"
+        else:
+            use = "NOT for commercial use; Auto does not pick it unless allowed"
+            try:
+                use += "; you accepted this licence" if weights.licence_accepted(spec.name) else ""
+            except Exception:  # noqa: BLE001 - an unreadable record only hides the note
+                pass
+        return (f"{spec.description}. {size_text(spec.size or spec.known_size)}; "
+                f"licence {spec.licence or 'unknown'} ({use}).")
+
     def refresh(self) -> None:
         """The state on disk without hashing (a pinned file not hashed yet: 'present')."""
         from roto_studio.models import weights
 
+        self.details.setText(self._details())
         try:
             st = weights.status(self.name, check=False)
             state, tip = st.state, ("" if st.state == "ok" else weights.message(st))
@@ -122,13 +139,22 @@ class ModelRow(QWidget):
         """Start the download (after the licence is accepted for non-commercial models)."""
         if self.job is not None or self.present:
             return False
-        if not self.spec.commercial and not self.ask(
-                f"{self.name} is under the {self.spec.licence or 'unknown'} licence, which does not allow "
-                "commercial use. Download it and accept its licence?", "Accept the licence"):
-            self.note = "licence not accepted, nothing downloaded"
-            self.refresh()
-            return False
+        from roto_studio.core.errors import RotoError
         from roto_studio.models import weights
+
+        if not weights.licence_accepted(self.name):  # models.licences: non-commercial ones need it
+            where = f" ({self.spec.licence_url})" if self.spec.licence_url else ""
+            if not self.ask(f"{self.name} is under {self.spec.licence or 'a licence'}{where}, which does not "
+                            "allow commercial use. Accept this licence and download it?", "Accept the licence"):
+                self.note = "licence not accepted, nothing downloaded"
+                self.refresh()
+                return False
+            try:
+                weights.accept_licence(self.name)
+            except RotoError as exc:
+                self.note = str(exc)
+                self.refresh()
+                return False
 
         name = self.name
 
@@ -243,6 +269,10 @@ class ModelManager(QDialog):
         self.folder_button.setObjectName("use_weights_folder")
         self.folder_button.setToolTip("A folder holding weights copied by hand (one sub-folder per model).")
         self.folder_button.clicked.connect(self._choose_folder)
+        self.allow_noncommercial = QCheckBox("Auto may use models whose licence forbids commercial use")
+        self.allow_noncommercial.setObjectName("allow_noncommercial")
+        self.allow_noncommercial.setChecked(allow_noncommercial_setting(settings))
+        self.allow_noncommercial.toggled.connect(self._allow_toggled)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folders, 1)
         folder_row.addWidget(self.folder_button)
@@ -252,6 +282,7 @@ class ModelManager(QDialog):
         layout.addWidget(intro)
         layout.addWidget(scroll, 1)
         layout.addLayout(folder_row)
+        layout.addWidget(self.allow_noncommercial)
         layout.addWidget(box)
         self._show_folders()
         self.resize(760, 620)
@@ -291,6 +322,13 @@ class ModelManager(QDialog):
         if folder:
             self.use_folder(folder)
 
+    def _allow_toggled(self, on: bool) -> None:
+        from roto_studio.models import licences
+
+        self.settings.setValue(ALLOW_KEY, bool(on))
+        licences.set_allow_noncommercial(bool(on))
+        self.modelsChanged.emit()
+
     def _row_changed(self, _name: str) -> None:
         self.modelsChanged.emit()
 
@@ -305,6 +343,10 @@ class ModelManager(QDialog):
         for row in self.rows.values():
             if row.job is not None:
                 row.job.wait(timeout)
+
+
+def allow_noncommercial_setting(settings) -> bool:
+    return str(settings.value(ALLOW_KEY, "false")).lower() in ("true", "1")
 
 
 def any_weights() -> bool:

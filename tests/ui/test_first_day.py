@@ -30,12 +30,16 @@ def no_weights(tmp_path, monkeypatch):
 
     folder = tmp_path / "weights"
     monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(folder))
+    monkeypatch.setenv("ROTO_CONFIG_DIR", str(tmp_path / "config"))  # licences accepted
     for name in ("ROTO_WEIGHTS_OFFLINE", "ROTO_WEIGHTS_PINS", "ROTO_CUTIE_WEIGHTS", "ROTO_SAM2_RANDOM_WEIGHTS",
                  "ROTO_EDGETAM_RANDOM_WEIGHTS", "ROTO_NO_MODEL_MANAGER"):
         monkeypatch.delenv(name, raising=False)
     weights.set_offline_folders([])
     yield folder
     weights.set_offline_folders([])
+    from roto_studio.models import licences
+
+    licences.set_allow_noncommercial(None)
 
 
 def plate(folder: Path, first=1001, n=5, name="plate") -> Path:
@@ -85,6 +89,13 @@ def test_a_folder_opens_from_the_dialog_and_by_dropping(qtbot, window, tmp_path)
     assert Path(d.chosen()) == folder
     assert window.open_media_path(d.chosen()), window.message.text()
     assert window.media.frame_count == 4
+    # a folder highlighted in the list is the one taken
+    up = MediaDialog(window, str(tmp_path))
+    qtbot.addWidget(up)
+    up.show()
+    up.selectFile(str(folder))
+    qtbot.mouseClick(up.folder_button, Qt.MouseButton.LeftButton)
+    assert Path(up.chosen()) == folder
 
     other = plate(tmp_path / "dropped", first=10, n=3, name="g")
     assert drop_files(window, [other])
@@ -99,7 +110,7 @@ def test_backends_without_weights_are_unavailable_with_a_link(qtbot, window, cli
     assert window.open_media_path(clip)
     qtbot.waitUntil(lambda: "cutie" in ctl.unavailable() and "sam2" in ctl.unavailable(), timeout=20000)
     model = window.backend_combo.model()
-    for key_, why in ctl.unavailable().items():
+    for key_ in ctl.unavailable():
         item = model.item(window.backend_combo.findData(key_))
         assert not item.isEnabled() and "unavailable" in item.text()
         assert item.toolTip() and "model manager" in item.toolTip()  # the reason, worded for the window
@@ -159,7 +170,7 @@ def test_find_and_matting_without_weights_link_to_the_model_manager(qtbot, windo
     qtbot.waitUntil(lambda: "models:" in w.message.text(), timeout=30000)
     text = w.message.text()
     assert 'href="models:sam3"' in text and "`roto-studio models download" not in text, text
-    assert "model manager" in w.status.currentMessage() and "`" not in w.status.currentMessage()
+    assert "model manager" in w.status_line.full and "`" not in w.status_line.full
 
     click_canvas(w, 40, 48)
     wait_masks(qtbot, w)
@@ -195,15 +206,14 @@ def test_every_dialog_fits_a_1366x768_screen(qtbot, window, clip, no_weights):
         seen[name] = _fits(d)
         d.reject()
 
+    from roto_studio.ui.actions import ACTIONS
+
     acts = window.actions_by_name
-    modal = ["new", "new_folder", "open", "save_as", "export", "settings", "shot_settings", "clean_plate"]
-    modal += [a for a in acts if a.endswith("_dialog") or a in ("cleanplate_view", "export_shapes")]
-    for name in dict.fromkeys(modal):
-        if name not in acts:
-            continue
+    modal = [a.name for a in ACTIONS if a.text.endswith("…") and a.name != "models"]  # "…": opens a dialog
+    for name in modal:
         QTimer.singleShot(0, close_modal)
         acts[name].trigger()
-        qtbot.waitUntil(lambda: name in seen, timeout=5000)
+        qtbot.waitUntil(lambda name=name: name in seen, timeout=5000)
     for name, find in (("help", lambda: window._shortcuts), ("models", lambda: window.models_ctl.dialog)):
         acts[name].trigger()
         d = find()
@@ -388,7 +398,10 @@ def test_model_manager_downloads_cancels_resumes_verifies(qtbot, window, clip, h
 def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, monkeypatch):
     from roto_studio.models import registry
 
-    spec = replace(registry.get("cutie-base"), licence="CC BY-NC 4.0", commercial=False)
+    from roto_studio.models import licences
+
+    spec = replace(registry.get("cutie-base"), licence="CC BY-NC 4.0", commercial=False,
+                   licence_url="https://example.org/licence")
     monkeypatch.setattr(registry, "SPECS", [spec if s.name == "cutie-base" else s for s in registry.SPECS])
     answers, asked = [False, True], []
     window.ask = lambda q, *a: asked.append(q) or answers.pop(0)
@@ -396,12 +409,21 @@ def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, m
     row = mgr.rows["cutie-base"]
     assert "NOT for commercial use" in row.details.text()
     qtbot.mouseClick(row.download_button, Qt.MouseButton.LeftButton)
-    assert "CC BY-NC 4.0" in asked[0] and row.job is None
-    assert "licence not accepted" in row.state.text()
+    assert "CC BY-NC 4.0 (https://example.org/licence)" in asked[0] and row.job is None
+    assert "licence not accepted" in row.state.text() and not licences.accepted("cutie-base")
     assert not [r for r in hub.requests if "cutie" in r[1]]  # nothing was fetched
     qtbot.mouseClick(row.download_button, Qt.MouseButton.LeftButton)
     _wait_idle(qtbot, row)
-    assert "installed" in row.state.text()
+    assert "installed" in row.state.text(), row.state.text()
+    assert licences.accepted("cutie-base")  # recorded, as `models download --accept-licence` does
+    assert "you accepted this licence" in row.details.text()
+    # whether Auto may pick it: the window's say, saved in the settings
+    assert not licences.auto_may_use("cutie-base")
+    mgr.allow_noncommercial.click()
+    assert licences.auto_may_use("cutie-base") and window.settings.value("models/allow_noncommercial") in (True, "true")
+    mgr.allow_noncommercial.click()
+    assert not licences.auto_may_use("cutie-base")
+    assert len(asked) == 2
 
 
 def test_use_a_folder_of_weights(qtbot, window, clip, no_weights, tmp_path, monkeypatch):

@@ -1,10 +1,10 @@
 """Models for the window: the model manager dialog (one, non-modal, opened from Edit > Models…,
-from every "weights missing" message and once on the first start when no weights are on disk),
-the offline weights folder from the settings applied at start, downloads that go on while the manager is closed (stopped,
-resumable, when the window closes), and the switch-over when a model
-arrives (settingsChanged: the model service restarts on the new weights, the backend list is
-checked again). The first-start offer is remembered in the settings (`models/offered`) and
-skipped when env ROTO_NO_MODEL_MANAGER is set."""
+from every "weights missing" message and once on the first start when no weights are on disk);
+the offline weights folder and "Auto may use non-commercial models" from the settings, applied at
+start; downloads that go on while the manager is closed (stopped, resumable, when the window
+closes); and the switch-over when a model arrives (settingsChanged: the model service restarts on
+the new weights, the backend list is checked again). The first-start offer is remembered in the
+settings (`models/offered`) and skipped when env ROTO_NO_MODEL_MANAGER is set."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ class ModelsController(QObject):
             from roto_studio.models import weights
 
             weights.set_offline_folders([folder])
+        from roto_studio.models import licences
+        from roto_studio.ui.model_manager import allow_noncommercial_setting
+
+        if allow_noncommercial_setting(shot.settings):  # else the env (ROTO_ALLOW_NONCOMMERCIAL) decides
+            licences.set_allow_noncommercial(True)
 
     def open_manager(self, name: str | None = None):
         """Show the model manager (the same one if it is open), at NAME's row when given."""

@@ -107,13 +107,19 @@ class ServiceController(QObject):
 
     @staticmethod
     def _weights_env() -> dict:
-        """The offline weights folders for the local server child (it reads them from its env)."""
+        """The offline weights folders and the non-commercial choice for the local server child
+        (it reads them from its env)."""
         import os
 
         from roto_studio.models import weights
 
+        from roto_studio.models import licences
+
         folders = os.pathsep.join(str(p) for p in weights.offline_folders())
-        return {"ROTO_WEIGHTS_OFFLINE": folders} if folders else {}
+        env = {"ROTO_WEIGHTS_OFFLINE": folders} if folders else {}
+        if licences.allow_noncommercial():
+            env[licences.ALLOW_ENV] = "1"
+        return env
 
     def _close_server(self) -> None:
         if self.shot.server is not None:

@@ -68,11 +68,10 @@ class SettingsController(QObject):
             s.setValue("undo/memory_mb", v["undo_memory_mb"])
             if self.shot.undo_payloads is not None:
                 self.shot.undo_payloads.set_limit(self.shot.undo_memory_bytes())
-        if v["offline_dir"]:
-            try:
-                from roto_studio.models import weights
+        try:  # a cleared folder stops being searched too
+            from roto_studio.models import weights
 
-                weights.set_offline_folders([v["offline_dir"]])
-            except Exception:  # noqa: BLE001
-                pass
+            weights.set_offline_folders([v["offline_dir"]] if v["offline_dir"] else [])
+        except Exception:  # noqa: BLE001
+            pass
         self.shot.settingsChanged.emit()
