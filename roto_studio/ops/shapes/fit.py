@@ -20,6 +20,7 @@ from .model import Key, bezier
 
 CORNER_DEG = 65.0  # turn (degrees over CORNER_SPAN px each side) above which a point is a corner
 CORNER_SPAN = 4
+SHARP_DEG = 80.0  # corners this sharp are kept out of the outline smoothing
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _subpixel(pts: np.ndarray, alpha: np.ndarray, hole: bool) -> np.ndarray:
     p = raw
     for _ in range(2):
         p = 0.25 * np.roll(p, 1, axis=0) + 0.5 * p + 0.25 * np.roll(p, -1, axis=0)
-    sharp = corners(raw)
+    sharp = corners(raw, deg=SHARP_DEG)
     if len(sharp):
         near = (sharp[:, None] + np.arange(-2, 3)[None, :]).ravel() % len(p)
         p[near] = raw[near]
