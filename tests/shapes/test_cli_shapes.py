@@ -55,8 +55,11 @@ def test_json_is_animated_shapes_not_redrawn(exported):
     tin, tout = np.array(k["in"]), np.array(k["out"])
     cos = np.sum(-tin * tout, 1) / (np.linalg.norm(tin, axis=1) * np.linalg.norm(tout, axis=1))
     assert np.count_nonzero(cos < 0.5) >= 4
-    # a soft matte gives feathers
-    assert any("feather" in k for s in ring_obj["shapes"] for k in s["keys"])
+    # the soft ring (blurred, sigma 1.2 px: its ramp runs about 2.5 px each side) gets feathers of
+    # about that width at every point; the hard box gets none
+    widths = np.array([f for s in ring_obj["shapes"] for k in s["keys"] for f in k["feather"]])
+    assert widths.shape[1] == 2 and 1.5 < widths.mean() < 3.5 and widths.min() > 0.5
+    assert not any("feather" in k for s in box["shapes"] for k in s["keys"])
 
 
 def test_svg_rasterised_by_resvg_matches_the_mattes(exported):

@@ -1,12 +1,13 @@
 """Animated shapes for one object over a span of frames: fit once, then carry.
 
-On the first frame (and wherever carrying fails) the outlines are fitted afresh: that is a new
-key with new shapes. On the frames after it each shape is carried along the object's motion
-(ops.shapes.carry) and keeps its point count; when a carried shape misses the tolerance, or the
-topology changes (a part appears, vanishes, splits or merges), the shapes end and new ones are
-fitted. Each shape's per-frame values are then thinned to keys: a frame stays a key only where
-interpolating its neighbouring keys misses the tolerance against that frame's outline.
-Feathers come from the soft matte's edge width at each anchor (ops.shapes.feather).
+On the first frame every outline is fitted afresh (a key of new shapes). On each frame after it,
+each live shape is carried along the object's motion (ops.shapes.carry) and keeps its point
+count; a shape whose carried version misses the tolerance, or whose part vanished, split or
+merged with another, ends there, and each outline no shape was carried onto (a new part, or
+the one a shape just ended on) gets a new, freshly fitted shape. Each shape's per-frame values
+are then thinned to keys: a frame stays a key only where interpolating its neighbouring keys
+misses the tolerance against that frame's outline. Feathers come from the soft matte's edge
+width at each anchor (ops.shapes.feather).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class _Run:
 
 def key_error(key: Key, outline: np.ndarray) -> tuple[float, float]:
     """(95th percentile, largest) distance between the key's curve and the outline, both ways (px)."""
-    samples = key.sample(0.5)
-    d1, _ = cKDTree(samples).query(outline)
-    d2, _ = cKDTree(outline).query(samples)
+    samples = key.sample(0.75)
+    fast = {"balanced_tree": False, "compact_nodes": False}
+    d1, _ = cKDTree(samples, **fast).query(outline)
+    d2, _ = cKDTree(outline, **fast).query(samples)
     d = np.concatenate([d1, d2])
     return float(np.percentile(d, 95)), float(np.max(d))
 

@@ -31,7 +31,7 @@ class Flow:
             size = (max(8, int(round(a.shape[1] * scale))), max(8, int(round(a.shape[0] * scale))))
             a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
             b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self.field = dis.calc(a, b, None)
         self.sx = a.shape[1] / max(1, x1 - x0)
         self.sy = a.shape[0] / max(1, y1 - y0)

@@ -20,6 +20,7 @@ from .model import Key, bezier
 
 CORNER_DEG = 65.0  # turn (degrees over CORNER_SPAN px each side) above which a point is a corner
 CORNER_SPAN = 4
+SHARP_DEG = 80.0  # corners this sharp are kept out of the outline smoothing
 
 
 @dataclass
@@ -85,10 +86,16 @@ def _subpixel(pts: np.ndarray, alpha: np.ndarray, hole: bool) -> np.ndarray:
     t = np.clip((a_in - 0.5) / np.maximum(a_in - a_out, 1e-6), 0.0, 1.0)
     inside = (ox == ix) & (oy == iy)  # at the image border: the edge of the image
     t[inside] = 0.5
-    p = pts + n * t[:, None] + 0.5
-    # [1 2 1] smoothing twice: removes the half-pixel staircase, keeps real detail
+    raw = pts + n * t[:, None] + 0.5
+    # [1 2 1] smoothing twice: removes the half-pixel staircase, keeps real detail; corners are
+    # kept as they are (smoothing would round them off)
+    p = raw
     for _ in range(2):
         p = 0.25 * np.roll(p, 1, axis=0) + 0.5 * p + 0.25 * np.roll(p, -1, axis=0)
+    sharp = corners(raw, deg=SHARP_DEG)
+    if len(sharp):
+        near = (sharp[:, None] + np.arange(-2, 3)[None, :]).ravel() % len(p)
+        p[near] = raw[near]
     area = _signed_area(p)
     if (area < 0) != hole:  # outer outlines counter-clockwise on screen (y down), holes clockwise
         p = p[::-1].copy()
@@ -216,10 +223,10 @@ def _fit_run(d: np.ndarray, t1: np.ndarray, t2: np.ndarray, tol: float, depth: i
             + _fit_run(d[split:], tc, t2, tol, depth + 1))
 
 
-def fit_contour(p: np.ndarray, tol: float = 1.0) -> tuple[Key, np.ndarray]:
+def fit_contour(p: np.ndarray, tol: float = 1.0, keep_corners: bool = True) -> tuple[Key, np.ndarray]:
     """A closed Key fitting the closed polyline p within `tol`, and the index in p of each anchor."""
     m = len(p)
-    cs = corners(p)
+    cs = corners(p) if keep_corners else np.zeros(0, int)
     if len(cs) == 0:
         # start at the point of greatest turn (a natural seam); the seam is smooth
         starts = [int(np.argmax(np.linalg.norm(np.roll(p, -3, 0) - 2 * p + np.roll(p, 3, 0), axis=1)))]
@@ -273,8 +280,9 @@ def fit_alpha(alpha: np.ndarray, tol: float = 1.0, max_points: int | None = None
 def fit_outlines(found: list[Contour], tol: float = 1.0,
                  max_points: int | None = None) -> list[tuple[Contour, Key, np.ndarray]]:
     t = float(tol)
-    for _ in range(12):
-        fitted = [(c, *fit_contour(c.points, t)) for c in found]
+    for attempt in range(16):
+        # past 12 loosenings the corners give way too (each corner is a point of its own)
+        fitted = [(c, *fit_contour(c.points, t, attempt < 12)) for c in found]
         total = sum(len(k) for _, k, _ in fitted)
         if not max_points or total <= max_points:
             return fitted

@@ -45,13 +45,17 @@ class Key:
 
     def sample(self, step: float = 1.0) -> np.ndarray:
         """A closed polyline along the curve, about `step` px apart (the last point not repeated)."""
-        out = []
-        for c in self.controls():
-            length = (np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[1])
-                      + np.linalg.norm(c[3] - c[2]))
-            n = int(max(2, min(400, np.ceil(length / max(step, 1e-3)))))
-            out.append(bezier(c, np.linspace(0.0, 1.0, n, endpoint=False)))
-        return np.concatenate(out) if out else np.zeros((0, 2))
+        c = self.controls()
+        if len(c) == 0:
+            return np.zeros((0, 2))
+        length = np.sum(np.linalg.norm(np.diff(c, axis=1), axis=2), axis=1)
+        n = np.clip(np.ceil(length / max(step, 1e-3)), 2, 400).astype(int)
+        seg = np.repeat(np.arange(len(c)), n)
+        starts = np.repeat(np.cumsum(n) - n, n)
+        t = ((np.arange(len(seg)) - starts) / np.repeat(n, n))[:, None]
+        s = 1.0 - t
+        q = c[seg]
+        return s ** 3 * q[:, 0] + 3 * s * s * t * q[:, 1] + 3 * s * t * t * q[:, 2] + t ** 3 * q[:, 3]
 
     def lerp(self, other: "Key", t: float) -> "Key":
         f = None

@@ -30,10 +30,12 @@ def write_setting(doc: ShapeDoc, path: Path) -> Path:
     w, h = float(doc.width), float(doc.height)
     first = doc.frames[0] if doc.frames else 0
     last = doc.frames[-1] if doc.frames else 0
-    tools, previous = [], None
+    tools, previous, index = [], None, []
     for oi, obj in enumerate(doc.objects):
         base = layer_name(obj.name)
         previous = None
+        index.append(f"{{ Name = {_lua_string(obj.name)}, Tools = {{ "
+                     + ", ".join(f'"{base}_{si + 1}"' for si in range(len(obj.shapes))) + " } }")
         for si, s in enumerate(obj.shapes):
             name = f"{base}_{si + 1}"
             spline = f"{name}Polyline"
@@ -83,9 +85,13 @@ def write_setting(doc: ShapeDoc, path: Path) -> Path:
     text = ("{\n Tools = ordered() {\n" + "\n".join(tools) + "\n },\n"
             f" ActiveTool = \"{previous or ''}\",\n"
             f" RotoStudio = {{ Width = {doc.width}, Height = {doc.height}, First = {first}, Last = {last}, "
-            f"Fps = {_n(doc.fps)} }},\n}}\n")
+            f"Fps = {_n(doc.fps)},\n   Objects = {{ " + ", ".join(index) + " } },\n}\n")
     write_text(path, text)
     return path
+
+
+def _lua_string(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
 # ---------------------------------------------------------------- our reader (a tiny Lua subset)
@@ -205,5 +211,21 @@ def read_setting(path: Path) -> ShapeDoc:
         on = sorted(f for f, v in level.items() if v[1] > 0)
         hole = "PaintMode" in inputs and inputs["PaintMode"]["Value"][1] == "Subtract"
         obj.shapes.append(Shape(name, hole, keys, on[0], on[-1]))
-    doc.objects = list(objects.values())
+    listed = info.get("Objects")
+    if isinstance(listed, dict):  # the objects' own names and order, empty ones included
+        by_tool = {s.name: (o, s) for o in objects.values() for s in o.shapes}
+        ordered = []
+        for i in sorted(listed):
+            entry = listed[i]
+            tools_of = entry.get("Tools", {})
+            obj = ObjectShapes(str(entry["Name"]))
+            for j in sorted(tools_of):
+                found = by_tool.get(tools_of[j])
+                if found:
+                    obj.color = found[0].color
+                    obj.shapes.append(found[1])
+            ordered.append(obj)
+        doc.objects = ordered
+    else:
+        doc.objects = list(objects.values())
     return doc
