@@ -371,7 +371,6 @@ def write_plate(folder: Path, kind: str) -> Path:
 
 
 def test_cli_rgba_from_real_16bit_plate(tmp_path, capsys):
-    pytest.importorskip("roto_studio.core.media")
     from roto_studio.cli import main
 
     plate = write_plate(tmp_path / "plate", "png16")
@@ -392,7 +391,6 @@ def test_cli_rgba_from_real_16bit_plate(tmp_path, capsys):
 
 
 def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
-    pytest.importorskip("roto_studio.core.media")
     plate = write_plate(tmp_path / "plate", "exr")
     p = create_project(tmp_path / "shot.roto", plate)
     hero = p.add_object("hero")
