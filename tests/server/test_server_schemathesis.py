@@ -14,6 +14,8 @@ import pytest
 
 from tests.server.helpers import start_server, write_plate
 
+pytest.importorskip("schemathesis")  # the `test` extra
+
 PHASES = "examples,fuzzing"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth"
 
@@ -55,7 +57,6 @@ def run_schemathesis(srv, folder, ids: dict[str, str] | None = None) -> subproce
 
 
 def test_schemathesis_finds_no_5xx_and_no_answer_off_schema(server, tmp_path):
-    pytest.importorskip("schemathesis")
     root = server.token_file.parents[1] / "media"
     r = run_schemathesis(server, tmp_path, real_ids(server, root))
     out = r.stdout + r.stderr
