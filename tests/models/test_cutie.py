@@ -171,12 +171,10 @@ def test_matches_inference_core_two_objects_and_correction(base, clip):
     assert src.reads == src.frame_numbers
 
 
-@pytest.mark.slow
-def test_correcting_one_of_two_objects_keeps_what_cutie_shows_for_the_other(base, clip):
+def test_correcting_one_of_two_objects_keeps_what_cutie_shows_for_the_other(model, clip):
     """A correction of "a" alone where Cutie tracks "b" too: "b" on that frame is what Cutie's own
     run shows there (less what the user drew as "a"), and from there on the shot equals Cutie's documented run given that whole
     frame (the corrected "a" and the shown "b") as its mask."""
-    model = base
     frames, ma, mb = clip
     model.start(Frames(frames))
     fix = np.roll(ma[3], 3, axis=1)
