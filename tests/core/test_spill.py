@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from roto_studio.core.errors import ModelError
-from roto_studio.core.spill import SpillFolder, check_free_space, clean_stale, spill_root, usable_spill_root
+from roto_studio.core.spill import (
+    SpillFolder,
+    check_free_space,
+    clean_stale,
+    spill_root,
+    usable_spill_root,
+)
 
 
 def test_user_cache_without_a_project(tmp_path, monkeypatch):
