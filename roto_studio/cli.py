@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except RotoError as exc:
-        return tracker.fail(f"roto-studio: {exc}", 2)
+        return tracker.fail("roto-studio: " + " ".join(str(exc).split()), 2)  # one line, always
     except KeyboardInterrupt:
         return tracker.fail("roto-studio: interrupted; finished frames were kept.", 130)
     except MemoryError:

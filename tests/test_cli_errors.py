@@ -27,6 +27,8 @@ def bad_calls(plate, tmp):
         [*seg, "--box", "100,100,200,200"],  # outside the 64x48 frame
         [*seg, "--box", "1,2,3"],
         [*seg, "--point", "5,5,7"],
+        [*seg, "--box", "nan,1,30,30"],  # not a number: was taken as a box
+        [*seg, "--point", "inf,5"],
         [*seg],  # no prompt
         ["segment", plate, "--out", out, "--frame", "999", "--box", "1,1,20,20", "--backend", "classical"],
         ["segment", str(tmp / "missing.####.png"), "--out", out, "--frame", "1", "--box", "1,1,9,9"],

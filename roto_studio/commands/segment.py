@@ -75,11 +75,13 @@ def server_client(args):
 def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
     from roto_studio.core.errors import RotoError
 
+    import math
+
     try:
         values = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         values = []
-    if len(values) not in counts:
+    if len(values) not in counts or not all(math.isfinite(v) for v in values):  # nan, inf: no numbers
         raise RotoError(f"{what} {text!r} is not {' or '.join({2: 'X,Y', 3: 'X,Y,LABEL', 4: 'X1,Y1,X2,Y2'}[c] for c in counts)}.")
     return values
 

@@ -90,7 +90,9 @@ def _idle(seconds: float | None) -> float:
             seconds = float(text)
         except ValueError:
             raise RotoError(f"ROTO_SERVER_SESSION_IDLE={text!r} is not a number of seconds.") from None
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+    import math
+
+    if not (math.isfinite(seconds) and seconds > 0):
         raise RotoError("--session-idle must be a number of seconds above 0 (e.g. 3600).")
     return float(seconds)
 

@@ -462,8 +462,9 @@ class CutieVideoPropagator(VideoPropagator):
         A first mask, masks for every known object, or only new objects (an object added mid-shot):
         one step with those ids; Cutie adds the new objects itself and predicts the others. A
         correction of some known objects but not all (rf-cutie's step cannot take that) is
-        committed as Cutie's own GUI does: the frame as propagation shows it (a plain step), the
-        corrected objects replaced by the user's masks, the whole frame stepped as permanent memory.
+        committed as Cutie's own GUI does: the frame as propagation shows it (a step that stores
+        nothing), the corrected objects replaced by the user's masks, the whole frame stepped as
+        permanent memory.
         """
         import torch
 
@@ -473,7 +474,9 @@ class CutieVideoPropagator(VideoPropagator):
         known = list(core.object_manager.all_obj_ids)
         corrected = [c for c in ids if c in known]
         if corrected and any(c not in given for c in known):
-            shown = core.output_prob_to_mask(core.step(tensor)).cpu().numpy()
+            # what propagation shows there; end=True: this look changes no memory (sensory included),
+            # so the frame is committed once, as Cutie's documented run with the whole mask would
+            shown = core.output_prob_to_mask(core.step(tensor, end=True)).cpu().numpy()
             shown[np.isin(shown, corrected)] = 0
             index = np.where(index > 0, index, shown)
             ids = sorted(set(known) | set(ids))

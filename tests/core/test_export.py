@@ -434,7 +434,6 @@ def test_cli_rgba_from_real_16bit_plate(tmp_path, capsys):
 
 
 def test_float_plate_cutouts_exr_linear_png_display(tmp_path):
-    pytest.importorskip("roto_studio.core.media")
     plate = write_plate(tmp_path / "plate", "exr")
     p = create_project(tmp_path / "shot.roto", plate)
     hero = p.add_object("hero")

@@ -1,16 +1,28 @@
-"""core.spill without a model: where spill folders go, and which leftovers count as stale."""
+"""core.spill without a model: where spill folders go (a read-only or full project folder falls back
+to the user cache, as root too), free space, and which leftovers count as stale."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from roto_studio.core.spill import SpillFolder, clean_stale, spill_root, usable_spill_root
+from roto_studio.core.errors import ModelError
+from roto_studio.core.spill import (
+    SpillFolder,
+    check_free_space,
+    clean_stale,
+    spill_root,
+    usable_spill_root,
+)
 
 
 def test_user_cache_without_a_project(tmp_path, monkeypatch):
@@ -24,16 +36,61 @@ def test_user_cache_without_a_project(tmp_path, monkeypatch):
     assert not (project / "cache").exists()  # nothing made until a run needs it
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
-def test_read_only_project_spills_to_the_user_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    project = tmp_path / "shot.roto"
-    project.mkdir()
-    project.chmod(0o555)
+@contextlib.contextmanager
+def refusing_folder(base: Path, how: str):
+    """A folder in which no new file can be made, for real (root included): `read-only` is a
+    read-only tmpfs mount (chmod 0555 when not root: root ignores permissions), `full` a tmpfs
+    with no inode left (the disk is full, even for root). Skips in one line where neither can be
+    made (root without the right to mount)."""
+    folder = base / f"{how}.roto"
+    folder.mkdir()
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if how == "read-only" and not root:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    options = "ro,size=64k" if how == "read-only" else "size=64k,nr_inodes=1"
+    if not root or shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip(f"a {how} folder needs a tmpfs mount (root with the right to mount)")
     try:
-        assert usable_spill_root(project) == spill_root(None)
+        yield folder
     finally:
-        project.chmod(0o755)
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+@pytest.mark.parametrize("how", ["read-only", "full"])
+def test_unwritable_project_spills_to_the_user_cache(tmp_path, monkeypatch, how):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with refusing_folder(tmp_path, how) as project:
+        with pytest.raises(OSError) as info:  # the folder really refuses a new file
+            (project / "probe").touch()
+        assert info.value.errno in ((errno.EROFS, errno.EACCES) if how == "read-only" else (errno.ENOSPC,))
+        assert usable_spill_root(project) == spill_root(None)
+        with pytest.raises(ModelError, match="cannot create the spill folder"):
+            SpillFolder(project / "cache" / "sam2-spill")  # one line that says what to do
+    assert usable_spill_root(tmp_path) == spill_root(tmp_path)  # a writable one is used
+
+
+def test_a_full_disk_is_refused_before_the_run(tmp_path, monkeypatch):
+    """check_free_space reads the real free space of a small filesystem (64 KiB)."""
+    monkeypatch.setenv("ROTO_MIN_FREE_MB", "0")
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if not root or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                                  capture_output=True).returncode:
+        pytest.skip("a small disk needs a tmpfs mount (root with the right to mount)")
+    try:
+        check_free_space(folder, 16 * 1024)  # fits
+        with pytest.raises(ModelError, match="not enough free disk space") as info:
+            check_free_space(folder, 1024 * 1024)
+        assert str(folder) in str(info.value) and "\n" not in str(info.value)
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
 
 
 def test_only_dead_processes_of_this_machine_are_stale(tmp_path):

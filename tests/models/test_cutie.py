@@ -95,37 +95,33 @@ def index_mask(masks: dict[int, np.ndarray], shape=None) -> np.ndarray:
 
 
 def reference(model, images, plan, seeds=()):
-    """rf-cutie's InferenceCore used as Cutie documents it. `plan`/`seeds` map position -> {cutie id:
-    mask}; seeds are stepped first (no output). Returns one {cid: prob} per image.
-
-    - step(image) on frames without masks;
-    - a first mask, or an object added mid-shot: step(image, index mask, objects=its ids), Cutie
-      adding the objects and predicting the others itself (as its eval_vos.py does);
-    - a correction of an object Cutie already tracks: Cutie's GUI commit, i.e. the frame as
-      propagation shows it (step), edited (the corrected object redrawn), stepped with every
-      object as permanent memory.
-    Masks given by the user go to permanent memory (force_permanent, as the GUI commits them)."""
+    """rf-cutie's InferenceCore called as its README shows, nothing else: `step(image, mask,
+    objects=ids)` on a frame with masks (an index mask of those objects; an object new to Cutie
+    is added and the others predicted by Cutie itself, as its add/delete-objects demo does),
+    `step(image)` elsewhere; masks the user gave go to permanent memory (step's documented
+    `force_permanent`). `plan`/`seeds` map position -> {cutie id: mask}; seeds are stepped first.
+    Returns one {cid: prob} per image."""
     core = InferenceCore(model.network, cfg=model.cfg)
 
-    def commit(image, masks):
-        known = list(core.object_manager.all_obj_ids)
-        edit = index_mask(masks)
-        ids = sorted(masks)
-        if any(c in known for c in masks) and any(c not in masks for c in known):
-            shown = core.output_prob_to_mask(core.step(image)).numpy()  # what the user sees
-            shown[np.isin(shown, list(masks))] = 0  # ... redrawn where they corrected it
-            edit = np.where(edit > 0, edit, shown)
-            ids = sorted(set(known) | set(masks))
-        return core.step(image, torch.from_numpy(edit), objects=ids, force_permanent=True)
+    def given(image, masks):
+        return core.step(image, torch.from_numpy(index_mask(masks)), objects=sorted(masks), force_permanent=True)
 
     out = []
     with torch.inference_mode():
         for img, masks in seeds:
-            commit(to_tensor(img), masks)
+            given(to_tensor(img), masks)
         for i, img in enumerate(images):
-            prob = commit(to_tensor(img), plan[i]) if i in plan else core.step(to_tensor(img))
+            prob = given(to_tensor(img), plan[i]) if i in plan else core.step(to_tensor(img))
             out.append({obj.id: prob[tmp].numpy() for tmp, obj in core.object_manager.tmp_id_to_obj.items()})
     return out
+
+
+def shown(ref_frame: dict) -> dict:
+    """What a Cutie run shows on a frame (output_prob_to_mask, as its README does): {cid: mask}."""
+    ids = sorted(ref_frame)
+    probs = np.stack([1.0 - sum(ref_frame.values())] + [ref_frame[c] for c in ids])
+    winner = probs.argmax(0)
+    return {c: (winner == k + 1).astype(np.float32) for k, c in enumerate(ids)}
 
 
 def compare(ours, ref, names, given=()):
@@ -148,15 +144,16 @@ def test_matches_inference_core_two_objects_and_correction(base, clip):
     frames, ma, mb = clip
     src = Frames(frames)
     model.start(src)
-    fix = np.roll(ma[3], 3, axis=1)  # a correction on a later frame
+    fix = np.roll(ma[3], 3, axis=1)  # a correction on a later frame, of every object there
     model.add_prompt(FIRST, "a", Prompt(mask=ma[0]))
     model.add_prompt(FIRST + 2, "b", Prompt(mask=mb[2] > 0.5))  # second object, added later (bool)
     model.add_prompt(FIRST + 3, "a", Prompt(mask=fix))
+    model.add_prompt(FIRST + 3, "b", Prompt(mask=mb[3]))
     ours = list(model.propagate(FIRST))
 
-    ref = reference(model, frames, {0: {1: ma[0]}, 2: {2: mb[2]}, 3: {1: fix}})
+    ref = reference(model, frames, {0: {1: ma[0]}, 2: {2: mb[2]}, 3: {1: fix, 2: mb[3]}})
     names = {1: "a", 2: "b"}
-    compare(ours, ref, names, given={(FIRST, "a"), (FIRST + 2, "b"), (FIRST + 3, "a")})
+    compare(ours, ref, names, given={(FIRST, "a"), (FIRST + 2, "b"), (FIRST + 3, "a"), (FIRST + 3, "b")})
     assert [f for f, _ in ours] == src.frame_numbers
     assert ours[1][1].keys() == {"a"} and ours[3][1].keys() == {"a", "b"}
 
@@ -174,6 +171,30 @@ def test_matches_inference_core_two_objects_and_correction(base, clip):
     assert src.reads == src.frame_numbers
 
 
+def test_correcting_one_of_two_objects_keeps_what_cutie_shows_for_the_other(model, clip):
+    """A correction of "a" alone where Cutie tracks "b" too: "b" on that frame is what Cutie's own
+    run shows there (less what the user drew as "a"), and from there on the shot equals Cutie's documented run given that whole
+    frame (the corrected "a" and the shown "b") as its mask."""
+    frames, ma, mb = clip
+    model.start(Frames(frames))
+    fix = np.roll(ma[3], 3, axis=1)
+    model.add_prompt(FIRST, "a", Prompt(mask=ma[0]))
+    model.add_prompt(FIRST + 2, "b", Prompt(mask=mb[2]))
+    model.add_prompt(FIRST + 3, "a", Prompt(mask=fix))
+    ours = list(model.propagate(FIRST))
+
+    plan = {0: {1: ma[0]}, 2: {2: mb[2]}}
+    no_fix = reference(model, frames, plan)
+    b_shown = shown(no_fix[3])[2] * (fix <= 0.5)  # where the user drew "a", "a" it is
+    assert 0 < b_shown.sum() and not np.array_equal(b_shown, mb[3])  # Cutie's own view, not the truth
+    ref = reference(model, frames, {**plan, 3: {1: fix, 2: b_shown}})
+    names = {1: "a", 2: "b"}
+    compare(ours[:3], no_fix[:3], names, given={(FIRST, "a"), (FIRST + 2, "b")})
+    assert np.array_equal(ours[3][1]["a"], fix)
+    assert np.abs(ours[3][1]["b"] - b_shown).max() < TOL
+    compare(ours[4:], ref[4:], names)
+
+
 def test_repropagate_from_correction_and_backward(model, clip):
     frames, ma, mb = clip
     model.start(Frames(frames))
@@ -181,13 +202,14 @@ def test_repropagate_from_correction_and_backward(model, clip):
     model.add_prompt(FIRST, "b", Prompt(mask=mb[0]))  # second object on the first frame
     fix = np.roll(ma[3], -2, axis=0)
     model.add_prompt(FIRST + 3, "a", Prompt(mask=fix))
+    model.add_prompt(FIRST + 3, "b", Prompt(mask=mb[3]))
     assert model.affected_span(FIRST + 3) == (FIRST + 3, FIRST + 4)
     assert model.affected_span(FIRST + 3, reverse=True) == (FIRST + 3, FIRST + 1)
 
     # re-propagate only from the correction: earlier masks come back as permanent memory
     ours = list(model.propagate(FIRST + 3, stop=FIRST + 4))
-    ref = reference(model, frames[3:5], {0: {1: fix}}, seeds=[(frames[0], {1: ma[0], 2: mb[0]})])
-    compare(ours, ref, {1: "a", 2: "b"}, given={(FIRST + 3, "a")})
+    ref = reference(model, frames[3:5], {0: {1: fix, 2: mb[3]}}, seeds=[(frames[0], {1: ma[0], 2: mb[0]})])
+    compare(ours, ref, {1: "a", 2: "b"}, given={(FIRST + 3, "a"), (FIRST + 3, "b")})
     assert [f for f, _ in ours] == [FIRST + 3, FIRST + 4]
 
     # backward from the last frame: frames fed in reverse order

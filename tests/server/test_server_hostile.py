@@ -43,6 +43,7 @@ def env(tmp_path_factory):
 def _error(resp, codes):
     assert resp.status_code in codes, (resp.status_code, resp.text[:300])
     assert 400 <= resp.status_code < 500
+    assert "\n" not in resp.text.strip()  # one line of JSON
     body = resp.json()
     assert isinstance(body.get("error"), str) and body["error"]
     assert "Traceback" not in resp.text and 'File "' not in resp.text and SECRET not in resp.text

@@ -1,5 +1,5 @@
 """schemathesis (a reader we did not write) against the real server's /v1/openapi.json on loopback:
-requests generated from the schema, valid and not, about 200 in all (8 per operation), well
+requests generated from the schema, valid and not, about 200 in all (10 per operation), well
 under a minute; no answer is a 5xx, and every answer fits the schema (its status declared, its
 content type and body as declared, and a request without the token refused). The session routes
 are given a real session (frames by path) and a real job, so requests reach the code behind them;
@@ -13,6 +13,8 @@ import sys
 import pytest
 
 from tests.server.helpers import start_server, write_plate
+
+pytest.importorskip("schemathesis")  # the `test` extra
 
 PHASES = "examples,fuzzing"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth"
@@ -55,10 +57,12 @@ def run_schemathesis(srv, folder, ids: dict[str, str] | None = None) -> subproce
 
 
 def test_schemathesis_finds_no_5xx_and_no_answer_off_schema(server, tmp_path):
-    pytest.importorskip("schemathesis")
     root = server.token_file.parents[1] / "media"
     r = run_schemathesis(server, tmp_path, real_ids(server, root))
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
-    assert "No issues found" in out or "passed" in out, out[-3000:]
+    import re
+
+    generated = re.search(r"(\d+) generated", out)
+    assert generated and 150 <= int(generated.group(1)) <= 400, out[-3000:]  # it really ran, bounded
     assert server.alive()

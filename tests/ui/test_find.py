@@ -57,11 +57,16 @@ def test_find_field_makes_named_objects_and_one_undo_removes_them(qtbot, window,
         np.testing.assert_allclose(w.project.masks.get(obj.id, 0), f.alpha, atol=1 / 65535)
         assert w.project.prompts[obj.id][0].has_mask  # a keyframe: propagation starts from it
     assert w.undo.count() == steps + 1  # one step for all of them
-    assert w.objects.findChildren  # the objects panel is there to show them
+    def panel():  # what the objects panel lists: (name, id) per row
+        rows = [w.objects.list.item(i) for i in range(w.objects.list.count())]
+        return [(r.text(), r.data(Qt.ItemDataRole.UserRole)) for r in rows]
+
+    assert panel()[-len(new):] == [(o.name, o.id) for o in new]  # the panel shows them by name
 
     w.undo.undo()
     assert [o.id for o in w.project.objects] == before
     assert not any(w.project.masks.has(o.id, 0) for o in new)
+    assert [oid for _, oid in panel()] == before
     w.undo.redo()
     assert [o.name for o in w.project.objects if o.id not in before] == names
     assert all(w.project.masks.has(o.id, 0) for o in new)
