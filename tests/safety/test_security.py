@@ -17,10 +17,20 @@ def sources():
     return {p: p.read_text(encoding="utf-8") for p in SRC.rglob("*.py")}
 
 
+# Text we write for another application to run, not code we run: the .nk's Roto node builds its
+# shapes through Nuke's own Python when pasted (the one `exec(` is inside that knob's string).
+EMITTED = {"ops/shapes/formats/nuke.py": 1}
+
+
 def test_no_pickle_or_eval_anywhere():
     for path, text in sources().items():
         assert not re.search(r"^\s*(import|from)\s+(pickle|cPickle|dill|marshal|shelve)\b", text, re.M), path
-        assert not re.search(r"(?<![\w.])(eval|exec)\(", text), path
+        calls = [m for m in re.finditer(r"(?<![\w.])(eval|exec)\(", text)]
+        allowed = EMITTED.get(path.relative_to(SRC).as_posix(), 0)
+        assert len(calls) <= allowed, path
+        for m in calls:  # ...and only inside a string literal
+            line = text[text.rfind("\n", 0, m.start()) + 1: text.find("\n", m.start())]
+            assert re.match(r"\s*f?['\"]", line), (path, line)
         assert "allow_pickle=True" not in text, path
 
 
