@@ -168,6 +168,9 @@ class Engine:
         self._video_started = False
         self.write_behind = 4  # masks queued to the background writer during propagation (0: write inline)
         self._last: dict[tuple[str, int], tuple[Prompt, np.ndarray | None]] = {}  # for refinement
+        from roto_studio.models.ahead import Ahead
+
+        self.ahead = Ahead(self)  # neighbours' embeddings, computed between requests (workers.service)
 
     # ---------------------------------------------------------------- plumbing
     @property
@@ -349,6 +352,7 @@ class Engine:
                 pred = self._run(lambda: self.image.predict(prompt, mask_logits=None))
             alpha = _as_alpha(pred.alpha)
             logits = pred.logits
+            self.ahead.look(frame)
             if alpha.shape != (h, w):
                 raise ModelError(f"the {self.plan.name} backend answered a {alpha.shape} mask for a {w}x{h} frame.")
         self._last[(obj_id, frame)] = (prompt, logits)
