@@ -21,7 +21,8 @@ class Ahead:
         self.frames = max(0, int(frames))
         self._todo: deque = deque()
         self._lock = threading.Lock()
-        self.computed = 0  # embeddings computed ahead (tests, stats)
+        self.computed = 0  # frames handed to engine.prefetch (already embedded ones cost a look-up)
+        self.busy = False  # a step is running
 
     def wanted(self) -> bool:
         plan = getattr(self.engine, "plan", None)
@@ -57,6 +58,10 @@ class Ahead:
             if not self._todo:
                 return False
             frame = self._todo.popleft()
-        self.engine.prefetch([frame])
-        self.computed += 1
+            self.busy = True
+        try:
+            self.engine.prefetch([frame])
+            self.computed += 1
+        finally:
+            self.busy = False
         return self.pending()
