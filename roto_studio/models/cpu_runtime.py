@@ -27,7 +27,7 @@ from roto_studio.core.errors import ModelError
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 MIN_AUTO_SIZE = 512
 TOLERANCE = 1e-3
-FORMAT = 1  # bump when the exported graph changes
+FORMAT = 2  # bump when the exported graph changes (2: EdgeTAM's backbone reparameterised first)
 
 
 @dataclass
@@ -175,10 +175,12 @@ def compare(module, encoder: OnnxEncoder, image_size: int, repeats: int = 2) -> 
 
 
 def accelerate(model, family: str, module, image_size: int, install, weights_path=None,
-               device: str = "cpu", runtime: str | None = None) -> RuntimeChoice:
+               device: str = "cpu", runtime: str | None = None, for_export=None) -> RuntimeChoice:
     """Route `model`'s image encoder through ONNX Runtime where asked or where it pays.
 
-    module: the torch encoder as the export sees it (one input, a tuple of tensors out);
+    module: the torch encoder as PyTorch runs it (one input, a tuple of tensors out: the
+    reference the check compares with); for_export(module) -> the module to export (e.g. a copy
+    with its branches folded), default the module itself;
     install(encoder): puts the exported encoder in place of the torch one on `model`."""
     want = runtime or requested()
     if str(device).split(":")[0] != "cpu":
@@ -197,7 +199,7 @@ def accelerate(model, family: str, module, image_size: int, install, weights_pat
         return RuntimeChoice("torch", f"model input {image_size} px: the export would not pay")
     path = export_path(family, model, image_size, weights_path)
     if not path.exists():
-        export(module, image_size, path)
+        export(for_export(module) if for_export else module, image_size, path)
     encoder = OnnxEncoder(path, rt)
     verdict = path.with_suffix(f".{rt}.t{_threads()}.json")
     if want == "auto":

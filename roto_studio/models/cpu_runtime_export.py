@@ -1,8 +1,10 @@
 """What each model family exports to the CPU runtime, and how the exported encoder is put back.
 
 - EdgeTAM (transformers' EdgeTamVideoModel): the vision encoder (RepViT + FPN) and the mask
-  decoder's two high-resolution projections, exactly what `get_image_features` computes; the
-  sine position encodings (constants of the shape) stay in PyTorch, computed once.
+  decoder's two high-resolution projections, what `get_image_features` computes, exported from a
+  copy whose RepViT branches are folded (timm's reparameterisation: equal within float error,
+  which the check against the unfolded PyTorch module bounds); the sine position encodings
+  (constants of the shape) stay in PyTorch, computed once.
 - SAM 2.1 (the sam2 package's SAM2Base): the image encoder (Hiera + FPN) and the same two
   projections, what `forward_image` computes, position encodings likewise kept in PyTorch.
 
@@ -57,11 +59,27 @@ def _edgetam_install(model, encoder) -> None:
     model._roto_cpu_runtime = encoder.runtime
 
 
+def _folded(module):
+    """A copy with RepViT's batch norms and parallel branches folded into single convolutions
+    (timm's reparameterisation, hf_speed.fuse_backbone): fewer, larger ops for the export."""
+    import copy
+
+    from roto_studio.models.hf_speed import fuse_backbone
+
+    folded = copy.deepcopy(module)
+    try:
+        fuse_backbone(folded)
+    except ImportError:  # no timm: export it as it is
+        return module
+    return folded.eval()
+
+
 def accelerate_edgetam(model, weights_path=None, device="cpu", runtime=None) -> cpu_runtime.RuntimeChoice:
     size = int(model.config.image_size)
     module = EdgeTamEncoder(model).eval()
     return cpu_runtime.accelerate(model, "edgetam", module, size, lambda enc: _edgetam_install(model, enc),
-                                  weights_path=weights_path, device=device, runtime=runtime)
+                                  weights_path=weights_path, device=device, runtime=runtime,
+                                  for_export=_folded)
 
 
 class Sam2Encoder(torch.nn.Module):
