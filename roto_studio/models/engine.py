@@ -541,8 +541,9 @@ class Engine:
         if not self._video_started:
             from roto_studio.models.frame_stream import StreamFrames
 
-            self._stream = StreamFrames(self.media)  # the pass does not fill the shot's frame cache
-            self._run(lambda: self.video.start(self._stream))
+            # the pass does not fill the shot's frame cache (a model server reads its own frames)
+            self._stream = None if getattr(self.backends, "remote", False) else StreamFrames(self.media)
+            self._run(lambda: self.video.start(self._stream or self.media))
             self._video_started = True
         else:
             if getattr(self, "_stream", None) is not None:
