@@ -62,7 +62,7 @@ def main() -> int:
     from roto_studio.models.sam2_image import Sam2ImageSegmenter
     from roto_studio.workers.service import ModelService
 
-    app = QCoreApplication.instance() or QCoreApplication([])
+    _app = QCoreApplication.instance() or QCoreApplication([])  # kept: the event loop needs it
     tmp = Path(tempfile.mkdtemp(prefix="roto-bench-ahead-"))
     project = create_project(tmp / "shot.roto", tmp / "clip.mp4")
     obj = project.add_object("disc")
