@@ -195,6 +195,8 @@ def main() -> int:
     ap.add_argument("--image-size", type=int, default=512, help="SAM 2 input size (random weights)")
     ap.add_argument("--modes", default="local,in-process",
                     help="where the models run: local (server child, the default), in-process, or both")
+    ap.add_argument("--shot-size", default="640x360", help="generated shot WxH (e.g. 3840x2160: the GUI "
+                    "thread's per-frame work, mask decode, overlay and repaint, at 4K)")
     ap.add_argument("--busy", nargs="?", type=int, const=-1, default=0, metavar="N",
                     help="keep N other cores busy during the run (no N: every core but one)")
     args = ap.parse_args()
@@ -211,10 +213,12 @@ def _report(args, busy_n: int) -> int:
     print(f"before: {load()}", flush=True)
     if args.backend == "sam2":
         os.environ["ROTO_SAM2_RANDOM_WEIGHTS"] = f"tiny@{args.image_size}"  # the server child inherits it
-    results = [run(args.frames, args.backend, mode=m.strip()) for m in args.modes.split(",") if m.strip()]
+    width, height = (int(v) for v in args.shot_size.lower().split("x"))
+    results = [run(args.frames, args.backend, width, height, mode=m.strip())
+               for m in args.modes.split(",") if m.strip()]
     ms = 1000.0
     what = f"SAM 2.1 tiny, random weights @{args.image_size}" if args.backend == "sam2" else args.backend
-    print(f"{what}, 640x360, {args.frames} frames, CPU, {busy_n} busy process(es) beside it; after: {load()}")
+    print(f"{what}, {width}x{height}, {args.frames} frames, CPU, {busy_n} busy process(es) beside it; after: {load()}")
     for r in results:
         where = {"local": "model server child", "in-process": "in the window's process"}.get(r["mode"], r["mode"])
         print(f"[models {where}]")

@@ -15,7 +15,14 @@ Each figure is printed beside its baseline from the same run:
 5. a real CUDA out-of-memory (this process capped to a sliver of the card): recognised as one,
    turned into a one-line message with retry options, and the card usable after it;
 6. the model server started with --device cuda: /v1/status names the GPU and its free memory, and
-   answers 401 without the token.
+   answers 401 without the token;
+7. EdgeTAM and SAM 2.1 tiny tracking fps at 1024 (their published input size), fp32 and bf16
+   autocast, through our propagators, with the bf16 masks' IoU against fp32 (target >= 0.99) and
+   SAM 2.1 tiny's fps against the published figure (target >= 80% of it for that class of GPU);
+8. EdgeTAM's image encoder exported to ONNX (models.cpu_runtime) run by ONNX Runtime's CUDA
+   provider where installed, beside PyTorch on the GPU, with the largest difference.
+
+    python benchmarks/gpu_check.py --dry-run  # no GPU: checks 2, 3, 7, 8 on the CPU, tiny sizes (a smoke run)
 Random weights make the speed real and the masks meaningless: IoU near 1 means the GPU path
 computes what the CPU path does, nothing about quality.
 """
@@ -38,6 +45,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 
 GPU = os.environ.get("GPU_CHECK_DEVICE", "cuda")  # 'cpu' dry-runs the script on a machine without one
+DRY = False  # --dry-run: the CPU, test-sized models and a few frames
+# SAM 2.1 hiera-tiny, as published by its authors (A100, their video benchmark)
+PUBLISHED_SAM21_TINY_FPS = {"A100": 91.2}
 
 
 def sync():
@@ -290,11 +300,123 @@ def check_server():
             proc.wait(30)
 
 
+def _track(prop, src, frames: int, choice):
+    from roto_studio.models.base import Prompt
+    from roto_studio.models.device import inference_context
+
+    h, w = src.height, src.width
+    yy, xx = np.mgrid[:h, :w]
+    disc = (((xx - 100) ** 2 + (yy - h // 2) ** 2) < 60 ** 2).astype(np.float32)
+    out, times = {}, []
+    with inference_context(choice):
+        prop.start(src)
+        prop.add_prompt(src.frame_numbers[0], "a", Prompt(mask=disc))
+        sync()
+        t = time.perf_counter()
+        for f, alphas in prop.propagate(src.frame_numbers[0], stop=src.frame_numbers[0] + frames - 1):
+            sync()
+            now = time.perf_counter()
+            times.append(now - t)
+            t = now
+            out[f] = alphas["a"]
+    steady = times[2:] or times
+    return float(np.mean(steady)), out
+
+
+def check_trackers(frames: int):
+    import torch
+
+    from bench_sam2_memory import Jpegs, write_clip
+    from roto_studio.models import hf_build
+    from roto_studio.models.device import DeviceChoice
+    from roto_studio.models.hf_video import HFVideoPropagator
+    from roto_studio.models.sam2_common import from_config
+    from roto_studio.models.sam2_video import Sam2VideoPropagator
+
+    size = 128 if DRY else 1024
+
+    def build(name):
+        if name == "EdgeTAM":
+            model, processor = hf_build.random_edgetam(tiny=DRY)
+            return HFVideoPropagator(model.to(GPU), processor, device=GPU, cpu_runtime="torch")
+        return Sam2VideoPropagator(from_config("tiny", image_size=size, device=GPU))
+
+    w, h = (320, 180) if DRY else (854, 480)
+    print(f"[7] tracking fps at {size} ({frames} frames of {w}x{h}, random weights, {GPU})")
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip"
+        write_clip(clip, frames, w, h)
+        src = Jpegs(clip, frames)
+        for name in ("EdgeTAM", "SAM 2.1 tiny"):
+            res = {}
+            for dtype in ("float32", "bfloat16"):
+                prop = build(name)
+                res[dtype] = _track(prop, src, frames, DeviceChoice(GPU, dtype, "check"))
+                prop.close() if hasattr(prop, "close") else None
+                del prop
+                if GPU.startswith("cuda"):
+                    torch.cuda.empty_cache()
+            (t32, m32), (t16, m16) = res["float32"], res["bfloat16"]
+            common = sorted(set(m32) & set(m16))
+            worst = min(iou(m32[f], m16[f]) for f in common)
+            line = (f"    {name}: fp32 {1 / t32:7.1f} fps, bf16 {1 / t16:7.1f} fps ({t32 / t16:.2f}x); "
+                    f"bf16 masks vs fp32: min IoU {worst:.3f} (target >= 0.99)")
+            if name.startswith("SAM") and not DRY:
+                ref = PUBLISHED_SAM21_TINY_FPS["A100"]
+                best = max(1 / t32, 1 / t16)
+                line += f"; best {best / ref:.0%} of the published {ref} fps (A100; target >= 80% on that class)"
+            print(line, flush=True)
+
+
+def check_onnx_cuda():
+    import torch
+
+    from roto_studio.models import cpu_runtime, hf_build
+    from roto_studio.models.cpu_runtime_export import EdgeTamEncoder
+
+    have = cpu_runtime.installed()
+    if have["onnx"] is None:
+        print("[8] ONNX Runtime is not installed (extra cpu-runtime): skipped.")
+        return
+    import onnxruntime as ort
+
+    providers = ort.get_available_providers()
+    want = "CPUExecutionProvider" if DRY else "CUDAExecutionProvider"
+    if want not in providers:
+        print(f"[8] ONNX Runtime {have['onnx']} has no CUDA provider here ({', '.join(providers)}); "
+              "install onnxruntime-gpu to check it: skipped.")
+        return
+    model, _ = hf_build.random_edgetam(tiny=DRY)
+    size = int(model.config.image_size)
+    module = EdgeTamEncoder(model).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = cpu_runtime.export(module, size, Path(tmp) / "edgetam.onnx")
+        enc = cpu_runtime.OnnxEncoder(path, providers=list(dict.fromkeys([want, "CPUExecutionProvider"])))
+        x = torch.randn(1, 3, size, size)
+        gpu_module = module.to(GPU)
+        with torch.inference_mode():
+            ref = [r.cpu() for r in gpu_module(x.to(GPU))]
+            times_t = [timed(lambda: gpu_module(x.to(GPU)), sync)[1] for _ in range(3 if DRY else 10)]
+        got = enc(x)
+        times_o = [timed(lambda: enc(x), sync)[1] for _ in range(3 if DRY else 10)]
+    diff = max(float((a - b).abs().max()) for a, b in zip(ref, got))
+    print(f"[8] EdgeTAM image encoder at {size}: ONNX Runtime {want} {np.median(times_o) * 1000:.1f} ms "
+          f"(host arrays in and out) vs PyTorch on {GPU} {np.median(times_t) * 1000:.1f} ms; "
+          f"largest difference {diff:.1e} (target <= 1e-3)")
+
+
 def main() -> int:
+    global GPU, DRY
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", nargs="*", type=int, help="run only these checks (2-6)")
+    ap.add_argument("--only", nargs="*", type=int, help="run only these checks (2-8)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="no GPU needed: checks 2, 3, 7, 8 on the CPU with tiny sizes (smoke run)")
     args = ap.parse_args()
+    if args.dry_run:
+        GPU, DRY = "cpu", True
+        args.quick = True
+        args.only = args.only or [7, 8]
     import torch
 
     if GPU.startswith("cuda") and not torch.cuda.is_available():
@@ -303,9 +425,12 @@ def main() -> int:
     if GPU.startswith("cuda"):
         check_device()
     checks = {2: lambda: check_click(5 if args.quick else 20), 3: lambda: check_video(8 if args.quick else 30),
-              4: check_inpaint, 5: check_oom, 6: check_server}
+              4: check_inpaint, 5: check_oom, 6: check_server,
+              7: lambda: check_trackers(4 if DRY else (12 if args.quick else 40)), 8: check_onnx_cuda}
+    failed = False
     for n, fn in checks.items():
-        if args.only and n not in args.only or (n == 5 and not GPU.startswith("cuda")):
+        if args.only and n not in args.only or (n == 5 and not GPU.startswith("cuda")) \
+                or (DRY and n not in (2, 3, 7, 8)):
             continue
         t = time.perf_counter()
         try:
@@ -315,8 +440,9 @@ def main() -> int:
 
             print(f"[{n}] FAILED: {type(exc).__name__}: {exc}")
             traceback.print_exc(limit=6)
+            failed = True
         print(f"    ({time.perf_counter() - t:.0f} s)", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

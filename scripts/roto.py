@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 TORCH = "2.14.1"
 TORCHVISION = "0.29.1"
-EXTRAS = ["sam2", "cutie", "matting", "edgetam", "inpaint", "server", "ray", "farm", "pipeline", "test"]
+EXTRAS = ["sam2", "cutie", "matting", "edgetam", "cpu-runtime", "inpaint", "server", "ray", "farm", "pipeline",
+          "test"]
 PYTORCH_INDEX = "https://download.pytorch.org/whl/"
 # CUDA builds of torch 2.14 (PyTorch's release matrix: 12.6 legacy, 13.0, 13.2), newest first.
 # A driver runs any build of its CUDA major version up to the version it reports (minor-version

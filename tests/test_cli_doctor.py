@@ -78,3 +78,18 @@ def test_broken_torch_and_missing_qt_are_reported_not_raised(tmp_path):
     assert r["device"]["device"] is None or r["device"]["device"] == "cpu"
     assert any(p.startswith("torch is broken") for p in r["problems"])
     assert any(p.startswith("Qt (PySide6) is missing") for p in r["problems"])
+
+
+def test_cpu_runtime_line(tmp_path):
+    cache = tmp_path / "exports"
+    cache.mkdir()
+    (cache / "edgetam-1024-abc.onnx").write_bytes(b"x")
+    env = {"ROTO_WEIGHTS_DIR": str(tmp_path), "ROTO_CPU_RUNTIME": "onnx", "ROTO_CPU_RUNTIME_CACHE": str(cache)}
+    out = doctor("--no-check", env_extra=env)
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("CPU runtime"))
+    assert "onnx (ROTO_CPU_RUNTIME" in line and f"1 cached export(s) in {cache}" in line
+    bad = doctor("--json", "--no-check", env_extra={**env, "ROTO_CPU_RUNTIME": "tensorrt"})
+    r = json.loads(bad.stdout)
+    assert r["cpu_runtime"]["requested"] is None
+    assert any("unknown ROTO_CPU_RUNTIME 'tensorrt'" in p for p in r["problems"])

@@ -1,7 +1,8 @@
 """`roto-studio doctor [--json] [--no-check]`: one screen with what a support request needs.
 
 Versions (Python, torch and its CUDA, Qt, FFmpeg via PyAV, OpenEXR, OCIO, the model packages),
-the device the models would run on and its memory, the weights present and their state, the
+the device the models would run on and its memory, the CPU runtime for the image encoders
+(ROTO_CPU_RUNTIME; ONNX Runtime / OpenVINO installed; cached exports), the weights present and their state, the
 folders Roto Studio writes to (writable? free space?) and a list of problems with their fix.
 Nothing is changed: a missing or broken package (torch, Qt...) is reported, never raised.
 """
@@ -117,6 +118,25 @@ def _device(torch_ok: bool) -> dict:
     return out
 
 
+def _cpu_runtime() -> dict:
+    """What runs the image encoders on the CPU (models.cpu_runtime): asked for, installed, cached."""
+    from roto_studio.models import cpu_runtime
+
+    out = {"requested": None, "error": None, "installed": {}, "cache": None, "exports": 0}
+    try:
+        out["requested"] = cpu_runtime.requested()
+    except Exception as exc:  # noqa: BLE001 - a bad ROTO_CPU_RUNTIME is a problem to list
+        out["error"] = str(exc)
+    try:
+        out["installed"] = cpu_runtime.installed()
+        root = cpu_runtime.cache_root()
+        out["cache"] = str(root)
+        out["exports"] = len(list(root.glob("*.onnx"))) if root.is_dir() else 0
+    except Exception as exc:  # noqa: BLE001
+        out["error"] = out["error"] or str(exc)
+    return out
+
+
 def _weights(check: bool) -> dict:
     from roto_studio.models import licences, registry, weights
 
@@ -174,6 +194,8 @@ def _problems(report: dict) -> list[str]:
     for name in ("av", "OpenEXR"):
         if pk[name]["state"] != "ok":
             out.append(f"{name} is {pk[name]['state']}: media cannot be read or exported; reinstall Roto Studio.")
+    if report["cpu_runtime"]["error"]:
+        out.append(report["cpu_runtime"]["error"])
     models = report["weights"]["models"]
     if not any(m["kind"] == "sam2" and (m["usable"] or m["state"] == "present") for m in models):
         out.append("no SAM 2 weights: clicks use the CPU fallback; `roto-studio models download sam2.1-small`.")
@@ -197,6 +219,7 @@ def collect(check: bool = True) -> dict:
         "platform": platform.platform(),
         "packages": packages,
         "device": _device(packages["torch"]["state"] == "ok"),
+        "cpu_runtime": _cpu_runtime(),
         "weights": _weights(check),
         "folders": _folders(),
     }
@@ -236,6 +259,12 @@ def render(r: dict) -> str:
     for g in d["gpus"]:
         lines.append(f"{'GPU ' + str(g['index']):<14}{g['name']}: {_size(g['memory_total'])}, "
                      f"{_size(g['memory_free'])} free, compute {g['capability']}")
+    c = r["cpu_runtime"]
+    have = c["installed"]
+    found = ", ".join(f"{name} {have[key]}" for key, name in (("onnx", "ONNX Runtime"), ("openvino", "OpenVINO"))
+                      if have.get(key)) or "PyTorch only (install the cpu-runtime extra for ONNX Runtime)"
+    lines.append(f"{'CPU runtime':<14}{c['requested'] or 'invalid'} (ROTO_CPU_RUNTIME; {found}); "
+                 f"{c['exports']} cached export(s) in {c['cache']}")
     w = r["weights"]
     lines += ["", f"Weights in {w['folder']}" + (f" (offline: {', '.join(w['offline'])})" if w["offline"] else "")]
     for m in w["models"]:

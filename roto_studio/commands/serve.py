@@ -136,13 +136,28 @@ def _watch_parent(server) -> None:
 
 
 def _be_nice() -> None:
-    """A server that is the window's child (env ROTO_SERVER_NICE) runs at a lower priority, so the
-    window's own threads keep the CPU they need to paint while a model runs on the CPU."""
+    """A server that is the window's child (env ROTO_SERVER_NICE) runs below the window: a lower
+    priority (nice on Linux/macOS, below-normal priority class on Windows, through psutil) and on
+    Linux the batch scheduling class too (a CPU-bound process that never preempts a waking one),
+    so the window's threads get the CPU the moment they need it to paint while a model runs. Its
+    torch threads are one fewer than the cores (OMP_NUM_THREADS set by client.local)."""
     text = os.environ.get("ROTO_SERVER_NICE", "")
-    if text.isdigit():
+    if not text.isdigit():
+        return
+    level = min(19, int(text))
+    try:
+        if hasattr(os, "setpriority"):
+            os.setpriority(os.PRIO_PROCESS, 0, max(level, os.getpriority(os.PRIO_PROCESS, 0)))
+        else:  # Windows
+            import psutil
+
+            psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS if level < 15 else psutil.IDLE_PRIORITY_CLASS)
+    except (AttributeError, OSError, ImportError):
+        pass
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH"):
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, min(19, int(text)))
-        except (AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError:
             pass
 
 

@@ -281,8 +281,12 @@ class BackendSet:
         else:
             model, processor = hf_build.load("edgetam", self.plan.weights, device=dev)
         fuse = os.environ.get("ROTO_EDGETAM_FUSE", "").strip() not in ("", "0")
+        weights = None
+        if self.plan.weights is not None:  # the export to the CPU runtime is cached per weights file hash
+            found = sorted(Path(self.plan.weights).glob("*.safetensors")) if Path(self.plan.weights).is_dir() else []
+            weights = found[0] if found else self.plan.weights
         return HFVideoPropagator(model.to(dev), processor, device=dev, name="edgetam", spill_dir=self.spill_dir,
-                                 fuse=fuse)
+                                 fuse=fuse, weights_path=weights)
 
     @property
     def built(self) -> bool:

@@ -168,6 +168,9 @@ class Engine:
         self._video_started = False
         self.write_behind = 4  # masks queued to the background writer during propagation (0: write inline)
         self._last: dict[tuple[str, int], tuple[Prompt, np.ndarray | None]] = {}  # for refinement
+        from roto_studio.models.ahead import Ahead
+
+        self.ahead = Ahead(self)  # neighbours' embeddings, computed between requests (workers.service)
 
     # ---------------------------------------------------------------- plumbing
     @property
@@ -349,6 +352,7 @@ class Engine:
                 pred = self._run(lambda: self.image.predict(prompt, mask_logits=None))
             alpha = _as_alpha(pred.alpha)
             logits = pred.logits
+            self.ahead.look(frame)
             if alpha.shape != (h, w):
                 raise ModelError(f"the {self.plan.name} backend answered a {alpha.shape} mask for a {w}x{h} frame.")
         self._last[(obj_id, frame)] = (prompt, logits)
@@ -537,8 +541,9 @@ class Engine:
         if not self._video_started:
             from roto_studio.models.frame_stream import StreamFrames
 
-            self._stream = StreamFrames(self.media)  # the pass does not fill the shot's frame cache
-            self._run(lambda: self.video.start(self._stream))
+            # the pass does not fill the shot's frame cache (a model server reads its own frames)
+            self._stream = None if getattr(self.backends, "remote", False) else StreamFrames(self.media)
+            self._run(lambda: self.video.start(self._stream or self.media))
             self._video_started = True
         else:
             if getattr(self, "_stream", None) is not None:

@@ -341,11 +341,18 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
     name = "edgetam"
 
     def __init__(self, model, processor, device=None, dtype=torch.float32, spill_dir=None,
-                 frame_cache: int = 3, name: str | None = None, fuse: bool = False):
+                 frame_cache: int = 3, name: str | None = None, fuse: bool = False,
+                 cpu_runtime: str | None = None, weights_path=None):
         self.model = model.eval()
         install_constant_caches(self.model)  # same values, computed once
         if fuse:  # opt-in: faster backbone, numerics differ in the last bits
             fuse_backbone(self.model)
+        self.runtime = None  # models.cpu_runtime.RuntimeChoice for EdgeTAM's image encoder
+        dev = torch.device(device) if device is not None else next(model.parameters()).device
+        if type(model).__name__ == "EdgeTamVideoModel":  # on the CPU: ONNX Runtime where it pays
+            from roto_studio.models.cpu_runtime_export import accelerate_edgetam
+
+            self.runtime = accelerate_edgetam(self.model, weights_path, str(dev), cpu_runtime)
         self.processor = processor
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.dtype = dtype

@@ -128,6 +128,7 @@ class ModelService(QObject):
         self._current: _Request | None = None
         self._failed: dict[int, _Request] = {}
         self._stopping = False
+        self._look: int | None = None
         self._thread = _Thread(self._loop)
         self._thread.setObjectName("roto-model-service")
         self._thread.start()
@@ -155,6 +156,13 @@ class ModelService(QObject):
 
     def prefetch(self, frames) -> int:
         return self._submit("prefetch", (list(frames),))
+
+    def look(self, frame: int) -> None:
+        """The artist shows `frame`: while idle, the model thread embeds its neighbours
+        (engine.ahead; a look at another frame replaces what was not done yet)."""
+        with self._cond:
+            self._look = int(frame)
+            self._cond.notify_all()
 
     def cancel(self, request_id: int | None = None) -> None:
         """Cancel the running job (or a given request, running or waiting); finished frames stay."""
@@ -213,7 +221,8 @@ class ModelService(QObject):
             emit(self.dropped, r.id)
         return req.id
 
-    def _take(self, block: bool = True, interactive_only: bool = False) -> _Request | None:
+    def _take(self, block: bool = True, interactive_only: bool = False, idle=None) -> _Request | None:
+        """The next request; idle() -> True: return None instead of waiting (work ahead to do)."""
         with self._cond:
             while True:
                 if self._stopping:
@@ -222,17 +231,40 @@ class ModelService(QObject):
                     if not interactive_only or r.kind == "prompt":
                         self._queue.remove(r)
                         return r
-                if not block:
+                if not block or (idle is not None and idle()):
                     return None
                 self._cond.wait()
+
+    def _ahead_waiting(self) -> bool:
+        """Called holding the lock: a look to apply, or neighbours left to embed."""
+        engine = self._engine
+        return engine is not None and (self._look is not None or engine.ahead.pending())
+
+    def _work_ahead(self) -> None:
+        """One neighbouring embedding (engine.ahead), between requests; errors only logged."""
+        engine = self._engine
+        with self._cond:
+            look, self._look = self._look, None
+        try:
+            if look is not None:
+                engine.ahead.look(look)
+            if engine.ahead.pending():
+                with self._context(engine):
+                    engine.ahead.step()
+        except Exception:  # noqa: BLE001 - only a head start; the click itself says what fails
+            log.debug("embedding ahead failed", exc_info=True)
+            engine.ahead.cancel()
 
     # ------------------------------------------------------------------ the model thread
     def _loop(self) -> None:
         try:
             while True:
-                req = self._take()
+                req = self._take(idle=self._ahead_waiting)
                 if req is None:
-                    break
+                    if self._stopping:
+                        break
+                    self._work_ahead()
+                    continue
                 with self._cond:
                     self._current = req
                 emit(self.busy, 1)
