@@ -8,8 +8,7 @@ Per frame and object, at a working size (longest side WORK_SIDE; the answer is f
    occlusions and unreliable flow.
 2. Each pixel near the warped mask gets a score (log-odds of object): a shape prior from its
    signed distance to the warped edge (softer where the flow is unreliable, nearly neutral
-   where it fails: parts coming out from behind an occluder; measured against a thin part's own
-   width where the flow holds, so lines and limbs are not cut off), the colour models'
+   where it fails: parts coming out from behind an occluder), the colour models'
    log-likelihood ratio, and motion (moving like the surroundings rather than like the object
    counts against it). Colour models (chroma-weighted Lab GMMs) of the object and its
    surroundings are learnt from the prompted frame and updated from confident recent pixels.
@@ -51,7 +50,6 @@ GAMMA = 10.0  # smoothness weight of the cut
 MOTION_W = 2.0  # log-odds against moving like the surroundings (outside the warped mask)...
 MOTION_POS = 1.0  # ...and for moving like the object (weak: shadows and reflections do too)
 INIT_FLOW = True  # each frame pair's flow starts from the last pair's (fast, steady motion)
-THIN = 0.5  # inside thin parts the prior reaches full strength at this share of their width
 
 
 @dataclass
@@ -315,13 +313,6 @@ class FlowPropagator(VideoPropagator):
         llr = np.clip(fg.loglik(xr) - bg.loglik(xr), -LLR_CAP, LLR_CAP).reshape(crop.shape[:2])
         sl = (slice(y0, y1), slice(x0, x1))
         sigma = np.where(wide[sl], 2.0, 1.0) * max(1.5, 0.5 * base)
-        if THIN > 0:
-            # thin parts (lines, limbs, antennae): inside a part only a few px wide the distance to
-            # its edge stays small, so the prior would stay weak and the smoothness would cut the
-            # part off; where the flow is reliable, measure the prior against the part's own width
-            ridge = cv2.dilate(d_in[sl], _ellipse(max(1, base // 2)))
-            local = np.maximum(THIN * ridge, 1.0)
-            sigma = np.where(warped[sl] & ~wide[sl], np.minimum(sigma, local), sigma)
         prior = np.clip((d_in[sl] - d_out[sl]) / sigma, -PRIOR_CAP, PRIOR_CAP)
         if DISOCC > 0:
             # where the flow fails (a part comes out from behind an occluder) the warp cannot
