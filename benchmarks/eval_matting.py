@@ -7,8 +7,10 @@ For each image: SAD (sum |alpha - gt| / 1000) and MSE over the benchmark trimap'
       matting, the guard that keeps the mask's edge where the matte is not more plausible);
   (c) closed-form matting given the benchmark's own hand-drawn trimap (a reference);
 all from the same run. Then the clip `matting/video/hairball2_grass`: SAD per frame and flicker
-(mean |alpha change| between frames where the ground truth is still), ours with temporal
-smoothing against per-frame matting and the binary mask.
+(mean |alpha change| between frames where the ground truth is still) of the binary mask,
+per-frame matting, blend smoothing of the per-frame mattes (core.refine.temporal_smooth) and ours
+(ops.temporal_matte: each frame guided by its predecessor along the flow), with the ratios of ours
+to per-frame matting.
 
     python benchmarks/eval_matting.py [--images-only] [--clip-only] [--frames N]
 """

@@ -1,7 +1,9 @@
 """Mask propagation without weights: dense optical flow plus a colour model that corrects drift.
 
 Per frame and object, at a working size (longest side WORK_SIDE; the answer is full size):
-1. DIS optical flow (both directions) between the previous and the current frame; the previous
+1. DIS optical flow (both directions) between the previous and the current frame, started from
+   the last pair's flow (so a fast, steady motion the coarsest scale cannot see from zero is still
+   found); the previous
    mask is warped backwards into the current frame; forward-backward disagreement marks
    occlusions and unreliable flow.
 2. Each pixel near the warped mask gets a score (log-odds of object): a shape prior from its
@@ -47,6 +49,7 @@ DISOCC = 1.0  # the lowest shape prior where the flow fails (a part comes out fr
 GAMMA = 10.0  # smoothness weight of the cut
 MOTION_W = 2.0  # log-odds against moving like the surroundings (outside the warped mask)...
 MOTION_POS = 1.0  # ...and for moving like the object (weak: shadows and reflections do too)
+INIT_FLOW = True  # each frame pair's flow starts from the last pair's (fast, steady motion)
 
 
 @dataclass
@@ -105,6 +108,7 @@ class FlowPropagator(VideoPropagator):
         self._rng = np.random.default_rng(seed)
         self._frames: FrameSource | None = None
         self._tracks: dict[str, _Track] = {}
+        self._init = None  # the last frame pair's (backward, forward) flow
 
     # -- VideoPropagator ----------------------------------------------------------------------------
     def start(self, frames: FrameSource) -> None:
@@ -174,6 +178,7 @@ class FlowPropagator(VideoPropagator):
                 state[obj_id] = None  # object appears when a prompt frame is reached
 
         flow = cv2.DISOpticalFlow_create(self.flow_preset)
+        self._init = None
         prev_grey = cv2.cvtColor(_shrink(prev_img, s), cv2.COLOR_RGB2GRAY)
         for f in path[1:]:
             img = self._frames.read(f)
@@ -229,9 +234,15 @@ class FlowPropagator(VideoPropagator):
             b = cv2.resize(prev_grey, (sw, sh), interpolation=cv2.INTER_AREA)
             back = cv2.resize(dis.calc(a, b, None), (w, h)) / self.flow_scale
             fwd = cv2.resize(dis.calc(b, a, None), (w, h)) / self.flow_scale
+        elif INIT_FLOW and self._init is not None and self._init[0].shape[:2] == grey.shape:
+            # fast motion: start from the last frame's flow (motion goes on much as it went), so
+            # displacements the coarsest scale cannot see from zero are still found
+            back = dis.calc(grey, prev_grey, self._init[0].copy())  # current -> previous
+            fwd = dis.calc(prev_grey, grey, self._init[1].copy())  # previous -> current
         else:
             back = dis.calc(grey, prev_grey, None)  # current -> previous
             fwd = dis.calc(prev_grey, grey, None)  # previous -> current
+        self._init = (back, fwd)
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         mx, my = gx + back[..., 0], gy + back[..., 1]
         # forward flow sampled where each current pixel came from should undo the backward flow

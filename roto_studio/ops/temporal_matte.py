@@ -1,19 +1,21 @@
-"""Mattes that hold over time: matting a range of frames with each frame's neighbour as a guide.
+"""Mattes that hold over time: matting a range of frames with each frame's predecessor as a guide.
 
-Per frame, in order (core.edge_matte.matte_from_mask does the per-frame work):
-1. Dense optical flow (DIS) from this frame back to the previous one carries the previous frame's
-   unknown band and its final alpha along the motion.
-2. The trimap is this frame's edge-adaptive trimap with the carried band added, so a strand of
-   hair found unknown on one frame stays unknown on the next instead of blinking in and out.
-3. The matter (classical matting or ViTMatte: any `refine(image, trimap)`) solves it, then the
-   mask guard applies as for a single frame.
-4. Where the carried previous alpha still explains the image (the plate, warped the same way,
-   matches this frame's colours), the new alpha is blended with it; where the image changed
-   (motion the flow missed, an occlusion, a new strand) the new alpha stands alone. So still hair
-   stops shimmering while moving edges are re-solved.
+Per frame, in order (the per-frame steps are those of core.edge_matte.matte_from_mask):
+1. This frame's edge-adaptive trimap, solved by the matter (classical matting or ViTMatte: any
+   `refine(image, trimap)`), then the mask guard.
+2. Dense optical flow (DIS, both directions) from this frame back to the previous one carries the
+   previous frame's final alpha along the motion.
+3. Inside the unknown band the new alpha is blended with the carried one where the carried alpha
+   still explains the image: the previous plate, warped the same way, matches this frame's
+   colours, the flow comes back (no occlusion) and the two alphas differ by no more than a
+   shimmer. Where the image changed (motion the flow missed, an occlusion, a new strand) the new
+   alpha stands alone. So still hair stops shimmering while moving edges are re-solved.
 
-Nothing moving means nothing changes: when a frame equals its predecessor, the carried band and
-alpha equal this frame's own, and the result is exactly per-frame matting.
+The previous frame's unknown band is not added to this frame's trimap: tried on the shared
+matting clip, it handed clean background to the matter (false alpha, and pymatting's solver
+failing on the larger band), so the trimap stays each frame's own.
+Nothing moving means nothing changes: when a frame equals its predecessor, the carried alpha
+equals this frame's own, and the result is exactly per-frame matting.
 Works on any alpha source and media: `read_image(frame)` and `read_mask(frame)` callables.
 """
 
@@ -31,6 +33,8 @@ from roto_studio.core.trimap import UNKNOWN, default_band
 
 CARRY = 0.75  # weight of the carried alpha where the warped plate matches the frame exactly
 COLOUR_TOL = 6.0  # plate difference (0..255, mean over channels) at which the carry weight halves
+FLOW_TOL = 1.0  # px of forward-backward flow disagreement at which the carry weight falls to 1/e
+ALPHA_TOL = 0.3  # alpha disagreement between the carried and the new matte at which it falls to 1/e
 
 
 @dataclass
@@ -39,7 +43,6 @@ class _Prev:
     grey: np.ndarray
     image: np.ndarray
     alpha: np.ndarray
-    unknown: np.ndarray
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -51,13 +54,18 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def backward_flow(grey: np.ndarray, prev_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(map_x, map_y): for each pixel of this frame, where it was on the previous one."""
+def backward_flow(grey: np.ndarray, prev_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(map_x, map_y, err): for each pixel of this frame, where it was on the previous one, and how
+    far the forward flow from there fails to bring it back (px; large at occlusions)."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow = dis.calc(grey, prev_grey, None)
+    back = dis.calc(grey, prev_grey, None)
+    fwd = dis.calc(prev_grey, grey, None)
     h, w = grey.shape
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return gx + flow[..., 0], gy + flow[..., 1]
+    mx, my = gx + back[..., 0], gy + back[..., 1]
+    fw_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    err = np.hypot(fw_at[..., 0] + back[..., 0], fw_at[..., 1] + back[..., 1])
+    return mx, my, err
 
 
 def _warp(x: np.ndarray, maps, interp=cv2.INTER_LINEAR) -> np.ndarray:
@@ -98,32 +106,28 @@ class TemporalMatter:
         h, w = fg.shape
         if not fg.any() or fg.all():
             out = fg.astype(np.float32)
-            self._prev = _Prev(frame, grey, image, out, np.zeros((h, w), bool))
+            self._prev = _Prev(frame, grey, image, out)
             return out
         band = self.band or default_band(h, w)
         evidence = colour_alpha(image, fg, band)
         trimap = adaptive_trimap(image, m, soft, band, evidence=evidence)
         prev = self._prev if self._prev is not None and self._prev.frame == frame - 1 \
             and self._prev.grey.shape == grey.shape else None
-        maps = None
-        if prev is not None:
-            maps = backward_flow(grey, prev.grey)
-            carried_unknown = _warp(prev.unknown.astype(np.uint8), maps, cv2.INTER_NEAREST) > 0
-            # the carried band counts only near this frame's own edge (the mask decides the object)
-            near = cv2.dilate((trimap == UNKNOWN).astype(np.uint8), np.ones((2 * band + 1,) * 2, np.uint8)) > 0
-            trimap = trimap.copy()
-            trimap[carried_unknown & near] = UNKNOWN
         matte = np.asarray(self.matter.refine(image, trimap), np.float32)
         if self.use_guard:
             matte = guard(matte, fg.astype(np.float32), evidence)
         if prev is not None:
+            maps = backward_flow(grey, prev.grey)
             carried = _warp(prev.alpha, maps)
             wgt = carry_weight(image, _warp(prev.image, maps), self.carry)
+            # not across occlusions (the flow does not come back), nor where the alphas disagree
+            # by more than a shimmer: what moved there is re-solved, never trailed behind
+            wgt *= np.exp(-(maps[2] / FLOW_TOL) ** 2) * np.exp(-((carried - matte) / ALPHA_TOL) ** 2)
             # only inside the band (known pixels stay what the trimap says)
             wgt[trimap != UNKNOWN] = 0.0
             matte = (1.0 - wgt) * matte + wgt * carried
         matte = np.clip(matte, 0.0, 1.0).astype(np.float32)
-        self._prev = _Prev(frame, grey, image, matte, trimap == UNKNOWN)
+        self._prev = _Prev(frame, grey, image, matte)
         return matte
 
 
