@@ -30,6 +30,7 @@ import numpy as np
 from roto_studio.core.edge_matte import adaptive_trimap, colour_alpha, guard
 from roto_studio.core.masks import to_alpha
 from roto_studio.core.trimap import UNKNOWN, default_band
+from roto_studio.core.wire import quantize
 
 CARRY = 0.75  # weight of the carried alpha where the warped plate matches the frame exactly
 COLOUR_TOL = 6.0  # plate difference (0..255, mean over channels) at which the carry weight halves
@@ -113,7 +114,9 @@ class TemporalMatter:
         trimap = adaptive_trimap(image, m, soft, band, evidence=evidence)
         prev = self._prev if self._prev is not None and self._prev.frame == frame - 1 \
             and self._prev.grey.shape == grey.shape else None
-        matte = np.asarray(self.matter.refine(image, trimap), np.float32)
+        # at the mask store's precision, as a matter on the model server answers: the same guide
+        # is carried to the next frame whether the matting ran here or there
+        matte = quantize(self.matter.refine(image, trimap)).astype(np.float32) / np.float32(65535.0)
         if self.use_guard:
             matte = guard(matte, fg.astype(np.float32), evidence)
         if prev is not None:
