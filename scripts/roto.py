@@ -246,8 +246,10 @@ def setup(extras: list[str] = EXTRAS, latest: bool | None = None) -> Path:
     # 3. the app, every backend and the test tools.
     keep = None
     if latest:
-        out = subprocess.run([str(python), "-c", "import torch, torchvision; "
-                              "print(torch.__version__, torchvision.__version__)"],
+        # the distributions' versions, as pip knows them (torch.__version__ may add "+cu130"
+        # where the wheel's metadata has none, and pip would then find no torch to keep)
+        out = subprocess.run([str(python), "-c", "from importlib.metadata import version as v; "
+                              "print(v('torch'), v('torchvision'))"],
                              capture_output=True, text=True)
         if out.returncode == 0 and len(out.stdout.split()) == 2:
             keep = venv / ".roto-keep-torch.txt"
