@@ -156,7 +156,6 @@ def _keep_above_one(native, clean, display, hdr, encoded, frame):
     """`native` (the fill taken back from display values) with the fill of the HDR pass where it
     is above 1 or the display fill is clipped: the display view cannot hold those values (on an
     all-white display the display fill changes nothing at all)."""
-    import numpy as np
 
     changed = (clean != display).any(axis=2) | (encoded != hdr.read(frame)).any(axis=2)
     values = hdr.decode(encoded)

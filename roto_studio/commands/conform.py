@@ -54,7 +54,7 @@ def run(args) -> int:
                        "frames": [s.first, s.last] if s.cut else None, "cut": list(s.cut) if s.cut else None,
                        "clamped": s.clamped, "problem": s.problem,
                        "project": str(s.project) if s.project else None} for s in result.shots],
-            "overlaps": [{"shots": [a, b], "frames": [f, l]} for a, b, f, l in result.overlaps],
+            "overlaps": [{"shots": [a, b], "frames": [first, last]} for a, b, first, last in result.overlaps],
         }, indent=2))
     else:
         print(summary(result, args.handles))

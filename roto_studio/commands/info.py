@@ -71,7 +71,7 @@ def _provenance_only(record: dict, as_json: bool) -> int:
 
 def run(args) -> int:
     from roto_studio.core.errors import RotoError
-    from roto_studio.core.media import open_media, sequence_pattern_for
+    from roto_studio.core.media import sequence_pattern_for
     from roto_studio.core.provenance import describe, read
 
     record = read(args.media)

@@ -120,9 +120,9 @@ def click_radii(shape, points, labels, prior) -> list[float]:
     d_out = cv2.distanceTransform(1 - fg, cv2.DIST_L2, 5)
     cap = 0.08 * float(np.hypot(h, w))
     out = []
-    for (x, y), l in zip(points, labels):
+    for (x, y), is_fg in zip(points, labels):
         xi, yi = int(np.clip(round(x), 0, w - 1)), int(np.clip(round(y), 0, h - 1))
-        d = d_out[yi, xi] if l else d_in[yi, xi]  # > 0 only when the click contradicts the prior
+        d = d_out[yi, xi] if is_fg else d_in[yi, xi]  # > 0 only when the click contradicts the prior
         out.append(float(np.clip(0.7 * d, base, cap)) if d > 0 else base)
     return out
 
@@ -269,8 +269,8 @@ class GrabCutSegmenter(ImageSegmenter):
         fs = cv2.resize(feat, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else feat
         radii = click_radii((h, w), points, labels, prior)
         pts = [(x * s, y * s) for x, y in points]
-        pos = [(p, r * s) for p, r, l in zip(pts, radii, labels) if l]
-        neg = [(p, r * s) for p, r, l in zip(pts, radii, labels) if not l]
+        pos = [(p, r * s) for p, r, is_fg in zip(pts, radii, labels) if is_fg]
+        neg = [(p, r * s) for p, r, is_fg in zip(pts, radii, labels) if not is_fg]
         bx = None if box is None else _clip_box([c * s for c in box], sw, sh)
         pr = None if prior is None else (
             cv2.resize(prior.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
@@ -281,7 +281,7 @@ class GrabCutSegmenter(ImageSegmenter):
             mask = self._refine_full(feat, fg_small, s, box, points, labels, radii)
         else:
             mask = fg_small
-        return clean_mask(mask, [p for p, l in zip(points, labels) if l])
+        return clean_mask(mask, [p for p, is_fg in zip(points, labels) if is_fg])
 
     # -- clicks without a box -------------------------------------------------------------------
     def _segment_clicks(self, feat, points, labels, prior):
@@ -290,8 +290,8 @@ class GrabCutSegmenter(ImageSegmenter):
         exclude clicks land in (so a bad first answer does not stick)."""
         h, w = feat.shape[:2]
         radii = click_radii((h, w), points, labels, prior)
-        pos = [(p, r) for p, r, l in zip(points, radii, labels) if l]
-        neg = [(p, r) for p, r, l in zip(points, radii, labels) if not l]
+        pos = [(p, r) for p, r, is_fg in zip(points, radii, labels) if is_fg]
+        neg = [(p, r) for p, r, is_fg in zip(points, radii, labels) if not is_fg]
         keep = [p for p, _ in pos]
         obj = self._click_object(feat, pos, neg) if pos else np.zeros((h, w), bool)
         if prior is None:
@@ -539,9 +539,9 @@ class GrabCutSegmenter(ImageSegmenter):
             outside = np.ones((h, w), bool)
             outside[bx[1]:bx[3], bx[0]:bx[2]] = False
             lab[outside] = cv2.GC_BGD
-        for (px, py), l, rad in zip(points, labels, radii):
+        for (px, py), is_fg, rad in zip(points, labels, radii):
             d = _disc_mask((h, w), [(px, py)], rad)
-            lab[d] = cv2.GC_FGD if l else cv2.GC_BGD
+            lab[d] = cv2.GC_FGD if is_fg else cv2.GC_BGD
         cut = graph_cut(crop, lab[y0:y1, x0:x1], fg, bg)
         out = np.zeros((h, w), bool)
         out[y0:y1, x0:x1] = cut

@@ -146,7 +146,6 @@ def sam3_processor(image_size: int, tokenizer=None):
 def random_sam3(seed: int = 0, tiny: bool = True):
     """(Sam3Model with seeded random weights, its processor). Detection scores are biased up so that
     random weights still find instances (else every comparison would be of empty lists)."""
-    import torch
     from transformers import Sam3Model
 
     config = sam3_config(tiny)

@@ -7,11 +7,16 @@ decides what a click or a stroke does.
 from __future__ import annotations
 
 # numpy is imported inside the helpers (when the first frame arrives), not at start-up
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QBrush, QColor, QCursor, QImage, QPainter, QPainterPath, QPen,
                            QPixmap)
 from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsPixmapItem,
                                QGraphicsRectItem, QGraphicsScene, QGraphicsView)
+
+if TYPE_CHECKING:
+    import numpy as np
 
 VIEW_MODES = ("overlay", "matte", "cutout", "outline")
 TOOLS = ("click", "box", "brush", "pan")

@@ -81,16 +81,16 @@ def test_server_unloads_least_recently_used_sam2(tmp_path):
 
         click(128)
         status = c.get("/status").json()
-        assert [m["key"] for m in status["models"]] == [f"sam2:random:tiny@128:size=128:cpu"]
+        assert [m["key"] for m in status["models"]] == ["sam2:random:tiny@128:size=128:cpu"]
         size128 = status["models"][0]["bytes"]
         assert 100e6 < size128 < 0.25 * 2**30 and status["used_bytes"] == size128
         click(256)  # needs room: the 128 model (least recently used) unloads
         status = c.get("/status").json()
-        assert [m["key"] for m in status["models"]] == [f"sam2:random:tiny@128:size=256:cpu"]
+        assert [m["key"] for m in status["models"]] == ["sam2:random:tiny@128:size=256:cpu"]
         assert status["unloads"] == 1
         click(128)  # its session rebuilds on the reloaded model
         status = c.get("/status").json()
-        assert [m["key"] for m in status["models"]] == [f"sam2:random:tiny@128:size=128:cpu"]
+        assert [m["key"] for m in status["models"]] == ["sam2:random:tiny@128:size=128:cpu"]
         assert status["unloads"] == 2 and srv.alive()
         c.close()
     finally:

@@ -155,7 +155,9 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
                     time.sleep(delay)
                     os.kill(pid, signal.SIGKILL)
 
-            hook = (lambda f, _o: kill() if len(seen) >= at else None)
+            def hook(_f, _o):
+                if len(seen) >= at:
+                    kill()
             w.shot.masksWritten.connect(hook)
             w.propagate("forward")
             if at == 0:

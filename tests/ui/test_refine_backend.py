@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.ui.conftest import make_sample, requires_classical
+from tests.ui.conftest import make_sample
 from tests.ui.helpers import click_canvas, drop_files, key, wait_frame, wait_masks
 
 W, H, N = 160, 96, 12

@@ -25,7 +25,7 @@ from roto_studio.core.export.pixels import (
 from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
 from roto_studio.core.export import writers
 from roto_studio.core.export.prores import write_prores, yuva_planes
-from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file, write_png_file
+from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file
 
 def exr_rgb_precision(media, chosen: str) -> str:
     """EXR precision for a cut-out's R, G, B: the plate's own (float for float and 12/16-bit

@@ -236,9 +236,10 @@ def in_order(p: np.ndarray, moved: np.ndarray, idx: np.ndarray) -> np.ndarray | 
             continue
         if hi - lo <= len(between):
             return None
+        prev = lo
         for t, i in enumerate(between):
             # keep room for the anchors after this one
-            start = lo + 1 if t == 0 else prev + 1
+            start = prev + 1
             stop = hi - (len(between) - t)
             if stop < start:
                 return None
