@@ -33,7 +33,8 @@ import numpy as np
 from .base import FrameSource, Prompt, VideoPropagator
 from .classical_cut import cut as min_cut
 from .classical_gmm import ColourGMM
-from .classical_grabcut import GrabCutSegmenter, _alpha_from_logits, colour_features, feather
+from .classical_grabcut import GrabCutSegmenter
+from .classical_image import alpha_from_logits, colour_features, feather
 
 WORK_SIDE = 480  # longest side of the frames the tracker works on (the output is full size)
 RECENT = 4  # results kept per object (to restart propagation from a recent frame)
@@ -121,7 +122,7 @@ class FlowPropagator(VideoPropagator):
         image = self._frames.read(frame)
         h, w = image.shape[:2]
         if prompt.mask is not None and not prompt.points and prompt.box is None:
-            alpha = _alpha_from_logits(np.asarray(prompt.mask))
+            alpha = alpha_from_logits(np.asarray(prompt.mask))
             if alpha.shape != (h, w):
                 alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
         else:

@@ -14,9 +14,6 @@ exactly what the artist sees on those frames (brush fixes included).
 from __future__ import annotations
 
 import bisect
-import threading
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -25,117 +22,10 @@ from roto_studio.core.errors import ModelError, ProjectError
 from roto_studio.core.masks import to_alpha
 from roto_studio.models import backends as backends_mod
 from roto_studio.models.base import ImageSegmenter, Prompt, VideoPropagator
+from roto_studio.models.propagation import (DIRECTIONS, MaskWriter, PropagationResult, Span, Step,
+                                            split_stop, union_frames)
 
-DIRECTIONS = ("forward", "backward", "both")
-
-
-@dataclass
-class Span:
-    obj_id: str
-    direction: str  # 'forward' | 'backward'
-    first: int  # first frame written (plate number), in propagation order
-    last: int  # last frame written, in propagation order
-    frames: list[int] = field(default_factory=list)  # every frame of the span, in order
-
-    def __contains__(self, frame: int) -> bool:
-        a, b = sorted((self.first, self.last))
-        return a <= frame <= b and frame in self.frames
-
-
-@dataclass
-class PropagationResult:
-    written: dict[str, list[int]] = field(default_factory=dict)  # obj_id -> frames written, in order
-    locked: dict[str, list[int]] = field(default_factory=dict)  # frames left alone because locked
-    spans: list[Span] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # obj_id -> why it was not propagated
-    cancelled: bool = False
-
-    @property
-    def count(self) -> int:
-        return sum(len(v) for v in self.written.values())
-
-
-@dataclass
-class Step:
-    """One propagated frame: progress for the caller."""
-
-    frame: int
-    done: int
-    total: int
-    written: list[str]  # objects written on this frame
-    direction: str
-
-
-class MaskWriter:
-    """Writes masks to the store on a background thread (PNG encoding releases the GIL), so the
-    model computes the next frame meanwhile. Bounded: put() waits when `depth` frames are queued.
-    A write error is raised by the next put() or by flush()."""
-
-    def __init__(self, store, depth: int = 4, on_saved: Callable[[str, int], None] | None = None,
-                 threads: int | None = None):
-        import os
-
-        self.store = store
-        self.depth = max(1, int(depth))
-        self.on_saved = on_saved
-        self.threads = max(1, threads if threads is not None else min(self.depth, (os.cpu_count() or 2) - 1, 4))
-        self._queue: deque = deque()
-        self._cond = threading.Condition()
-        self._busy = 0
-        self._error: BaseException | None = None
-        self._alive = 0
-
-    def put(self, obj_id: str, frame: int, alpha: np.ndarray) -> None:
-        with self._cond:
-            self._raise()
-            while len(self._queue) + self._busy >= self.depth and self._error is None:
-                self._cond.wait()
-            self._raise()
-            self._queue.append((obj_id, frame, alpha))
-            if self._alive < self.threads and self._alive < len(self._queue) + self._busy:
-                self._alive += 1
-                threading.Thread(target=self._run, name="roto-mask-writer", daemon=True).start()
-            self._cond.notify_all()
-
-    def pending(self, obj_id: str, frame: int) -> np.ndarray | None:
-        with self._cond:
-            for o, f, a in reversed(self._queue):
-                if o == obj_id and f == frame:
-                    return a
-        return None
-
-    def flush(self) -> None:
-        with self._cond:
-            while (self._queue or self._busy) and self._error is None:
-                self._cond.wait()
-            self._raise()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            self._queue.clear()
-            raise err
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._queue:
-                    self._alive -= 1
-                    self._cond.notify_all()
-                    return
-                obj_id, frame, alpha = self._queue.popleft()
-                self._busy += 1
-            try:
-                self.store.set(obj_id, frame, alpha)
-                if self.on_saved is not None:
-                    self.on_saved(obj_id, frame)
-            except BaseException as exc:  # handed to the model thread
-                with self._cond:
-                    self._error = exc
-            finally:
-                with self._cond:
-                    self._busy -= 1
-                    self._cond.notify_all()
+__all__ = ["DIRECTIONS", "Engine", "MaskWriter", "PropagationResult", "Span", "Step"]
 
 
 class Engine:
@@ -393,7 +283,7 @@ class Engine:
         start = self._check_frame(start)
         numbers = list(self.media.frame_numbers)
         pos = bisect.bisect_left(numbers, start)
-        stops = _split_stop(direction, stop)
+        stops = split_stop(direction, stop)
         spans: list[Span] = []
         skipped: dict[str, str] = {}
         for obj_id in obj_ids:
@@ -445,7 +335,7 @@ class Engine:
             result.written[o] = []
             result.locked[o] = []
         by_dir = {d: [s for s in spans if s.direction == d] for d in ("forward", "backward")}
-        total = sum(len(_union(by_dir[d])) for d in by_dir)
+        total = sum(len(union_frames(by_dir[d])) for d in by_dir)
         self._condition(active, start, spans)
         writer = MaskWriter(self.project.masks, self.write_behind, on_saved) if self.write_behind else None
         done = 0
@@ -455,7 +345,7 @@ class Engine:
                 if not todo:
                     continue
                 wanted = {s.obj_id: set(s.frames) for s in todo}
-                order = _union(todo)
+                order = union_frames(todo)
                 last = order[-1]
                 gen = self.video.propagate(start, reverse=(d == "backward"), stop=last)
                 try:
@@ -571,27 +461,6 @@ def dev_oom():
     from roto_studio.models.device import DeviceOutOfMemory
 
     return DeviceOutOfMemory
-
-
-def _union(spans: list[Span]) -> list[int]:
-    """Frames of several same-direction spans, in propagation order."""
-    if not spans:
-        return []
-    forward = spans[0].direction == "forward"
-    frames = sorted({f for s in spans for f in s.frames}, reverse=not forward)
-    return frames
-
-
-def _split_stop(direction: str, stop) -> dict[str, int | None]:
-    if stop is None:
-        return {"forward": None, "backward": None}
-    if isinstance(stop, (tuple, list)):
-        back, fwd = stop
-        return {"forward": fwd, "backward": back}
-    if direction == "both":
-        raise ModelError("for direction 'both' give stop as (backward_stop, forward_stop) or None.")
-    return {"forward": stop if direction == "forward" else None,
-            "backward": stop if direction == "backward" else None}
 
 
 def _extends(old: Prompt, new: Prompt) -> bool:
