@@ -1,6 +1,6 @@
 """Undo memory over many propagation runs at 1080p: bounded payloads vs an unbounded history.
 
-Each run replaces the masks of a span of frames, and its undo step (ui.commands.PropagationRun,
+Each run replaces the masks of a span of frames, and its undo step (ui.undo.PropagationRun,
 the window's own command on a real QUndoStack) keeps the 16-bit PNGs it replaced. We push RUNS
 such steps twice, each in a fresh process: with the default 256 MB limit (ours: older payloads move to
 files in the project's cache folder) and with no limit (what the history did before), printing
@@ -32,7 +32,7 @@ from PySide6.QtGui import QUndoStack  # noqa: E402
 
 from roto_studio.core.project import create_project  # noqa: E402
 from roto_studio.core.undo_payloads import UndoPayloads  # noqa: E402
-from roto_studio.ui.commands import PropagationRun, encode_alpha  # noqa: E402
+from roto_studio.ui.undo import PropagationRun, encode_alpha  # noqa: E402
 
 H, W = 1080, 1920
 

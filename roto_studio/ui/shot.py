@@ -2,7 +2,7 @@
 
 Controllers never reach into each other: they read and change this object (the project, the
 media, the current frame and object, the running job, the model service) and react to its
-signals. It is also the host the undo commands (ui.commands) work on: they change the project
+signals. It is also the host the undo commands (ui.undo) work on: they change the project
 and call project_changed / select_object / request_mask, which only emit signals here.
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from roto_studio.ui import commands as cmd
+from roto_studio.ui import undo as cmd
 
 
 class FindController(QObject):

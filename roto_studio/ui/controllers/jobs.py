@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from roto_studio.ui import commands as cmd
+from roto_studio.ui import undo as cmd
 from roto_studio.ui.tasks import PropagationTask, ServiceTask
 from roto_studio.workers.jobs import Job
 from roto_studio.workers.model_work import matte_frames, snapshot_masks

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject
 
-from roto_studio.ui import commands as cmd
+from roto_studio.ui import undo as cmd
 
 
 class ObjectsController(QObject):

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
-from roto_studio.ui import commands as cmd
+from roto_studio.ui import undo as cmd
 from roto_studio.workers.jobs import Job
 
 MASK_FILTER = "Masks (*.png *.exr *.tif *.tiff);;All files (*)"

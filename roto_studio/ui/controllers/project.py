@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from roto_studio.core.errors import RotoError
 from roto_studio.core.paths import projects_dir
-from roto_studio.ui import commands as cmd
+from roto_studio.ui import undo as cmd
 from roto_studio.ui import recovery
 from roto_studio.workers.jobs import plain_message
 

@@ -8,7 +8,7 @@ import copy
 
 from PySide6.QtCore import QObject
 
-from roto_studio.ui import commands as cmd
+from roto_studio.ui import undo as cmd
 from roto_studio.ui.canvas import VIEW_MODES, rasterize_stroke
 
 TOOL_HINTS = {"click": "Click: left includes, Alt / right click excludes",

@@ -17,7 +17,7 @@ import html
 
 from PySide6.QtCore import QObject
 
-from roto_studio.ui import commands as cmd
+from roto_studio.ui import undo as cmd
 from roto_studio.ui.model_links import rich
 from roto_studio.workers.jobs import Job
 from roto_studio.workers.model_work import engine_factory, server_engine_factory

@@ -36,7 +36,7 @@ class TrackedObjects(QUndoCommand):
                 color = PALETTE[(len(p.objects) + len(self.objects)) % len(PALETTE)]
                 self.objects.append(ObjectInfo(id=oid, name=name, color=tuple(color)))
         elif self.saved is not None:
-            from roto_studio.ui.commands import decode_alpha
+            from roto_studio.ui.undo import decode_alpha
 
             for (oid, f), data in self.saved.items():
                 if data is not None:

@@ -1,8 +1,8 @@
-"""Undo commands. Each edit of the project goes through one of these on the window's QUndoStack.
+"""Undo commands. Each edit of the project goes through one of these on the shot's QUndoStack.
 
-A command changes the project (core) and then tells the window what to redraw via
-`window.project_changed(obj_id=None, frame=None)`. Mask bytes a command keeps for undo go into
-the window's `undo_payloads` (core.undo_payloads: a memory limit, older payloads in a file in the
+A command changes the project (core) and then tells the shot what to redraw via
+`shot.project_changed(obj_id=None, frame=None)`. Mask bytes a command keeps for undo go into
+the shot's `undo_payloads` (core.undo_payloads: a memory limit, older payloads in a file in the
 project's cache folder), never straight onto the stack.
 """
 
@@ -44,11 +44,11 @@ def decode_alpha(data: bytes | None):
     return to_alpha(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
 
 
-def keep(window, data: dict):
-    """A payload for `data` in the window's bounded store (plain, unbounded, before a project opens)."""
+def keep(shot, data: dict):
+    """A payload for `data` in the shot's bounded store (plain, unbounded, before a project opens)."""
     from roto_studio.core.undo_payloads import plain
 
-    store = getattr(window, "undo_payloads", None)
+    store = getattr(shot, "undo_payloads", None)
     return store.add(data) if store is not None else plain(data)
 
 
@@ -67,16 +67,16 @@ class MaskEdit(QUndoCommand):
     way, the mask before it is not known either (`before_known`); undo then asks again.
     """
 
-    def __init__(self, window, obj_id: str, frame: int, before_alpha, before_prompt,
+    def __init__(self, shot, obj_id: str, frame: int, before_alpha, before_prompt,
                  after_prompt, after_alpha=None, text: str = "Edit mask", after_known: bool = True,
                  before_known: bool = True):
         super().__init__(text)
-        self.window = window
+        self.shot = shot
         self.obj_id, self.frame = obj_id, int(frame)
-        self._before = keep(window, {"mask": encode_alpha(before_alpha)})
+        self._before = keep(shot, {"mask": encode_alpha(before_alpha)})
         self.before_prompt = copy.deepcopy(before_prompt)
         self.after_prompt = copy.deepcopy(after_prompt)
-        self._after = keep(window, {"mask": encode_alpha(after_alpha)})
+        self._after = keep(shot, {"mask": encode_alpha(after_alpha)})
         self.after_known = after_known
         self.before_known = before_known
         self.active = False  # True while done (not undone)
@@ -91,46 +91,46 @@ class MaskEdit(QUndoCommand):
         return self._after.get()["mask"]
 
     def set_after(self, alpha) -> None:
-        self._after = keep(self.window, {"mask": encode_alpha(alpha)})
+        self._after = keep(self.shot, {"mask": encode_alpha(alpha)})
         self.after_known = True
 
     def set_before(self, alpha) -> None:
-        self._before = keep(self.window, {"mask": encode_alpha(alpha)})
+        self._before = keep(self.shot, {"mask": encode_alpha(alpha)})
         self.before_known = True
 
     def redo(self) -> None:
-        p = self.window.project
+        p = self.shot.project
         self.active = True
         p.set_prompt(self.obj_id, self.frame, copy.deepcopy(self.after_prompt))
         if self.after_known:
             _put(p.masks, self.obj_id, self.frame, decode_alpha(self.after))
         elif self._pushed:
-            self.window.request_mask(self.obj_id, self.frame, self, "after")  # its answer never came
+            self.shot.request_mask(self.obj_id, self.frame, self, "after")  # its answer never came
         self._pushed = True
-        self.window.project_changed(self.obj_id, self.frame)
+        self.shot.project_changed(self.obj_id, self.frame)
 
     def undo(self) -> None:
         self.active = False
-        self.window.forget_request(self)
+        self.shot.forget_request(self)
         self.restore_before()
         if not self.before_known and not self.before_prompt.is_empty():
-            self.window.request_mask(self.obj_id, self.frame, self, "before")
+            self.shot.request_mask(self.obj_id, self.frame, self, "before")
 
     def restore_before(self) -> None:
-        p = self.window.project
+        p = self.shot.project
         p.set_prompt(self.obj_id, self.frame, copy.deepcopy(self.before_prompt))
         _put(p.masks, self.obj_id, self.frame, decode_alpha(self.before))
-        self.window.project_changed(self.obj_id, self.frame)
+        self.shot.project_changed(self.obj_id, self.frame)
 
 
 class PropagationRun(QUndoCommand):
     """A propagation run: undo puts back the masks it replaced (and removes the ones it added)."""
 
-    def __init__(self, window, before: dict, text: str = "Propagate"):
+    def __init__(self, shot, before: dict, text: str = "Propagate"):
         super().__init__(text)
-        self.window = window
+        self.shot = shot
         # {(obj_id, frame): 16-bit PNG bytes | None} for every frame the run wrote
-        self._before = keep(window, before)
+        self._before = keep(shot, before)
         self._after = None  # the same for the run's own masks, taken at the first undo
         self._first = True
 
@@ -146,59 +146,59 @@ class PropagationRun(QUndoCommand):
         if self._first:  # the run already wrote its masks
             self._first = False
             return
-        masks = self.window.project.masks
+        masks = self.shot.project.masks
         for (oid, f), data in (self.after or {}).items():
             _put(masks, oid, f, decode_alpha(data))
-        self.window.project_changed()
+        self.shot.project_changed()
 
     def undo(self) -> None:
-        masks = self.window.project.masks
+        masks = self.shot.project.masks
         before = self.before
         if self._after is None:
             from roto_studio.workers.model_work import mask_png_bytes
 
-            self._after = keep(self.window, {(oid, f): mask_png_bytes(masks, oid, f) for (oid, f) in before})
+            self._after = keep(self.shot, {(oid, f): mask_png_bytes(masks, oid, f) for (oid, f) in before})
         for (oid, f), data in before.items():
             _put(masks, oid, f, decode_alpha(data))
-        self.window.project_changed()
+        self.shot.project_changed()
 
 
 class ObjectAdd(QUndoCommand):
-    def __init__(self, window, name=None, color=None):
+    def __init__(self, shot, name=None, color=None):
         super().__init__("Add object")
-        self.window = window
+        self.shot = shot
         self.name, self.color = name, color
         self.obj = None
         self.index = None
 
     def redo(self) -> None:
-        p = self.window.project
+        p = self.shot.project
         if self.obj is None:
             self.obj = p.add_object(self.name, self.color)
             self.index = len(p.objects) - 1
         else:
             p.objects.insert(self.index, self.obj)
-        self.window.select_object(self.obj.id)
-        self.window.project_changed()
+        self.shot.select_object(self.obj.id)
+        self.shot.project_changed()
 
     def undo(self) -> None:
-        p = self.window.project
+        p = self.shot.project
         p.remove_object(self.obj.id, delete_masks=True)
-        self.window.project_changed()
+        self.shot.project_changed()
 
 
 class ObjectDelete(QUndoCommand):
     """Deletes an object; its masks move to a trash folder in the project so undo restores them."""
 
-    def __init__(self, window, obj_id: str):
+    def __init__(self, shot, obj_id: str):
         super().__init__("Delete object")
-        self.window = window
+        self.shot = shot
         self.obj_id = obj_id
         self.saved = None
 
     def _dirs(self):
-        masks = self.window.project.masks
-        trash = self.window.project.folder / ".trash"
+        masks = self.shot.project.masks
+        trash = self.shot.project.folder / ".trash"
         if self.saved is None:
             import uuid
 
@@ -208,7 +208,7 @@ class ObjectDelete(QUndoCommand):
         return masks.folder / self.obj_id, trash / name, name
 
     def redo(self) -> None:
-        p = self.window.project
+        p = self.shot.project
         obj = p.object(self.obj_id)
         live, trash, name = self._dirs()
         self.saved = {"obj": obj, "index": p.objects.index(obj), "prompts": p.prompts.get(self.obj_id),
@@ -218,10 +218,10 @@ class ObjectDelete(QUndoCommand):
             os.replace(live, trash)
         p.remove_object(self.obj_id, delete_masks=False)
         p.masks.clear_cache()
-        self.window.project_changed()
+        self.shot.project_changed()
 
     def undo(self) -> None:
-        p = self.window.project
+        p = self.shot.project
         s = self.saved
         live, trash, _ = self._dirs()
         if trash.is_dir():
@@ -235,8 +235,8 @@ class ObjectDelete(QUndoCommand):
         if s["locked"] is not None:
             p.locked[self.obj_id] = s["locked"]
         p.masks.clear_cache()
-        self.window.select_object(self.obj_id)
-        self.window.project_changed()
+        self.shot.select_object(self.obj_id)
+        self.shot.project_changed()
 
 
 class ObjectChange(QUndoCommand):
@@ -245,16 +245,16 @@ class ObjectChange(QUndoCommand):
     LABELS = {"name": "Rename object", "color": "Change colour", "visible": "Show / hide object",
               "locked": "Lock / unlock object", "refine": "Edge settings"}
 
-    def __init__(self, window, obj_id: str, attr: str, value):
+    def __init__(self, shot, obj_id: str, attr: str, value):
         super().__init__(self.LABELS.get(attr, "Change object"))
-        self.window = window
+        self.shot = shot
         self.obj_id, self.attr = obj_id, attr
         self.new = copy.deepcopy(value)
-        self.old = copy.deepcopy(getattr(window.project.object(obj_id), attr))
+        self.old = copy.deepcopy(getattr(shot.project.object(obj_id), attr))
 
     def _set(self, value) -> None:
-        setattr(self.window.project.object(self.obj_id), self.attr, copy.deepcopy(value))
-        self.window.project_changed(self.obj_id)
+        setattr(self.shot.project.object(self.obj_id), self.attr, copy.deepcopy(value))
+        self.shot.project_changed(self.obj_id)
 
     def redo(self) -> None:
         self._set(self.new)
@@ -264,17 +264,17 @@ class ObjectChange(QUndoCommand):
 
 
 class ObjectMove(QUndoCommand):
-    def __init__(self, window, obj_id: str, delta: int):
+    def __init__(self, shot, obj_id: str, delta: int):
         super().__init__("Reorder objects")
-        self.window = window
+        self.shot = shot
         self.obj_id, self.delta = obj_id, delta
 
     def _move(self, delta: int) -> None:
-        objs = self.window.project.objects
+        objs = self.shot.project.objects
         i = next(k for k, o in enumerate(objs) if o.id == self.obj_id)
         j = min(max(i + delta, 0), len(objs) - 1)
         objs.insert(j, objs.pop(i))
-        self.window.project_changed()
+        self.shot.project_changed()
 
     def redo(self) -> None:
         self._move(self.delta)
@@ -284,20 +284,20 @@ class ObjectMove(QUndoCommand):
 
 
 class LockRange(QUndoCommand):
-    def __init__(self, window, obj_id: str, first: int, last: int, lock: bool = True):
+    def __init__(self, shot, obj_id: str, first: int, last: int, lock: bool = True):
         super().__init__("Lock range" if lock else "Unlock range")
-        self.window = window
+        self.shot = shot
         self.obj_id, self.first, self.last, self.lock = obj_id, first, last, lock
-        self.old = list(window.project.locked.get(obj_id, []))
+        self.old = list(shot.project.locked.get(obj_id, []))
 
     def redo(self) -> None:
-        p = self.window.project
+        p = self.shot.project
         (p.lock_range if self.lock else p.unlock_range)(self.obj_id, self.first, self.last)
-        self.window.project_changed(self.obj_id)
+        self.shot.project_changed(self.obj_id)
 
     def undo(self) -> None:
-        self.window.project.locked[self.obj_id] = list(self.old)
-        self.window.project_changed(self.obj_id)
+        self.shot.project.locked[self.obj_id] = list(self.old)
+        self.shot.project_changed(self.obj_id)
 
 
 class RefineChange(QUndoCommand):
@@ -306,13 +306,13 @@ class RefineChange(QUndoCommand):
 
     MERGE_SECONDS = 1.5
 
-    def __init__(self, window, obj_id: str, settings: dict, key: str = ""):
+    def __init__(self, shot, obj_id: str, settings: dict, key: str = ""):
         super().__init__("Edge settings")
         import time
 
-        self.window = window
+        self.shot = shot
         self.obj_id, self.key = obj_id, key
-        self.old = copy.deepcopy(window.project.object(obj_id).refine)
+        self.old = copy.deepcopy(shot.project.object(obj_id).refine)
         self.new = copy.deepcopy(settings)
         self.at = time.monotonic()
 
@@ -327,8 +327,8 @@ class RefineChange(QUndoCommand):
         return True
 
     def _set(self, value) -> None:
-        self.window.project.object(self.obj_id).refine = copy.deepcopy(value)
-        self.window.project_changed(self.obj_id)
+        self.shot.project.object(self.obj_id).refine = copy.deepcopy(value)
+        self.shot.project_changed(self.obj_id)
 
     def redo(self) -> None:
         self._set(self.new)
@@ -342,16 +342,16 @@ class ProjectSetting(QUndoCommand):
 
     MISSING = object()
 
-    def __init__(self, window, key: str, value, text: str, after=None):
+    def __init__(self, shot, key: str, value, text: str, after=None):
         super().__init__(text)
-        self.window, self.key = window, key
+        self.shot, self.key = shot, key
         self.new = copy.deepcopy(value)
-        old = window.project.settings.get(key, self.MISSING)
+        old = shot.project.settings.get(key, self.MISSING)
         self.old = old if old is self.MISSING else copy.deepcopy(old)
         self.after = after
 
     def _set(self, value) -> None:
-        settings = self.window.project.settings
+        settings = self.shot.project.settings
         if value is self.MISSING:
             settings.pop(self.key, None)
         else:
