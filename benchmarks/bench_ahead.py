@@ -58,8 +58,8 @@ def main() -> int:
     from roto_studio.models.backends import BackendPlan
     from roto_studio.models.base import Prompt
     from roto_studio.models.engine import Engine
-    from roto_studio.models.sam2_common import from_config
-    from roto_studio.models.sam2_image import Sam2ImageSegmenter
+    from roto_studio.models.sam2.common import from_config
+    from roto_studio.models.sam2.image import Sam2ImageSegmenter
     from roto_studio.workers.service import ModelService
 
     _app = QCoreApplication.instance() or QCoreApplication([])  # kept: the event loop needs it

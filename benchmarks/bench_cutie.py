@@ -76,12 +76,12 @@ def run_case(model: str, frames: int, device: str, variant: str) -> dict:
     clip = SyntheticClip(frames)
     t0 = time.perf_counter()
     if model == "cutie":
-        from roto_studio.models.cutie_video import CutieVideoPropagator
+        from roto_studio.models.cutie.video import CutieVideoPropagator
 
         prop = CutieVideoPropagator.from_config(variant, seed=0, device=device, size=480)
     else:
-        from roto_studio.models import sam2_common
-        from roto_studio.models.sam2_video import Sam2VideoPropagator
+        from roto_studio.models.sam2 import common as sam2_common
+        from roto_studio.models.sam2.video import Sam2VideoPropagator
 
         prop = Sam2VideoPropagator(sam2_common.from_config("tiny", image_size=1024, seed=0, device=device))
     build_s = time.perf_counter() - t0

@@ -34,8 +34,8 @@ def main() -> int:
     import torch
 
     from roto_studio.models.base import Prompt
-    from roto_studio.models.sam2_common import from_config
-    from roto_studio.models.sam2_image import Sam2ImageSegmenter
+    from roto_studio.models.sam2.common import from_config
+    from roto_studio.models.sam2.image import Sam2ImageSegmenter
 
     model = from_config("tiny", image_size=args.image_size, seed=0, device=args.device)
     seg = Sam2ImageSegmenter(model)

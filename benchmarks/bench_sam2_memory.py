@@ -78,8 +78,8 @@ def child(args) -> None:
     import torch
 
     from roto_studio.models.base import Prompt
-    from roto_studio.models.sam2_common import from_config
-    from roto_studio.models.sam2_video import Sam2VideoPropagator
+    from roto_studio.models.sam2.common import from_config
+    from roto_studio.models.sam2.video import Sam2VideoPropagator
 
     model = from_config("tiny", image_size=args.image_size, seed=0, device=args.device)
     folder = Path(args.clip)

@@ -54,25 +54,25 @@ def _disc_mask(src):
 def _build(tracker: str, size: str, device: str):
     """A VideoPropagator for the case; size 'full' (published) or 'small' (test-sized)."""
     if tracker in ("edgetam", "edgetam-fused", "edgetam-torch"):
-        from roto_studio.models import hf_build
-        from roto_studio.models.hf_video import HFVideoPropagator
+        from roto_studio.models.hf import build as hf_build
+        from roto_studio.models.hf.video import HFVideoPropagator
 
         model, processor = hf_build.random_edgetam(tiny=size == "small")
         runtime = "torch" if tracker == "edgetam-torch" else None  # None: ROTO_CPU_RUNTIME, auto by default
         return HFVideoPropagator(model.to(device), processor, device=device, fuse=tracker == "edgetam-fused",
                                  cpu_runtime=runtime)
     if tracker == "sam2":
-        from roto_studio.models.sam2_common import from_config
-        from roto_studio.models.sam2_video import Sam2VideoPropagator
+        from roto_studio.models.sam2.common import from_config
+        from roto_studio.models.sam2.video import Sam2VideoPropagator
 
         return Sam2VideoPropagator(from_config("tiny", image_size=1024 if size == "full" else 128, device=device))
     if tracker == "cutie":
-        from roto_studio.models.cutie_video import CutieVideoPropagator
+        from roto_studio.models.cutie.video import CutieVideoPropagator
 
         return CutieVideoPropagator.from_config("base", device=device)
     if tracker == "sam3":
-        from roto_studio.models import hf_build
-        from roto_studio.models.sam3_video import Sam3VideoPropagator
+        from roto_studio.models.hf import build as hf_build
+        from roto_studio.models.hf.sam3_video import Sam3VideoPropagator
 
         model, processor = hf_build.random_sam3_video(tiny=True)
         return Sam3VideoPropagator(model.to(device), processor, device=device)

@@ -243,8 +243,8 @@ def ideal_carry(outs: dict, holes: dict, maps: dict) -> dict:
 def evaluate(kind, far, near, n, diffusers_inpainter=None, masks="exact"):
     """{method: {region: (PSNR, flicker), "ms": ms/frame}}, and per region the floors: the true
     background's own flicker, and the ideal carry's (PSNR, flicker)."""
-    from roto_studio.models.cleanplate import _hole_mask, inpaint_only
-    from roto_studio.models.cleanplate_shot import clean_plate_frames
+    from roto_studio.models.cleanplate.frame import _hole_mask, inpaint_only
+    from roto_studio.models.cleanplate.shot import clean_plate_frames
 
     frames, plates, alphas, maps, signs = make_shot(kind, far, near, n)
     if masks != "exact":
@@ -290,7 +290,7 @@ def main(argv=None) -> int:
     (far, near), source = backgrounds(args.photos.split(",")[:2])
     inp = None
     if args.diffusers:
-        from roto_studio.models.inpaint import make_inpainter
+        from roto_studio.models.cleanplate.inpaint import make_inpainter
 
         inp = make_inpainter("diffusers", seed=0)
     print(f"clean plate stability: {args.frames} frames {SIZE[0]}x{SIZE[1]}, backgrounds: {source}")

@@ -65,7 +65,7 @@ def eval_images(data: Path) -> bool:
     import pymatting
 
     from roto_studio.core.trimap import UNKNOWN, make_trimap, normalize_trimap
-    from roto_studio.models.matting_classical import ClassicalMatter
+    from roto_studio.models.matting.classical import ClassicalMatter
 
     items = matting_images(data)
     if not items:
@@ -109,7 +109,7 @@ def eval_images(data: Path) -> bool:
 
 def eval_clip(data: Path, frames: int | None) -> None:
     from roto_studio.core.edge_matte import matte_from_mask, smooth_alphas
-    from roto_studio.models.matting_classical import ClassicalMatter
+    from roto_studio.models.matting.classical import ClassicalMatter
 
     clip = data / "matting" / "video" / "hairball2_grass"
     names = sorted((clip / "frames").glob("*.png"))

@@ -101,7 +101,7 @@ def main(argv=None) -> int:
             for f in range(len(plates))]
     dt = (time.perf_counter() - t0) / len(plates)
     from roto_studio.core.edge_matte import matte_from_mask
-    from roto_studio.models.matting_classical import ClassicalMatter
+    from roto_studio.models.matting.classical import ClassicalMatter
 
     matter = ClassicalMatter()
     mattes = [matte_from_mask(p, m, matter, soft=m) for p, m in zip(plates, sharps)]

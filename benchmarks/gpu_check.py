@@ -19,7 +19,7 @@ Each figure is printed beside its baseline from the same run:
 7. EdgeTAM and SAM 2.1 tiny tracking fps at 1024 (their published input size), fp32 and bf16
    autocast, through our propagators, with the bf16 masks' IoU against fp32 (target >= 0.99) and
    SAM 2.1 tiny's fps against the published figure (target >= 80% of it for that class of GPU);
-8. EdgeTAM's image encoder exported to ONNX (models.cpu_runtime) run by ONNX Runtime's CUDA
+8. EdgeTAM's image encoder exported to ONNX (models.cpu.runtime) run by ONNX Runtime's CUDA
    provider where installed, beside PyTorch on the GPU, with the largest difference.
 
     python benchmarks/gpu_check.py --dry-run  # no GPU: checks 2, 3, 7, 8 on the CPU, tiny sizes (a smoke run)
@@ -96,8 +96,8 @@ def check_click(repeats: int):
 
     from roto_studio.models.base import Prompt
     from roto_studio.models.device import DeviceChoice, inference_context
-    from roto_studio.models.sam2_common import from_config
-    from roto_studio.models.sam2_image import Sam2ImageSegmenter
+    from roto_studio.models.sam2.common import from_config
+    from roto_studio.models.sam2.image import Sam2ImageSegmenter
 
     img = image()
     prompt = Prompt(points=[(200, 240)], labels=[1])
@@ -133,8 +133,8 @@ def check_video(frames: int):
     from bench_sam2_memory import Jpegs, write_clip
     from roto_studio.models.base import Prompt
     from roto_studio.models.device import DeviceChoice, inference_context
-    from roto_studio.models.sam2_common import from_config
-    from roto_studio.models.sam2_video import Sam2VideoPropagator
+    from roto_studio.models.sam2.common import from_config
+    from roto_studio.models.sam2.video import Sam2VideoPropagator
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip"
@@ -186,7 +186,7 @@ def check_inpaint():
     import torch
     from PIL import Image
 
-    from roto_studio.models.inpaint_diffusers import DEFAULT_PROMPT, NEGATIVE_PROMPT, DiffusionInpainter
+    from roto_studio.models.cleanplate.diffusion import DEFAULT_PROMPT, NEGATIVE_PROMPT, DiffusionInpainter
     from tests.models.diffusers_fixtures import tiny_pipeline
 
     rng = np.random.default_rng(0)
@@ -228,8 +228,8 @@ def check_oom():
 
     from roto_studio.models import device as dev
     from roto_studio.models.base import Prompt
-    from roto_studio.models.sam2_common import from_config
-    from roto_studio.models.sam2_image import Sam2ImageSegmenter
+    from roto_studio.models.sam2.common import from_config
+    from roto_studio.models.sam2.image import Sam2ImageSegmenter
 
     torch.cuda.empty_cache()
     seg = Sam2ImageSegmenter(from_config("tiny", image_size=1024, device="cuda"))
@@ -327,11 +327,11 @@ def check_trackers(frames: int):
     import torch
 
     from bench_sam2_memory import Jpegs, write_clip
-    from roto_studio.models import hf_build
+    from roto_studio.models.hf import build as hf_build
     from roto_studio.models.device import DeviceChoice
-    from roto_studio.models.hf_video import HFVideoPropagator
-    from roto_studio.models.sam2_common import from_config
-    from roto_studio.models.sam2_video import Sam2VideoPropagator
+    from roto_studio.models.hf.video import HFVideoPropagator
+    from roto_studio.models.sam2.common import from_config
+    from roto_studio.models.sam2.video import Sam2VideoPropagator
 
     size = 128 if DRY else 1024
 
@@ -371,8 +371,9 @@ def check_trackers(frames: int):
 def check_onnx_cuda():
     import torch
 
-    from roto_studio.models import cpu_runtime, hf_build
-    from roto_studio.models.cpu_runtime_export import EdgeTamEncoder
+    from roto_studio.models.cpu import runtime as cpu_runtime
+    from roto_studio.models.hf import build as hf_build
+    from roto_studio.models.cpu.export import EdgeTamEncoder
 
     have = cpu_runtime.installed()
     if have["onnx"] is None:

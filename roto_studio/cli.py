@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stderr = tracker = _LineTracker(stderr)  # progress lines may end without a newline
     allow = bool(getattr(args, "allow_noncommercial", False))
     if allow:
-        from roto_studio.models import licences
+        from roto_studio.models.weights import licences
 
         licences.set_allow_noncommercial(True)
     try:

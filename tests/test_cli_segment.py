@@ -180,7 +180,7 @@ def test_sam2_random_weights_cli(tmp_path, clip, monkeypatch, capsys):
 
 
 def test_models_list_and_verify(tmp_path, monkeypatch, capsys):
-    from roto_studio.models import registry
+    from roto_studio.models.weights import registry
 
     monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE", raising=False)

@@ -17,8 +17,8 @@ from tests.test_cli_segment import clip  # noqa: E402,F401  (fixture)
 
 def _finder_on(media, frame):
     from roto_studio.core.media import open_media
-    from roto_studio.models import hf_build
-    from roto_studio.models.text_find import Sam3TextFinder
+    from roto_studio.models.hf import build as hf_build
+    from roto_studio.models.text.find import Sam3TextFinder
 
     model, processor = hf_build.random_sam3()
     finder = Sam3TextFinder(model, processor)
@@ -94,8 +94,8 @@ def test_sam3_video_tracks_phrases_and_new_instances_become_objects(tmp_path, cl
     import torch
 
     from roto_studio.core.media import open_media
-    from roto_studio.models import hf_build
-    from roto_studio.models.text_backends import next_name
+    from roto_studio.models.hf import build as hf_build
+    from roto_studio.models.text.backends import next_name
 
     media, _ = clip
     monkeypatch.setenv("ROTO_TEXT_RANDOM_WEIGHTS", "sam3")
@@ -137,7 +137,7 @@ def test_sam3_video_tracks_phrases_and_new_instances_become_objects(tmp_path, cl
 def test_text_prompt_from_a_weights_folder(tmp_path, clip, monkeypatch, capsys):  # noqa: F811
     """A SAM 3 folder in the published layout (config.json, model.safetensors, processor and
     tokenizer files; tiny random weights, tokenizer made here) is loaded by `--weights FOLDER`."""
-    from roto_studio.models import hf_build
+    from roto_studio.models.hf import build as hf_build
 
     media, _ = clip
     monkeypatch.delenv("ROTO_TEXT_RANDOM_WEIGHTS", raising=False)

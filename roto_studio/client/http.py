@@ -207,5 +207,11 @@ class ServerClient:
     def status(self) -> dict:
         return self.get("/status")
 
+    def inpainter(self, backend: str = "auto", model: str | None = None, prompt: str = "", seed: int = 0):
+        """The server's inpainting behind the Inpainter interface (client.remote.RemoteInpainter)."""
+        from roto_studio.client.remote import RemoteInpainter
+
+        return RemoteInpainter(self, backend, model=model, prompt=prompt, seed=seed)
+
     def close(self) -> None:
         self._http.close()

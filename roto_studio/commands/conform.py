@@ -22,26 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def summary(result, handles: int) -> str:
-    lines = []
-    for s in result.shots:
-        if s.problem:
-            lines.append(f"{s.name}: skipped, {s.problem}")
-            continue
-        note = " (handles cut short by the plate)" if s.clamped else ""
-        lines.append(f"{s.name}: {s.media} frames {s.first}-{s.last} (cut {s.cut[0]}-{s.cut[1]}, "
-                     f"handles {handles}){note}" + (f" -> {s.project}" if s.project else ""))
-    for a, b, first, last in result.overlaps:
-        lines.append(f"overlap: {a} and {b} share plate frames {first}-{last}")
-    made = sum(1 for s in result.shots if s.cut is not None)
-    lines.append(f"{len(result.shots)} shots in {result.edit}: {made} placed, {len(result.missing)} without media, "
-                 f"{len(result.failed) - len(result.missing)} not placed, {len(result.overlaps)} overlaps")
-    return "\n".join(lines)
-
-
 def run(args) -> int:
     from roto_studio.core.framerate import parse_fps
-    from roto_studio.ops.conform import plan, write_projects
+    from roto_studio.ops.conform import plan, summary, write_projects
 
     rate = float(parse_fps(args.fps))
     result = plan(args.edit, args.media, args.handles, rate)

@@ -119,8 +119,8 @@ def _device(torch_ok: bool) -> dict:
 
 
 def _cpu_runtime() -> dict:
-    """What runs the image encoders on the CPU (models.cpu_runtime): asked for, installed, cached."""
-    from roto_studio.models import cpu_runtime
+    """What runs the image encoders on the CPU (models.cpu.runtime): asked for, installed, cached."""
+    from roto_studio.models.cpu import runtime as cpu_runtime
 
     out = {"requested": None, "error": None, "installed": {}, "cache": None, "exports": 0}
     try:
@@ -138,7 +138,9 @@ def _cpu_runtime() -> dict:
 
 
 def _weights(check: bool) -> dict:
-    from roto_studio.models import licences, registry, weights
+    from roto_studio.models.weights import licences
+    from roto_studio.models.weights import registry
+    from roto_studio.models.weights import store as weights
 
     rows = []
     for s in registry.SPECS:
@@ -176,7 +178,7 @@ def _folder(path: Path) -> dict:
 
 def _folders() -> dict:
     from roto_studio.core.paths import cache_dir, projects_dir
-    from roto_studio.models.weights import weights_dir
+    from roto_studio.models.weights.store import weights_dir
 
     return {"weights": _folder(weights_dir()), "projects": _folder(projects_dir()),
             "cache": _folder(cache_dir()), "temp": _folder(Path(tempfile.gettempdir()))}

@@ -40,7 +40,8 @@ def run(args) -> int:
 
 
 def _list(args) -> int:
-    from roto_studio.models import registry, weights
+    from roto_studio.models.weights import registry
+    from roto_studio.models.weights import store as weights
 
     rows, notes = [], []
     for s in registry.all_specs():
@@ -58,7 +59,7 @@ def _list(args) -> int:
     for note in notes:
         print(note, file=sys.stderr)
     print(f"weights folder: {weights.weights_dir()}", file=sys.stderr)
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     barred = [s.name for s in registry.all_specs() if not s.commercial]
     if barred:
@@ -92,7 +93,7 @@ class _Progress:
 
 def _download(args) -> int:
     from roto_studio.core.errors import Cancelled
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     spec = weights.spec(args.name)  # unknown name -> ModelError listing the known ones
     if args.accept_licence and not spec.commercial:
@@ -100,7 +101,7 @@ def _download(args) -> int:
         print(f"{spec.name}: you accepted {spec.licence} (non-commercial use only); recorded in {where}",
               file=sys.stderr)
     if not spec.commercial:
-        from roto_studio.models import licences
+        from roto_studio.models.weights import licences
 
         licences.require_accepted(spec.name)  # one line saying how to accept, before anything else
     elif spec.licence:
@@ -131,7 +132,8 @@ def _download(args) -> int:
 
 def _verify(args) -> int:
     from roto_studio.core.errors import ModelError
-    from roto_studio.models import registry, weights
+    from roto_studio.models.weights import registry
+    from roto_studio.models.weights import store as weights
 
     if args.name:
         st = weights.verify(args.name)

@@ -217,7 +217,7 @@ def matter_name(backend: str, server: bool = False) -> str:
         return f"{backend} (server)"
     if backend != "auto":
         return backend
-    from roto_studio.models.vitmatte import available_backends
+    from roto_studio.models.matting.vitmatte import available_backends
 
     return "vitmatte" if "vitmatte" in available_backends() else "classical"
 
@@ -269,7 +269,7 @@ def run_matte(ctx: Context, frames: list[int], backend: str, band, shutter_angle
 
                     matter = RemoteMatter(ctx.client, backend)
                 elif matter is None:
-                    from roto_studio.models.vitmatte import make_matter
+                    from roto_studio.models.matting.vitmatte import make_matter
 
                     matter = make_matter(name)
                 image = ctx.media.read(f)
@@ -325,8 +325,8 @@ def temporal_radius(objects) -> int:
 def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None:
     """The clean plate `roto-studio cleanplate` makes (write_clean_plate, the project's saved
     settings): its keyframe windows are fixed on the shot, so any chunk equals a whole-shot run."""
-    from roto_studio.commands.cleanplate import (clean_plate_ext, clean_plate_name, make_inpainter_for,
-                                                 settings_for, write_clean_plate)
+    from roto_studio.ops.cleanplate import (clean_plate_ext, clean_plate_name, make_inpainter_for,
+                                            settings_for, write_clean_plate)
 
     records = Records(out / ".roto-render", out)
     view = ProjectView(ctx.project, store, ctx.media)

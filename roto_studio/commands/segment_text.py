@@ -14,10 +14,10 @@ import threading
 def run_text(args) -> int:
     from roto_studio.commands.segment import _open_project, _Progress, catch_sigint, open_shot_media, server_client
     from roto_studio.core.errors import RotoError
-    from roto_studio.models import text_backends
+    from roto_studio.models.text import backends as text_backends
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
-    from roto_studio.models.text_find import split_phrases
+    from roto_studio.models.text.find import split_phrases
 
     if args.point or args.box or args.mask:
         raise RotoError("give --text alone, or --point / --box / --mask (they cannot be combined).")
@@ -105,8 +105,8 @@ def _report(project, made, phrases, args) -> None:
 
 def _track(engine, plan, phrases, args, stop) -> int:
     from roto_studio.commands.segment import _Progress
-    from roto_studio.models import text_backends
-    from roto_studio.models.text_tracking import run_tracking
+    from roto_studio.models.text import backends as text_backends
+    from roto_studio.models.text.tracking import run_tracking
 
     if plan is None:  # --server: the server's SAM 3 video
         from roto_studio.client.remote_text import RemoteTextTracker

@@ -169,9 +169,9 @@ def _warm_up(choice) -> None:
     def warm():
         import importlib
 
-        names = ["roto_studio.core.media", "roto_studio.models.classical", "roto_studio.models.matting_classical"]
+        names = ["roto_studio.core.media", "roto_studio.models.classical", "roto_studio.models.matting.classical"]
         if choice.kind != "cpu":
-            names += ["torch", "roto_studio.models.sam2_video"]
+            names += ["torch", "roto_studio.models.sam2.video"]
         for name in names:
             try:
                 importlib.import_module(name)

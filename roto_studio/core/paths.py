@@ -1,4 +1,4 @@
-"""The user folders Roto Studio writes to besides the weights (models/weights.py owns that one):
+"""The user folders Roto Studio writes to besides the weights (models/weights/store.py owns that one):
 new projects and the cache. Env variables override the platform's user folders."""
 
 from __future__ import annotations

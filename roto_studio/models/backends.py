@@ -70,14 +70,14 @@ def _random_mode(value: str | None = None) -> tuple[str, int] | None:
 
 def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
     """(registry name, file, why-not) of the SAM 2 weights to use."""
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     if model:
         name, path, why = weights.pick([model], auto=False)  # named by the user
         return model, path, why
-    from roto_studio.models import registry
+    from roto_studio.models.weights import registry
 
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     names = [spec.name for spec in registry.by_kind("sam2") if licences.auto_may_use(spec.name)]
     barred = [spec.name for spec in registry.by_kind("sam2") if spec.name not in names]
@@ -114,7 +114,7 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
     if weights:
         wpath = Path(weights).expanduser()
         if wpath.is_dir():
-            from roto_studio.models import weights as wmod
+            from roto_studio.models.weights import store as wmod
 
             wmod.set_offline_folders([wpath, *wmod._offline_extra])
         elif wpath.is_file():
@@ -129,7 +129,7 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
         if not _installed("cutie"):
             raise ModelError("the Cutie backend needs rf-cutie; pip install -e .[cutie] (see README).")
         if wfile is None:
-            from roto_studio.models import cutie_video
+            from roto_studio.models.cutie import video as cutie_video
 
             wfile = cutie_video.find_weights()
             if wfile is None:
@@ -174,7 +174,7 @@ def _edgetam_plan(wfile, weights, device) -> BackendPlan:
     elif wfile is not None and wfile.name == "config.json":
         folder = wfile.parent
     else:
-        from roto_studio.models import weights as wmod
+        from roto_studio.models.weights import store as wmod
 
         path = wmod.find("edgetam")
         folder = path.parent if path is not None else None
@@ -207,7 +207,7 @@ class BackendSet:
 
     def _sam2(self):
         if self._sam2_model is None:
-            from roto_studio.models import sam2_common
+            from roto_studio.models.sam2 import common as sam2_common
 
             dev = self.device.device
             if self.plan.random and self.plan.name == "sam2":
@@ -233,7 +233,7 @@ class BackendSet:
     def image(self):
         if self._image is None:
             if self.plan.name == "sam2" or (self.plan.name in ("cutie", "edgetam") and self._sam2_for_clicks()):
-                from roto_studio.models.sam2_image import Sam2ImageSegmenter
+                from roto_studio.models.sam2.image import Sam2ImageSegmenter
 
                 self._image = Sam2ImageSegmenter(self._sam2())
             else:
@@ -255,12 +255,12 @@ class BackendSet:
     def video(self):
         if self._video is None:
             if self.plan.name == "sam2":
-                from roto_studio.models.sam2_video import Sam2VideoPropagator
+                from roto_studio.models.sam2.video import Sam2VideoPropagator
 
                 self._video = Sam2VideoPropagator(self._sam2(), offload_state_to_cpu=self.plan.offload,
                                                   spill_dir=self.spill_dir)
             elif self.plan.name == "cutie":
-                from roto_studio.models.cutie_video import CutieVideoPropagator
+                from roto_studio.models.cutie.video import CutieVideoPropagator
 
                 self._video = CutieVideoPropagator.load(self.plan.weights, device=self.device.device)
             elif self.plan.name == "edgetam":
@@ -272,8 +272,8 @@ class BackendSet:
         return self._video
 
     def _edgetam(self):
-        from roto_studio.models import hf_build
-        from roto_studio.models.hf_video import HFVideoPropagator
+        from roto_studio.models.hf import build as hf_build
+        from roto_studio.models.hf.video import HFVideoPropagator
 
         dev = self.device.device
         if self.plan.random:

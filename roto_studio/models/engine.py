@@ -112,7 +112,8 @@ class Engine:
     def frames(self) -> list[int]:
         return list(self.media.frame_numbers)
 
-    def _check_frame(self, frame: int) -> int:
+    def check_frame(self, frame: int) -> int:
+        """The frame as an int when the media has it; else ModelError naming the frames it has."""
         frame = int(frame)
         numbers = self.media.frame_numbers
         i = bisect.bisect_left(numbers, frame)
@@ -128,7 +129,7 @@ class Engine:
         return (str(getattr(self.media, "path", id(self.media))), view.key() if view is not None else None,
                 int(frame))
 
-    def _run(self, fn):
+    def guarded(self, fn):
         """Call fn(), turning device out-of-memory into DeviceOutOfMemory with retry options."""
         from roto_studio.models import device as dev
 
@@ -186,14 +187,14 @@ class Engine:
     # ---------------------------------------------------------------- single frame
     def set_frame(self, frame: int) -> None:
         """Make `frame` current in the image segmenter (embedding computed or taken from cache)."""
-        frame = self._check_frame(frame)
-        self._run(lambda: self.image.set_image(self.media.read(frame), key=self.image_key(frame)))
+        frame = self.check_frame(frame)
+        self.guarded(lambda: self.image.set_image(self.media.read(frame), key=self.image_key(frame)))
 
     def prefetch(self, frames: Iterable[int]) -> None:
         numbers = set(self.media.frame_numbers)
         pairs = [(self.image_key(f), self.media.read(f)) for f in frames if f in numbers]
         if pairs:
-            self._run(lambda: self.image.prefetch(pairs))
+            self.guarded(lambda: self.image.prefetch(pairs))
 
     def prompt(self, obj_id: str, frame: int, prompt: Prompt, refine: bool = True) -> np.ndarray:
         """The object's alpha on `frame` from clicks / box / mask; stored, and recorded as a keyframe.
@@ -205,7 +206,7 @@ class Engine:
         from roto_studio.core.project import FramePrompt
 
         self.project.object(obj_id)  # ProjectError when unknown
-        frame = self._check_frame(frame)
+        frame = self.check_frame(frame)
         if self.project.is_locked(obj_id, frame):
             raise ProjectError(f"frame {frame} of {self.project.object(obj_id).name} is locked; unlock it first.")
         h, w = int(self.media.height), int(self.media.width)
@@ -233,13 +234,13 @@ class Engine:
                 logits_in = prev[1]
             try:
                 self.set_frame(frame)
-                pred = self._run(lambda: self.image.predict(prompt, mask_logits=logits_in))
+                pred = self.guarded(lambda: self.image.predict(prompt, mask_logits=logits_in))
             except dev_oom() as exc:
                 if "smaller" not in exc.retry or not getattr(self.backends, "remote", False):
                     raise
                 self.retry("smaller")  # the model server's GPU is full: once more at a smaller size
                 self.set_frame(frame)
-                pred = self._run(lambda: self.image.predict(prompt, mask_logits=None))
+                pred = self.guarded(lambda: self.image.predict(prompt, mask_logits=None))
             alpha = _as_alpha(pred.alpha)
             logits = pred.logits
             self.ahead.look(frame)
@@ -258,7 +259,7 @@ class Engine:
         from roto_studio.core.project import FramePrompt
 
         self.project.object(obj_id)
-        frame = self._check_frame(frame)
+        frame = self.check_frame(frame)
         if self.project.is_locked(obj_id, frame):
             raise ProjectError(f"frame {frame} of {self.project.object(obj_id).name} is locked; unlock it first.")
         self.project.masks.set(obj_id, frame, alpha)
@@ -280,7 +281,7 @@ class Engine:
         """The frames each object would get: up to (not including) its next keyframe that way."""
         if direction not in DIRECTIONS:
             raise ModelError(f"unknown direction {direction!r}; use forward, backward or both.")
-        start = self._check_frame(start)
+        start = self.check_frame(start)
         numbers = list(self.media.frame_numbers)
         pos = bisect.bisect_left(numbers, start)
         stops = split_stop(direction, stop)
@@ -351,7 +352,7 @@ class Engine:
                 try:
                     while True:
                         try:
-                            frame, alphas = self._run(lambda: next(gen))
+                            frame, alphas = self.guarded(lambda: next(gen))
                         except StopIteration:
                             break
                         if frame == start:
@@ -433,12 +434,12 @@ class Engine:
 
             # the pass does not fill the shot's frame cache (a model server reads its own frames)
             self._stream = None if getattr(self.backends, "remote", False) else StreamFrames(self.media)
-            self._run(lambda: self.video.start(self._stream or self.media))
+            self.guarded(lambda: self.video.start(self._stream or self.media))
             self._video_started = True
         else:
             if getattr(self, "_stream", None) is not None:
                 self._stream.clear()  # the colour view may have changed since the last run
-            self._run(self.video.reset)
+            self.guarded(self.video.reset)
         numbers = list(self.media.frame_numbers)
         cond: dict[str, set[int]] = {o: {start} for o in active}
         for s in spans:
@@ -454,7 +455,7 @@ class Engine:
                 alpha = self.project.masks.get(obj_id, f)
                 if alpha is None:
                     continue
-                self._run(lambda: self.video.add_prompt(f, obj_id, Prompt(mask=alpha)))
+                self.guarded(lambda: self.video.add_prompt(f, obj_id, Prompt(mask=alpha)))
 
 
 def dev_oom():

@@ -285,3 +285,21 @@ def write_projects(result: Conform, out_dir, handles: int, edit_path) -> list[Pa
         s.project = project.save().parent
         written.append(s.project)
     return written
+
+
+def summary(result, handles: int) -> str:
+    """The conform's result as lines an artist reads: each shot placed or skipped, the overlaps, a count."""
+    lines = []
+    for s in result.shots:
+        if s.problem:
+            lines.append(f"{s.name}: skipped, {s.problem}")
+            continue
+        note = " (handles cut short by the plate)" if s.clamped else ""
+        lines.append(f"{s.name}: {s.media} frames {s.first}-{s.last} (cut {s.cut[0]}-{s.cut[1]}, "
+                     f"handles {handles}){note}" + (f" -> {s.project}" if s.project else ""))
+    for a, b, first, last in result.overlaps:
+        lines.append(f"overlap: {a} and {b} share plate frames {first}-{last}")
+    made = sum(1 for s in result.shots if s.cut is not None)
+    lines.append(f"{len(result.shots)} shots in {result.edit}: {made} placed, {len(result.missing)} without media, "
+                 f"{len(result.failed) - len(result.missing)} not placed, {len(result.overlaps)} overlaps")
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def _weights(spec) -> list[dict]:
-    from roto_studio.models import weights as wmod
+    from roto_studio.models.weights import store as wmod
 
     out = []
     folder = None
@@ -29,7 +29,7 @@ def _entry(role: str, name: str, model: str | None) -> dict:
     entry = {"role": role, "name": name, "model": model, "revision": None, "repo": None, "weights": []}
     if model:
         try:
-            from roto_studio.models import registry
+            from roto_studio.models.weights import registry
 
             spec = registry.get(model)
         except Exception:  # noqa: BLE001
@@ -57,7 +57,7 @@ def model_entries(project, matte_backend: str | None = None) -> list[dict]:
         model = None
         name = matte_backend
         try:
-            from roto_studio.models.vitmatte import find_weights
+            from roto_studio.models.matting.vitmatte import find_weights
 
             if matte_backend in ("auto", "vitmatte"):
                 found = find_weights()

@@ -252,8 +252,8 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post(API + "/sessions/{sid}/find", summary="Text prompt: every instance of some phrases on a frame")
     def find(sid: Id16, body: FindRequest):
-        from roto_studio.models import text_backends
-        from roto_studio.models.text_find import split_phrases
+        from roto_studio.models.text import backends as text_backends
+        from roto_studio.models.text.find import split_phrases
 
         s = state.session(sid)
         frame = s.check_frame(body.frame)
@@ -382,7 +382,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         image = image_for(body.image)
         h, w = image.shape[:2]
         trimap = wire.gray8_from_png(wire.unb64(body.trimap.png8, "trimap"), (w, h), "the trimap")
-        from roto_studio.models.vitmatte import available_backends, make_matter
+        from roto_studio.models.matting.vitmatte import available_backends, make_matter
 
         name = body.backend
         if name == "auto":
@@ -397,13 +397,13 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post(API + "/inpaint", summary="Fill a hole in a frame (clean plate)")
     def inpaint(body: InpaintRequest):
-        from roto_studio.models import registry
+        from roto_studio.models.weights import registry
 
         model = state.model_roots.resolve(body.model, [s.name for s in registry.by_kind("inpaint")])
         image = image_for(body.image)
         h, w = image.shape[:2]
         hole = wire.gray8_from_png(wire.unb64(body.hole.png8, "hole"), (w, h), "the hole") > 127
-        from roto_studio.models.cleanplate import make_inpainter
+        from roto_studio.models.cleanplate.frame import make_inpainter
 
         if body.backend == "opencv":
             inp, torch = make_inpainter("opencv"), False
@@ -420,7 +420,8 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     # ------------------------------------------------------------------ weights registry
     @app.get(API + "/weights", summary="Known model weights and their state on the server")
     def weights_list(check: bool = False):
-        from roto_studio.models import registry, weights
+        from roto_studio.models.weights import registry
+        from roto_studio.models.weights import store as weights
 
         out = []
         for spec in registry.all_specs():
@@ -430,7 +431,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         return {"weights": out}
 
     def known(name: str) -> str:
-        from roto_studio.models import registry
+        from roto_studio.models.weights import registry
 
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name) or name not in {s.name for s in registry.all_specs()}:
             raise NotFound("unknown model; GET /v1/weights lists the known ones.")
@@ -438,14 +439,14 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post(API + "/weights/{name}/verify", summary="Check a weight file's checksum")
     def weights_verify(name: str):
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         st = weights.verify(known(name))
         return {"name": st.name, "state": st.state, "usable": st.usable}
 
     @app.post(API + "/weights/{name}/download", summary="Download weights (a job: stream its progress)")
     def weights_download(name: str, body: DownloadRequest | None = None):
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         name = known(name)
         job = state.new_job("download")

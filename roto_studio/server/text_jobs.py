@@ -18,7 +18,7 @@ from roto_studio.server.state import Conflict, Job, ServerState, Session, public
 
 def start_text_tracking(state: ServerState, session: Session, phrases: list[str], start: int,
                         reverse: bool, stop: int | None, codec: str = "png16") -> Job:
-    from roto_studio.models import text_backends
+    from roto_studio.models.text import backends as text_backends
 
     numbers = sorted(session.numbers)
     start = session.check_frame(start)
@@ -48,7 +48,7 @@ def start_text_tracking(state: ServerState, session: Session, phrases: list[str]
 
 def _run(state: ServerState, job: Job, session: Session, plan, key: str, phrases, start, reverse, stop,
          codec) -> None:
-    from roto_studio.models import text_backends
+    from roto_studio.models.text import backends as text_backends
 
     models = state.models
     frames = session.frames

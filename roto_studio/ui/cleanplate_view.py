@@ -134,7 +134,7 @@ class CleanPlateController(QObject):
         shot = self.shot
         if shot.project is None or shot.current_obj is None:
             return
-        from roto_studio.commands.cleanplate import settings_for
+        from roto_studio.ops.cleanplate import settings_for
 
         obj = shot.project.object(shot.current_obj)
         d = CleanPlateDialog(obj.name, settings_for(shot.project), self.default_folder(), self.parent_widget)
@@ -143,7 +143,7 @@ class CleanPlateController(QObject):
         self.render(d.folder.text().strip() or self.default_folder(), d.values(), d.show_after.isChecked())
 
     def render(self, folder: str, values: dict | None = None, show: bool = True):
-        from roto_studio.commands.cleanplate import settings_for
+        from roto_studio.ops.cleanplate import settings_for
 
         shot = self.shot
         if values:

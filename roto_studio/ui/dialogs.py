@@ -186,7 +186,7 @@ class WeightsRow(QWidget):
 
     def refresh(self) -> None:
         """State without hashing (a pinned file not hashed yet is 'present, checked before first use')."""
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         tip = ""
         try:
@@ -208,7 +208,7 @@ class WeightsRow(QWidget):
         if self.job is not None:
             self.job.cancel()
             return
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         def run(progress, cancelled):
             return weights.download(self.name, progress=lambda d, t: progress(d, t), cancel=cancelled)
@@ -294,7 +294,7 @@ class SettingsDialog(QDialog):
         self.server.currentIndexChanged.connect(self._update_server)
         self._update_server()
         try:
-            from roto_studio.models import weights
+            from roto_studio.models.weights import store as weights
 
             self.weights_dir.setText(str(weights.weights_dir()))
         except Exception:  # noqa: BLE001
@@ -317,7 +317,7 @@ class SettingsDialog(QDialog):
         mlay = QVBoxLayout(models)
         self.rows: list[WeightsRow] = []
         try:
-            from roto_studio.models import registry
+            from roto_studio.models.weights import registry
 
             for s in registry.all_specs():
                 row = WeightsRow(s.name, f"{s.description} (licence: {s.licence or 'unknown'})")

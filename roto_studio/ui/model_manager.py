@@ -1,7 +1,7 @@
 """The model manager: every downloadable model with what it is for, its size, its licence and
 whether that licence allows commercial use, its state on disk, and Download (progress, cancel,
 resume), Verify and "Use a folder of weights...". Downloads and checks run in workers.jobs.Job
-threads through models.weights (the same code as `roto-studio models download / verify`); the
+threads through models.weights.store (the same code as `roto-studio models download / verify`); the
 dialog only paints their results. `modelsChanged` is emitted when a model arrives, the offline
 folder changes or Auto's licence choice changes, so the window switches backends over without a
 restart."""
@@ -25,7 +25,7 @@ PURPOSE = {
     "grounding-dino": "Find... by a phrase: boxes that SAM 2 cuts out",
     "inpaint": "Clean plates: learned fills of what the object hid",
 }
-ALLOW_KEY = "models/allow_noncommercial"  # the window's say for models.licences.set_allow_noncommercial
+ALLOW_KEY = "models/allow_noncommercial"  # the window's say for models.weights.licences.set_allow_noncommercial
 # The models a new artist needs first, in order.
 RECOMMENDED = ("sam2.1-tiny", "cutie-base", "vitmatte-small")
 
@@ -37,7 +37,7 @@ def size_text(n: int | None) -> str:
 
 
 def ordered_specs():
-    from roto_studio.models import registry
+    from roto_studio.models.weights import registry
 
     specs = registry.all_specs()
     rank = {n: i for i, n in enumerate(RECOMMENDED)}
@@ -89,7 +89,7 @@ class ModelRow(QWidget):
 
     # ------------------------------------------------------------------ state
     def _details(self) -> str:
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         spec = self.spec
         if spec.commercial:
@@ -105,7 +105,7 @@ class ModelRow(QWidget):
 
     def refresh(self) -> None:
         """The state on disk without hashing (a pinned file not hashed yet: 'present')."""
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         self.details.setText(self._details())
         try:
@@ -140,9 +140,9 @@ class ModelRow(QWidget):
         if self.job is not None or self.present:
             return False
         from roto_studio.core.errors import RotoError
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
-        if not weights.licence_accepted(self.name):  # models.licences: non-commercial ones need it
+        if not weights.licence_accepted(self.name):  # models.weights.licences: non-commercial ones need it
             where = f" ({self.spec.licence_url})" if self.spec.licence_url else ""
             if not self.ask(f"{self.name} is under {self.spec.licence or 'a licence'}{where}, which does not "
                             "allow commercial use. Accept this licence and download it?", "Accept the licence"):
@@ -168,7 +168,7 @@ class ModelRow(QWidget):
     def verify(self) -> bool:
         if self.job is not None:
             return False
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         name = self.name
 
@@ -300,14 +300,14 @@ class ModelManager(QDialog):
         row.title.setStyleSheet("background:#2a4a6a;")
 
     def _show_folders(self) -> None:
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         offline = ", ".join(str(p) for p in weights.offline_folders()) or "none"
         self.folders.setText(f"Weights folder: {weights.weights_dir()}\nOffline folders: {offline}")
 
     def use_folder(self, folder: str) -> None:
         """Look for weights in `folder` too (saved in the settings as the offline weights folder)."""
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         self.settings.setValue("models/offline_dir", folder)
         weights.set_offline_folders([folder] if folder else [])
@@ -323,7 +323,7 @@ class ModelManager(QDialog):
             self.use_folder(folder)
 
     def _allow_toggled(self, on: bool) -> None:
-        from roto_studio.models import licences
+        from roto_studio.models.weights import licences
 
         self.settings.setValue(ALLOW_KEY, bool(on))
         licences.set_allow_noncommercial(bool(on))
@@ -351,7 +351,8 @@ def allow_noncommercial_setting(settings) -> bool:
 
 def any_weights() -> bool:
     """Whether any model is on disk (no hashing): decides the first-start offer."""
-    from roto_studio.models import registry, weights
+    from roto_studio.models.weights import registry
+    from roto_studio.models.weights import store as weights
 
     try:
         return any(weights.status(s.name, check=False).state in ("ok", "unverified", "present")

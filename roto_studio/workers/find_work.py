@@ -15,7 +15,7 @@ def finder_for(engine):
         finder = RemoteTextFinder(engine.backends.session)
         engine._roto_text_finder = finder
     if finder is None:
-        from roto_studio.models import text_backends
+        from roto_studio.models.text import backends as text_backends
 
         plan = text_backends.choose("auto")
         image = engine.image if plan.name == "grounding-dino" else None
@@ -28,10 +28,10 @@ def finder_for(engine):
 def find_on_frame(engine, frame: int, phrases, min_score: float = 0.5):
     """[(phrase, alpha, score)] of every instance of each phrase on `frame`, and what found them."""
     finder = finder_for(engine)
-    frame = engine._check_frame(frame)
+    frame = engine.check_frame(frame)
     image = engine.media.read(frame)
-    engine._run(lambda: finder.set_image(image, key=engine.image_key(frame)))
-    found = engine._run(lambda: finder.find(list(phrases), min_score))
+    engine.guarded(lambda: finder.set_image(image, key=engine.image_key(frame)))
+    found = engine.guarded(lambda: finder.find(list(phrases), min_score))
     return {"frame": frame, "found": [(f.phrase, f.alpha, f.score) for f in found],
             "backend": finder.plan.describe() if hasattr(finder, "plan") else f"{finder.describe} [server]"}
 
@@ -47,7 +47,7 @@ def tracker_for(engine):
 
         tracker = RemoteTextTracker(engine.backends.session)
     else:
-        from roto_studio.models import text_backends
+        from roto_studio.models.text import backends as text_backends
 
         plan = text_backends.choose("auto")
         if plan.name != "sam3":
@@ -70,12 +70,12 @@ def track_text(engine, progress, cancelled, phrases, start: int, direction: str,
     if tracker is None:
         return {"fallback": True}
     numbers = list(engine.media.frame_numbers)
-    start = engine._check_frame(start)
+    start = engine.check_frame(start)
     i = numbers.index(start)
     frames = numbers[i:] if direction == "forward" else numbers[: i + 1][::-1]
     if stop is not None:
         frames = [f for f in frames if (f <= stop if direction == "forward" else f >= stop)]
-    engine._run(lambda: tracker.start(engine.media))
+    engine.guarded(lambda: tracker.start(engine.media))
     for phrase in phrases:
         tracker.add_text(phrase, phrase)
     taken = set(taken_ids)
@@ -88,7 +88,7 @@ def track_text(engine, progress, cancelled, phrases, start: int, direction: str,
             if cancelled():
                 break
             try:
-                frame, alphas = engine._run(lambda: next(gen))
+                frame, alphas = engine.guarded(lambda: next(gen))
             except StopIteration:
                 break
             for key, alpha in alphas.items():

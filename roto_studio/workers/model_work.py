@@ -91,7 +91,7 @@ def server_engine_factory(host, project, backend: str):
 def matte_frames(engine, progress, cancelled, obj_id, frames, backend, band, before):
     """Model thread (ModelService.job): matte `frames` of obj_id one by one, recording each
     replaced mask in `before` (for undo) just before it is overwritten. Returns the frames written."""
-    from roto_studio.commands.matte import matte_object
+    from roto_studio.ops.matte import matte_object
 
     cache = engine.__dict__.setdefault("_ui_matters", {})
     if backend not in cache:
@@ -100,7 +100,7 @@ def matte_frames(engine, progress, cancelled, obj_id, frames, backend, band, bef
 
             cache[backend] = RemoteMatter(engine.backends.client, backend)
         else:
-            from roto_studio.models.vitmatte import make_matter
+            from roto_studio.models.matting.vitmatte import make_matter
 
             cache[backend] = make_matter(backend)
     matter = cache[backend]

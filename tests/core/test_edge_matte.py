@@ -7,7 +7,7 @@ import numpy as np
 
 from roto_studio.core.edge_matte import adaptive_trimap, colour_alpha, guard, matte_from_mask
 from roto_studio.core.trimap import UNKNOWN, default_band
-from roto_studio.models.matting_classical import ClassicalMatter
+from roto_studio.models.matting.classical import ClassicalMatter
 
 H, W = 160, 200
 FG, BG = np.array([220, 60, 40], np.float32), np.array([30, 70, 200], np.float32)

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")
 
-from roto_studio.models.sam2_common import from_config  # noqa: E402
+from roto_studio.models.sam2.common import from_config  # noqa: E402
 
 
 def make_model(image_size=128, seed=0, max_obj_ptrs=8):

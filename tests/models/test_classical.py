@@ -7,8 +7,8 @@ import pytest
 from roto_studio.core.metrics import iou
 from roto_studio.models.base import Prompt
 from roto_studio.models.classical import FlowPropagator, GrabCutSegmenter
-from roto_studio.models.classical_flow import RECENT
-from roto_studio.models.classical_image import alpha_to_logits
+from roto_studio.models.classical.flow import RECENT
+from roto_studio.models.classical.image import alpha_to_logits
 
 
 def texture(h, w, seed, palette, scale=6.0):

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from roto_studio.models.cleanplate import CleanPlate, OpenCVInpainter, _offsets, inpaint_only
+from roto_studio.models.cleanplate.frame import CleanPlate, OpenCVInpainter, _offsets, inpaint_only
 
 
 class Frames:
@@ -128,7 +128,7 @@ def test_cleanplate_cli_writes_rgb_sequence(tmp_path, capsys):
 
 def test_inpainter_choice_without_learned_weights(monkeypatch, tmp_path):
     from roto_studio.core.errors import ModelError
-    from roto_studio.models.inpaint import make_inpainter
+    from roto_studio.models.cleanplate.inpaint import make_inpainter
 
     monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path))  # an empty weights folder
     monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE", raising=False)
@@ -184,7 +184,7 @@ def _change_along_the_wall(outs, alphas, shifts):
 
 @pytest.mark.parametrize("near_speed", [None, 6.7])
 def test_keyframe_fill_holds_still_where_no_frame_shows_the_background(near_speed):
-    from roto_studio.models.cleanplate_shot import ShotCleaner
+    from roto_studio.models.cleanplate.shot import ShotCleaner
 
     frames, alphas, shifts = wall_sign_shot(near_speed=near_speed)
     plate = CleanPlate(Frames(frames), alphas.get, grow=2)
@@ -204,7 +204,7 @@ def test_keyframe_fill_holds_still_where_no_frame_shows_the_background(near_spee
 
 def test_clean_plate_frames_cancel_keeps_what_was_yielded():
     from roto_studio.core.errors import Cancelled
-    from roto_studio.models.cleanplate_shot import clean_plate_frames
+    from roto_studio.models.cleanplate.shot import clean_plate_frames
 
     frames, alphas, _ = wall_sign_shot(n=5)
     seen, ticks = [], []
@@ -216,7 +216,7 @@ def test_clean_plate_frames_cancel_keeps_what_was_yielded():
 
 
 def test_flow_map_fills_the_hole_with_the_motion_around_it():
-    from roto_studio.models import align_flow
+    from roto_studio.models.cleanplate import align as align_flow
 
     a = texture(80, 100, seed=5)
     M = np.float32([[1, 0, 2.5], [0, 1, -1.25]])
@@ -236,7 +236,7 @@ def test_a_worse_alignment_does_not_fill_what_the_best_one_shows_hidden():
     (a sign fixed to its wall); another lines up 0.6 px off (say, the other depth layer's motion)
     and would fill it with the wall beside the sign. The best alignment seen for the part, in the
     same call or an earlier source's, decides."""
-    from roto_studio.models.cleanplate import fill_parts, regions
+    from roto_studio.models.cleanplate.frame import fill_parts, regions
 
     image = texture(80, 100, seed=7)
     hole = np.zeros((80, 100), bool)
@@ -258,7 +258,7 @@ def test_a_worse_alignment_does_not_fill_what_the_best_one_shows_hidden():
 
 
 def test_composing_flow_steps_does_not_drift():
-    from roto_studio.models import align_flow
+    from roto_studio.models.cleanplate import align as align_flow
 
     step = align_flow.identity(60, 400) + np.float32([6.2, 0.27])  # a steady sub-pixel pan
     m = step
@@ -272,7 +272,7 @@ def test_one_fill_per_window_errs_no_more_than_per_frame_fills(near_speed):
     """clean_plate_frames fills what no frame shows once per window (the mean of a few frames'
     fills, lined up): no larger error against the true background than a fill on every frame,
     and it holds still."""
-    from roto_studio.models.cleanplate_shot import clean_plate_frames
+    from roto_studio.models.cleanplate.shot import clean_plate_frames
 
     frames, alphas, shifts = wall_sign_shot(n=10, near_speed=near_speed)
     source = Frames(frames)
@@ -314,7 +314,7 @@ def test_the_mean_of_several_fills_errs_less_than_one_fill():
     """A window's fill of what no frame shows is the mean of a few frames' fills, lined up: over
     a push-in (each frame sees the sign's surroundings at another scale) it errs less than the
     one fill of the window's first frame carried the same way."""
-    from roto_studio.models.cleanplate_shot import clean_plate_frames
+    from roto_studio.models.cleanplate.shot import clean_plate_frames
 
     class OneFill(OpenCVInpainter):
         consensus = False  # the same inpainter, without the averaging

@@ -12,7 +12,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from roto_studio.core.errors import ModelError  # noqa: E402
-from roto_studio.models import cpu_runtime  # noqa: E402
+from roto_studio.models.cpu import runtime as cpu_runtime  # noqa: E402
 from roto_studio.models.base import Prompt  # noqa: E402
 from tests.models.sam2_fixtures import scene  # noqa: E402
 
@@ -48,8 +48,8 @@ def _track(prop, frames):
 def test_edgetam_on_onnx_runtime_equals_pytorch(cache):
     pytest.importorskip("transformers")
     pytest.importorskip("timm")
-    from roto_studio.models import hf_build
-    from roto_studio.models.hf_video import HFVideoPropagator
+    from roto_studio.models.hf import build as hf_build
+    from roto_studio.models.hf.video import HFVideoPropagator
 
     frames = Frames()
     ref_model, processor = hf_build.random_edgetam(tiny=True)
@@ -87,8 +87,8 @@ def test_edgetam_on_onnx_runtime_equals_pytorch(cache):
 
 def test_sam2_image_encoder_on_onnx_runtime_equals_pytorch():
     pytest.importorskip("sam2")
-    from roto_studio.models.cpu_runtime_export import accelerate_sam2
-    from roto_studio.models.sam2_common import from_config
+    from roto_studio.models.cpu.export import accelerate_sam2
+    from roto_studio.models.sam2.common import from_config
 
     ref = from_config("tiny", image_size=128)
     model = from_config("tiny", image_size=128)
@@ -107,8 +107,8 @@ def test_sam2_image_encoder_on_onnx_runtime_equals_pytorch():
 
 def test_runtime_choice_from_the_environment(monkeypatch):
     pytest.importorskip("transformers")
-    from roto_studio.models import hf_build
-    from roto_studio.models.cpu_runtime_export import accelerate_edgetam
+    from roto_studio.models.hf import build as hf_build
+    from roto_studio.models.cpu.export import accelerate_edgetam
 
     model, _ = hf_build.random_edgetam(tiny=True)
     monkeypatch.setenv("ROTO_CPU_RUNTIME", "torch")

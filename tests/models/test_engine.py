@@ -364,14 +364,15 @@ def test_importing_the_engine_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, roto_studio.models.backends, roto_studio.models.engine, roto_studio.models.weights, "
+    code = ("import sys, roto_studio.models.backends, roto_studio.models.engine, roto_studio.models.weights.store, "
             "roto_studio.models.device, roto_studio.commands.segment, roto_studio.commands.models; "
             "assert 'torch' not in sys.modules and 'sam2' not in sys.modules, 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_backend_choice(tmp_path, monkeypatch):
-    from roto_studio.models import backends, registry
+    from roto_studio.models import backends
+    from roto_studio.models.weights import registry
 
     monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE", raising=False)
@@ -407,7 +408,7 @@ def test_backend_choice(tmp_path, monkeypatch):
             plan = backends.choose("auto", weights=other)
             assert plan.weights == other / "sam2.1_hiera_small.pt"
         finally:
-            from roto_studio.models import weights
+            from roto_studio.models.weights import store as weights
 
             weights.set_offline_folders([])
     else:

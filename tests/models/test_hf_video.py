@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("timm")
 
-from roto_studio.models import hf_build  # noqa: E402
+from roto_studio.models.hf import build as hf_build  # noqa: E402
 from roto_studio.models.base import Prompt  # noqa: E402
-from roto_studio.models.hf_video import HFVideoPropagator  # noqa: E402
+from roto_studio.models.hf.video import HFVideoPropagator  # noqa: E402
 from tests.models.sam2_fixtures import scene  # noqa: E402
 
 W, H = 120, 90
@@ -177,7 +177,7 @@ def _sam3_scene(t):
 
 
 def test_sam3_video_equals_upstream_and_stays_flat(sam3_video, tmp_path):
-    from roto_studio.models.sam3_video import Sam3VideoPropagator
+    from roto_studio.models.hf.sam3_video import Sam3VideoPropagator
 
     model, processor = sam3_video
     n = 12  # tracker window + hotstart delay: 7 frames; a conditioning frame every 2 (tiny config)

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from roto_studio.models.inpaint_diffusers import DEFAULT_PROMPT, NEGATIVE_PROMPT, DiffusionInpainter  # noqa: E402
+from roto_studio.models.cleanplate.diffusion import DEFAULT_PROMPT, NEGATIVE_PROMPT, DiffusionInpainter  # noqa: E402
 from tests.models.diffusers_fixtures import tiny_pipeline  # noqa: E402
 
 

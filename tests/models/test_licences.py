@@ -10,7 +10,11 @@ import json
 import pytest
 
 from roto_studio import cli
-from roto_studio.models import backends, licences, registry, vitmatte, weights
+from roto_studio.models import backends
+from roto_studio.models.weights import licences
+from roto_studio.models.weights import registry
+from roto_studio.models.matting import vitmatte
+from roto_studio.models.weights import store as weights
 from tests.hub_server import HubServer
 from tests.models.test_weights import PAYLOAD, SHA, env, make_spec, use_spec  # noqa: F401  (env is a fixture)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from roto_studio.core.trimap import BACKGROUND, FOREGROUND, UNKNOWN, make_trimap
-from roto_studio.models.matting_classical import ClassicalMatter, solve_in_tiles
+from roto_studio.models.matting.classical import ClassicalMatter, solve_in_tiles
 
 
 def smooth_noise(h, w, seed, cells=6):
@@ -79,7 +79,7 @@ def test_classical_tile_with_one_side_known_and_no_band():
 @pytest.fixture(scope="module")
 def tiny_vitmatte():
     pytest.importorskip("transformers")
-    from roto_studio.models.vitmatte import ViTMatteMatter
+    from roto_studio.models.matting.vitmatte import ViTMatteMatter
 
     return ViTMatteMatter.from_config(seed=0, device="cpu", tile=96, overlap=16, context=8)
 
@@ -96,7 +96,7 @@ def test_vitmatte_tiles_right_size_and_range(tiny_vitmatte):
 
 
 def test_vitmatte_resize_mode_upsamples_inside_the_band_only(tiny_vitmatte):
-    from roto_studio.models.vitmatte import ViTMatteMatter
+    from roto_studio.models.matting.vitmatte import ViTMatteMatter
 
     img, alpha = known_alpha_image(200, 300)
     trimap = make_trimap(alpha > 0.5, 10, 10)
@@ -111,7 +111,7 @@ def test_vitmatte_resize_mode_upsamples_inside_the_band_only(tiny_vitmatte):
 
 
 def test_vitmatte_saved_and_loaded_gives_same_alpha(tiny_vitmatte, tmp_path, monkeypatch):
-    from roto_studio.models import vitmatte
+    from roto_studio.models.matting import vitmatte
 
     tiny_vitmatte.model.save_pretrained(tmp_path / "vm")
     tiny_vitmatte.processor.save_pretrained(tmp_path / "vm")
@@ -171,7 +171,7 @@ def make_project(tmp_path, n=3):
 
 
 def test_vitmatte_through_matte_object_into_the_mask_store(tiny_vitmatte, tmp_path):
-    from roto_studio.commands.matte import matte_object
+    from roto_studio.ops.matte import matte_object
 
     p, obj, alphas = make_project(tmp_path, 2)
     steps = []
@@ -212,7 +212,7 @@ def test_vitmatte_at_4k_sees_only_bounded_tiles(tiny_vitmatte):
     numpy side stays within a few frame-sized buffers."""
     import tracemalloc
 
-    from roto_studio.models.vitmatte import ViTMatteMatter
+    from roto_studio.models.matting.vitmatte import ViTMatteMatter
 
     h, w = 2160, 3840
     yy, xx = np.ogrid[0:h, 0:w]

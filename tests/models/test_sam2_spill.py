@@ -19,7 +19,7 @@ from tests.models.sam2_fixtures import JpegFrames, disc_centre, write_clip
 from roto_studio.core.errors import ModelError  # noqa: E402
 from roto_studio.core.spill import SpillFolder, spill_root  # noqa: E402
 from roto_studio.models.base import Prompt  # noqa: E402
-from roto_studio.models.sam2_video import Sam2VideoPropagator  # noqa: E402
+from roto_studio.models.sam2.video import Sam2VideoPropagator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 6  # frames: longer than the window (3) so memory really spills
@@ -28,7 +28,7 @@ N = 6  # frames: longer than the window (3) so memory really spills
 def small_window_model():
     """SAM 2.1 tiny (random weights, 128 px) attending to 2 memory frames and 3 object pointers:
     a window of 3 frames, so a 6-frame clip spills."""
-    from roto_studio.models.sam2_common import from_config
+    from roto_studio.models.sam2.common import from_config
 
     return from_config("tiny", image_size=128, seed=0, extra_overrides=[
         "++model.num_maskmem=2", "++model.max_obj_ptrs_in_encoder=3"])
@@ -100,7 +100,7 @@ from pathlib import Path
 from tests.models.sam2_fixtures import JpegFrames, disc_centre
 from tests.models.test_sam2_spill import small_window_model
 from roto_studio.models.base import Prompt
-from roto_studio.models.sam2_video import Sam2VideoPropagator
+from roto_studio.models.sam2.video import Sam2VideoPropagator
 root, clip, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 prop = Sam2VideoPropagator(small_window_model(), spill_dir=root)
 prop.start(JpegFrames(clip, n))

@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from roto_studio.core.errors import ModelError  # noqa: E402
-from roto_studio.models import hf_build  # noqa: E402
-from roto_studio.models.text_backends import next_name  # noqa: E402
-from roto_studio.models.text_find import GroundingDinoFinder, Sam3TextFinder, split_phrases  # noqa: E402
+from roto_studio.models.hf import build as hf_build  # noqa: E402
+from roto_studio.models.text.backends import next_name  # noqa: E402
+from roto_studio.models.text.find import GroundingDinoFinder, Sam3TextFinder, split_phrases  # noqa: E402
 from tests.models.sam2_fixtures import scene  # noqa: E402
 
 
@@ -57,8 +57,8 @@ def test_grounding_dino_boxes_then_sam2_equal_documented_calls(image, tmp_path):
     pytest.importorskip("sam2")
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    from roto_studio.models.sam2_common import feature_sizes, from_config
-    from roto_studio.models.sam2_image import Sam2ImageSegmenter
+    from roto_studio.models.sam2.common import feature_sizes, from_config
+    from roto_studio.models.sam2.image import Sam2ImageSegmenter
 
     model, processor = hf_build.random_grounding_dino(tmp_path / "tok")
     sam2 = from_config("tiny", image_size=128)

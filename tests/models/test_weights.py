@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from roto_studio.core.errors import Cancelled, ModelError
-from roto_studio.models import registry, weights
+from roto_studio.models.weights import registry
+from roto_studio.models.weights import store as weights
 from tests.hub_server import HubServer
 
 REPO = "tester/tiny-model"

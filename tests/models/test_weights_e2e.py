@@ -74,7 +74,8 @@ def download(name, env, srv, path):
 
 def test_sam2_download_then_segment(tmp_path):
     pytest.importorskip("sam2")
-    from roto_studio.models import registry, sam2_common
+    from roto_studio.models.weights import registry
+    from roto_studio.models.sam2 import common as sam2_common
 
     commit = registry.get("sam2.1-tiny").revision  # served at the published revision
 
@@ -108,7 +109,7 @@ def test_vitmatte_download_then_matte_auto(tmp_path):
     pytest.importorskip("transformers")
     from transformers import VitMatteForImageMatting
 
-    from roto_studio.models.vitmatte import ViTMatteMatter
+    from roto_studio.models.matting.vitmatte import ViTMatteMatter
 
     torch.manual_seed(0)
     saved = tmp_path / "saved"
@@ -147,7 +148,7 @@ def test_vitmatte_download_then_matte_auto(tmp_path):
 
 def test_cutie_download_then_segment_cutie(tmp_path):
     pytest.importorskip("cutie.inference.inference_core")
-    from roto_studio.models import cutie_video
+    from roto_studio.models.cutie import video as cutie_video
 
     net = cutie_video.build_network(cutie_video.cutie_config("small"), seed=1)
     buf = io.BytesIO()

@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from roto_studio.core.errors import Cancelled, ModelError
-from roto_studio.models import registry, weights
+from roto_studio.models.weights import registry
+from roto_studio.models.weights import store as weights
 from tests.hub_server import HubServer
 from tests.models.test_weights import COMMIT, PAYLOAD, REPO, SHA, env, make_spec, use_spec  # noqa: F401
 

@@ -8,8 +8,8 @@ import numpy as np
 from roto_studio.cli import main
 from roto_studio.core.edge_matte import matte_from_mask
 from roto_studio.core.project import load_project
-from roto_studio.models.matting_classical import ClassicalMatter
-from roto_studio.models.vitmatte import ViTMatteMatter
+from roto_studio.models.matting.classical import ClassicalMatter
+from roto_studio.models.matting.vitmatte import ViTMatteMatter
 from roto_studio.ops.temporal_matte import TemporalMatter
 from tests.ops.shots import background, composite, soft_disc, write_project
 

@@ -71,7 +71,7 @@ import roto_studio.ui
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from roto_studio.core.project import create_project
-from roto_studio.models import weights
+from roto_studio.models.weights import store as weights
 from roto_studio.ui.main_window import MainWindow
 from roto_studio.workers.service import ModelService
 

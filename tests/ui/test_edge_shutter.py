@@ -14,7 +14,7 @@ def test_shutter_angle_is_an_undoable_object_setting(qtbot, window, clip):
     assert edges.spins["shutter_angle"].value() == 0
     edges.spins["shutter_angle"].setValue(180.0)
     assert p.object(oid).refine == {"shutter_angle": 180.0}
-    from roto_studio.commands.matte import shutter_of
+    from roto_studio.ops.matte import shutter_of
 
     assert shutter_of(p, oid) == 180.0  # what `matte` and the window's matting use
     window.undo.undo()

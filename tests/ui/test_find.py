@@ -18,8 +18,8 @@ pytest.importorskip("transformers")
 
 
 def test_find_field_makes_named_objects_and_one_undo_removes_them(qtbot, window, clip, monkeypatch):
-    from roto_studio.models import hf_build
-    from roto_studio.models.text_find import Sam3TextFinder
+    from roto_studio.models.hf import build as hf_build
+    from roto_studio.models.text.find import Sam3TextFinder
 
     monkeypatch.setenv("ROTO_TEXT_RANDOM_WEIGHTS", "sam3")
     threads = []

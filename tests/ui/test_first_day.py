@@ -26,7 +26,7 @@ TITLE_AND_TASKBAR = 72  # what a desktop keeps of the screen's height for itself
 
 @pytest.fixture
 def no_weights(tmp_path, monkeypatch):
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     folder = tmp_path / "weights"
     monkeypatch.setenv("ROTO_WEIGHTS_DIR", str(folder))
@@ -37,7 +37,7 @@ def no_weights(tmp_path, monkeypatch):
     weights.set_offline_folders([])
     yield folder
     weights.set_offline_folders([])
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     licences.set_allow_noncommercial(None)
 
@@ -396,9 +396,9 @@ def test_model_manager_downloads_cancels_resumes_verifies(qtbot, window, clip, h
 
 
 def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, monkeypatch):
-    from roto_studio.models import registry
+    from roto_studio.models.weights import registry
 
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     spec = replace(registry.get("cutie-base"), licence="CC BY-NC 4.0", commercial=False,
                    licence_url="https://example.org/licence")

@@ -3,7 +3,8 @@ unverified is never shown as ok; a failing file says what is wrong with it and o
 
 import hashlib
 
-from roto_studio.models import registry, weights
+from roto_studio.models.weights import registry
+from roto_studio.models.weights import store as weights
 
 
 def test_dialog_rows_show_the_states(qtbot, tmp_path, monkeypatch):

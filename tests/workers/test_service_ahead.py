@@ -13,8 +13,8 @@ from roto_studio.core.project import create_project  # noqa: E402
 from roto_studio.models.backends import BackendPlan  # noqa: E402
 from roto_studio.models.base import Prompt  # noqa: E402
 from roto_studio.models.engine import Engine  # noqa: E402
-from roto_studio.models.sam2_common import from_config  # noqa: E402
-from roto_studio.models.sam2_image import Sam2ImageSegmenter  # noqa: E402
+from roto_studio.models.sam2.common import from_config  # noqa: E402
+from roto_studio.models.sam2.image import Sam2ImageSegmenter  # noqa: E402
 from roto_studio.workers.service import ModelService  # noqa: E402
 from tests.models.test_engine import FakeMedia, FakeVideo  # noqa: E402
 

@@ -30,7 +30,7 @@ class FindController(QObject):
             service.failed.connect(self._failed)
 
     def find(self, text: str, min_score: float) -> int | None:
-        from roto_studio.models.text_find import split_phrases
+        from roto_studio.models.text.find import split_phrases
         from roto_studio.workers.find_work import find_on_frame
 
         shot = self.shot
@@ -74,7 +74,7 @@ class FindController(QObject):
     def add_objects(self, frame: int, found) -> None:
         """One undo step: an object per (phrase, alpha, score), its mask a keyframe on `frame`."""
         from roto_studio.core.project import FramePrompt
-        from roto_studio.models.text_backends import next_name
+        from roto_studio.models.text.backends import next_name
 
         shot = self.shot
         shot.undo.beginMacro(f"Find {self._text or 'objects'}")

@@ -482,7 +482,7 @@ class JobsController(QObject):
         host = shot.server
 
         def run(progress, cancelled):
-            from roto_studio.commands.cleanplate import make_inpainter_for, settings_for, write_clean_plate
+            from roto_studio.ops.cleanplate import make_inpainter_for, settings_for, write_clean_plate
 
             inpainter = None
             if host is not None:  # the fill runs on the model server, with the project's settings

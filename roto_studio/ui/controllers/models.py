@@ -25,10 +25,10 @@ class ModelsController(QObject):
         self.dialog = None
         folder = str(shot.settings.value("models/offline_dir", "") or "")
         if folder:
-            from roto_studio.models import weights
+            from roto_studio.models.weights import store as weights
 
             weights.set_offline_folders([folder])
-        from roto_studio.models import licences
+        from roto_studio.models.weights import licences
         from roto_studio.ui.model_manager import allow_noncommercial_setting
 
         if allow_noncommercial_setting(shot.settings):  # else the env (ROTO_ALLOW_NONCOMMERCIAL) decides

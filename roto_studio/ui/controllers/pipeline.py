@@ -110,7 +110,7 @@ class PipelineController(QObject):
     def conform_to(self, edit, media_root, out_dir, handles: int = 0, fps: float = 24.0) -> Job | None:
         if self._busy():
             return None
-        from roto_studio.commands.conform import summary
+        from roto_studio.ops.conform import summary
         from roto_studio.ops.conform import plan, write_projects
 
         def run(progress, cancelled):

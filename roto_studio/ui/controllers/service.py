@@ -111,9 +111,9 @@ class ServiceController(QObject):
         (it reads them from its env)."""
         import os
 
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
-        from roto_studio.models import licences
+        from roto_studio.models.weights import licences
 
         folders = os.pathsep.join(str(p) for p in weights.offline_folders())
         env = {"ROTO_WEIGHTS_OFFLINE": folders} if folders else {}

@@ -69,7 +69,7 @@ class SettingsController(QObject):
             if self.shot.undo_payloads is not None:
                 self.shot.undo_payloads.set_limit(self.shot.undo_memory_bytes())
         try:  # a cleared folder stops being searched too
-            from roto_studio.models import weights
+            from roto_studio.models.weights import store as weights
 
             weights.set_offline_folders([v["offline_dir"]] if v["offline_dir"] else [])
         except Exception:  # noqa: BLE001

@@ -26,7 +26,7 @@ class TrackedObjects(QUndoCommand):
 
     def redo(self) -> None:
         from roto_studio.core.project import PALETTE, FramePrompt, ObjectInfo
-        from roto_studio.models.text_backends import next_name
+        from roto_studio.models.text.backends import next_name
 
         p = self.shot.project
         if self.objects is None:
@@ -71,7 +71,7 @@ class TrackTextController(QObject):
 
     def track(self, text: str, min_score: float):
         """Follow the phrases from this frame forward over the range (SAM 3 video)."""
-        from roto_studio.models.text_find import split_phrases
+        from roto_studio.models.text.find import split_phrases
 
         shot = self.shot
         phrases = split_phrases(text)

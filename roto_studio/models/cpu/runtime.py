@@ -1,7 +1,7 @@
 """A faster CPU runtime for the image encoders: exported to ONNX once, run by ONNX Runtime.
 
 On the CPU most of a tracked frame is the image encoder (EdgeTAM's RepViT + FPN, SAM 2.1's Hiera +
-FPN). `accelerate(model)` exports that part of a model (models.cpu_runtime_export knows the
+FPN). `accelerate(model)` exports that part of a model (models.cpu.export knows the
 families) to ONNX, cached per weights hash, image size and versions in the user cache folder, and
 from then on runs it with ONNX Runtime (or OpenVINO, which reads the same file) in place of
 PyTorch's: the rest of the model (memory attention, mask decoder) stays in PyTorch.

@@ -39,7 +39,8 @@ class TextPlan:
 
 
 def _folder_of(name: str, auto: bool = True) -> Path | None:
-    from roto_studio.models import licences, weights
+    from roto_studio.models.weights import licences
+    from roto_studio.models.weights import store as weights
 
     if auto and not licences.auto_may_use(name):
         return None
@@ -112,9 +113,9 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None) -> Text
 
 def build(plan: TextPlan, image_segmenter=None, device: str | None = None):
     """The TextFinder of a plan. Grounding DINO needs an ImageSegmenter (SAM 2) for its masks."""
-    from roto_studio.models import hf_build
+    from roto_studio.models.hf import build as hf_build
     from roto_studio.models.device import choose_device, cpu
-    from roto_studio.models.text_find import GroundingDinoFinder, Sam3TextFinder
+    from roto_studio.models.text.find import GroundingDinoFinder, Sam3TextFinder
 
     dev = (cpu() if device == "cpu" else choose_device(device)).device
     if plan.name == "sam3":
@@ -144,13 +145,13 @@ def find_objects(engine, finder, frame: int, phrases: Sequence[str], min_score: 
     """Find every instance of each phrase on `frame` and make one object per instance (named
     after its phrase), its mask stored as a keyframe. Returns [(object id, Found)]."""
     project = engine.project
-    frame = engine._check_frame(frame)
+    frame = engine.check_frame(frame)
     phrases = [p for p in phrases if p.strip()]
     if not phrases:
         raise ModelError("give at least one phrase to find, e.g. --text \"person, dog\".")
     image = engine.media.read(frame)
-    engine._run(lambda: finder.set_image(image, key=engine.image_key(frame)))
-    found = engine._run(lambda: finder.find(phrases, min_score))
+    engine.guarded(lambda: finder.set_image(image, key=engine.image_key(frame)))
+    found = engine.guarded(lambda: finder.find(phrases, min_score))
     made = []
     for item in found:
         taken = {o.name for o in project.objects}
@@ -164,9 +165,9 @@ def find_objects(engine, finder, frame: int, phrases: Sequence[str], min_score: 
 
 def build_video(plan: TextPlan, device: str | None = None, spill_dir=None):
     """SAM 3 video (a Sam3VideoPropagator) from the same weights as the SAM 3 finder."""
-    from roto_studio.models import hf_build
+    from roto_studio.models.hf import build as hf_build
     from roto_studio.models.device import choose_device, cpu
-    from roto_studio.models.sam3_video import Sam3VideoPropagator
+    from roto_studio.models.hf.sam3_video import Sam3VideoPropagator
 
     if plan.name != "sam3":
         raise ModelError("tracking phrases through the shot needs SAM 3 (--backend sam3).")

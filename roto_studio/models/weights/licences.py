@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from roto_studio.core.errors import ModelError
-from roto_studio.models import registry
+from roto_studio.models.weights import registry
 
 ALLOW_ENV = "ROTO_ALLOW_NONCOMMERCIAL"
 CONFIG_ENV = "ROTO_CONFIG_DIR"

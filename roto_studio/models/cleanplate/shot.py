@@ -25,9 +25,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from roto_studio.core.errors import Cancelled
-from roto_studio.models import align_flow
+from roto_studio.models.cleanplate import align as align_flow
 from roto_studio.models.base import FrameSource, Inpainter
-from roto_studio.models.cleanplate import CleanPlate, fill_parts, regions
+from roto_studio.models.cleanplate.frame import CleanPlate, fill_parts, regions
 
 WINDOW = 48  # frames per keyframe window (fixed on the shot; see clean_plate_frames)
 CONSENSUS = 8  # frames whose fills are averaged for a window's first fill (smooth inpainters)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from roto_studio.models.base import ImageSegmenter, Prediction, Prompt
-from roto_studio.models.sam2_common import feature_sizes
+from roto_studio.models.sam2.common import feature_sizes
 
 
 class Sam2ImageSegmenter(ImageSegmenter):

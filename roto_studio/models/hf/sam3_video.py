@@ -2,7 +2,7 @@
 
 Over transformers' `Sam3VideoModel` + `Sam3VideoProcessor`, driven as their documentation shows
 (`add_text_prompt`, `propagate_in_video_iterator`, `postprocess_outputs`). As for EdgeTAM
-(models.hf_video), the session's frames are read lazily from the FrameSource and its tracker
+(models.hf.video), the session's frames are read lazily from the FrameSource and its tracker
 memory beyond the attention window is spilled to disk, so memory stays flat in shot length.
 
 Behind the VideoPropagator interface: `add_prompt(frame, group, Prompt(text="person"))` adds a
@@ -22,9 +22,9 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
-from roto_studio.models.hf_speed import install_constant_caches
-from roto_studio.models.hf_video import LazyFrames, SessionMemory, memory_window
-from roto_studio.models.sam2_video import SpillDict
+from roto_studio.models.hf.speed import install_constant_caches
+from roto_studio.models.hf.video import LazyFrames, SessionMemory, memory_window
+from roto_studio.models.sam2.video import SpillDict
 
 
 class Sam3VideoPropagator(SessionMemory, VideoPropagator):

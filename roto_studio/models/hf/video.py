@@ -32,8 +32,8 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
-from roto_studio.models.hf_speed import fuse_backbone, install_constant_caches
-from roto_studio.models.sam2_video import SpillDict
+from roto_studio.models.hf.speed import fuse_backbone, install_constant_caches
+from roto_studio.models.sam2.video import SpillDict
 
 
 class LazyFrames(dict):
@@ -347,10 +347,10 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
         install_constant_caches(self.model)  # same values, computed once
         if fuse:  # opt-in: faster backbone, numerics differ in the last bits
             fuse_backbone(self.model)
-        self.runtime = None  # models.cpu_runtime.RuntimeChoice for EdgeTAM's image encoder
+        self.runtime = None  # models.cpu.runtime.RuntimeChoice for EdgeTAM's image encoder
         dev = torch.device(device) if device is not None else next(model.parameters()).device
         if type(model).__name__ == "EdgeTamVideoModel":  # on the CPU: ONNX Runtime where it pays
-            from roto_studio.models.cpu_runtime_export import accelerate_edgetam
+            from roto_studio.models.cpu.export import accelerate_edgetam
 
             self.runtime = accelerate_edgetam(self.model, weights_path, str(dev), cpu_runtime)
         self.processor = processor

@@ -30,11 +30,11 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .base import FrameSource, Prompt, VideoPropagator
-from .classical_cut import cut as min_cut
-from .classical_gmm import ColourGMM
-from .classical_grabcut import GrabCutSegmenter
-from .classical_image import alpha_from_logits, colour_features, feather
+from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.models.classical.cut import cut as min_cut
+from roto_studio.models.classical.gmm import ColourGMM
+from roto_studio.models.classical.grabcut import GrabCutSegmenter
+from roto_studio.models.classical.image import alpha_from_logits, colour_features, feather
 
 WORK_SIDE = 480  # longest side of the frames the tracker works on (the output is full size)
 RECENT = 4  # results kept per object (to restart propagation from a recent frame)

@@ -1,7 +1,7 @@
 """Model weights on disk: where they live, their state, the message for each state, loading.
 
 Each model has its own folder, `<weights folder>/NAME/`, holding its files at their repo paths (the
-layout huggingface_hub gives with local_dir); `download` (models.weights_fetch) writes exactly that
+layout huggingface_hub gives with local_dir); `download` (models.weights.fetch) writes exactly that
 and the loaders read it. The weights folder is env ROTO_WEIGHTS_DIR, else platformdirs' user data
 folder (`.../roto-studio/weights`). Offline folders (env ROTO_WEIGHTS_OFFLINE, several joined with
 the path separator, or `set_offline_folders`) are searched after it, as `F/NAME/`, `F/<repo name>/`
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from roto_studio.core.errors import Cancelled, ModelError
-from roto_studio.models import registry
+from roto_studio.models.weights import registry
 
 DISK_MARGIN = 256 * 2**20  # free space kept beyond the files themselves
 SIDECAR = ".sha256"  # `FILE.sha256` next to an unpinned file: its hash, recorded at download
@@ -363,8 +363,8 @@ def pick(names, auto: bool = True) -> tuple[str | None, Path | None, str]:
     """(name, main file, "") of the first usable model among NAMES, else (None, None, why): the
     message of the first one present but failing (wrong size, bad hash...), else the first missing.
     auto: leave out models whose licence does not permit commercial use unless the user allowed
-    them (models.licences); pass False when the user named the model."""
-    from roto_studio.models import licences
+    them (models.weights.licences); pass False when the user named the model."""
+    from roto_studio.models.weights import licences
 
     failing = []
     names = list(names)
@@ -438,23 +438,23 @@ def _mb(n: int) -> str:
 def accept_licence(name: str) -> Path:
     """Record that the user accepted NAME's licence (needed before a non-commercial model
     downloads); returns the file it is recorded in. For the window's model manager and the CLI."""
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     return licences.accept(name)
 
 
 def licence_accepted(name: str) -> bool:
     """Whether NAME may download: its licence permits commercial use, or the user accepted it."""
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     return licences.accepted(name)
 
 
 def download(name: str, progress: Callable[[int, int], None] | None = None,
              cancel: Callable[[], bool] | None = None, force: bool = False, resume: bool = False) -> Path:
-    """Download NAME into its folder and check it (see models.weights_fetch.download). A model whose
+    """Download NAME into its folder and check it (see models.weights.fetch.download). A model whose
     licence does not permit commercial use is refused (one line) until `accept_licence(NAME)`."""
-    from roto_studio.models import weights_fetch
+    from roto_studio.models.weights import fetch as weights_fetch
 
     return weights_fetch.download(name, progress, cancel, force, resume=resume)
 

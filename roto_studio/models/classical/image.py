@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .classical_gmm import ColourGMM
+from roto_studio.models.classical.gmm import ColourGMM
 
 SEED_SIDE = 160  # longest side of the image a click's seed region is grown in
 TOUCH = 0.04  # share of a window side covered by the result that means "the object goes on"

@@ -47,7 +47,8 @@ class OpenCVInpainter(Inpainter):
 def model_folder(name: str) -> Path | None:
     """The diffusers folder (model_index.json at its root) of registry entry NAME, when its files
     are present and pass their checks; None otherwise."""
-    from roto_studio.models import registry, weights
+    from roto_studio.models.weights import registry
+    from roto_studio.models.weights import store as weights
 
     spec = registry.get(name)
     path = weights.find(spec.name)
@@ -62,10 +63,10 @@ def model_folder(name: str) -> Path | None:
 def find_inpaint_weights() -> Path | None:
     """Folder of the first installed learned-inpainting model (registry kind 'inpaint'), or None."""
     try:
-        from roto_studio.models import registry
+        from roto_studio.models.weights import registry
     except ImportError:
         return None
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     for spec in registry.by_kind("inpaint"):
         if not licences.auto_may_use(spec.name):
@@ -113,6 +114,6 @@ def make_inpainter(backend: str = "auto", model: str | None = None, prompt: str 
                                  f"{DEFAULT_MODEL}` or use --backend opencv.")
             raise ModelError("learned inpainting needs torch and diffusers; `pip install diffusers` or use --backend opencv.")
         return OpenCVInpainter()
-    from roto_studio.models.inpaint_diffusers import DiffusionInpainter
+    from roto_studio.models.cleanplate.diffusion import DiffusionInpainter
 
     return DiffusionInpainter.from_folder(folder, device=device, prompt=prompt, seed=seed, steps=steps, notify=notify)

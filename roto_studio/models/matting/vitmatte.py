@@ -19,7 +19,7 @@ import numpy as np
 from roto_studio.core.errors import ModelError
 from roto_studio.core.trimap import FOREGROUND, UNKNOWN, normalize_trimap, unknown_bbox
 from roto_studio.models.base import Matter
-from roto_studio.models.matting_classical import solve_in_tiles
+from roto_studio.models.matting.classical import solve_in_tiles
 
 WEIGHT_NAMES = ("vitmatte-small", "vitmatte-base")
 
@@ -145,7 +145,7 @@ class ViTMatteMatter(Matter):
 
         image = np.ascontiguousarray(image[..., :3])
         if image.dtype != np.uint8:
-            from roto_studio.models.matting_classical import _to_uint8
+            from roto_studio.models.matting.classical import _to_uint8
 
             image = _to_uint8(image)
         tri = normalize_trimap(trimap)
@@ -180,7 +180,7 @@ def _first_line(exc: BaseException) -> str:
 
 def find_weights(names=WEIGHT_NAMES) -> tuple[str, Path] | None:
     """(name, main file) of the first usable ViTMatte model downloaded (checked), or None."""
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     name, path, _ = weights.pick(names)
     return (name, path) if path is not None else None
@@ -189,7 +189,7 @@ def find_weights(names=WEIGHT_NAMES) -> tuple[str, Path] | None:
 def load(name: str | None = None, device=None, **kwargs) -> ViTMatteMatter:
     """ViTMatte from its downloaded folder (name None = small, else base); a ModelError saying what
     is wrong with which file when it cannot be used."""
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     found, path, why = weights.pick((name,) if name else WEIGHT_NAMES, auto=not name)
     if path is None:
@@ -200,7 +200,7 @@ def load(name: str | None = None, device=None, **kwargs) -> ViTMatteMatter:
 def why_not() -> str | None:
     """Why `auto` matting cannot use ViTMatte (the weights' state, naming the file and the fix),
     or None when it can."""
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     _, path, why = weights.pick(WEIGHT_NAMES)
     if path is None:
@@ -227,7 +227,7 @@ def available_backends() -> list[str]:
 
 def make_matter(backend: str = "auto", device=None) -> Matter:
     """auto: ViTMatte when its weights (and transformers) are present, else classical."""
-    from roto_studio.models.matting_classical import ClassicalMatter
+    from roto_studio.models.matting.classical import ClassicalMatter
 
     if backend == "classical":
         return ClassicalMatter()

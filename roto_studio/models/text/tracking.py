@@ -15,7 +15,7 @@ import numpy as np
 
 from roto_studio.core.errors import ModelError
 from roto_studio.models.base import Prompt
-from roto_studio.models.text_backends import next_name
+from roto_studio.models.text.backends import next_name
 
 
 @dataclass
@@ -42,16 +42,16 @@ def track_phrases(engine, tracker, phrases: Sequence[str], start: int, direction
         raise ModelError("give at least one phrase to track, e.g. --text \"person, dog\".")
     result = result if result is not None else TrackResult()
     project = engine.project
-    start = engine._check_frame(start)
+    start = engine.check_frame(start)
     numbers = list(engine.media.frame_numbers)
     i = numbers.index(start)
     if stop is not None:
-        stop = engine._check_frame(stop)
+        stop = engine.check_frame(stop)
     frames = numbers[i:] if direction == "forward" else numbers[: i + 1][::-1]
     if stop is not None:
         frames = [f for f in frames if (f <= stop if direction == "forward" else f >= stop)]
     total = len(frames)
-    engine._run(lambda: tracker.start(engine.media))
+    engine.guarded(lambda: tracker.start(engine.media))
     for phrase in phrases:
         tracker.add_text(phrase, phrase)
     objects: dict[str, str | None] = {}  # tracker key -> obj_id (None: below min_score, ignored)
@@ -60,7 +60,7 @@ def track_phrases(engine, tracker, phrases: Sequence[str], start: int, direction
     try:
         while True:
             try:
-                frame, alphas = engine._run(lambda: next(gen))
+                frame, alphas = engine.guarded(lambda: next(gen))
             except StopIteration:
                 break
             for key, alpha in alphas.items():

@@ -28,9 +28,9 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from .base import ImageSegmenter, Prediction, Prompt
-from .classical_gmm import ColourGMM
-from .classical_image import (TOUCH, alpha_from_logits, alpha_to_logits, clean_mask, click_radii, colour_features,
+from roto_studio.models.base import ImageSegmenter, Prediction, Prompt
+from roto_studio.models.classical.gmm import ColourGMM
+from roto_studio.models.classical.image import (TOUCH, alpha_from_logits, alpha_to_logits, clean_mask, click_radii, colour_features,
                               disc_mask, feather, graph_cut, grown_window, is_uniform, seed_regions)
 
 WORK_SIDE = 360  # longest side of the working image for the iterations

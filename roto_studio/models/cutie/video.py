@@ -55,11 +55,11 @@ def _import_cutie():
 
 def find_weights(variant: str | None = None) -> Path | None:
     """A Cutie checkpoint on disk, or None: env ROTO_CUTIE_WEIGHTS (a file, used as given), else the
-    checked registry entries 'cutie-base' / 'cutie-small' (models.weights)."""
+    checked registry entries 'cutie-base' / 'cutie-small' (models.weights.store)."""
     env = os.environ.get("ROTO_CUTIE_WEIGHTS")
     if env and Path(env).is_file():
         return Path(env)
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     _, path, _ = weights.pick([WEIGHT_NAMES[v] for v in ([variant] if variant else VARIANTS)])
     return path
@@ -67,7 +67,7 @@ def find_weights(variant: str | None = None) -> Path | None:
 
 def missing_message(variant: str | None = None) -> str:
     """Why no Cutie weights can be used: the state of the file at fault and the command that fixes it."""
-    from roto_studio.models import weights
+    from roto_studio.models.weights import store as weights
 
     _, _, why = weights.pick([WEIGHT_NAMES[v] for v in ([variant] if variant else VARIANTS)])
     return f"{why.rstrip('.')} (or set ROTO_CUTIE_WEIGHTS to a cutie-*.pth file)."

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 from roto_studio.core.errors import Cancelled, ModelError
-from roto_studio.models import registry
-from roto_studio.models import weights as W
+from roto_studio.models.weights import registry
+from roto_studio.models.weights import store as W
 
 URL_CHUNK = 1 * 2**20  # bytes read per step of a plain-URL download (cancel is checked between steps)
 URL_TIMEOUT = 30  # seconds without data before a plain-URL download gives up
@@ -49,7 +49,7 @@ def download(name: str, progress: Callable[[int, int], None] | None = None,
     was fetched when stopped, and go on from it next time.
     """
     s = W.spec(name)
-    from roto_studio.models import licences
+    from roto_studio.models.weights import licences
 
     licences.require_accepted(name)
     if not force:

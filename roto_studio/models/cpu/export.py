@@ -9,14 +9,14 @@
   projections, what `forward_image` computes, position encodings likewise kept in PyTorch.
 
 `accelerate_edgetam(model)` / `accelerate_sam2(model)` replace that method on the model
-instance when models.cpu_runtime chooses ONNX Runtime, and return the RuntimeChoice.
+instance when models.cpu.runtime chooses ONNX Runtime, and return the RuntimeChoice.
 """
 
 from __future__ import annotations
 
 import torch
 
-from roto_studio.models import cpu_runtime
+from roto_studio.models.cpu import runtime as cpu_runtime
 
 
 class EdgeTamEncoder(torch.nn.Module):
@@ -64,7 +64,7 @@ def _folded(module):
     (timm's reparameterisation, hf_speed.fuse_backbone): fewer, larger ops for the export."""
     import copy
 
-    from roto_studio.models.hf_speed import fuse_backbone
+    from roto_studio.models.hf.speed import fuse_backbone
 
     folded = copy.deepcopy(module)
     try:

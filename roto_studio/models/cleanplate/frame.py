@@ -6,7 +6,7 @@ motion is not planar (parallax), by dense optical flow (DIS, composed frame to f
 align_flow); wherever the background is visible in the aligned frame it fills what is still
 missing, with a small colour gain match so exposure drifts do not leave seams. `align='auto'`
 picks flow for a frame when the flow around its hole disagrees with the homography. What no frame
-shows is left to a spatial fill (models.inpaint); over a shot, cleanplate_shot carries that fill
+shows is left to a spatial fill (models.cleanplate.inpaint); over a shot, cleanplate_shot carries that fill
 from few keyframes so it holds still.
 
 No Qt, no torch.
@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from roto_studio.models import align_flow
+from roto_studio.models.cleanplate import align as align_flow
 from roto_studio.models.base import FrameSource, Inpainter
-from roto_studio.models.inpaint import OpenCVInpainter, find_inpaint_weights, make_inpainter  # noqa: F401
+from roto_studio.models.cleanplate.inpaint import OpenCVInpainter, find_inpaint_weights, make_inpainter  # noqa: F401
 
 FLOW_DISAGREES = 0.75  # px: median gap between flow and homography around a hole that means parallax
 # A source's pixels fill a part of the hole only if the background around the part lines up

@@ -249,7 +249,7 @@ class Sam2VideoPropagator(VideoPropagator):
 
         if not isinstance(model, SAM2VideoPredictor):
             raise ModelError("the SAM 2 video backend needs a SAM2VideoPredictor model; "
-                             "build it with roto_studio.models.sam2_common.load.")
+                             "build it with roto_studio.models.sam2.common.load.")
         self.model = model
         _install_dtype_fix(model)
         self.offload_state_to_cpu = offload_state_to_cpu

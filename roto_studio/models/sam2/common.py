@@ -36,7 +36,7 @@ def config_for(name: str) -> str:
     if text.endswith(".yaml") and text.startswith("sam2"):
         return str(name) if "/" in str(name) else f"configs/sam2.1/{text}"
     try:  # the registry knows the names users type
-        from roto_studio.models import registry
+        from roto_studio.models.weights import registry
 
         for spec in registry.by_kind("sam2"):
             if text in (spec.name, spec.filename.lower()) and spec.config:
@@ -123,7 +123,7 @@ def load_checkpoint(model, path) -> None:
 def load(name_or_path, device: str = "cpu", config: str | None = None, image_size: int | None = None):
     """A SAM2VideoPredictor with real weights.
 
-    name_or_path: a registry name ('sam2.1-tiny': the file is found by models.weights, or a
+    name_or_path: a registry name ('sam2.1-tiny': the file is found by models.weights.store, or a
     ModelError names the download command) or a .pt path (its size read from the file name, or
     from `config`).
     """
@@ -134,7 +134,7 @@ def load(name_or_path, device: str = "cpu", config: str | None = None, image_siz
                              "`roto-studio models download sam2.1-tiny`.")
         cfg = config_for(config or path.name)
     else:
-        from roto_studio.models import weights
+        from roto_studio.models.weights import store as weights
 
         name = str(name_or_path)
         cfg = config_for(config or name)

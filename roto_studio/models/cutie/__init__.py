@@ -1,0 +1,1 @@
+"""Cutie video propagation (rf-cutie)."""

@@ -1,0 +1,1 @@
+"""The transformers models: building them, EdgeTAM and SAM 3 tracker propagation, SAM 3 video."""

@@ -1,0 +1,1 @@
+"""Edge refinement: ViTMatte and classical matting."""
