@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--allow-noncommercial", action="store_true",
                        help="let Auto pick models whose licence does not permit commercial use "
                             "(also env ROTO_ALLOW_NONCOMMERCIAL=1)")
-        p.set_defaults(_run=module.run)
+        p.set_defaults(command_run=module.run)
     return parser
 
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return _unknown_word(first)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:  # only options, e.g. `roto-studio -v`
+    if getattr(args, "command_run", None) is None:  # only options, e.g. `roto-studio -v`
         parser.print_help()
         return 0
     stderr = sys.stderr
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
         licences.set_allow_noncommercial(True)
     try:
-        return int(args._run(args) or 0)
+        return int(args.command_run(args) or 0)
     except RotoError as exc:
         return tracker.fail("roto-studio: " + " ".join(str(exc).split()), 2)  # one line, always
     except KeyboardInterrupt:

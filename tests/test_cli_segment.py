@@ -113,19 +113,19 @@ def test_extending_a_project_and_errors(tmp_path, clip, capsys):
 
 
 def test_ctrl_c_keeps_finished_frames(tmp_path, clip, monkeypatch, capsys):
-    from roto_studio.commands import segment
+    from roto_studio.commands import common
     from roto_studio.models import backends
     from tests.models.test_engine import FakeVideo
 
     monkeypatch.setattr(backends.BackendSet, "video", property(lambda self: FakeVideo()))
 
-    class Interrupting(segment._Progress):
-        def __call__(self, done, total):
-            super().__call__(done, total)
+    class Interrupting(common.Progress):
+        def __call__(self, done, total, text=None):
+            super().__call__(done, total, text)
             if done == 3:
                 os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C
 
-    monkeypatch.setattr(segment, "_Progress", Interrupting)
+    monkeypatch.setattr(common, "Progress", Interrupting)
     media, truth = clip
     out = tmp_path / "shot.roto"
     png = write_mask(tmp_path / "m.png", truth[1001])

@@ -11,11 +11,11 @@ Exit status 0 when every shot finished, 1 when some failed, 2 for bad arguments.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roto_studio.commands import common
 from roto_studio.core.errors import RotoError
 
 HELP = "Render many saved projects: one after another, or as tasks on a Ray cluster (--ray)."
@@ -129,51 +129,22 @@ def render_one(shot: str, out_root: str | None, kwargs: dict, frames: tuple[int,
     return {"frames": result.frames, "seconds": result.seconds, "done": result.done(), "skipped": result.skipped()}
 
 
-class Progress:
-    """A progress bar on stderr (tqdm when installed, else a plain counter line)."""
-
-    def __init__(self, total: int, unit: str):
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            tqdm = None
-        self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True) if tqdm else None
-        self.total, self.done, self.unit = total, 0, unit
-
-    def update(self, n: int = 1, text: str | None = None) -> None:
-        self.done += n
-        if self.bar is not None:
-            if text:
-                self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(n)
-        else:
-            print(f"{self.done}/{self.total} {self.unit}s" + (f" ({text})" if text else ""),
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def run_sequential(shots: list[Path], out_root, kwargs: dict) -> list[ShotRow]:
     rows = []
-    progress = Progress(len(shots), "shot")
-    try:
-        for shot in shots:
-            row = ShotRow(shot_name(shot), out=str(shot_out(shot, out_root)) if writes_files(kwargs) else "")
-            t0 = time.monotonic()
-            try:
-                info = render_one(str(shot), out_root, kwargs)
-                row.frames = info["frames"]
-            except RotoError as exc:
-                row.status = f"failed: {one_line(exc)}"
-            except Exception as exc:  # noqa: BLE001 - one shot's failure must not stop the others
-                row.status = f"failed: {type(exc).__name__}: {one_line(exc)}"
-            row.seconds = time.monotonic() - t0
-            rows.append(row)
-            progress.update(1, row.shot)
-    finally:
-        progress.close()
+    progress = common.Progress("batch", "shots")
+    for shot in shots:
+        row = ShotRow(shot_name(shot), out=str(shot_out(shot, out_root)) if writes_files(kwargs) else "")
+        t0 = time.monotonic()
+        try:
+            info = render_one(str(shot), out_root, kwargs)
+            row.frames = info["frames"]
+        except RotoError as exc:
+            row.status = f"failed: {one_line(exc)}"
+        except Exception as exc:  # noqa: BLE001 - one shot's failure must not stop the others
+            row.status = f"failed: {type(exc).__name__}: {one_line(exc)}"
+        row.seconds = time.monotonic() - t0
+        rows.append(row)
+        progress(len(rows), len(shots), row.shot)
     return rows
 
 
@@ -197,7 +168,7 @@ def summary_table(rows: list[ShotRow]) -> str:
 
 
 def run(args) -> int:
-    from roto_studio.commands.render import server_client
+    from roto_studio.commands.common import connect
 
     shots_args = list(args.shots)
     address = args.ray
@@ -217,7 +188,7 @@ def run(args) -> int:
     if "export" in parse_stages(args.stages) and not args.format:
         args.format = "exr"  # the window's default export format
     kwargs = render_kwargs(args)
-    server_client(kwargs["server"], kwargs["token_file"])  # reachable, token accepted: before any work
+    connect(kwargs["server"], kwargs["token_file"])  # reachable, token accepted: before any work
     shots = find_shots(shots_args)
     if address is None:
         rows = run_sequential(shots, args.out, kwargs)

@@ -92,7 +92,8 @@ def submit_shot(ray, task, shot, numbers, out_root, kwargs, gpus, chunk, retries
 def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs, gpus_per_task=0.0) -> list:
     import uuid
 
-    from roto_studio.commands.batch import Progress, ShotRow, shot_name, shot_out, writes_files
+    from roto_studio.commands import common
+    from roto_studio.commands.batch import ShotRow, shot_name, shot_out, writes_files
     from roto_studio.commands.batch_tasks import check_gpus
 
     ray = import_ray()
@@ -123,7 +124,8 @@ def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs, gpu
                                          gpus_per_task or 0.0, run_id):
                 pending[ref] = (shot, what)
         left = {s: sum(1 for v in pending.values() if v[0] == s) for s in shots}
-        progress = Progress(len(pending), "task")
+        progress = common.Progress("batch", "tasks")
+        tasks = len(pending)
         t0 = time.monotonic()
         try:
             while pending:
@@ -142,13 +144,11 @@ def run_ray(shots, address, gpus_per_shot, chunk, retries, out_root, kwargs, gpu
                             row.status = f"failed ({what}): {_message(exc)}"
                     left[shot] -= 1
                     finished = sum(1 for s in shots if left.get(s) == 0)
-                    progress.update(1, f"{finished}/{len(shots)} shots, {time.monotonic() - t0:.0f}s")
+                    progress(tasks - len(pending), tasks, f"{finished}/{len(shots)} shots, {time.monotonic() - t0:.0f}s")
         except KeyboardInterrupt:
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
-        finally:
-            progress.close()
         return [rows[s] for s in shots]
     finally:
         if own:

@@ -40,7 +40,7 @@ def add_arguments(parser) -> None:
                         help="the plate's input colour space (OCIO name), saved with the project")
     parser.add_argument("--pattern", metavar="P",
                         help="file names: {object}, {project} and one frame token (default {object}_clean.####)")
-    from roto_studio.commands.segment import add_server_arguments
+    from roto_studio.commands.common import add_server_arguments
 
     add_server_arguments(parser)
 
@@ -68,7 +68,7 @@ def run(args) -> int:
     def notify(message):
         print(f"\rclean plate: {message}", file=sys.stderr, flush=True)
 
-    from roto_studio.commands.segment import server_client
+    from roto_studio.commands.common import server_client
 
     inpainter = make_inpainter_for(settings, notify, server_client(args))
     print(f"clean plate: fills by {getattr(inpainter, 'name', 'inpainting')}"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-import time
+
+from roto_studio.commands.common import Progress
 
 HELP = "Export the project's mattes as EXR, PNG (8/16-bit), ProRes 4444 with alpha or Cryptomatte."
 
@@ -80,31 +81,6 @@ def options_from_args(args, frame_range=None):
     )
 
 
-class _Progress:
-    """Progress on stderr: a rewritten line on a terminal, a line per ~10% otherwise."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-        self.last_step = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.quiet or total <= 0:
-            return
-        if self.tty:
-            now = time.monotonic()
-            if done == total or now - self.last > 0.2:
-                self.last = now
-                end = "\n" if done == total else ""
-                print(f"\rexport: {done}/{total}", end=end, file=sys.stderr, flush=True)
-        else:
-            step = done * 10 // total
-            if step != self.last_step:
-                self.last_step = step
-                print(f"export: {done}/{total}", file=sys.stderr, flush=True)
-
-
 def run(args) -> int:
     from roto_studio.core.export import export_project, parse_range
     from roto_studio.core.project import load_project
@@ -117,7 +93,7 @@ def run(args) -> int:
 
     options.provenance = {"models": model_entries(project)}
     notes: list[str] = []
-    paths = export_project(project, args.out, options, progress=_Progress(args.quiet), notes=notes)
+    paths = export_project(project, args.out, options, progress=Progress("export", quiet=args.quiet), notes=notes)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     what = "movie" if args.format == "prores" else "file"

@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
                              "frame (0-360; 180 = common film; default: the object's edge setting, else 0)")
     parser.add_argument("--colorspace", metavar="NAME",
                         help="the plate's input colour space (OCIO name), saved with the project")
-    from roto_studio.commands.segment import add_server_arguments
+    from roto_studio.commands.common import add_server_arguments
 
     add_server_arguments(parser)
 
@@ -59,7 +59,7 @@ def run(args) -> int:
         objects = list(project.objects)
     if args.band is not None and args.band < 1:
         raise ProjectError("--band must be at least 1 pixel.")
-    from roto_studio.commands.segment import server_client
+    from roto_studio.commands.common import server_client
 
     client = server_client(args)
     if client is not None:

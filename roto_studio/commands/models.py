@@ -7,7 +7,8 @@ import os
 import signal
 import sys
 import threading
-import time
+
+from roto_studio.commands.common import Progress
 
 HELP = "List, download or verify model weights (SAM 2.1, ViTMatte, ...)."
 OPEN_LICENCES = ("Apache-2.0", "MIT")
@@ -77,20 +78,6 @@ def _list(args) -> int:
     return 0
 
 
-class _Progress:
-    def __init__(self, name: str):
-        self.name = name
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.25 and done != total:
-            return
-        self.last = now
-        pct = f"{100 * done / total:5.1f}%" if total else "     "
-        print(f"\r{self.name}: {pct} {_size(done)} / {_size(total)}", end="", file=sys.stderr, flush=True)
-
-
 def _download(args) -> int:
     from roto_studio.core.errors import Cancelled
     from roto_studio.models.weights import store as weights
@@ -114,7 +101,7 @@ def _download(args) -> int:
     if threading.current_thread() is threading.main_thread():
         old = signal.signal(signal.SIGINT, lambda *a: stop.set())
     try:
-        path = weights.download(args.name, progress=_Progress(args.name), cancel=stop.is_set, force=args.force,
+        path = weights.download(args.name, progress=Progress(args.name, amount=_size), cancel=stop.is_set, force=args.force,
                                 resume=args.resume)
     except Cancelled as exc:
         print(f"\nroto-studio: {exc}", file=sys.stderr)

@@ -37,7 +37,7 @@ def add_arguments(p) -> None:
 def add_render_arguments(p, out_help: str | None = None) -> None:
     """Options shared by `render` and `batch`."""
     from roto_studio.commands.export import add_output_arguments
-    from roto_studio.commands.segment import add_server_arguments
+    from roto_studio.commands.common import add_server_arguments
 
     p.add_argument("--stages", default=DEFAULT_STAGES, metavar="LIST",
                    help=f"comma-separated stages out of {','.join(STAGES)} (default: {DEFAULT_STAGES}); "
@@ -71,17 +71,6 @@ def parse_stages(text: str) -> list[str]:
         raise RotoError(f"unknown stage {bad[0]!r}" if bad else "no stages given"
                         + f"; choose from {','.join(STAGES)} (e.g. --stages track,matte).")
     return [s for s in STAGES if s in names]
-
-
-def server_client(url: str | None, token_file: str | None = None):
-    """The model server client for --server (checked: reachable, token accepted), or None."""
-    if not url:
-        return None
-    from roto_studio.client.http import ServerClient, token_from
-
-    client = ServerClient(url, token_from(token_file))
-    client.status()
-    return client
 
 
 class FrameLog:
@@ -169,7 +158,9 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
     if not project.objects:
         raise RotoError(f"{project.folder} has no objects; prompt the shot in the window first.")
     out = Path(out) if out is not None else None
-    client = server_client(server, token_file)
+    from roto_studio.commands.common import connect
+
+    client = connect(server, token_file)
     with project.open_media() as media:
         numbers = list(media.frame_numbers)
         if not numbers:

@@ -8,8 +8,11 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
+
+from roto_studio.commands import common
+from roto_studio.commands.common import (add_server_arguments, catch_sigint, open_project, open_shot_media,
+                                         server_client)
 
 HELP = "Segment an object from clicks, a box or a mask on one frame, and propagate it through the shot."
 
@@ -51,25 +54,6 @@ def add_arguments(parser) -> None:
                         help="a checkpoint file, or a folder holding weights (offline folder)")
     parser.add_argument("--model", metavar="NAME", help="SAM 2 weights to use, e.g. sam2.1-small (default: best present)")
     add_server_arguments(parser)
-
-
-def add_server_arguments(parser) -> None:
-    """--server URL / --token-file F: run the models on a model server (`roto-studio serve`)."""
-    parser.add_argument("--server", metavar="URL",
-                        help="run the models on this model server (roto-studio serve), e.g. http://gpu-box:8765")
-    parser.add_argument("--token-file", metavar="F",
-                        help="the server's token (first line of F; default: env ROTO_SERVER_TOKEN)")
-
-
-def server_client(args):
-    """The model server client for --server, or None (models run in this process)."""
-    if not getattr(args, "server", None):
-        return None
-    from roto_studio.client.http import ServerClient, token_from
-
-    client = ServerClient(args.server, token_from(args.token_file))
-    client.status()  # fails early, in one line, when the server is not there or refuses the token
-    return client
 
 
 def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
@@ -139,74 +123,10 @@ def read_mask(path, width: int, height: int):
     return np.clip(img.astype(np.float32) / scale, 0.0, 1.0)
 
 
-def open_shot_media(project, args):
-    """The shot's media with the project's colour and frame-rate settings (--colorspace and --fps
-    saved into the project first; the built-in OCIO config's versioned name recorded)."""
-    from roto_studio.core.media import open_media
-
-    if args.colorspace:
-        project.settings["colorspace"] = args.colorspace
-    if args.fps:
-        project.set_fps(args.fps)
-    media = open_media(args.media, colorspace=project.settings.get("colorspace"),
-                       colour_config=project.settings.get("ocio_config"))
-    if media.colour_config.source == "built-in":
-        project.settings.setdefault("ocio_config", media.colour_config.name)
-    media.set_fps(project.settings.get("fps"))
-    return media
-
-
-def catch_sigint(stop: threading.Event):
-    """On the main thread, the first Ctrl-C sets `stop` (finish this frame), the second quits.
-    Returns the previous handler to put back (None off the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def on_sigint(*_):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping after this frame (Ctrl-C again to quit now)...", file=sys.stderr)
-    return signal.signal(signal.SIGINT, on_sigint)
-
-
-def _open_project(out: str, media_path: str):
-    from roto_studio.core.errors import ProjectError
-    from roto_studio.core.project import PROJECT_FILE, create_project, load_project, project_folder
-
-    folder = project_folder(out)
-    if (folder / PROJECT_FILE).exists():
-        project = load_project(folder)
-        given = Path(media_path).expanduser()
-        given = given.resolve() if given.exists() else given
-        mine = project.media_ref()
-        mine = mine.resolve() if mine.exists() else mine
-        if str(given) != str(mine):
-            raise ProjectError(f"{folder} is a project for {project.media_path}, not {media_path}; "
-                               "choose another --out or the same media.")
-        return project, False
-    return create_project(folder, media_path), True
-
-
-def _fps_line(media) -> str:
+def fps_line(media) -> str:
     from roto_studio.core.framerate import fps_decimal, fps_text
 
     return f"{fps_decimal(media.fps)} ({fps_text(media.fps)}), {media.fps_note}"
-
-
-class _Progress:
-    def __init__(self, label: str):
-        self.label = label
-        self.last = 0.0
-        self.t0 = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.2 and done != total:
-            return
-        self.last = now
-        rate = done / max(1e-6, now - self.t0)
-        print(f"\r{self.label}: {done}/{total} frames ({rate:.1f} fps)", end="", file=sys.stderr, flush=True)
 
 
 def run(args) -> int:
@@ -230,14 +150,14 @@ def run(args) -> int:
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
 
-    project, created = _open_project(args.out, args.media)
+    project, created = open_project(args.out, args.media)
     with open_shot_media(project, args) as media:
         prompt = _prompt(args, int(media.width), int(media.height))  # bad input: one line, before any note
         numbers = list(media.frame_numbers)
         if args.frame not in set(numbers):
             raise RotoError(f"frame {args.frame} is not in the media (frames {numbers[0]}-{numbers[-1]}); "
                             "give --frame one of them.")
-        print(f"frame rate: {_fps_line(media)}", file=sys.stderr)
+        print(f"frame rate: {fps_line(media)}", file=sys.stderr)
         obj = project.object_by_name(args.object) if args.object else None
         if obj is None:
             obj = project.add_object(args.object)
@@ -264,7 +184,7 @@ def run(args) -> int:
                 print(f"frame {args.frame}: mask covers {100 * float((alpha >= 0.5).mean()):.1f}% of the frame")
                 if args.propagate != "none" and not stop.is_set():
                     result = engine.propagate([obj.id], args.frame, args.propagate,
-                                              progress=_Progress(f"propagating {args.propagate}"), cancel=stop.is_set)
+                                              progress=common.Progress(f"propagating {args.propagate}", "frames", rate=True), cancel=stop.is_set)
                     print(file=sys.stderr)
                     frames = result.written.get(obj.id, [])
                     locked = result.locked.get(obj.id, [])

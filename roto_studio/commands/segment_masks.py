@@ -8,14 +8,14 @@ import sys
 
 
 def run_masks(args) -> int:
-    from roto_studio.commands.segment import _open_project, _Progress, catch_sigint, open_shot_media
+    from roto_studio.commands import common
     from roto_studio.core.errors import RotoError
     from roto_studio.ops.mask_import import find_masks, match_frames, read_masks, store_keyframes
 
     if args.point or args.box or args.mask or args.text is not None:
         raise RotoError("give --masks alone, without --point, --box, --mask or --text.")
-    project, created = _open_project(args.out, args.media)
-    with open_shot_media(project, args) as media:
+    project, created = common.open_project(args.out, args.media)
+    with common.open_shot_media(project, args) as media:
         plan = match_frames(find_masks(args.masks), media.frame_numbers, args.mask_offset)
         alphas = read_masks(plan, int(media.width), int(media.height))
         obj = project.object_by_name(args.object) if args.object else None
@@ -40,11 +40,11 @@ def run_masks(args) -> int:
 
         engine = Engine(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
         stop = threading.Event()
-        old = catch_sigint(stop)
+        old = common.catch_sigint(stop)
         try:
             with inference_context(engine.device):
                 result = engine.propagate([obj.id], args.frame, args.propagate,
-                                          progress=_Progress(f"propagating {args.propagate}"), cancel=stop.is_set)
+                                          progress=common.Progress(f"propagating {args.propagate}", "frames", rate=True), cancel=stop.is_set)
             print(file=sys.stderr)
             frames = result.written.get(obj.id, [])
             print(f"propagated {args.propagate}: {len(frames)} frames written")

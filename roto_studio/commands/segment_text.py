@@ -12,7 +12,7 @@ import threading
 
 
 def run_text(args) -> int:
-    from roto_studio.commands.segment import _open_project, _Progress, catch_sigint, open_shot_media, server_client
+    from roto_studio.commands import common
     from roto_studio.core.errors import RotoError
     from roto_studio.models.text import backends as text_backends
     from roto_studio.models.device import inference_context
@@ -30,7 +30,7 @@ def run_text(args) -> int:
         raise RotoError(f"--min-score {args.min_score} must lie between 0 and 1.")
     text_name = args.backend if args.backend in ("sam3", "grounding-dino") else "auto"
     prop_name = "auto" if text_name != "auto" else args.backend
-    client = server_client(args)
+    client = common.server_client(args)
     if client is None:
         plan = text_backends.choose(text_name, args.weights)
         print(f"text backend: {plan.describe()}", file=sys.stderr)
@@ -41,8 +41,8 @@ def run_text(args) -> int:
         if args.weights:
             raise RotoError("--weights is for models run in this process; the server uses its own weights.")
         plan, video_text = None, args.backend == "sam3" and args.propagate != "none"
-    project, created = _open_project(args.out, args.media)
-    with open_shot_media(project, args) as media:
+    project, created = common.open_project(args.out, args.media)
+    with common.open_shot_media(project, args) as media:
         if client is not None:
             from roto_studio.client.remote import remote_engine
 
@@ -50,7 +50,7 @@ def run_text(args) -> int:
         else:
             engine = Engine(project, backend=prop_name, weights=engine_weights, model=args.model, media=media)
         stop = threading.Event()
-        old = catch_sigint(stop)
+        old = common.catch_sigint(stop)
         try:
             with inference_context(engine.device):
                 print(f"project: {project.folder}{' (new)' if created else ''}")
@@ -72,7 +72,7 @@ def run_text(args) -> int:
                 if made and args.propagate != "none" and not stop.is_set():
                     ids = [oid for oid, _ in made]
                     result = engine.propagate(ids, args.frame, args.propagate, cancel=stop.is_set,
-                                              progress=_Progress(f"propagating {args.propagate}"))
+                                              progress=common.Progress(f"propagating {args.propagate}", "frames", rate=True))
                     print(file=sys.stderr)
                     project.save()
                     print(f"propagated {args.propagate}: {result.count} masks written for {len(ids)} objects")
@@ -104,7 +104,7 @@ def _report(project, made, phrases, args) -> None:
 
 
 def _track(engine, plan, phrases, args, stop) -> int:
-    from roto_studio.commands.segment import _Progress
+    from roto_studio.commands import common
     from roto_studio.models.text import backends as text_backends
     from roto_studio.models.text.tracking import run_tracking
 
@@ -117,7 +117,7 @@ def _track(engine, plan, phrases, args, stop) -> int:
     where = f" [server {engine.backends.client.url}]" if plan is None else ""
     print(f"backend: SAM 3 video (phrases tracked through the shot){where}", file=sys.stderr)
     result = run_tracking(engine, tracker, phrases, args.frame, args.propagate, min_score=args.min_score,
-                          progress=_Progress(f"tracking {args.propagate}"), cancel=stop.is_set)
+                          progress=common.Progress(f"tracking {args.propagate}", "frames", rate=True), cancel=stop.is_set)
     print(file=sys.stderr)
     project = engine.project
     for oid, (phrase, first) in result.created.items():

@@ -50,6 +50,15 @@ class Payload:
     def on_disk(self) -> bool:
         return self._path is not None
 
+    def spill(self, path: Path) -> None:
+        """Write the bytes to `path` and let go of them in memory (OSError/RotoError: left as it was)."""
+        _write(path, self._data)
+        self._path, self._data = path, None
+
+    def drop(self) -> None:
+        """Forget the bytes: get() then says the step was lost."""
+        self._data, self.lost = None, True
+
     def get(self) -> dict:
         if self._data is not None:
             return self._data
@@ -140,12 +149,11 @@ class UndoPayloads:
             self.memory_bytes -= payload.nbytes
             try:
                 path = self._spill_path(ident)
-                _write(path, payload._data)
+                payload.spill(path)
             except (OSError, RotoError) as exc:
                 self._drop(payload, exc)
                 continue
             self._paths[ident] = path
-            payload._path, payload._data = path, None
             self.disk_bytes += payload.nbytes
             self.spilled += 1
 
@@ -163,7 +171,7 @@ class UndoPayloads:
         return self._folder.path / f"{ident}.bin"
 
     def _drop(self, payload: Payload, exc: Exception) -> None:
-        payload._data, payload.lost = None, True
+        payload.drop()
         self.dropped += 1
         if self.on_drop is not None and not self._told:
             self._told = True

@@ -57,7 +57,7 @@ def _installed(module: str) -> bool:
         return False
 
 
-def _random_mode(value: str | None = None) -> tuple[str, int] | None:
+def random_mode(value: str | None = None) -> tuple[str, int] | None:
     text = (value if value is not None else os.environ.get("ROTO_SAM2_RANDOM_WEIGHTS", "")).strip()
     if not text:
         return None
@@ -68,7 +68,7 @@ def _random_mode(value: str | None = None) -> tuple[str, int] | None:
         raise ModelError(f"ROTO_SAM2_RANDOM_WEIGHTS={text!r} is not SIZE or CONFIG@SIZE (e.g. tiny@256).") from None
 
 
-def _sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
+def sam2_weights(model: str | None) -> tuple[str | None, Path | None, str]:
     """(registry name, file, why-not) of the SAM 2 weights to use."""
     from roto_studio.models.weights import store as weights
 
@@ -116,7 +116,7 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
         if wpath.is_dir():
             from roto_studio.models.weights import store as wmod
 
-            wmod.set_offline_folders([wpath, *wmod._offline_extra])
+            wmod.add_offline_folder(wpath)
         elif wpath.is_file():
             wfile = wpath
         else:
@@ -139,7 +139,7 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
     if name == "edgetam":
         return _edgetam_plan(wfile, weights, device)
 
-    random = _random_mode()
+    random = random_mode()
     sam2_ok = _installed("sam2") and _installed("torch")
     if name == "sam2" or (name == "auto" and sam2_ok):
         if not sam2_ok:
@@ -150,7 +150,7 @@ def choose(name: str = "auto", weights: str | os.PathLike | None = None, model: 
                                random=random, device=device)
         if wfile is not None:
             return BackendPlan("sam2", f"weights {wfile.name}", model=model, weights=wfile, device=device)
-        reg, path, why = _sam2_weights(model)
+        reg, path, why = sam2_weights(model)
         if path is not None:
             return BackendPlan("sam2", f"SAM 2 weights found ({path})", model=reg, weights=path, device=device)
         if name == "sam2":
@@ -197,6 +197,11 @@ class BackendSet:
         self._clicks_model = None
 
     @property
+    def built_video(self):
+        """The video propagator when it has been built, else None (nothing is built to ask)."""
+        return self._video
+
+    @property
     def device(self):
         """models.device.DeviceChoice for torch backends, None for the classical one."""
         if self._device is None and self.plan.uses_torch:
@@ -215,7 +220,7 @@ class BackendSet:
                 self._sam2_model = sam2_common.from_config(config, image_size=self.plan.image_size or size,
                                                            seed=0, device=dev)
             elif self.plan.name in ("cutie", "edgetam"):  # SAM 2 only answers the clicks
-                random = _random_mode()
+                random = random_mode()
                 if random:
                     self._sam2_model = sam2_common.from_config(random[0], image_size=random[1], seed=0, device=dev)
                 else:
@@ -245,9 +250,9 @@ class BackendSet:
     def _sam2_for_clicks(self) -> bool:
         if not (_installed("sam2") and _installed("torch")):
             return False
-        if _random_mode():
+        if random_mode():
             return True
-        reg, path, _ = _sam2_weights(None)
+        reg, path, _ = sam2_weights(None)
         self._clicks_model = reg
         return path is not None
 

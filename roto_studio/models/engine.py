@@ -37,13 +37,15 @@ class Engine:
     def __init__(self, project, backend: str = "auto", weights=None, model: str | None = None,
                  device: str | None = None, image: ImageSegmenter | None = None,
                  video: VideoPropagator | None = None, media=None,
-                 plan: backends_mod.BackendPlan | None = None, backends=None):
+                 plan: backends_mod.BackendPlan | None = None, backends=None, own_media: bool | None = None):
         """backends: a BackendSet-shaped object to use (client.remote.RemoteBackends: the models
-        run on a model server; this engine still writes the project)."""
+        run on a model server; this engine still writes the project). own_media: close the media
+        with the engine (default: when it opened them itself)."""
         self.project = project
         self._media = media
         self._colour = self._colour_settings()
-        self._own_media = media is None
+        self._own_media = media is None if own_media is None else bool(own_media)
+        self.helpers: dict = {}  # built once per engine by the layers above (text finder, matting models)
         self._image = image
         self._video = video
         if backends is not None:

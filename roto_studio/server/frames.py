@@ -144,6 +144,11 @@ class FrameCache:
             self._trim()
             self._cond.notify_all()
 
+    def wake(self) -> None:
+        """Wake the readers waiting for a frame (new hashes were registered)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def _trim(self) -> None:
         while len(self._decoded) > self._keep:
             self._decoded.popitem(last=False)
@@ -210,8 +215,7 @@ class UploadedFrames:
                 raise wire.WireError("frame hashes are 64 hex digits.")
         with self._lock:
             self.hashes.update(mapping)
-        with self.cache._cond:
-            self.cache._cond.notify_all()
+        self.cache.wake()
 
     def read(self, frame: int) -> np.ndarray:
         frame = int(frame)

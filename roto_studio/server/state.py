@@ -173,7 +173,7 @@ class Session:
         return video
 
     def close(self) -> None:
-        video = self.backends._video
+        video = self.backends.built_video
         if video is not None and hasattr(video, "close"):
             try:
                 video.close()

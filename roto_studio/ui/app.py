@@ -114,7 +114,7 @@ def _quit_when_frame_shown(app, window, timeout_s: float) -> None:
     timer = QTimer(window)
 
     def poll():
-        frame = getattr(window, "_shown_frame", None)
+        frame = window.playback.shown_frame
         if frame is not None:
             print(f"roto-studio: frame {frame} shown", flush=True)
             timer.stop()

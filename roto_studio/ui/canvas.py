@@ -193,6 +193,11 @@ class Canvas(QGraphicsView):
         self._update_cursor()
 
     # -- content
+    @property
+    def sizing_brush(self) -> bool:
+        """True while a brush-size drag is under way (the toolbar leaves the cursor alone)."""
+        return self._size_drag is not None
+
     def overlay_key(self) -> tuple:
         """What the overlay depends on besides the frame (read from any thread)."""
         return (self.view_mode, self.opacity)

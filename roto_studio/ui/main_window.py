@@ -361,7 +361,6 @@ class MainWindow(QMainWindow):
     service = property(lambda self: self.shot.service)
     reader = property(lambda self: self.playback.reader)
     play_timer = property(lambda self: self.playback.play_timer)
-    _shown_frame = property(lambda self: self.playback.shown_frame)
 
     def open_path(self, path) -> bool:
         return self.projects.open_path(path)

@@ -109,7 +109,8 @@ class Timeline(QWidget):
     def _pos(self, frame: int) -> int:
         return max(0, bisect.bisect_left(self.numbers, frame)) if self.numbers else 0
 
-    def _x(self, frame: int, edge: str = "left") -> float:
+    def edge_x(self, frame: int, edge: str = "left") -> float:
+        """x of the left (or right) edge of `frame`'s slot on the bar."""
         n = max(len(self.numbers), 1)
         w = self.width() - 12
         i = self._pos(frame) + (1 if edge == "right" else 0)
@@ -124,7 +125,7 @@ class Timeline(QWidget):
 
     def x_of(self, frame: int) -> float:
         """Centre x of `frame` (tests use it to click on the bar)."""
-        return (self._x(frame) + self._x(frame, "right")) / 2
+        return (self.edge_x(frame) + self.edge_x(frame, "right")) / 2
 
     # -- input
     def mousePressEvent(self, event):
@@ -157,20 +158,20 @@ class Timeline(QWidget):
         track = QRectF(6, 14, self.width() - 12, h - 22)
         p.fillRect(track, QColor(52, 52, 56))
         if self.in_frame is not None and self.out_frame is not None:
-            p.fillRect(QRectF(self._x(self.in_frame), track.top(),
-                              self._x(self.out_frame, "right") - self._x(self.in_frame), track.height()),
+            p.fillRect(QRectF(self.edge_x(self.in_frame), track.top(),
+                              self.edge_x(self.out_frame, "right") - self.edge_x(self.in_frame), track.height()),
                        self.RANGE)
         band = track.height() / 3
         for a, b in self.done:
-            p.fillRect(QRectF(self._x(a), track.top() + band, max(self._x(b, "right") - self._x(a), 1), band),
+            p.fillRect(QRectF(self.edge_x(a), track.top() + band, max(self.edge_x(b, "right") - self.edge_x(a), 1), band),
                        self.DONE)
         for a, b in self.locked:
-            p.fillRect(QRectF(self._x(a), track.bottom() - band * 0.6,
-                              max(self._x(b, "right") - self._x(a), 1), band * 0.6), self.LOCK)
+            p.fillRect(QRectF(self.edge_x(a), track.bottom() - band * 0.6,
+                              max(self.edge_x(b, "right") - self.edge_x(a), 1), band * 0.6), self.LOCK)
         if self.busy:
             a, b = self.busy
             p.setPen(QPen(QColor(120, 220, 255), 1, Qt.PenStyle.DashLine))
-            p.drawRect(QRectF(self._x(a), track.top(), self._x(b, "right") - self._x(a), track.height()))
+            p.drawRect(QRectF(self.edge_x(a), track.top(), self.edge_x(b, "right") - self.edge_x(a), track.height()))
         for f in self.prompted:
             x = self.x_of(f)
             p.fillRect(QRectF(x - 2, track.top(), 4, band), self.PROMPT)
@@ -183,10 +184,10 @@ class Timeline(QWidget):
         # in / out brackets
         p.setPen(QPen(QColor(255, 255, 255), 2))
         if self.in_frame is not None:
-            x = self._x(self.in_frame)
+            x = self.edge_x(self.in_frame)
             p.drawLine(int(x), int(track.top()), int(x), int(track.bottom()))
         if self.out_frame is not None:
-            x = self._x(self.out_frame, "right")
+            x = self.edge_x(self.out_frame, "right")
             p.drawLine(int(x), int(track.top()), int(x), int(track.bottom()))
         # playhead and labels
         font = QFont(p.font())

@@ -66,7 +66,7 @@ class ThumbStrip(QWidget):
         numbers = self.timeline.numbers
         if not numbers:
             return []
-        left, right = self.timeline._x(numbers[0]), self.timeline._x(numbers[-1], "right")
+        left, right = self.timeline.edge_x(numbers[0]), self.timeline.edge_x(numbers[-1], "right")
         w = self.slot_width()
         n = max(1, min(len(numbers), int((right - left) // w)))
         step = (right - left) / n
@@ -195,7 +195,7 @@ class ObjectTracks(QWidget):
         if not tl.numbers:
             p.end()
             return
-        left, right = tl._x(tl.numbers[0]), tl._x(tl.numbers[-1], "right")
+        left, right = tl.edge_x(tl.numbers[0]), tl.edge_x(tl.numbers[-1], "right")
         font = p.font()
         font.setPointSizeF(7.5)
         p.setFont(font)
@@ -210,9 +210,9 @@ class ObjectTracks(QWidget):
             for a, b in r["done"]:
                 dim = QColor(color)
                 dim.setAlpha(200 if cur else 130)
-                p.fillRect(QRectF(tl._x(a), top + inset, max(tl._x(b, "right") - tl._x(a), 1), rh - 2 * inset), dim)
+                p.fillRect(QRectF(tl.edge_x(a), top + inset, max(tl.edge_x(b, "right") - tl.edge_x(a), 1), rh - 2 * inset), dim)
             for a, b in r["locked"]:
-                p.fillRect(QRectF(tl._x(a), top + rh - inset - 2, max(tl._x(b, "right") - tl._x(a), 1), 2 + inset / 2),
+                p.fillRect(QRectF(tl.edge_x(a), top + rh - inset - 2, max(tl.edge_x(b, "right") - tl.edge_x(a), 1), 2 + inset / 2),
                            self.LOCK)
             for f in r["keys"]:
                 p.fillRect(QRectF(tl.x_of(f) - 2, top + 1, 4, rh - 2), self.KEY)

@@ -130,7 +130,7 @@ class BrushRing(QObject):
 
     def eventFilter(self, obj, e):
         t = e.type()
-        if t == QEvent.Type.MouseMove and getattr(self.canvas, "_size_drag", None) is None:
+        if t == QEvent.Type.MouseMove and not self.canvas.sizing_brush:
             p = self.canvas.mapToScene(e.position().toPoint())
             self.centre = (p.x(), p.y())
             self._place()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 def finder_for(engine):
     """The engine's text finder, built on first use (auto: what is downloaded)."""
-    finder = getattr(engine, "_roto_text_finder", None)
+    finder = engine.helpers.get("text_finder")
     if finder is None and getattr(engine.backends, "remote", False):
         from roto_studio.client.remote import RemoteTextFinder  # the server finds them
 
         finder = RemoteTextFinder(engine.backends.session)
-        engine._roto_text_finder = finder
+        engine.helpers["text_finder"] = finder
     if finder is None:
         from roto_studio.models.text import backends as text_backends
 
@@ -21,7 +21,7 @@ def finder_for(engine):
         image = engine.image if plan.name == "grounding-dino" else None
         finder = text_backends.build(plan, image_segmenter=image, device=engine.plan.device)
         finder.plan = plan
-        engine._roto_text_finder = finder
+        engine.helpers["text_finder"] = finder
     return finder
 
 
@@ -39,7 +39,7 @@ def find_on_frame(engine, frame: int, phrases, min_score: float = 0.5):
 def tracker_for(engine):
     """SAM 3 video for tracking phrases through the shot (built once per engine), or None when
     SAM 3 is not installed (the window then finds on this frame and propagates instead)."""
-    tracker = getattr(engine, "_roto_text_tracker", None)
+    tracker = engine.helpers.get("text_tracker")
     if tracker is not None:
         return tracker
     if getattr(engine.backends, "remote", False):
@@ -53,7 +53,7 @@ def tracker_for(engine):
         if plan.name != "sam3":
             return None
         tracker = text_backends.build_video(plan, device=engine.plan.device, spill_dir=engine.spill_dir)
-    engine._roto_text_tracker = tracker
+    engine.helpers["text_tracker"] = tracker
     return tracker
 
 

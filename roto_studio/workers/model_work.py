@@ -93,7 +93,7 @@ def matte_frames(engine, progress, cancelled, obj_id, frames, backend, band, bef
     replaced mask in `before` (for undo) just before it is overwritten. Returns the frames written."""
     from roto_studio.ops.matte import matte_object
 
-    cache = engine.__dict__.setdefault("_ui_matters", {})
+    cache = engine.helpers.setdefault("matters", {})
     if backend not in cache:
         if getattr(engine.backends, "remote", False):  # matting on the model server too
             from roto_studio.client.remote import RemoteMatter

@@ -47,7 +47,7 @@ def key(window, k, modifier=Qt.KeyboardModifier.NoModifier) -> None:
 
 
 def wait_frame(qtbot, window, frame: int, timeout: int = 10000) -> None:
-    qtbot.waitUntil(lambda: window._shown_frame == frame and window.reader.idle(), timeout=timeout)
+    qtbot.waitUntil(lambda: window.playback.shown_frame == frame and window.reader.idle(), timeout=timeout)
 
 
 def wait_job(qtbot, window, timeout: int = 60000) -> str:

@@ -71,7 +71,7 @@ def plan_colour(media, fmt: str, out_space: str | None) -> ColourOut | None:
         target = plate
     converter = None if target == plate else colour.converter(config, plate, target)
     tags = _MOVIE_TAGS.get(config.interop_id(target), (1, 13, 1))
-    backend_tags = getattr(getattr(media, "_backend", None), "tags", None)
+    backend_tags = getattr(media, "colour_tags", None)
     if target == plate and backend_tags and any(backend_tags.get(k) not in (0, 2, None)
                                                  for k in ("primaries", "transfer", "matrix")):
         # a video plate written in its own colour: its own tags, as they were

@@ -99,6 +99,11 @@ class Media:
         self.fps_source = "set"
 
     @property
+    def colour_tags(self) -> dict | None:
+        """A video's own colour tags (primaries, transfer, matrix, range as ffmpeg numbers), else None."""
+        return getattr(self._backend, "tags", None)
+
+    @property
     def files_fps(self) -> Fraction:
         """The rate the files give (or 24 assumed), whatever the user set."""
         return Fraction(self._backend.fps)

@@ -71,7 +71,7 @@ class CleanPlate:
         self.masks = masks
         self.exclude = exclude
         self.numbers = list(frame_numbers if frame_numbers is not None else frames.frame_numbers)
-        self._index = {f: i for i, f in enumerate(self.numbers)}
+        self.index = {f: i for i, f in enumerate(self.numbers)}
         self.search, self.max_sources, self.grow = int(search), int(max_sources), int(grow)
         self.inpainter = inpainter or OpenCVInpainter()
         self.feature_side = int(feature_side)
@@ -88,7 +88,7 @@ class CleanPlate:
         self._uses: dict[int, bool] = {}
 
     # per-frame data: image, object hole, "background visible" mask, features
-    def _frame(self, f: int):
+    def frame_data(self, f: int):
         hit = self._cache.get(f)
         if hit is not None:
             self._cache.move_to_end(f)
@@ -120,14 +120,14 @@ class CleanPlate:
         region (y0, y1, x0, x1) in dst: where the sub-pixel refinement should be most accurate."""
         H = self._feature_homography(src, dst)
         if H is not None and self.refine_alignment:
-            H = self._refine_ecc(H, src, dst, region)
+            H = self.refine_ecc(H, src, dst, region)
         return H
 
-    def _refine_ecc(self, H: np.ndarray, src: int, dst: int, region=None) -> np.ndarray:
+    def refine_ecc(self, H: np.ndarray, src: int, dst: int, region=None) -> np.ndarray:
         """Sub-pixel refinement of H by ECC on the background pixels of dst (around `region`
         when given: local alignment is what the fill needs, and it is cheaper); keeps H on failure."""
-        s_img, _, _, _, _ = self._frame(src)
-        d_img, _, d_visible, _, _ = self._frame(dst)
+        s_img, _, _, _, _ = self.frame_data(src)
+        d_img, _, d_visible, _, _ = self.frame_data(dst)
         h, w = d_visible.shape
         y0, y1, x0, x1 = region if region is not None else (0, h, 0, w)
         scale = min(1.0, self.feature_side / 2 / max(y1 - y0, x1 - x0))
@@ -143,7 +143,7 @@ class CleanPlate:
         template = gray(d_img[y0:y1, x0:x1])
         source = gray(s_img)
         t_mask = d_visible[y0:y1, x0:x1].astype(np.uint8)
-        s_mask = self._frame(src)[2].astype(np.uint8)
+        s_mask = self.frame_data(src)[2].astype(np.uint8)
         if scale < 1.0:
             t_mask = cv2.resize(t_mask, (template.shape[1], template.shape[0]), interpolation=cv2.INTER_NEAREST)
             s_mask = cv2.resize(s_mask, (source.shape[1], source.shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -173,8 +173,8 @@ class CleanPlate:
         return refined if moved < 0.15 * max(h, w) else H
 
     def _feature_homography(self, src: int, dst: int) -> np.ndarray | None:
-        _, _, _, p_s, d_s = self._frame(src)
-        _, _, _, p_d, d_d = self._frame(dst)
+        _, _, _, p_s, d_s = self.frame_data(src)
+        _, _, _, p_d, d_d = self.frame_data(dst)
         if d_s is None or d_d is None or len(p_s) < 8 or len(p_d) < 8:
             return None
         pairs = self._matcher.knnMatch(d_s, d_d, k=2)
@@ -208,7 +208,7 @@ class CleanPlate:
 
     def _plausible(self, H: np.ndarray, frame: int) -> bool:
         """The frame's corners map to a convex quad of similar size (no fold, flip or blow-up)."""
-        h, w = self._frame(frame)[1].shape
+        h, w = self.frame_data(frame)[1].shape
         c = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32).reshape(-1, 1, 2)
         q = cv2.perspectiveTransform(c, H).reshape(-1, 2)
         if not np.isfinite(q).all() or not cv2.isContourConvex(q.astype(np.float32)):
@@ -218,11 +218,11 @@ class CleanPlate:
 
     # -- dense flow (at most align_flow.FLOW_SIDE px a side; maps are scaled up when used)
     def _flow_scale(self, frame: int) -> float:
-        h, w = self._frame(frame)[1].shape
+        h, w = self.frame_data(frame)[1].shape
         return min(1.0, align_flow.FLOW_SIDE / max(h, w))
 
     def _small(self, frame: int):
-        image, _, visible, _, _ = self._frame(frame)
+        image, _, visible, _, _ = self.frame_data(frame)
         s = self._flow_scale(frame)
         if s >= 1.0:
             return image, ~visible
@@ -249,7 +249,7 @@ class CleanPlate:
         s = self._flow_scale(frame)
         if s >= 1.0:
             return m
-        h, w = self._frame(frame)[1].shape
+        h, w = self.frame_data(frame)[1].shape
         return (cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) + 0.5) / s - 0.5
 
     def uses_flow(self, frame: int) -> bool:
@@ -261,8 +261,8 @@ class CleanPlate:
         hit = self._uses.get(frame)
         if hit is not None:
             return hit
-        here = self._index.get(frame)
-        _, hole, visible, _, _ = self._frame(frame)
+        here = self.index.get(frame)
+        _, hole, visible, _, _ = self.frame_data(frame)
         use = False
         if here is not None and len(self.numbers) > 1 and hole.any():
             n = self.numbers[here + 1] if here + 1 < len(self.numbers) else self.numbers[here - 1]
@@ -284,7 +284,7 @@ class CleanPlate:
     def _sources(self, frame: int, flow: bool):
         """(source, homography src->frame or None, full-res flow map frame->src or None), nearest
         first: every frame up to flow_search away with flow (steps composed), then sparser."""
-        here = self._index[frame]
+        here = self.index[frame]
         chain = {1: None, -1: None}
         offsets = _offsets(self.search)
         if flow:
@@ -311,14 +311,14 @@ class CleanPlate:
 
         Each part of the hole takes, from each source, the alignment (homography or flow) that
         lines up best on the background around that part."""
-        image, hole, _, _, _ = self._frame(frame)
+        image, hole, _, _, _ = self.frame_data(frame)
         out = image.copy()
         if not hole.any():
             return out, hole.copy()
         h, w = hole.shape
         missing = hole.copy()
         parts = regions(hole)
-        here = self._index.get(frame)
+        here = self.index.get(frame)
         ys, xs = np.nonzero(hole)
         m = 64
         region = (max(0, ys.min() - m), min(h, ys.max() + 1 + m), max(0, xs.min() - m), min(w, xs.max() + 1 + m))
@@ -328,14 +328,14 @@ class CleanPlate:
         for src, H, fmap in (() if here is None else self._sources(frame, flow)):
             if used >= self.max_sources:
                 break
-            s_img, _, s_visible, _, _ = self._frame(src)
+            s_img, _, s_visible, _, _ = self.frame_data(src)
             used += 1
             candidates = []
             if H is not None:
                 valid = self._valid(s_visible, H, (w, h))
                 if (missing & valid).any():
                     if self.refine_alignment:
-                        H = self._refine_ecc(H, src, frame, region)
+                        H = self.refine_ecc(H, src, frame, region)
                         valid = self._valid(s_visible, H, (w, h))
                     candidates.append((cv2.warpPerspective(s_img, H, (w, h), flags=cv2.INTER_LINEAR,
                                                            borderMode=cv2.BORDER_CONSTANT), valid))

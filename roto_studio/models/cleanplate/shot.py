@@ -115,7 +115,7 @@ class ShotCleaner:
         region = (max(0, ys.min() - 32), min(h, ys.max() + 33), max(0, xs.min() - 32), min(w, xs.max() + 33))
         maps = []
         H = self.plate.homography(a, b, region)
-        numbers, idx = self.plate.numbers, self.plate._index
+        numbers, idx = self.plate.numbers, self.plate.index
         if H is None:
             H = np.eye(3)
             for x, y in zip(numbers[idx[a]:idx[b]], numbers[idx[a] + 1:idx[b] + 1]):
@@ -154,7 +154,7 @@ class ShotCleaner:
         """Full-resolution maps from `frame` to the keyframe: by homography, then by composed
         flow where the frame is aligned by flow too (each part of the hole takes the better)."""
         key = self._key[0]
-        idx = self.plate._index
+        idx = self.plate.index
         if frame not in idx or key not in idx:
             return []
         maps = []
@@ -170,7 +170,7 @@ class ShotCleaner:
             if step is not None:
                 tracked = step @ self._h_chain
                 if self._h_at != key:
-                    tracked = self.plate._refine_ecc(tracked, key, frame, region)
+                    tracked = self.plate.refine_ecc(tracked, key, frame, region)
         direct = self.plate.homography(key, frame, region)
         for H in (tracked, direct):
             if H is not None:
@@ -182,7 +182,7 @@ class ShotCleaner:
         return maps
 
     def _flow_to_key(self, frame: int) -> np.ndarray:
-        idx = self.plate._index
+        idx = self.plate.index
         key = self._key[0]
         at = self._flow_at if self._flow_at is not None else key
         if (idx[frame] <= idx[at] and at != key) or (idx[frame] - idx[at]) * (idx[at] - idx[key]) < 0:
@@ -194,7 +194,7 @@ class ShotCleaner:
     def _flow_map(self, frame: int, at: int, chain: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """(full-res map frame -> key, flow-res chain frame -> key) from `chain` (at -> key, None:
         at is the key) and the flow steps from frame to at."""
-        numbers, idx = self.plate.numbers, self.plate._index
+        numbers, idx = self.plate.numbers, self.plate.index
         d = 1 if idx[at] <= idx[frame] else -1
         walk = numbers[idx[frame]:idx[at]:-d] + [at] if frame != at else [frame]
         m = None  # frame -> at
@@ -204,7 +204,7 @@ class ShotCleaner:
         if m is not None:
             chain = m if chain is None else align_flow.compose(m, chain)
         if chain is None:  # frame is the keyframe itself
-            h, w = self.plate._frame(frame)[1].shape
+            h, w = self.plate.frame_data(frame)[1].shape
             return align_flow.identity(h, w), None
         return self.plate.full_map(chain, frame), chain
 

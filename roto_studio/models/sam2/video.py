@@ -178,7 +178,7 @@ class SpillDict(dict):
             return dict.pop(self, key)
         if key in self._cold:
             return self._load(key)
-        if default is SpillDict._MISSING:
+        if default is self._MISSING:
             raise KeyError(key)
         return default
 

@@ -54,9 +54,9 @@ def _folder_of(name: str, auto: bool = True) -> Path | None:
 def _sam2_present() -> bool:
     from roto_studio.models import backends
 
-    if backends._random_mode():
+    if backends.random_mode():
         return True
-    return backends._sam2_weights(None)[1] is not None
+    return backends.sam2_weights(None)[1] is not None
 
 
 def _kind_of_folder(folder: Path) -> str | None:

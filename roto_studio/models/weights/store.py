@@ -94,6 +94,11 @@ def set_offline_folders(folders) -> None:
     _offline_extra[:] = [Path(f).expanduser() for f in (folders or []) if f]
 
 
+def add_offline_folder(folder) -> None:
+    """Search `folder` first among the extra offline folders (`--weights DIR`)."""
+    set_offline_folders([folder, *_offline_extra])
+
+
 def offline_folders() -> list[Path]:
     env = os.environ.get("ROTO_WEIGHTS_OFFLINE", "")
     out = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
