@@ -420,10 +420,12 @@ class RemoteInpainter(Inpainter):
 
 
 class RemoteBackends:
-    """BackendSet's shape (plan, image, video, device, close) over one server session."""
+    """models.base.Backends over one server session: out of memory is the server's 507, and the
+    one retry is a new session at a smaller SAM 2 size (taken unasked)."""
 
-    remote = True
     device = None
+    reads_own_frames = True
+    retries_by_itself = ("smaller",)
 
     def __init__(self, client: ServerClient, media, backend: str = "auto", model: str | None = None,
                  image_size: int | None = None):
@@ -468,9 +470,22 @@ class RemoteBackends:
         self._describe()
         return True
 
-    def out_of_memory(self, exc: ServerError) -> "ModelError":
-        """The one-line error for a 507 from the server, with what may be retried."""
+    def retry_options(self, where: str) -> tuple[str, ...]:
+        return ("smaller",) if self.can_shrink() else ()
+
+    def retried(self, option: str) -> "RemoteBackends":
+        if option != "smaller" or not self.shrink():
+            raise ModelError(f"the model server cannot retry '{option}'; free GPU memory on the server "
+                             "(other jobs, --gpu-memory-budget) and run it again.")
+        return self
+
+    def out_of_memory(self, exc: BaseException):
+        """The one-line error for a 507 from the server (its GPU is full), with what may be
+        retried; None for any other error."""
         from roto_studio.models.device import DeviceOutOfMemory
+
+        if not isinstance(exc, ServerError) or getattr(exc, "status", None) != 507:
+            return None
 
         size = self._smaller_size()
         what = "free GPU memory on the server (other jobs, --gpu-memory-budget) or use a smaller model"

@@ -60,7 +60,7 @@ def run_text(args) -> int:
                 if client is not None:
                     from roto_studio.client.remote import RemoteTextFinder
 
-                    finder = RemoteTextFinder(engine.backends.session, text_name)
+                    finder = RemoteTextFinder(engine.server_session, text_name)
                 else:
                     image = engine.image if plan.name == "grounding-dino" else None
                     finder = text_backends.build(plan, image_segmenter=image, device=engine.plan.device)
@@ -111,7 +111,7 @@ def _track(engine, plan, phrases, args, stop) -> int:
     if plan is None:  # --server: the server's SAM 3 video
         from roto_studio.client.remote_text import RemoteTextTracker
 
-        tracker = RemoteTextTracker(engine.backends.session)
+        tracker = RemoteTextTracker(engine.server_session)
     else:
         tracker = text_backends.build_video(plan, device=engine.plan.device, spill_dir=engine.spill_dir)
     where = f" [server {engine.backends.client.url}]" if plan is None else ""

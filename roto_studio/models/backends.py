@@ -185,7 +185,11 @@ def _edgetam_plan(wfile, weights, device) -> BackendPlan:
 
 class BackendSet:
     """The image segmenter and video propagator of a plan, built on first use (in the thread that
-    uses them). For SAM 2 both share one model."""
+    uses them). For SAM 2 both share one model. models.base.Backends in this process."""
+
+    reads_own_frames = False
+    retries_by_itself: tuple[str, ...] = ()
+    session = None
 
     def __init__(self, plan: BackendPlan, spill_dir: Path | None = None):
         self.plan = plan
@@ -297,6 +301,18 @@ class BackendSet:
     def built(self) -> bool:
         return self._image is not None or self._video is not None
 
+    def out_of_memory(self, exc: BaseException):
+        where = self.device.device if self.device is not None else "cpu"
+        return local_out_of_memory(exc, where, retry_options(self.plan, where))
+
+    def retry_options(self, where: str) -> tuple[str, ...]:
+        return retry_options(self.plan, where)
+
+    def retried(self, option: str) -> "BackendSet":
+        plan = retry_plan(self.plan, option)
+        self.close()
+        return BackendSet(plan, self.spill_dir)
+
     def close(self) -> None:
         self._image = self._video = self._sam2_model = None
         if self.plan.uses_torch:
@@ -330,3 +346,17 @@ def retry_options(plan: BackendPlan, device: str) -> tuple[str, ...]:
     if not device.startswith("cpu"):
         out.append("cpu")
     return tuple(out)
+
+
+def local_out_of_memory(exc: BaseException, where: str, retry: tuple[str, ...] = ()):
+    """DeviceOutOfMemory (after freeing what the device caches) when `exc` is an out-of-memory
+    error of torch on `where`, else None."""
+    from roto_studio.models import device as dev
+
+    if not dev.is_out_of_memory(exc):
+        return None
+    dev.free_memory(where)
+    err = dev.out_of_memory_error(exc, where)
+    err.retry = retry
+    return err
+

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from roto_studio.models.backends import BackendPlan
+    from roto_studio.models.device import DeviceChoice, DeviceOutOfMemory
 
 
 class FrameSource(Protocol):
@@ -137,3 +141,37 @@ class TextFinder(ABC):
     @abstractmethod
     def find(self, phrases: Sequence[str], min_score: float = 0.5) -> list[Found]:
         """Every instance of each phrase with a score of at least min_score, per phrase by score."""
+
+
+class Backends(Protocol):
+    """The set of backends an engine drives: models.backends.BackendSet (in this process) and
+    client.remote.RemoteBackends (one model server session). The engine asks them, never which
+    kind they are: what out of memory means, what can be retried, and whether frames go to them."""
+
+    plan: "BackendPlan"
+    reads_own_frames: bool  # True: they read the shot's frames themselves (a server); the engine streams none
+    retries_by_itself: tuple[str, ...]  # retry options the engine may take unasked after out of memory
+    session: Any  # the model server session, or None in this process
+
+    @property
+    def image(self) -> ImageSegmenter: ...
+
+    @property
+    def video(self) -> VideoPropagator: ...
+
+    @property
+    def device(self) -> "DeviceChoice | None": ...
+
+    def out_of_memory(self, exc: BaseException) -> "DeviceOutOfMemory | None":
+        """The one-line error to raise when `exc` means the device ran out of memory, else None."""
+        ...
+
+    def retry_options(self, where: str) -> tuple[str, ...]: ...
+
+    def retried(self, option: str) -> "Backends":
+        """The set to use after out of memory, rebuilt for `option` ('offload', 'smaller', 'cpu');
+        ModelError when that cannot be done."""
+        ...
+
+    def close(self) -> None: ...
+

@@ -38,7 +38,7 @@ class Engine:
                  device: str | None = None, image: ImageSegmenter | None = None,
                  video: VideoPropagator | None = None, media=None,
                  plan: backends_mod.BackendPlan | None = None, backends=None, own_media: bool | None = None):
-        """backends: a BackendSet-shaped object to use (client.remote.RemoteBackends: the models
+        """backends: a models.base.Backends to use (client.remote.RemoteBackends: the models
         run on a model server; this engine still writes the project). own_media: close the media
         with the engine (default: when it opened them itself)."""
         self.project = project
@@ -103,6 +103,11 @@ class Engine:
         return self._video
 
     @property
+    def server_session(self):
+        """The model server session the backends run in, or None (models in this process)."""
+        return self.backends.session if self.backends is not None else None
+
+    @property
     def device(self):
         """DeviceChoice when a torch backend is in use (for inference contexts), else None."""
         return self.backends.device if self.backends is not None else None
@@ -133,46 +138,29 @@ class Engine:
 
     def guarded(self, fn):
         """Call fn(), turning device out-of-memory into DeviceOutOfMemory with retry options."""
-        from roto_studio.models import device as dev
-
         try:
             return fn()
         except Exception as exc:
-            if getattr(exc, "status", None) == 507 and getattr(self.backends, "remote", False):
-                raise self.backends.out_of_memory(exc) from None  # the model server's GPU
-            if not dev.is_out_of_memory(exc):
+            if self.backends is not None:
+                err = self.backends.out_of_memory(exc)
+            else:
+                where = self.device.device if self.device is not None else "cpu"
+                err = backends_mod.local_out_of_memory(exc, where, self.retry_options(where))
+            if err is None:
                 raise
-            where = self.device.device if self.device is not None else "cpu"
-            dev.free_memory(where)
-            err = dev.out_of_memory_error(exc, where)
-            err.retry = self.retry_options(where)
             raise err from None
 
     def retry_options(self, where: str) -> tuple[str, ...]:
         """What retry() can do after an out-of-memory on device `where`."""
-        if self.backends is None:
-            return ()
-        if getattr(self.backends, "remote", False):
-            return ("smaller",) if self.backends.can_shrink() else ()
-        return backends_mod.retry_options(self.plan, where)
+        return self.backends.retry_options(where) if self.backends is not None else ()
 
     def retry(self, option: str) -> None:
         """After running out of memory: rebuild the backends ('offload', 'smaller' or 'cpu'); on a
         model server only 'smaller' (a new server session at a smaller SAM 2 size)."""
-        if self.backends is not None and getattr(self.backends, "remote", False):
-            if option != "smaller" or not self.backends.shrink():
-                raise ModelError(f"the model server cannot retry '{option}'; free GPU memory on the server "
-                                 "(other jobs, --gpu-memory-budget) and run it again.")
-            self.plan = self.backends.plan
-            self._image = self._video = None
-            self._video_started = False
-            self._last.clear()
-            return
         if self.backends is None:
             raise ModelError("these backends were given by the caller and cannot be rebuilt.")
-        self.plan = backends_mod.retry_plan(self.plan, option)
-        self.backends.close()
-        self.backends = backends_mod.BackendSet(self.plan, self.spill_dir)
+        self.backends = self.backends.retried(option)
+        self.plan = self.backends.plan
         self._image = self._video = None
         self._video_started = False
         self._last.clear()
@@ -238,7 +226,7 @@ class Engine:
                 self.set_frame(frame)
                 pred = self.guarded(lambda: self.image.predict(prompt, mask_logits=logits_in))
             except dev_oom() as exc:
-                if "smaller" not in exc.retry or not getattr(self.backends, "remote", False):
+                if "smaller" not in exc.retry or self.backends is None or "smaller" not in self.backends.retries_by_itself:
                     raise
                 self.retry("smaller")  # the model server's GPU is full: once more at a smaller size
                 self.set_frame(frame)
@@ -435,7 +423,8 @@ class Engine:
             from roto_studio.models.frame_stream import StreamFrames
 
             # the pass does not fill the shot's frame cache (a model server reads its own frames)
-            self._stream = None if getattr(self.backends, "remote", False) else StreamFrames(self.media)
+            own = self.backends is not None and self.backends.reads_own_frames
+            self._stream = None if own else StreamFrames(self.media)
             self.guarded(lambda: self.video.start(self._stream or self.media))
             self._video_started = True
         else:

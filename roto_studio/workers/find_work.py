@@ -9,10 +9,10 @@ from __future__ import annotations
 def finder_for(engine):
     """The engine's text finder, built on first use (auto: what is downloaded)."""
     finder = engine.helpers.get("text_finder")
-    if finder is None and getattr(engine.backends, "remote", False):
+    if finder is None and engine.server_session is not None:
         from roto_studio.client.remote import RemoteTextFinder  # the server finds them
 
-        finder = RemoteTextFinder(engine.backends.session)
+        finder = RemoteTextFinder(engine.server_session)
         engine.helpers["text_finder"] = finder
     if finder is None:
         from roto_studio.models.text import backends as text_backends
@@ -42,10 +42,10 @@ def tracker_for(engine):
     tracker = engine.helpers.get("text_tracker")
     if tracker is not None:
         return tracker
-    if getattr(engine.backends, "remote", False):
+    if engine.server_session is not None:
         from roto_studio.client.remote_text import RemoteTextTracker
 
-        tracker = RemoteTextTracker(engine.backends.session)
+        tracker = RemoteTextTracker(engine.server_session)
     else:
         from roto_studio.models.text import backends as text_backends
 

@@ -95,10 +95,10 @@ def matte_frames(engine, progress, cancelled, obj_id, frames, backend, band, bef
 
     cache = engine.helpers.setdefault("matters", {})
     if backend not in cache:
-        if getattr(engine.backends, "remote", False):  # matting on the model server too
+        if engine.server_session is not None:  # matting on the model server too
             from roto_studio.client.remote import RemoteMatter
 
-            cache[backend] = RemoteMatter(engine.backends.client, backend)
+            cache[backend] = RemoteMatter(engine.server_session.client, backend)
         else:
             from roto_studio.models.matting.vitmatte import make_matter
 

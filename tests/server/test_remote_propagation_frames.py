@@ -18,7 +18,9 @@ from make_sample import make_sample  # noqa: E402
 
 from roto_studio.client.local import LocalServer  # noqa: E402
 from roto_studio.client.remote import remote_engine  # noqa: E402
+from roto_studio.core.errors import ModelError  # noqa: E402
 from roto_studio.core.project import create_project  # noqa: E402
+from tests.models.test_backends_protocol import assert_is_backends  # noqa: E402
 
 
 def test_remote_propagation_reads_frames_on_the_server(tmp_path):
@@ -29,6 +31,11 @@ def test_remote_propagation_reads_frames_on_the_server(tmp_path):
     server.start(timeout=120)
     try:
         engine = remote_engine(project, server.client(), "classical")
+        assert_is_backends(engine.backends)
+        assert engine.server_session is engine.backends.session is not None
+        assert engine.retry_options("cpu") == ()  # classical on the server: nothing smaller to retry
+        with pytest.raises(ModelError, match="cannot retry 'cpu'"):
+            engine.retry("cpu")
         mask = np.zeros((96, 160), np.float32)
         mask[30:60, 40:80] = 1
         engine.set_mask(obj.id, 0, mask)
