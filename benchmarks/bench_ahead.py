@@ -56,7 +56,7 @@ def main() -> int:
 
     from roto_studio.core.project import create_project
     from roto_studio.models.backends import BackendPlan
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.engine import Engine
     from roto_studio.models.sam2.common import from_config
     from roto_studio.models.sam2.image import Sam2ImageSegmenter

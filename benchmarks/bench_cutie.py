@@ -71,7 +71,7 @@ def run_case(model: str, frames: int, device: str, variant: str) -> dict:
     """One case in this process: build, prompt the first frame, propagate, measure."""
     import torch
 
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
 
     clip = SyntheticClip(frames)
     t0 = time.perf_counter()

@@ -21,7 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from roto_studio.core.project import create_project  # noqa: E402
-from roto_studio.models.base import Prompt, VideoPropagator  # noqa: E402
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import VideoPropagator  # noqa: E402
 from roto_studio.models.engine import Engine  # noqa: E402
 
 H, W = 1080, 1920

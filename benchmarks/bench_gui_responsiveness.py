@@ -108,7 +108,7 @@ def run(frames: int = 48, backend: str = "classical", width: int = 640, height: 
     w.resize(1100, 700)
     w.show()
     w.open_media_path(clip)
-    spin(app, lambda: w._shown_frame is not None, 30)
+    spin(app, lambda: w.playback.shown_frame is not None, 30)
     if w.shot.server is not None:  # the server child is up before the idle baseline is taken
         spin(app, lambda: w.shot.server._up.is_set(), 300)
         spin(app, lambda: False, 3.0)  # and its warm-up imports are done

@@ -33,7 +33,7 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.sam2.common import from_config
     from roto_studio.models.sam2.image import Sam2ImageSegmenter
 

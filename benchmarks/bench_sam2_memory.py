@@ -77,7 +77,7 @@ def child(args) -> None:
     import numpy as np
     import torch
 
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.sam2.common import from_config
     from roto_studio.models.sam2.video import Sam2VideoPropagator
 

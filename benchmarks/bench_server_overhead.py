@@ -49,7 +49,7 @@ def main() -> int:
     from roto_studio.client.remote import remote_engine
     from roto_studio.core.media import open_media
     from roto_studio.core.project import create_project
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
 

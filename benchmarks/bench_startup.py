@@ -56,12 +56,12 @@ def child(mode: str, media: str | None) -> None:
     app.processEvents()
     window_s = time.time() - t0
     w.open_media_path(media)
-    while w._shown_frame is None and time.time() - t0 < 60:
+    while w.playback.shown_frame is None and time.time() - t0 < 60:
         app.processEvents()
         time.sleep(0.002)
     frame_s = time.time() - t0
     print(json.dumps({"shown_s": window_s, "frame_s": frame_s, "torch": "torch" in sys.modules,
-                      "frame": w._shown_frame}))
+                      "frame": w.playback.shown_frame}))
     w.close()
 
 
@@ -81,9 +81,9 @@ def child_app(t0: float) -> None:
         now = time.time() - t0
         if w is not None and "window_s" not in seen:
             seen["window_s"] = now
-        if w is not None and getattr(w, "_shown_frame", None) is not None:
+        if w is not None and w.playback.shown_frame is not None:
             seen["frame_s"] = now
-            seen["frame"] = w._shown_frame
+            seen["frame"] = w.playback.shown_frame
             seen["torch"] = "torch" in sys.modules
             w.close()
             app.quit()

@@ -83,7 +83,7 @@ def child(args) -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
 
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

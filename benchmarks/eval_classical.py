@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from roto_studio.core.metrics import davis_scores, iou  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.classical import FlowPropagator, GrabCutSegmenter  # noqa: E402
 
 

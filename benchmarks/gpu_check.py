@@ -94,7 +94,7 @@ def image(h=480, w=854, t=0):
 def check_click(repeats: int):
     import torch
 
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.device import DeviceChoice, inference_context
     from roto_studio.models.sam2.common import from_config
     from roto_studio.models.sam2.image import Sam2ImageSegmenter
@@ -131,7 +131,7 @@ def check_video(frames: int):
     import torch
 
     from bench_sam2_memory import Jpegs, write_clip
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.device import DeviceChoice, inference_context
     from roto_studio.models.sam2.common import from_config
     from roto_studio.models.sam2.video import Sam2VideoPropagator
@@ -227,7 +227,7 @@ def check_oom():
     import torch
 
     from roto_studio.models import device as dev
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.sam2.common import from_config
     from roto_studio.models.sam2.image import Sam2ImageSegmenter
 
@@ -301,7 +301,7 @@ def check_server():
 
 
 def _track(prop, src, frames: int, choice):
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.device import inference_context
 
     h, w = src.height, src.width

@@ -55,7 +55,7 @@ def main(out_dir: str) -> int:
 
     pump(0.5)
     w.open_media_path(sample_shot())
-    assert pump(30, lambda: w._shown_frame == 0), "the sample shot did not open"
+    assert pump(30, lambda: w.playback.shown_frame == 0), "the sample shot did not open"
 
     def click(x, y):
         QTest.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,

@@ -26,7 +26,8 @@ def _shapes(i: int, seed: int, w: int, h: int):
 def make_shot(folder, name: str = "shot", frames: int = 16, width: int = 96, height: int = 72,
               seed: int = 0, keys: tuple[int, ...] = (2, 10)) -> Path:
     """Write plate + project under `folder`; returns the project folder NAME.roto."""
-    from roto_studio.core.project import FramePrompt, create_project
+    from roto_studio.core.project import create_project
+    from roto_studio.core.prompt import Prompt
 
     folder = Path(folder)
     plate = folder / f"{name}_plate"
@@ -51,7 +52,7 @@ def make_shot(folder, name: str = "shot", frames: int = 16, width: int = 96, hei
         obj = project.add_object(obj_name)
         for key in keys:
             project.masks.set(obj.id, FIRST + key, truth[FIRST + key][k])
-            project.set_prompt(obj.id, FIRST + key, FramePrompt(has_mask=True))
+            project.set_prompt(obj.id, FIRST + key, Prompt(has_mask=True))
     project.save()
     return project.folder
 

@@ -16,7 +16,8 @@ W, H, N = 160, 96, 14
 def _project(tmp_path, leak: bool):
     """A PNG sequence of a red disc moving right, and a project whose masks (keyframe 1000) take
     in the darker reflection that grows under it from 1009 when `leak`."""
-    from roto_studio.core.project import FramePrompt, create_project
+    from roto_studio.core.project import create_project
+    from roto_studio.core.prompt import Prompt
 
     seq = tmp_path / "plate"
     seq.mkdir()
@@ -41,7 +42,7 @@ def _project(tmp_path, leak: bool):
     obj = project.add_object("swan")
     for f, m in masks.items():
         project.masks.set(obj.id, f, m)
-    project.set_prompt(obj.id, 1000, FramePrompt(has_mask=True))
+    project.set_prompt(obj.id, 1000, Prompt(has_mask=True))
     project.save()
     return project.folder
 

@@ -176,7 +176,7 @@ def test_sam2_random_weights_cli(tmp_path, clip, monkeypatch, capsys):
     assert project.masks.frames(obj.id) == [1010, 1011, 1012]
     a = project.masks.get(obj.id, 1012)
     assert a.shape == (H, W) and a.dtype == np.float32
-    assert project.prompts[obj.id][1010].points == [(50.0, 30.0, 1), (5.0, 5.0, 0)]
+    assert project.prompts[obj.id][1010].clicks == [(50.0, 30.0, 1), (5.0, 5.0, 0)]
 
 
 def test_models_list_and_verify(tmp_path, monkeypatch, capsys):

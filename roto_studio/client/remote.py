@@ -27,20 +27,10 @@ from roto_studio.client.http import ServerClient, ServerError
 from roto_studio.core import wire
 from roto_studio.core.errors import ModelError
 from roto_studio.models.backends import BackendPlan
-from roto_studio.models.base import (Found, ImageSegmenter, Inpainter, Matter, Prediction, Prompt, TextFinder,
-                                     VideoPropagator)
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import Found, ImageSegmenter, Inpainter, Matter, Prediction, TextFinder, VideoPropagator
 
 AHEAD = 6  # frames uploaded ahead of the propagation (upload mode)
-
-
-def prompt_json(prompt: Prompt) -> dict:
-    body: dict = {"points": [[float(x), float(y)] for x, y in prompt.points],
-                  "labels": [int(v) for v in (prompt.labels or [1] * len(prompt.points))]}
-    if prompt.box is not None:
-        body["box"] = [float(v) for v in prompt.box]
-    if prompt.mask is not None:
-        body["mask"] = wire.encode_mask(prompt.mask)
-    return body
 
 
 def upload(client: ServerClient, image: np.ndarray, digest: str | None = None) -> str:
@@ -187,7 +177,7 @@ class RemoteImageSegmenter(ImageSegmenter):
     def predict(self, prompt: Prompt, mask_logits=None, multimask: bool | None = None) -> Prediction:
         if self._ref is None:
             raise RuntimeError("set_image must be called before predict")
-        body = {**self._ref, **prompt_json(prompt), "masks": self.session.client.mask_codec}
+        body = {**self._ref, **wire.prompt_body(prompt), "masks": self.session.client.mask_codec}
         if mask_logits is not None:
             body["logits"] = wire.encode_array(np.asarray(mask_logits, np.float32))
         if multimask is not None:
@@ -341,7 +331,7 @@ class RemoteVideoPropagator(VideoPropagator):
 
     def add_prompt(self, frame: int, obj_id: str, prompt: Prompt) -> np.ndarray:
         self.session.ensure([frame])
-        body = {"frame": int(frame), "obj_id": str(obj_id), **prompt_json(prompt),
+        body = {"frame": int(frame), "obj_id": str(obj_id), **wire.prompt_body(prompt),
                 "masks": self.session.client.mask_codec}
         r, blobs = self.session.post_binary("/video/prompt", body)
         size = (int(self.session.source.width), int(self.session.source.height))

@@ -72,7 +72,7 @@ def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
 
 def _prompt(args, width: int, height: int):
     from roto_studio.core.errors import RotoError
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
 
     if args.mask and (args.point or args.box):
         raise RotoError("give --mask alone, or --point / --box (they cannot be combined with a mask).")

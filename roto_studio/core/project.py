@@ -18,6 +18,7 @@ from pathlib import Path
 from roto_studio.core.atomic import write_text
 from roto_studio.core.errors import ProjectError
 from roto_studio.core.masks import MaskStore
+from roto_studio.core.prompt import Prompt
 
 FORMAT = "roto-studio-project"
 VERSION = 1
@@ -58,40 +59,12 @@ class ObjectInfo:
                    refine=refine)
 
 
-@dataclass
-class FramePrompt:
-    points: list[tuple[float, float, int]] = field(default_factory=list)
-    box: tuple[float, float, float, float] | None = None
-    has_mask: bool = False
-
-    def is_empty(self) -> bool:
-        return not self.points and self.box is None and not self.has_mask
-
-    def to_dict(self) -> dict:
-        return {"points": [list(p) for p in self.points],
-                "box": list(self.box) if self.box is not None else None,
-                "has_mask": self.has_mask}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FramePrompt":
-        points = []
-        for p in d.get("points") or []:
-            x, y, label = p
-            points.append((_num(x), _num(y), 1 if int(label) else 0))
-        box = d.get("box")
-        if box is not None:
-            box = tuple(_num(v) for v in box)
-            if len(box) != 4:
-                raise ValueError("a box has 4 numbers")
-        return cls(points=points, box=box, has_mask=_bool(d.get("has_mask", False)))
-
-
 class Project:
     def __init__(self, folder: str | os.PathLike, media_path: str = ""):
         self.folder = Path(folder)
         self.media_path = str(media_path)
         self.objects: list[ObjectInfo] = []
-        self.prompts: dict[str, dict[int, FramePrompt]] = {}
+        self.prompts: dict[str, dict[int, Prompt]] = {}
         self.locked: dict[str, list[tuple[int, int]]] = {}
         self.settings: dict = {}
         self._masks: MaskStore | None = None
@@ -201,7 +174,7 @@ class Project:
         return obj
 
     # -- prompts and locks
-    def set_prompt(self, obj_id: str, frame: int, prompt: FramePrompt | None) -> None:
+    def set_prompt(self, obj_id: str, frame: int, prompt: Prompt | None) -> None:
         frames = self.prompts.setdefault(obj_id, {})
         if prompt is None or prompt.is_empty():
             frames.pop(int(frame), None)
@@ -287,7 +260,7 @@ class Project:
                 raise ValueError("duplicate object ids")
             for oid, frames in (d.get("prompts") or {}).items():
                 _check_id(oid)
-                p.prompts[oid] = {int(f): FramePrompt.from_dict(v) for f, v in frames.items()}
+                p.prompts[oid] = {int(f): Prompt.from_dict(v) for f, v in frames.items()}
             for oid, ranges in (d.get("locked") or {}).items():
                 _check_id(oid)
                 p.locked[oid] = [(int(a), int(b)) for a, b in ranges]

@@ -6,6 +6,8 @@ Pure numpy + OpenCV (no torch, no pickle). Every encoding here is lossless for w
 - masks sent to the server (prompts, trimaps, holes): 16-bit PNG when that is exact, else raw
   float32 compressed with zlib ("f32z");
 - frames: RGB uint8 as PNG (fast compression level), named by the SHA-256 of their pixels.
+- prompts (core.prompt.Prompt): {"points": [[x, y]], "labels": [0|1], "box"?: [x1, y1, x2, y2],
+  "mask"?: an encoded mask} (prompt_body / prompt_from_body, the client's and the server's one form).
 - masks in binary answers (what the client asks for; JSON + base64 PNG stays the default):
   the quantised uint16 pixels raw ("u16", loopback) or zlib-compressed ("u16z", networks), in
   messages of a 4-byte length, a JSON header and the blobs it lists (pack / read_message).
@@ -25,6 +27,7 @@ import cv2
 import numpy as np
 
 from roto_studio.core.errors import RotoError
+from roto_studio.core.prompt import Prompt
 
 MAX_SIDE = 16384
 MAX_PIXELS = 134_217_728
@@ -276,3 +279,28 @@ def read_message(read) -> tuple[dict, list[bytes]] | None:
     if any(len(b) != v for b, v in zip(blobs, sizes)):
         raise WireError("a binary message was cut short.")
     return header, blobs
+
+
+def prompt_body(prompt: Prompt) -> dict:
+    """A prompt as it travels to the server (clicks, labels, box, mask; no stored flags)."""
+    body: dict = {"points": [[float(x), float(y)] for x, y, _ in prompt.clicks],
+                  "labels": [label for _, _, label in prompt.clicks]}
+    if prompt.box is not None:
+        body["box"] = [float(v) for v in prompt.box]
+    if prompt.mask is not None:
+        body["mask"] = encode_mask(prompt.mask)
+    return body
+
+
+def prompt_from_body(points, labels, box, mask, size: tuple[int, int] | None, logits: bool = False) -> Prompt:
+    """The Prompt a request carries (its fields already shape-checked); WireError when it asks
+    nothing (and has no mask logits to refine) or the labels do not match the points."""
+    if not (points or box or mask or logits):
+        raise WireError("the request has no prompt: give points (with labels), a box or a mask.")
+    if labels and len(labels) != len(points):
+        raise WireError("labels must have one entry per point.")
+    return Prompt(points=[(float(x), float(y)) for x, y in points],
+                  labels=[int(v) for v in labels] or [1] * len(points),
+                  box=tuple(float(v) for v in box) if box else None,
+                  mask=decode_mask(mask, size) if mask else None)
+

@@ -9,10 +9,12 @@ Conventions used everywhere:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 import numpy as np
+
+from roto_studio.core.prompt import Prompt  # the one prompt type (core)
 
 if TYPE_CHECKING:
     from roto_studio.models.backends import BackendPlan
@@ -32,20 +34,6 @@ class FrameSource(Protocol):
     def frame_numbers(self) -> Sequence[int]: ...  # plate numbers present, ascending
 
     def read(self, frame: int) -> np.ndarray: ...  # HxWx3 uint8 RGB
-
-
-@dataclass
-class Prompt:
-    """Clicks and/or a box and/or a mask for one object on one frame."""
-
-    points: list[tuple[float, float]] = field(default_factory=list)  # (x, y) in frame pixels
-    labels: list[int] = field(default_factory=list)  # 1 include, 0 exclude
-    box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2
-    mask: np.ndarray | None = None  # HxW alpha 0..1 (or bool)
-    text: str | None = None  # a phrase, for backends that find objects by name (SAM 3 video)
-
-    def is_empty(self) -> bool:
-        return not self.points and self.box is None and self.mask is None and not self.text
 
 
 @dataclass

@@ -21,7 +21,8 @@ import numpy as np
 from roto_studio.core.errors import ModelError, ProjectError
 from roto_studio.core.masks import to_alpha
 from roto_studio.models import backends as backends_mod
-from roto_studio.models.base import ImageSegmenter, Prompt, VideoPropagator
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import ImageSegmenter, VideoPropagator
 from roto_studio.models.propagation import (DIRECTIONS, MaskWriter, PropagationResult, Span, Step,
                                             split_stop, union_frames)
 
@@ -193,8 +194,6 @@ class Engine:
         the previous prompt of the same frame, the previous low-res logits refine the answer.
         An empty prompt clears the frame's keyframe and mask.
         """
-        from roto_studio.core.project import FramePrompt
-
         self.project.object(obj_id)  # ProjectError when unknown
         frame = self.check_frame(frame)
         if self.project.is_locked(obj_id, frame):
@@ -238,16 +237,11 @@ class Engine:
                 raise ModelError(f"the {self.plan.name} backend answered a {alpha.shape} mask for a {w}x{h} frame.")
         self._last[(obj_id, frame)] = (prompt, logits)
         self.project.masks.set(obj_id, frame, alpha)
-        self.project.set_prompt(obj_id, frame, FramePrompt(
-            points=[(float(x), float(y), int(lab)) for (x, y), lab in zip(prompt.points, prompt.labels)],
-            box=tuple(float(v) for v in prompt.box) if prompt.box is not None else None,
-            has_mask=prompt.mask is not None))
+        self.project.set_prompt(obj_id, frame, prompt.stored())
         return alpha
 
     def set_mask(self, obj_id: str, frame: int, alpha: np.ndarray, keyframe: bool = True) -> None:
         """Store an edited mask (e.g. a brush fix); as a keyframe it conditions later propagation."""
-        from roto_studio.core.project import FramePrompt
-
         self.project.object(obj_id)
         frame = self.check_frame(frame)
         if self.project.is_locked(obj_id, frame):
@@ -255,8 +249,7 @@ class Engine:
         self.project.masks.set(obj_id, frame, alpha)
         if keyframe:
             old = self.project.prompts.get(obj_id, {}).get(frame)
-            fp = FramePrompt(points=list(old.points) if old else [], box=old.box if old else None, has_mask=True)
-            self.project.set_prompt(obj_id, frame, fp)
+            self.project.set_prompt(obj_id, frame, old.keyed() if old else Prompt(has_mask=True))
         self._last.pop((obj_id, frame), None)
 
     def clear_keyframe(self, obj_id: str, frame: int, delete_mask: bool = False) -> None:

@@ -159,7 +159,7 @@ def read_masks(plan: MaskPlan, width: int, height: int, progress=None, cancel=No
 def store_keyframes(project, obj_id: str, alphas: dict[int, np.ndarray]) -> list[int]:
     """Write the alphas as the object's keyframes (stored mask + a mask prompt, as the window does);
     locked frames are left alone. Returns the frames written."""
-    from roto_studio.core.project import FramePrompt
+    from roto_studio.core.prompt import Prompt
 
     written = []
     for frame, alpha in sorted(alphas.items()):
@@ -167,7 +167,6 @@ def store_keyframes(project, obj_id: str, alphas: dict[int, np.ndarray]) -> list
             continue
         project.masks.set(obj_id, frame, alpha)
         prompt = project.prompts.get(obj_id, {}).get(frame)
-        project.set_prompt(obj_id, frame, FramePrompt(has_mask=True) if prompt is None else
-                           FramePrompt(prompt.points, prompt.box, True))
+        project.set_prompt(obj_id, frame, Prompt(has_mask=True) if prompt is None else prompt.keyed())
         written.append(frame)
     return written

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from roto_studio.core import wire
 from roto_studio.core.errors import ModelError
-from roto_studio.models.base import Prompt
+from roto_studio.core.prompt import Prompt
 from roto_studio.server.frames import NotFound, UploadedFrames
 from roto_studio.server.state import Conflict, ServerState, public_message
 
@@ -148,14 +148,8 @@ class DownloadRequest(Strict):
 
 
 def _prompt(body: PromptBody, size: tuple[int, int], logits: bool = False) -> Prompt:
-    if not (body.points or body.box or body.mask or logits):
-        raise wire.WireError("the request has no prompt: give points (with labels), a box or a mask.")
-    if body.labels and len(body.labels) != len(body.points):
-        raise wire.WireError("labels must have one entry per point.")
-    mask = wire.decode_mask(body.mask.model_dump(exclude_none=True), size) if body.mask else None
-    return Prompt(points=[(float(x), float(y)) for x, y in body.points],
-                  labels=[int(v) for v in body.labels] or [1] * len(body.points),
-                  box=tuple(float(v) for v in body.box) if body.box else None, mask=mask)
+    mask = body.mask.model_dump(exclude_none=True) if body.mask else None
+    return wire.prompt_from_body(body.points, body.labels, body.box, mask, size, logits)
 
 
 def mask_answer(out: dict, alpha, codec: str):

@@ -6,15 +6,16 @@ import pytest
 
 from roto_studio.core.errors import ProjectError
 from roto_studio.core.masks import MaskStore
-from roto_studio.core.project import (FramePrompt, autosave_is_newer, create_project, load_project)
+from roto_studio.core.project import autosave_is_newer, create_project, load_project
+from roto_studio.core.prompt import Prompt
 
 
 def make_project(tmp_path):
     p = create_project(tmp_path / "shot.roto", tmp_path / "plate.####.png")
     hero = p.add_object("hero")
     bg = p.add_object()
-    p.set_prompt(hero.id, 1001, FramePrompt(points=[(10.5, 20, 1), (3, 4, 0)], box=(1, 2, 30, 40)))
-    p.set_prompt(bg.id, 1010, FramePrompt(has_mask=True))
+    p.set_prompt(hero.id, 1001, Prompt.from_clicks([(10.5, 20, 1), (3, 4, 0)], box=(1, 2, 30, 40)))
+    p.set_prompt(bg.id, 1010, Prompt(has_mask=True))
     p.lock_range(hero.id, 1001, 1005)
     p.lock_range(hero.id, 1004, 1008)
     p.settings["in_out"] = [1001, 1020]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from roto_studio.core.metrics import iou
-from roto_studio.models.base import Prompt
+from roto_studio.core.prompt import Prompt
 from roto_studio.models.classical import FlowPropagator, GrabCutSegmenter
 from roto_studio.models.classical.flow import RECENT
 from roto_studio.models.classical.image import alpha_to_logits

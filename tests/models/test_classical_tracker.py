@@ -8,7 +8,7 @@ import numpy as np
 
 from roto_studio.core.metrics import iou
 from roto_studio.models.backends import BackendSet, choose
-from roto_studio.models.base import Prompt
+from roto_studio.core.prompt import Prompt
 from roto_studio.models.classical.cut import cut
 
 from tests.models.test_classical import BG_PALETTE, FG_PALETTE, texture

@@ -13,7 +13,7 @@ pytest.importorskip("onnx")
 
 from roto_studio.core.errors import ModelError  # noqa: E402
 from roto_studio.models.cpu import runtime as cpu_runtime  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from tests.models.sam2_fixtures import scene  # noqa: E402
 
 

@@ -18,7 +18,7 @@ from cutie.inference.inference_core import InferenceCore  # noqa: E402
 
 from roto_studio.core.errors import ModelError  # noqa: E402
 from roto_studio.models.cutie import video as cutie_video  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.cutie.video import CutieVideoPropagator  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")

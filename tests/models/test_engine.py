@@ -8,7 +8,8 @@ import pytest
 
 from roto_studio.core.errors import ModelError, ProjectError
 from roto_studio.core.project import create_project
-from roto_studio.models.base import ImageSegmenter, Prediction, Prompt, VideoPropagator
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import ImageSegmenter, Prediction, VideoPropagator
 from roto_studio.models.device import DeviceOutOfMemory
 from roto_studio.models.engine import Engine
 
@@ -143,7 +144,7 @@ def test_clicks_refine_with_previous_logits_only_when_extended(tmp_path):
     # dropping a click starts over (no stale logits)
     engine.prompt(obj.id, 1002, Prompt(points=[(20, 10)], labels=[0]))
     assert calls[2][1] is None
-    assert project.prompts[obj.id][1002].points == [(20.0, 10.0, 0)]
+    assert project.prompts[obj.id][1002].clicks == [(20.0, 10.0, 0)]
 
 
 def test_mask_prompt_and_empty_prompt(tmp_path):

@@ -17,7 +17,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("timm")
 
 from roto_studio.models.hf import build as hf_build  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.hf.video import HFVideoPropagator  # noqa: E402
 from tests.models.sam2_fixtures import scene  # noqa: E402
 

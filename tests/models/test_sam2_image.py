@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sam2_fixtures import disc_centre, make_model, scene, square_box, torch  # noqa: E402
 
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.sam2.image import Sam2ImageSegmenter  # noqa: E402
 
 

@@ -18,7 +18,7 @@ from tests.models.sam2_fixtures import JpegFrames, disc_centre, write_clip
 
 from roto_studio.core.errors import ModelError  # noqa: E402
 from roto_studio.core.spill import SpillFolder, spill_root  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.sam2.video import Sam2VideoPropagator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ import os, signal, sys
 from pathlib import Path
 from tests.models.sam2_fixtures import JpegFrames, disc_centre
 from tests.models.test_sam2_spill import small_window_model
-from roto_studio.models.base import Prompt
+from roto_studio.core.prompt import Prompt
 from roto_studio.models.sam2.video import Sam2VideoPropagator
 root, clip, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 prop = Sam2VideoPropagator(small_window_model(), spill_dir=root)

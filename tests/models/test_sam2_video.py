@@ -20,7 +20,7 @@ from sam2_fixtures import (JpegFrames, disc_centre, make_model, memo_backbone, s
                            torch, write_clip)
 
 from roto_studio.core.errors import ModelError  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.sam2.video import LazyFrames, Sam2VideoPropagator  # noqa: E402
 
 N = 12  # frames: longer than the attention window (8 with this model), so memory is released

@@ -84,7 +84,7 @@ def test_sam2_engine_through_server_equals_in_process(shots, tmp_path, monkeypat
     from roto_studio.client.remote import remote_engine
     from roto_studio.core.media import open_media
     from roto_studio.core.project import create_project
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.device import inference_context
     from roto_studio.models.engine import Engine
 

@@ -108,7 +108,7 @@ def test_out_of_gpu_memory_retries_once_smaller_then_says_what_to_do(tmp_path, c
     from roto_studio.client.remote import remote_engine
     from roto_studio.core.media import open_media
     from roto_studio.core.project import create_project
-    from roto_studio.models.base import Prompt
+    from roto_studio.core.prompt import Prompt
     from roto_studio.models.device import DeviceOutOfMemory
 
     plate = write_plate(tmp_path / "media" / "plate", frames=2)

@@ -28,7 +28,8 @@ def square(i: int) -> np.ndarray | None:
 
 
 def make_shapes_shot(folder, frames: int = 8) -> Path:
-    from roto_studio.core.project import FramePrompt, create_project
+    from roto_studio.core.project import create_project
+    from roto_studio.core.prompt import Prompt
 
     folder = Path(folder)
     plate = folder / "plate"
@@ -49,6 +50,6 @@ def make_shapes_shot(folder, frames: int = 8) -> Path:
             project.masks.set(s.id, FIRST + i, b)
         cv2.imwrite(str(plate / f"plate.{FIRST + i:04d}.png"), img.astype(np.uint8)[..., ::-1])
         project.masks.set(r.id, FIRST + i, a)
-    project.set_prompt(r.id, FIRST, FramePrompt(has_mask=True))
+    project.set_prompt(r.id, FIRST, Prompt(has_mask=True))
     project.save()
     return project.folder

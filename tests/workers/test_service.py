@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from roto_studio.core.project import create_project  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.device import DeviceOutOfMemory  # noqa: E402
 from roto_studio.models.engine import Engine  # noqa: E402
 from roto_studio.workers.service import ModelService  # noqa: E402
@@ -102,7 +102,7 @@ def test_newest_prompt_wins(qtbot, setup):
     qtbot.waitUntil(lambda: len(done) == 2, timeout=5000)
     assert sorted(done) == sorted([(other_frame, 1005), (last, 1003)])
     assert len(made["engine"].image.calls) == 2
-    assert project.prompts[obj.id][1003].points[-1] == (20.0, 12.0, 0)
+    assert project.prompts[obj.id][1003].clicks[-1] == (20.0, 12.0, 0)
 
 
 def test_propagation_progress_per_frame_and_result(qtbot, setup):

@@ -11,7 +11,7 @@ pytest.importorskip("sam2")
 
 from roto_studio.core.project import create_project  # noqa: E402
 from roto_studio.models.backends import BackendPlan  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.engine import Engine  # noqa: E402
 from roto_studio.models.sam2.common import from_config  # noqa: E402
 from roto_studio.models.sam2.image import Sam2ImageSegmenter  # noqa: E402

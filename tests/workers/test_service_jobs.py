@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from roto_studio.core.errors import Cancelled, ModelError  # noqa: E402
-from roto_studio.models.base import Prompt  # noqa: E402
+from roto_studio.core.prompt import Prompt  # noqa: E402
 from tests.workers.test_service import setup  # noqa: E402,F401 - the shared fixture
 
 

@@ -30,7 +30,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import FrameSource, VideoPropagator
 from roto_studio.models.classical.cut import cut as min_cut
 from roto_studio.models.classical.gmm import ColourGMM
 from roto_studio.models.classical.grabcut import GrabCutSegmenter

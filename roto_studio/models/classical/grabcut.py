@@ -28,7 +28,8 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from roto_studio.models.base import ImageSegmenter, Prediction, Prompt
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import ImageSegmenter, Prediction
 from roto_studio.models.classical.gmm import ColourGMM
 from roto_studio.models.classical.image import (TOUCH, alpha_from_logits, alpha_to_logits, clean_mask, click_radii, colour_features,
                               disc_mask, feather, graph_cut, grown_window, is_uniform, seed_regions)

@@ -30,7 +30,8 @@ import numpy as np
 from roto_studio.core.masks import to_alpha
 
 from roto_studio.core.errors import ModelError
-from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import FrameSource, VideoPropagator
 
 DEFAULT_SIZE = 480
 MIN_SIZE = 96  # below this Cutie's memory has fewer tokens than its top-k read (30) and fails

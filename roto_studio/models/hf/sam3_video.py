@@ -21,7 +21,8 @@ import torch
 
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
-from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import FrameSource, VideoPropagator
 from roto_studio.models.hf.speed import install_constant_caches
 from roto_studio.models.hf.video import LazyFrames, SessionMemory, memory_window
 from roto_studio.models.sam2.video import SpillDict

@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from roto_studio.models.base import ImageSegmenter, Prediction, Prompt
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import ImageSegmenter, Prediction
 from roto_studio.models.sam2.common import feature_sizes
 
 

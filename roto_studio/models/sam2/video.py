@@ -30,7 +30,8 @@ import torch
 
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, check_free_space, spill_root
-from roto_studio.models.base import FrameSource, Prompt, VideoPropagator
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import FrameSource, VideoPropagator
 
 IMG_MEAN = (0.485, 0.456, 0.406)
 IMG_STD = (0.229, 0.224, 0.225)

@@ -156,7 +156,7 @@ def find_objects(engine, finder, frame: int, phrases: Sequence[str], min_score: 
     for item in found:
         taken = {o.name for o in project.objects}
         obj = project.add_object(next_name(taken, item.phrase))
-        from roto_studio.models.base import Prompt
+        from roto_studio.core.prompt import Prompt
 
         engine.prompt(obj.id, frame, Prompt(mask=item.alpha))
         made.append((obj.id, item))

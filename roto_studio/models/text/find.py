@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from roto_studio.core.errors import ModelError
-from roto_studio.models.base import Found, ImageSegmenter, Prompt, TextFinder
+from roto_studio.core.prompt import Prompt
+from roto_studio.models.base import Found, ImageSegmenter, TextFinder
 
 MASK_THRESHOLD = 0.5  # SAM 3's own default for binarising instance masks
 

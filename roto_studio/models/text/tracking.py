@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from roto_studio.core.errors import ModelError
-from roto_studio.models.base import Prompt
+from roto_studio.core.prompt import Prompt
 from roto_studio.models.text.backends import next_name
 
 

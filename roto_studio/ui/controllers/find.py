@@ -73,7 +73,7 @@ class FindController(QObject):
 
     def add_objects(self, frame: int, found) -> None:
         """One undo step: an object per (phrase, alpha, score), its mask a keyframe on `frame`."""
-        from roto_studio.core.project import FramePrompt
+        from roto_studio.core.prompt import Prompt
         from roto_studio.models.text.backends import next_name
 
         shot = self.shot
@@ -82,7 +82,7 @@ class FindController(QObject):
             for phrase, alpha, _score in found:
                 add = cmd.ObjectAdd(shot, next_name({o.name for o in shot.project.objects}, phrase))
                 shot.undo.push(add)
-                shot.undo.push(cmd.MaskEdit(shot, add.obj.id, frame, None, FramePrompt(),
-                                            FramePrompt(has_mask=True), alpha, text=f"Mask of {add.obj.name}"))
+                shot.undo.push(cmd.MaskEdit(shot, add.obj.id, frame, None, Prompt(),
+                                            Prompt(has_mask=True), alpha, text=f"Mask of {add.obj.name}"))
         finally:
             shot.undo.endMacro()

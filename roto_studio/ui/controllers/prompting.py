@@ -17,15 +17,6 @@ TOOL_HINTS = {"click": "Click: left includes, Alt / right click excludes",
               "pan": "Pan: drag to move the view"}
 
 
-def to_model_prompt(fp):
-    """core FramePrompt (points as (x, y, label)) -> models.base.Prompt."""
-    from roto_studio.models.base import Prompt
-
-    return Prompt(points=[(float(x), float(y)) for x, y, _ in fp.points],
-                  labels=[int(lab) for _, _, lab in fp.points],
-                  box=tuple(fp.box) if fp.box is not None else None)
-
-
 class PromptController(QObject):
     def __init__(self, shot, canvas, timeline, mode_combo, opacity, tool_label, pixel_label, parent=None):
         super().__init__(parent)
@@ -83,7 +74,7 @@ class PromptController(QObject):
             return
         fp = p.prompts.get(oid, {}).get(frame)
         color = next((o.color for o in p.objects if o.id == oid), (255, 255, 255))
-        self.canvas.set_prompt(list(fp.points) if fp else [], fp.box if fp else None, color)
+        self.canvas.set_prompt(fp.clicks if fp else [], fp.box if fp else None, color)
 
     # ------------------------------------------------------------------ editing
     def _editable(self) -> bool:
@@ -98,26 +89,23 @@ class PromptController(QObject):
         return True
 
     def _current_prompt(self):
-        from roto_studio.core.project import FramePrompt
+        from roto_studio.core.prompt import Prompt
 
         fp = self.shot.project.prompts.get(self.shot.current_obj, {}).get(self.shot.frame)
-        return copy.deepcopy(fp) if fp else FramePrompt()
+        return copy.deepcopy(fp) if fp else Prompt()
 
     def on_click(self, x: float, y: float, label: int) -> None:
         if not self._editable():
             return
         before = self._current_prompt()
-        after = copy.deepcopy(before)
-        after.points.append((float(x), float(y), int(label)))
+        after = before.with_click(float(x), float(y), int(label))
         self._prompt_edit(before, after, "Include click" if label else "Exclude click")
 
     def on_box(self, x1, y1, x2, y2) -> None:
         if not self._editable():
             return
         before = self._current_prompt()
-        after = copy.deepcopy(before)
-        after.box = (float(x1), float(y1), float(x2), float(y2))
-        after.points = []  # a new box starts the prompt afresh
+        after = before.with_box((float(x1), float(y1), float(x2), float(y2)))  # the clicks go
         self._prompt_edit(before, after, "Box")
 
     def _prompt_edit(self, before, after, text: str) -> None:
@@ -142,20 +130,19 @@ class PromptController(QObject):
         hit = rasterize_stroke((h, w), points, radius)
         alpha[hit] = 1.0 if add else 0.0
         fp_before = self._current_prompt()
-        fp_after = copy.deepcopy(fp_before)
-        fp_after.has_mask = True
+        fp_after = fp_before.keyed()
         shot.undo.push(cmd.MaskEdit(shot, oid, frame, before, fp_before, fp_after, after_alpha=alpha,
                                     text="Brush" if add else "Erase"))
 
     def clear_mask(self) -> None:
         if not self._editable():
             return
-        from roto_studio.core.project import FramePrompt
+        from roto_studio.core.prompt import Prompt
 
         shot = self.shot
         oid, frame = shot.current_obj, shot.frame
         before = shot.project.masks.get(oid, frame)
-        shot.undo.push(cmd.MaskEdit(shot, oid, frame, before, self._current_prompt(), FramePrompt(),
+        shot.undo.push(cmd.MaskEdit(shot, oid, frame, before, self._current_prompt(), Prompt(),
                                     text="Clear mask"))
 
     def lock_range(self, lock: bool = True) -> None:
@@ -175,7 +162,7 @@ class PromptController(QObject):
         if service is None or prompt is None or prompt.is_empty():
             return
         self.forget_request(command)
-        rid = service.prompt(obj_id, frame, to_model_prompt(prompt))
+        rid = service.prompt(obj_id, frame, prompt.for_model())
         self._requests[rid] = (command, which)
         self.shot.status("Segmenting…")
 

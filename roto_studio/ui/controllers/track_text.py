@@ -25,7 +25,8 @@ class TrackedObjects(QUndoCommand):
         self.saved: dict | None = None  # {(obj_id, frame): PNG bytes} kept at undo
 
     def redo(self) -> None:
-        from roto_studio.core.project import PALETTE, FramePrompt, ObjectInfo
+        from roto_studio.core.project import PALETTE, ObjectInfo
+        from roto_studio.core.prompt import Prompt
         from roto_studio.models.text.backends import next_name
 
         p = self.shot.project
@@ -43,7 +44,7 @@ class TrackedObjects(QUndoCommand):
                     p.masks.set(oid, f, decode_alpha(data))
         for obj, (oid, _phrase, first) in zip(self.objects, self.created):
             p.objects.append(obj)
-            p.set_prompt(oid, first, FramePrompt(has_mask=True))  # the first frame is its keyframe
+            p.set_prompt(oid, first, Prompt(has_mask=True))  # the first frame is its keyframe
         if self.objects:
             self.shot.select_object(self.objects[0].id)
         self.shot.project_changed()
