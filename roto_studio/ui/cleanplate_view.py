@@ -11,6 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
+from roto_studio.ui import settings_keys as keys
+from roto_studio.workers.jobs import JobKind
 
 BACKENDS = (("auto", "Auto (diffusers when installed, else OpenCV)"), ("diffusers", "Diffusers inpainting model"),
             ("opencv", "OpenCV (fast, no weights)"))
@@ -127,7 +129,7 @@ class CleanPlateController(QObject):
     # ------------------------------------------------------------------ rendering
     def default_folder(self) -> str:
         p = self.shot.project
-        return str(self.shot.settings.value("cleanplate/folder", str(Path(p.folder) / "cache" / "cleanplate")))
+        return str(keys.CLEANPLATE_FOLDER.read(self.shot.settings, str(Path(p.folder) / "cache" / "cleanplate")))
 
     def dialog(self) -> None:
         """Refine > Clean plate…: the settings, then the job; shown in the canvas when done."""
@@ -148,7 +150,7 @@ class CleanPlateController(QObject):
         shot = self.shot
         if values:
             settings_for(shot.project, **values)  # saved with the project, as the CLI does
-        shot.settings.setValue("cleanplate/folder", folder)
+        keys.CLEANPLATE_FOLDER.write(shot.settings, folder)
         job = self.jobs.clean_plate_to(folder)
         if job is not None:
             self._show_when_done = shot.current_obj if show else None
@@ -157,7 +159,7 @@ class CleanPlateController(QObject):
 
     def _job_ended(self, kind: str, state: str) -> None:
         job = self.shot.job
-        if kind != "clean plate" or job is None or self.shot.project is None:
+        if kind != JobKind.CLEAN_PLATE or job is None or self.shot.project is None:
             return
         info = getattr(job, "run_info", {}) or {}
         oid = info.get("obj_id", self.shot.current_obj)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog
                                QWidget)
 
 from roto_studio.workers.jobs import Job
+from roto_studio.ui import settings_keys as keys
 
 # What each kind of model does in the window.
 PURPOSE = {
@@ -25,7 +26,6 @@ PURPOSE = {
     "grounding-dino": "Find... by a phrase: boxes that SAM 2 cuts out",
     "inpaint": "Clean plates: learned fills of what the object hid",
 }
-ALLOW_KEY = "models/allow_noncommercial"  # the window's say for models.weights.licences.set_allow_noncommercial
 # The models a new artist needs first, in order.
 RECOMMENDED = ("sam2.1-tiny", "cutie-base", "vitmatte-small")
 
@@ -309,7 +309,7 @@ class ModelManager(QDialog):
         """Look for weights in `folder` too (saved in the settings as the offline weights folder)."""
         from roto_studio.models.weights import store as weights
 
-        self.settings.setValue("models/offline_dir", folder)
+        keys.OFFLINE_DIR.write(self.settings, folder)
         weights.set_offline_folders([folder] if folder else [])
         self._show_folders()
         for row in self.rows.values():
@@ -318,14 +318,14 @@ class ModelManager(QDialog):
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "A folder of weights",
-                                                  str(self.settings.value("models/offline_dir", "") or ""))
+                                                  str(keys.OFFLINE_DIR.read(self.settings) or ""))
         if folder:
             self.use_folder(folder)
 
     def _allow_toggled(self, on: bool) -> None:
         from roto_studio.models.weights import licences
 
-        self.settings.setValue(ALLOW_KEY, bool(on))
+        keys.ALLOW_NONCOMMERCIAL.write(self.settings, bool(on))  # licences.set_allow_noncommercial
         licences.set_allow_noncommercial(bool(on))
         self.modelsChanged.emit()
 
@@ -346,7 +346,7 @@ class ModelManager(QDialog):
 
 
 def allow_noncommercial_setting(settings) -> bool:
-    return str(settings.value(ALLOW_KEY, "false")).lower() in ("true", "1")
+    return keys.ALLOW_NONCOMMERCIAL.read(settings)
 
 
 def any_weights() -> bool:

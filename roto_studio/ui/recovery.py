@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from roto_studio.ui import settings_keys as keys
 
-KEY = "recovery/notes"
 QUIT = "quit"  # quit, answered Discard
 SWITCH = "switch"  # opened another shot
 
 
 def _notes(settings) -> dict:
     try:
-        data = json.loads(str(settings.value(KEY, "") or "{}"))
+        data = json.loads(keys.RECOVERY_NOTES.read(settings) or "{}")
         return data if isinstance(data, dict) else {}
     except ValueError:
         return {}
@@ -41,13 +41,13 @@ def note(settings, folder, reason: str) -> None:
     """Call just after the autosave was written, with why it was left unsaved."""
     data = _notes(settings)
     data[_key(folder)] = [reason, time.strftime("%Y-%m-%d %H:%M"), _stamp(folder)]
-    settings.setValue(KEY, json.dumps(data))
+    keys.RECOVERY_NOTES.write(settings, json.dumps(data))
 
 
 def forget(settings, folder) -> None:
     data = _notes(settings)
     if data.pop(_key(folder), None) is not None:
-        settings.setValue(KEY, json.dumps(data))
+        keys.RECOVERY_NOTES.write(settings, json.dumps(data))
 
 
 def question(settings, folder) -> str:

@@ -12,6 +12,7 @@ import os
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QUndoStack
+from roto_studio.ui import settings_keys as keys
 
 
 class Shot(QObject):
@@ -59,22 +60,22 @@ class Shot(QObject):
     def undo_memory_bytes(self) -> int:
         """The undo history's memory limit (setting undo/memory_mb, default 256 MB)."""
         try:
-            return max(0, int(float(self.settings.value("undo/memory_mb", 256)) * 2**20))
+            return max(0, int(float(keys.UNDO_MEMORY_MB.read(self.settings)) * 2**20))
         except (TypeError, ValueError):
             return 256 * 2**20
 
     def frame_cache_bytes(self) -> int:
-        return int(self.settings.value("media/frame_cache_mb", 512)) * 2**20
+        return int(keys.FRAME_CACHE_MB.read(self.settings)) * 2**20
 
     def model_settings(self) -> dict:
         """The model and project settings (QSettings), with their defaults."""
         s = self.settings
-        return {"device": s.value("models/device", "auto"), "precision": s.value("models/precision", "auto"),
-                "backend": s.value("models/backend", "auto"), "offline_dir": s.value("models/offline_dir", ""),
-                "server": s.value("models/server", "local"), "server_url": s.value("models/server_url", ""),
-                "server_token": self.server_token(s.value("models/server_url", "")),
-                "frame_cache_mb": int(s.value("media/frame_cache_mb", 512)),
-                "autosave_s": int(s.value("project/autosave_s", 60)),
+        return {"device": keys.MODEL_DEVICE.read(s), "precision": keys.MODEL_PRECISION.read(s),
+                "backend": keys.MODEL_BACKEND.read(s), "offline_dir": keys.OFFLINE_DIR.read(s),
+                "server": keys.MODEL_SERVER.read(s), "server_url": keys.SERVER_URL.read(s),
+                "server_token": self.server_token(keys.SERVER_URL.read(s)),
+                "frame_cache_mb": int(keys.FRAME_CACHE_MB.read(s)),
+                "autosave_s": int(keys.AUTOSAVE_S.read(s)),
                 "undo_memory_mb": self.undo_memory_bytes() // 2**20}
 
     def token_file(self):
@@ -94,11 +95,11 @@ class Shot(QObject):
         saved in plain text in the settings is moved there first."""
         from roto_studio.client import token_store
 
-        legacy = self.settings.value("models/server_token", "")
+        legacy = keys.OLD_SERVER_TOKEN.read(self.settings)
         if legacy:
             try:
                 token_store.save(url, str(legacy), self.token_file())
-                self.settings.remove("models/server_token")
+                keys.OLD_SERVER_TOKEN.clear(self.settings)
             except OSError:
                 return str(legacy)
         return token_store.load(url, self.token_file())
@@ -107,7 +108,7 @@ class Shot(QObject):
         """Keep the remote server's token out of the settings file; returns where it went."""
         from roto_studio.client import token_store
 
-        self.settings.remove("models/server_token")
+        keys.OLD_SERVER_TOKEN.clear(self.settings)
         return token_store.save(url, token, self.token_file())
 
     # ------------------------------------------------------------------ telling the user

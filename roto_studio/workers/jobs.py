@@ -14,12 +14,29 @@ import logging
 import threading
 import time
 import traceback
+from enum import Enum
 
 from PySide6.QtCore import QObject, Signal
 
 from roto_studio.core.errors import Cancelled, RotoError
 
 log = logging.getLogger(__name__)
+
+
+class JobKind(str, Enum):
+    """The window's kinds of job; the value is what the progress row and the jobEnded signal say."""
+
+    PROPAGATE = "propagate"
+    MATTE = "matte"
+    EXPORT = "export"
+    CLEAN_PLATE = "clean plate"
+    TRACK = "track"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 def plain_message(exc: BaseException, what: str = "the job") -> str:

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup
 
 from roto_studio.core.errors import RotoError
+from roto_studio.ui import settings_keys as keys
 
 
 class ColourController(QObject):
@@ -31,8 +32,8 @@ class ColourController(QObject):
         media, project = shot.media, shot.project
         if not hasattr(media, "colour_config"):
             return
-        display = project.settings.get("display") or shot.settings.value("colour/display", "") or None
-        view = project.settings.get("view") or shot.settings.value("colour/view", "") or None
+        display = project.settings.get("display") or keys.COLOUR_DISPLAY.read(shot.settings) or None
+        view = project.settings.get("view") or keys.COLOUR_VIEW.read(shot.settings) or None
         if (display, view) != (media.view.display, media.view.view) and (display or view):
             try:
                 media.configure_colour(media.colour_config, project.settings.get("colorspace") or None,
@@ -105,8 +106,8 @@ class ColourController(QObject):
         except RotoError as exc:
             shot.say(str(exc))
             return False
-        shot.settings.setValue("colour/display", display)
-        shot.settings.setValue("colour/view", view)
+        keys.COLOUR_DISPLAY.write(shot.settings, display)
+        keys.COLOUR_VIEW.write(shot.settings, view)
         shot.project.settings["display"], shot.project.settings["view"] = display, view
         act = self.view_actions.get((display, view))
         if act is not None:

@@ -12,8 +12,9 @@ from PySide6.QtCore import QObject, Signal
 
 from roto_studio.ui import undo as cmd
 from roto_studio.ui.tasks import PropagationTask, ServiceTask
-from roto_studio.workers.jobs import Job
+from roto_studio.workers.jobs import Job, JobKind
 from roto_studio.workers.model_work import matte_frames, snapshot_masks
+from roto_studio.ui import settings_keys as keys
 
 BUSY = "a job is running; wait for it or press Esc to cancel it."
 
@@ -57,14 +58,14 @@ class JobsController(QObject):
         job = self.shot.job
         return job if isinstance(job, kind) and job.request_id == rid else None
 
-    def _start_job(self, job: Job, kind: str, span=None) -> None:
+    def _start_job(self, job: Job, kind: JobKind, span=None) -> None:
         self.shot.job, self.shot.job_kind = job, kind
         job.progress.connect(lambda d, t, i, j=job: self._job_progress(d, t, i) if self.shot.job is j else None)
         job.ended.connect(lambda j=job: self._job_ended() if self.shot.job is j else None)
         self._show_job_started(kind, span)
         job.start()
 
-    def _show_job_started(self, kind: str, span=None) -> None:
+    def _show_job_started(self, kind: JobKind, span=None) -> None:
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -72,7 +73,7 @@ class JobsController(QObject):
         self.timeline.busy = span
         self.shot.jobStarted.emit(kind)
 
-    def run_service_job(self, kind: str, fn, *args, on_done=None, span=None):
+    def run_service_job(self, kind: JobKind, fn, *args, on_done=None, span=None):
         """Run fn(engine, progress, cancelled, *args) in the model thread as the window's job
         (progress row, Esc cancels); on_done(task) runs in the GUI thread when it ends."""
         shot = self.shot
@@ -124,20 +125,15 @@ class JobsController(QObject):
         self.cancel_button.setVisible(False)
         self.timeline.busy = None
         out = job.run_info.get("out_dir", "") if isinstance(getattr(job, "run_info", None), dict) else ""
-        if kind == "propagate":
-            self._propagation_done(job)
-        elif kind == "matte":
-            self._matte_done(job)
-        elif kind == "export":
-            if state == "succeeded":
-                self.job_label.setText(f"Exported {len(job.result or [])} files to {out}.")
-            elif state == "cancelled":
-                self.job_label.setText("Export cancelled; finished files were kept.")
-        elif kind == "clean plate":
-            if state == "succeeded":
-                self.job_label.setText(f"Wrote {len(job.result or [])} clean plate frames to {out}.")
-            elif state == "cancelled":
-                self.job_label.setText("Clean plate cancelled; finished frames were kept.")
+        done = {JobKind.PROPAGATE: self._propagation_done, JobKind.MATTE: self._matte_done}.get(kind)
+        if done is not None:
+            done(job)
+        written = {JobKind.EXPORT: ("Exported {n} files to {out}.", "Export cancelled; finished files were kept."),
+                   JobKind.CLEAN_PLATE: ("Wrote {n} clean plate frames to {out}.",
+                                         "Clean plate cancelled; finished frames were kept.")}.get(kind)
+        if written is not None and state in ("succeeded", "cancelled"):
+            text = written[0] if state == "succeeded" else written[1]
+            self.job_label.setText(text.format(n=len(job.result or []), out=out))
         if state == "failed":
             self.job_label.setText(f"{kind.capitalize()} failed.")
             self.shot.say(job.error or f"{kind} failed.")
@@ -312,8 +308,8 @@ class JobsController(QObject):
         prep.succeeded.connect(go)
         prep.failed.connect(lambda msg: task.finish("failed", None, msg))
         prep.cancelled.connect(lambda: task.finish("cancelled", None))
-        shot.job, shot.job_kind = task, "propagate"
-        self._show_job_started("propagate", (lo, hi))
+        shot.job, shot.job_kind = task, JobKind.PROPAGATE
+        self._show_job_started(JobKind.PROPAGATE, (lo, hi))
         task.started_at = time.perf_counter()
         prep.start()
         return task
@@ -406,11 +402,11 @@ class JobsController(QObject):
         if not frames:
             shot.say("this object has no unlocked masks in the range; click or propagate first, then matte.")
             return None
-        backend = backend or str(shot.settings.value("models/matte_backend", "auto"))
-        task = ServiceTask(shot.service, "matte", self._job_ended)
+        backend = backend or str(keys.MATTE_BACKEND.read(shot.settings))
+        task = ServiceTask(shot.service, JobKind.MATTE, self._job_ended)
         task.run_info = {"frames": len(frames), "backend": backend}
-        shot.job, shot.job_kind = task, "matte"
-        self._show_job_started("matte", (frames[0], frames[-1]))
+        shot.job, shot.job_kind = task, JobKind.MATTE
+        self._show_job_started(JobKind.MATTE, (frames[0], frames[-1]))
         task.request_id = shot.service.job(matte_frames, oid, frames, backend, band, task.before)
         return task
 
@@ -433,7 +429,7 @@ class JobsController(QObject):
             return
         from roto_studio.ui.dialogs import ExportDialog
 
-        last = shot.settings.value("export/folder", str(Path.home() / "roto_exports" / shot.project.name))
+        last = keys.EXPORT_FOLDER.read(shot.settings, str(Path.home() / "roto_exports" / shot.project.name))
         config = getattr(shot.media, "colour_config", None)
         d = ExportDialog(shot.project, self.timeline.frame_range(), last, self.parent_widget,
                          spaces=config.spaces() if config is not None else (),
@@ -443,7 +439,7 @@ class JobsController(QObject):
             if not out:
                 shot.say("choose a folder to export to.")
                 return
-            shot.settings.setValue("export/folder", out)
+            keys.EXPORT_FOLDER.write(shot.settings, out)
             self.export_to(out, d.options())
 
     def export_to(self, out_dir, options) -> Job | None:
@@ -461,9 +457,9 @@ class JobsController(QObject):
             return export_project(project, out_dir, options, progress=lambda d, t: progress(d, t, None),
                                   cancel=cancelled)
 
-        job = Job(run, "export")
+        job = Job(run, JobKind.EXPORT.value)
         job.run_info = {"out_dir": str(out_dir)}
-        self._start_job(job, "export")
+        self._start_job(job, JobKind.EXPORT)
         return job
 
     def clean_plate_to(self, out_dir) -> Job | None:
@@ -490,7 +486,7 @@ class JobsController(QObject):
             return write_clean_plate(project, oid, out_dir, frames=frames, inpainter=inpainter,
                                      progress=lambda d, t: progress(d, t, None), cancel=cancelled)
 
-        job = Job(run, "clean plate")
+        job = Job(run, JobKind.CLEAN_PLATE.value)
         job.run_info = {"out_dir": str(out_dir)}
-        self._start_job(job, "clean plate", (frames[0], frames[-1]) if frames else None)
+        self._start_job(job, JobKind.CLEAN_PLATE, (frames[0], frames[-1]) if frames else None)
         return job

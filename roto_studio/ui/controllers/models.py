@@ -13,8 +13,8 @@ import os
 from PySide6.QtCore import QObject
 
 from roto_studio.ui.model_links import link_target
+from roto_studio.ui import settings_keys as keys
 
-OFFERED_KEY = "models/offered"
 SKIP_ENV = "ROTO_NO_MODEL_MANAGER"
 
 
@@ -23,7 +23,7 @@ class ModelsController(QObject):
         super().__init__(parent)
         self.shot, self.window = shot, window
         self.dialog = None
-        folder = str(shot.settings.value("models/offline_dir", "") or "")
+        folder = str(keys.OFFLINE_DIR.read(shot.settings) or "")
         if folder:
             from roto_studio.models.weights import store as weights
 
@@ -75,9 +75,9 @@ class ModelsController(QObject):
         from roto_studio.ui.model_manager import any_weights
 
         s = self.shot.settings
-        if os.environ.get(SKIP_ENV) or str(s.value(OFFERED_KEY, "")).lower() in ("true", "1"):
+        if os.environ.get(SKIP_ENV) or keys.MODELS_OFFERED.read(s):
             return False
-        s.setValue(OFFERED_KEY, True)
+        keys.MODELS_OFFERED.write(s, True)
         if any_weights():
             return False
         self.open_manager()

@@ -14,6 +14,7 @@ from roto_studio.core.paths import projects_dir
 from roto_studio.ui import undo as cmd
 from roto_studio.ui import recovery
 from roto_studio.workers.jobs import plain_message
+from roto_studio.ui import settings_keys as keys
 
 MAX_RECENT = 10
 
@@ -217,7 +218,7 @@ class ProjectController(QObject):
             shot.say(plain_message(exc, "autosave"))
 
     def apply_autosave_interval(self) -> None:
-        secs = int(self.shot.settings.value("project/autosave_s", 60))
+        secs = int(keys.AUTOSAVE_S.read(self.shot.settings))
         if secs > 0:
             self.autosave_timer.start(secs * 1000)
         else:
@@ -303,12 +304,12 @@ class ProjectController(QObject):
             self.open_path(path)
 
     def recent_files(self) -> list[str]:
-        v = self.shot.settings.value("recent", []) or []
+        v = keys.RECENT.read(self.shot.settings) or []
         return [v] if isinstance(v, str) else list(v)
 
     def _add_recent(self, path: str) -> None:
         items = [path] + [p for p in self.recent_files() if p != path]
-        self.shot.settings.setValue("recent", items[:MAX_RECENT])
+        keys.RECENT.write(self.shot.settings, items[:MAX_RECENT])
         self.update_recent_menu()
 
     def update_recent_menu(self) -> None:

@@ -5,6 +5,7 @@ at start and saved at close, and the model / project settings edited in the Sett
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
+from roto_studio.ui import settings_keys as keys
 
 
 class SettingsController(QObject):
@@ -15,27 +16,27 @@ class SettingsController(QObject):
 
     def load_window_settings(self) -> None:
         s, w = self.shot.settings, self.window
-        geo = s.value("window/geometry")
+        geo = keys.WINDOW_GEOMETRY.read(s)
         if geo is not None:
             w.restoreGeometry(geo)
         else:
             w.resize(1280, 800)
-        state = s.value("window/state")
+        state = keys.WINDOW_STATE.read(s)
         if state is not None:
             w.restoreState(state)
-        mode = s.value("view/mode", "overlay")
+        mode = keys.VIEW_MODE.read(s)
         i = self.mode_combo.findData(mode)
         self.mode_combo.setCurrentIndex(max(i, 0))
-        self.opacity.setValue(int(s.value("view/opacity", 50)))
-        self.canvas.set_brush_radius(float(s.value("tools/brush_radius", 12.0)))
+        self.opacity.setValue(int(keys.VIEW_OPACITY.read(s)))
+        self.canvas.set_brush_radius(float(keys.BRUSH_RADIUS.read(s)))
 
     def save_window_settings(self) -> None:
         s, w = self.shot.settings, self.window
-        s.setValue("window/geometry", w.saveGeometry())
-        s.setValue("window/state", w.saveState())
-        s.setValue("view/mode", self.canvas.view_mode)
-        s.setValue("view/opacity", self.opacity.value())
-        s.setValue("tools/brush_radius", self.canvas.brush_radius)
+        keys.WINDOW_GEOMETRY.write(s, w.saveGeometry())
+        keys.WINDOW_STATE.write(s, w.saveState())
+        keys.VIEW_MODE.write(s, self.canvas.view_mode)
+        keys.VIEW_OPACITY.write(s, self.opacity.value())
+        keys.BRUSH_RADIUS.write(s, self.canvas.brush_radius)
         s.sync()
 
     def model_settings(self) -> dict:
@@ -50,22 +51,22 @@ class SettingsController(QObject):
 
     def apply_model_settings(self, v: dict) -> None:
         s = self.shot.settings
-        s.setValue("models/device", v["device"])
-        s.setValue("models/precision", v["precision"])
-        s.setValue("models/backend", v["backend"])
-        s.setValue("models/offline_dir", v["offline_dir"])
-        for key in ("server", "server_url"):
+        keys.MODEL_DEVICE.write(s, v["device"])
+        keys.MODEL_PRECISION.write(s, v["precision"])
+        keys.MODEL_BACKEND.write(s, v["backend"])
+        keys.OFFLINE_DIR.write(s, v["offline_dir"])
+        for key, setting in (("server", keys.MODEL_SERVER), ("server_url", keys.SERVER_URL)):
             if key in v:
-                s.setValue(f"models/{key}", v[key])
+                setting.write(s, v[key])
         if "server_token" in v:  # the OS keyring or a private file, never the settings file
             try:
                 self.shot.store_server_token(v.get("server_url", ""), v["server_token"])
             except OSError as exc:
                 self.shot.say(f"cannot store the server token ({exc.strerror}); check the settings folder.")
-        s.setValue("media/frame_cache_mb", v["frame_cache_mb"])
-        s.setValue("project/autosave_s", v["autosave_s"])
+        keys.FRAME_CACHE_MB.write(s, v["frame_cache_mb"])
+        keys.AUTOSAVE_S.write(s, v["autosave_s"])
         if "undo_memory_mb" in v:
-            s.setValue("undo/memory_mb", v["undo_memory_mb"])
+            keys.UNDO_MEMORY_MB.write(s, v["undo_memory_mb"])
             if self.shot.undo_payloads is not None:
                 self.shot.undo_payloads.set_limit(self.shot.undo_memory_bytes())
         try:  # a cleared folder stops being searched too

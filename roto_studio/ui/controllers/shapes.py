@@ -16,6 +16,7 @@ from roto_studio.ui.shapes_dialog import ExportShapesDialog, ShapesPanel
 from roto_studio.ui.shapes_overlay import ShapesOverlay
 from roto_studio.workers.jobs import Job
 from roto_studio.workers.shapes_work import export_shapes, project_shapes
+from roto_studio.ui import settings_keys as keys
 
 DEFAULTS = {"tolerance": 1.0, "max_points": 0}
 
@@ -161,8 +162,8 @@ class ShapesController(QObject):
         shot = self.shot
         if shot.project is None:
             return
-        folder = shot.settings.value("shapes/folder", str(Path.home() / "roto_exports" / shot.project.name))
-        fmt = shot.settings.value("shapes/format", "nuke")
+        folder = keys.SHAPES_FOLDER.read(shot.settings, str(Path.home() / "roto_exports" / shot.project.name))
+        fmt = keys.SHAPES_FORMAT.read(shot.settings)
         self.dialog = ExportShapesDialog(shot.project.name, str(folder), str(fmt), self.canvas.window())
         self.dialog.accepted.connect(self._dialog_accepted)
         self.dialog.open()
@@ -174,8 +175,8 @@ class ShapesController(QObject):
             self.shot.say("choose where to write the shapes, then export again.")
             return
         fmt = d.chosen_format()
-        self.shot.settings.setValue("shapes/format", fmt)
-        self.shot.settings.setValue("shapes/folder", str(Path(out).parent if fmt != "svg" else Path(out)))
+        keys.SHAPES_FORMAT.write(self.shot.settings, fmt)
+        keys.SHAPES_FOLDER.write(self.shot.settings, str(Path(out).parent if fmt != "svg" else Path(out)))
         self.export_to(out, fmt)
 
     def export_to(self, out, fmt: str) -> Job | None:

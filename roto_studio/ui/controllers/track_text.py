@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoCommand
 
 from roto_studio.workers.find_work import track_text
+from roto_studio.workers.jobs import JobKind
 
 
 class TrackedObjects(QUndoCommand):
@@ -87,7 +88,7 @@ class TrackTextController(QObject):
         stop = max(rng[1], shot.frame)
         taken = {o.id for o in shot.project.objects}
         self.bar.set_busy(True)
-        task = self.jobs.run_service_job("track", track_text, phrases, int(shot.frame), "forward", stop,
+        task = self.jobs.run_service_job(JobKind.TRACK, track_text, phrases, int(shot.frame), "forward", stop,
                                          float(min_score), taken, on_done=self._done, span=(shot.frame, stop))
         if task is None:
             self.bar.set_busy(False)
