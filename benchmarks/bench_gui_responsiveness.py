@@ -107,7 +107,7 @@ def run(frames: int = 48, backend: str = "classical", width: int = 640, height: 
     w.ask = lambda *a, **k: True
     w.resize(1100, 700)
     w.show()
-    w.open_media_path(clip)
+    w.projects.open_media_path(clip)
     spin(app, lambda: w.playback.shown_frame is not None, 30)
     if w.shot.server is not None:  # the server child is up before the idle baseline is taken
         spin(app, lambda: w.shot.server._up.is_set(), 300)
@@ -120,28 +120,28 @@ def run(frames: int = 48, backend: str = "classical", width: int = 640, height: 
     idle, idle_p99 = meter.stop(), meter.p99()
 
     # a first click (builds the backend), then propagate the whole shot
-    w.on_click(width * 0.2, height * 0.5, 1)
-    spin(app, lambda: w.pending_requests() == 0 and w.service.pending() == 0, 600)
-    if not w.project.masks.has(w.current_obj, w.frame):
+    w.prompting.on_click(width * 0.2, height * 0.5, 1)
+    spin(app, lambda: w.prompting.pending_requests() == 0 and w.shot.service.pending() == 0, 600)
+    if not w.shot.project.masks.has(w.shot.current_obj, w.shot.frame):
         raise RuntimeError(f"no mask after the click: {w.message.text()}")
     meter.start()
     t0 = time.perf_counter()
-    w.propagate("forward")
+    w.jobs.propagate("forward")
     # scrub meanwhile, like an artist looking at finished frames
     scrub = QTimerScrub(w, frames)
-    spin(app, lambda: not w.job_running(), 600)
+    spin(app, lambda: not w.shot.job_running(), 600)
     scrub.stop()
     prop_gap, prop_p99 = meter.stop(), meter.p99()
     prop_time = time.perf_counter() - t0
-    prop_state = w.job.state
+    prop_state = w.shot.job.state
 
     meter.start()
     t0 = time.perf_counter()
-    w.export_to(tmp / "export", ExportOptions(format="exr"))
-    spin(app, lambda: not w.job_running(), 600)
+    w.jobs.export_to(tmp / "export", ExportOptions(format="exr"))
+    spin(app, lambda: not w.shot.job_running(), 600)
     export_gap, export_p99 = meter.stop(), meter.p99()
     export_time = time.perf_counter() - t0
-    export_state = w.job.state
+    export_state = w.shot.job.state
     w.close()
     spin(app, lambda: False, 0.5)
     return {"mode": mode, "idle": idle, "idle_p99": idle_p99, "propagate": prop_gap, "propagate_p99": prop_p99, "propagate_s": prop_time,
@@ -158,7 +158,7 @@ class QTimerScrub:
         self.window = window
         self.timer = QTimer()
         self.timer.setInterval(100)
-        self.timer.timeout.connect(lambda: window.step(1 if window.frame < frames - 1 else -(frames - 1)))
+        self.timer.timeout.connect(lambda: window.playback.step(1 if window.shot.frame < frames - 1 else -(frames - 1)))
         self.timer.start()
 
     def stop(self) -> None:

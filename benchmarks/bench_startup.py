@@ -55,7 +55,7 @@ def child(mode: str, media: str | None) -> None:
     w.show()
     app.processEvents()
     window_s = time.time() - t0
-    w.open_media_path(media)
+    w.projects.open_media_path(media)
     while w.playback.shown_frame is None and time.time() - t0 < 60:
         app.processEvents()
         time.sleep(0.002)

@@ -54,13 +54,13 @@ def main(out_dir: str) -> int:
         return until is None
 
     pump(0.5)
-    w.open_media_path(sample_shot())
+    w.projects.open_media_path(sample_shot())
     assert pump(30, lambda: w.playback.shown_frame == 0), "the sample shot did not open"
 
     def click(x, y):
         QTest.mouseClick(w.canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                          w.canvas.mapFromScene(QPointF(x, y)))
-        pump(60, lambda: w.pending_requests() == 0 and w.service.pending() == 0)
+        pump(60, lambda: w.prompting.pending_requests() == 0 and w.shot.service.pending() == 0)
 
     def box(x0, y0, x1, y1):
         vp = w.canvas.viewport()
@@ -71,22 +71,22 @@ def main(out_dir: str) -> int:
             QTest.mouseMove(vp, w.canvas.mapFromScene(QPointF(x0 + (x1 - x0) * k / 4, y0 + (y1 - y0) * k / 4)))
         QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                            w.canvas.mapFromScene(QPointF(x1, y1)))
-        pump(60, lambda: w.pending_requests() == 0 and w.service.pending() == 0)
+        pump(60, lambda: w.prompting.pending_requests() == 0 and w.shot.service.pending() == 0)
         w.prompting.set_tool("click")
 
     box(72, 92, 138, 332)  # a box round the walker
-    w.add_object()
+    w.objects_ctl.add_object()
     box(1, 226, 639, 306)  # the path, a second object
-    w.set_frame(0)
+    w.playback.set_frame(0)
     pump(1)
     w.activateWindow()
     pump(0.5)
     subprocess.run(["xdotool", "key", "--clearmodifiers", "ctrl+shift+f"], check=True)  # Propagate all
-    pump(5, lambda: w.job_running())
-    pump(600, lambda: not w.job_running())
+    pump(5, lambda: w.shot.job_running())
+    pump(600, lambda: not w.shot.job_running())
     pump(3)
-    w.select_object(w.project.objects[0].id)
-    w.set_frame(20)
+    w.objects_ctl.select_object(w.shot.project.objects[0].id)
+    w.playback.set_frame(20)
     pump(2, lambda: False)
     subprocess.run(["xdotool", "mousemove", "700", "330"], check=True)
     pump(1)

@@ -43,7 +43,7 @@ def open_first(window, path=None) -> None:
     first start with no weights on disk, the model manager is offered too (once)."""
     window.models_ctl.offer_first_start()
     if path:
-        window.open_path(path)
+        window.projects.open_path(path)
         return
     try:
         sample = sample_shot()
@@ -51,7 +51,7 @@ def open_first(window, path=None) -> None:
         log.warning("could not make the sample shot: %s", exc)
         sample = None
     if sample is not None:
-        window.open_media_path(sample)
+        window.projects.open_media_path(sample)
     else:
         window.show_message("Drop a video, an image sequence or a folder of frames here.", error=False)
 

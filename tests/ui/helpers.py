@@ -47,16 +47,16 @@ def key(window, k, modifier=Qt.KeyboardModifier.NoModifier) -> None:
 
 
 def wait_frame(qtbot, window, frame: int, timeout: int = 10000) -> None:
-    qtbot.waitUntil(lambda: window.playback.shown_frame == frame and window.reader.idle(), timeout=timeout)
+    qtbot.waitUntil(lambda: window.playback.shown_frame == frame and window.playback.reader.idle(), timeout=timeout)
 
 
 def wait_job(qtbot, window, timeout: int = 60000) -> str:
-    qtbot.waitUntil(lambda: window.job is not None and not window.job.is_running()
-                    and window.job.state != "running", timeout=timeout)
+    qtbot.waitUntil(lambda: window.shot.job is not None and not window.shot.job.is_running()
+                    and window.shot.job.state != "running", timeout=timeout)
     qtbot.wait(50)  # let the ended signal reach the window
-    return window.job.state
+    return window.shot.job.state
 
 
 def wait_masks(qtbot, window, timeout: int = 30000) -> None:
-    qtbot.waitUntil(lambda: window.pending_requests() == 0 and window.service.pending() == 0, timeout=timeout)
+    qtbot.waitUntil(lambda: window.prompting.pending_requests() == 0 and window.shot.service.pending() == 0, timeout=timeout)
     qtbot.wait(30)

@@ -47,7 +47,7 @@ def test_canvas_and_models_see_the_ocio_view(qtbot, window, tmp_path):
     # View > Display / view: ACES 2.0 SDR; the canvas and the engine's frames follow
     act = window.colour.view_actions[("sRGB - Display", "ACES 2.0 - SDR 100 nits (Rec.709)")]
     act.trigger()
-    qtbot.waitUntil(lambda: window.reader.idle() and window.canvas.image is not None
+    qtbot.waitUntil(lambda: window.playback.reader.idle() and window.canvas.image is not None
                     and not np.array_equal(window.canvas.image, want), timeout=10000)
     aces = ocio_view(plates[0], "ACEScg", "sRGB - Display", "ACES 2.0 - SDR 100 nits (Rec.709)")
     np.testing.assert_array_equal(window.canvas.image, aces)
@@ -62,7 +62,7 @@ def test_canvas_and_models_see_the_ocio_view(qtbot, window, tmp_path):
     assert window.shot.project.settings["colorspace"] == "Linear Rec.709 (sRGB)"
     other = ocio_view(plates[0], "Linear Rec.709 (sRGB)", "sRGB - Display", "ACES 2.0 - SDR 100 nits (Rec.709)")
     np.testing.assert_array_equal(engine.media.read(1001), other)
-    qtbot.waitUntil(lambda: window.reader.idle() and np.array_equal(window.canvas.image, other), timeout=10000)
+    qtbot.waitUntil(lambda: window.playback.reader.idle() and np.array_equal(window.canvas.image, other), timeout=10000)
     engine.close()
 
 

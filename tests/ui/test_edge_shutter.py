@@ -8,7 +8,7 @@ from tests.ui.test_refine_backend import _open, _put_masks
 
 def test_shutter_angle_is_an_undoable_object_setting(qtbot, window, clip):
     _open(qtbot, window, clip)
-    p = window.project
+    p = window.shot.project
     oid = _put_masks(window, [0])
     edges = window.edges
     assert edges.spins["shutter_angle"].value() == 0

@@ -58,23 +58,23 @@ def plate(folder: Path, first=1001, n=5, name="plate") -> Path:
 
 def test_any_frame_of_a_sequence_opens_the_sequence_at_that_frame(qtbot, window, tmp_path):
     folder = plate(tmp_path / "seq")
-    assert window.open_media_path(folder / "plate.1003.png"), window.message.text()
-    assert window.media.frame_count == 5 and window.media.first_frame == 1001
+    assert window.projects.open_media_path(folder / "plate.1003.png"), window.message.text()
+    assert window.shot.media.frame_count == 5 and window.shot.media.first_frame == 1001
     wait_frame(qtbot, window, 1003)
-    assert window.frame == 1003
+    assert window.shot.frame == 1003
     assert "sequence" in window.message.text()
 
     # dropping a frame does the same
     assert drop_files(window, [folder / "plate.1004.png"])
-    assert window.media.frame_count == 5
+    assert window.shot.media.frame_count == 5
     wait_frame(qtbot, window, 1004)
 
     # an image with no numbered neighbours stays a single image
     lone = tmp_path / "lone" / "still_0042.png"
     lone.parent.mkdir()
     cv2.imwrite(str(lone), np.full((32, 48, 3), 90, np.uint8))
-    assert window.open_media_path(lone), window.message.text()
-    assert window.media.frame_count == 1
+    assert window.projects.open_media_path(lone), window.message.text()
+    assert window.shot.media.frame_count == 1
 
 
 def test_a_folder_opens_from_the_dialog_and_by_dropping(qtbot, window, tmp_path):
@@ -87,8 +87,8 @@ def test_a_folder_opens_from_the_dialog_and_by_dropping(qtbot, window, tmp_path)
     qtbot.mouseClick(d.folder_button, Qt.MouseButton.LeftButton)
     assert d.result() == QDialog.DialogCode.Accepted
     assert Path(d.chosen()) == folder
-    assert window.open_media_path(d.chosen()), window.message.text()
-    assert window.media.frame_count == 4
+    assert window.projects.open_media_path(d.chosen()), window.message.text()
+    assert window.shot.media.frame_count == 4
     # a folder highlighted in the list is the one taken
     up = MediaDialog(window, str(tmp_path))
     qtbot.addWidget(up)
@@ -99,7 +99,7 @@ def test_a_folder_opens_from_the_dialog_and_by_dropping(qtbot, window, tmp_path)
 
     other = plate(tmp_path / "dropped", first=10, n=3, name="g")
     assert drop_files(window, [other])
-    assert window.media.frame_count == 3 and window.media.first_frame == 10
+    assert window.shot.media.frame_count == 3 and window.shot.media.first_frame == 10
     wait_frame(qtbot, window, 10)
 
 
@@ -107,7 +107,7 @@ def test_a_folder_opens_from_the_dialog_and_by_dropping(qtbot, window, tmp_path)
 
 def test_backends_without_weights_are_unavailable_with_a_link(qtbot, window, clip, no_weights):
     ctl = window.service_ctl
-    assert window.open_media_path(clip)
+    assert window.projects.open_media_path(clip)
     qtbot.waitUntil(lambda: "cutie" in ctl.unavailable() and "sam2" in ctl.unavailable(), timeout=20000)
     model = window.backend_combo.model()
     for key_ in ctl.unavailable():
@@ -123,7 +123,7 @@ def test_backends_without_weights_are_unavailable_with_a_link(qtbot, window, cli
     assert label.startswith("Backend: classical")  # what runs, named first
 
     # choosing one anyway (a script, a saved project): the panel names it as unusable, with a link
-    window.set_backend("cutie")
+    window.service_ctl.set_backend("cutie")
     qtbot.waitUntil(lambda: "cannot be used" in window.backend_label.text(), timeout=20000)
     assert window.backend_label.text().startswith("Backend: Cutie cannot be used: ")
     msg = window.message.text()
@@ -146,7 +146,7 @@ def test_the_panel_names_what_runs_on_the_local_model_server(qtbot, settings, cl
     w = MainWindow(settings)
     qtbot.addWidget(w)
     w.show()
-    assert w.open_media_path(clip)
+    assert w.projects.open_media_path(clip)
     assert "on the local model server" in w.backend_label.text()
     qtbot.waitUntil(lambda: "cannot be used" in w.backend_label.text(), timeout=120000)
     text = w.backend_label.text()
@@ -163,7 +163,7 @@ def test_find_and_matting_without_weights_link_to_the_model_manager(qtbot, windo
     from roto_studio.ui.model_links import link_target
 
     w = window
-    assert w.open_media_path(clip)
+    assert w.projects.open_media_path(clip)
     wait_frame(qtbot, w, 0)
     QTest.keyClicks(w.find_bar.field, "dog")
     QTest.keyClick(w.find_bar.field, Qt.Key.Key_Return)
@@ -175,7 +175,7 @@ def test_find_and_matting_without_weights_link_to_the_model_manager(qtbot, windo
     click_canvas(w, 40, 48)
     wait_masks(qtbot, w)
     w.message.setText("")
-    w.matte(backend="vitmatte")
+    w.jobs.matte(backend="vitmatte")
     qtbot.waitUntil(lambda: "models:" in w.message.text(), timeout=30000)
     links = [link_target(part.split('"')[0]) for part in w.message.text().split('href="')[1:]]
     assert links == ["vitmatte-small"], w.message.text()
@@ -194,7 +194,7 @@ def _fits(d) -> tuple[int, int, str]:
 def test_every_dialog_fits_a_1366x768_screen(qtbot, window, clip, no_weights):
     """Each menu action that opens a dialog, as the artist would: the dialog's smallest size and the
     size it opens at fit the screen (a too-tall one must scroll)."""
-    assert window.open_media_path(clip)
+    assert window.projects.open_media_path(clip)
     wait_frame(qtbot, window, 0)
     seen = {}
 
@@ -234,18 +234,18 @@ def test_quit_asks_to_save_and_recovery_says_what_happened(qtbot, settings, clip
     w = MainWindow(settings)
     qtbot.addWidget(w)
     w.show()
-    assert w.open_media_path(clip)
-    folder = w.project.folder
-    w.project.settings["saved_by_user"] = True
-    assert w.save_project()
+    assert w.projects.open_media_path(clip)
+    folder = w.shot.project.folder
+    w.shot.project.settings["saved_by_user"] = True
+    assert w.projects.save_project()
     asked = []
     answers = ["cancel", "discard"]
     w.ask_save = lambda q: asked.append(q) or answers.pop(0)
-    w.change_object(w.project.objects[0].id, "name", "renamed")
+    w.objects_ctl.change_object(w.shot.project.objects[0].id, "name", "renamed")
     quit_ = w.actions_by_name["quit"]  # File > Quit, Ctrl+Q
     quit_.trigger()
     assert w.isVisible()  # Cancel keeps the window and the changes
-    assert "Save the changes" in asked[0] and w.project.objects[0].name == "renamed"
+    assert "Save the changes" in asked[0] and w.shot.project.objects[0].name == "renamed"
     quit_.trigger()
     assert not w.isVisible()  # Discard
     assert (folder / "autosave.json").exists()  # the changes are still kept aside
@@ -254,18 +254,18 @@ def test_quit_asks_to_save_and_recovery_says_what_happened(qtbot, settings, clip
     w2 = MainWindow(settings)
     qtbot.addWidget(w2)
     w2.ask = lambda q, *a: questions.append(q) or False
-    assert w2.open_project(folder)
+    assert w2.projects.open_project(folder)
     assert "you chose not to save" in questions[0] and "unexpectedly" not in questions[0]
-    assert w2.project.objects[0].name == "Object 1"
+    assert w2.shot.project.objects[0].name == "Object 1"
     # an autosave left with no note (the app was killed) says so
-    w2.change_object(w2.project.objects[0].id, "name", "before the crash")
-    w2.autosave()
+    w2.objects_ctl.change_object(w2.shot.project.objects[0].id, "name", "before the crash")
+    w2.projects.autosave()
     w3 = MainWindow(settings)
     qtbot.addWidget(w3)
     w3.ask = lambda q, *a: questions.append(q) or True
-    assert w3.open_project(folder)
+    assert w3.projects.open_project(folder)
     assert "stopped before these changes were saved" in questions[-1]
-    assert w3.project.objects[0].name == "before the crash"
+    assert w3.shot.project.objects[0].name == "before the crash"
     # Save: saved, nothing left to recover
     w3.ask_save = lambda q: "save"
     assert w3.quit()
@@ -273,7 +273,7 @@ def test_quit_asks_to_save_and_recovery_says_what_happened(qtbot, settings, clip
     # nothing unsaved: no question
     w4 = MainWindow(settings)
     qtbot.addWidget(w4)
-    assert w4.open_project(folder)
+    assert w4.projects.open_project(folder)
     w4.ask_save = lambda q: asked.append(q) or "cancel"
     assert w4.quit() and len(asked) == 2
 
@@ -335,7 +335,7 @@ def _wait_idle(qtbot, row, timeout=30000):
 
 
 def test_model_manager_downloads_cancels_resumes_verifies(qtbot, window, clip, hub, no_weights):
-    assert window.open_media_path(clip)
+    assert window.projects.open_media_path(clip)
     ctl = window.service_ctl
     qtbot.waitUntil(lambda: "cutie" in ctl.unavailable(), timeout=20000)
     window.actions_by_name["models"].trigger()
@@ -366,7 +366,7 @@ def test_model_manager_downloads_cancels_resumes_verifies(qtbot, window, clip, h
     row.job.progress.connect(lambda d, t, _i: again.append(d))
     mgr.close()  # closing the manager while it downloads only hides it
     _wait_idle(qtbot, row)
-    assert window.model_manager() is mgr
+    assert window.models_ctl.open_manager() is mgr
     assert again and again[0] > 2**20, again[:3]
     assert row.state.text().startswith("downloaded and checked — installed, verified"), row.state.text()
     assert (no_weights / "vitmatte-small" / "model.safetensors").read_bytes() == PAYLOAD
@@ -405,7 +405,7 @@ def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, m
     monkeypatch.setattr(registry, "SPECS", [spec if s.name == "cutie-base" else s for s in registry.SPECS])
     answers, asked = [False, True], []
     window.ask = lambda q, *a: asked.append(q) or answers.pop(0)
-    mgr = window.model_manager("cutie-base")
+    mgr = window.models_ctl.open_manager("cutie-base")
     row = mgr.rows["cutie-base"]
     assert "NOT for commercial use" in row.details.text()
     qtbot.mouseClick(row.download_button, Qt.MouseButton.LeftButton)
@@ -427,7 +427,7 @@ def test_non_commercial_models_ask_to_accept_their_licence(qtbot, window, hub, m
 
 
 def test_use_a_folder_of_weights(qtbot, window, clip, no_weights, tmp_path, monkeypatch):
-    assert window.open_media_path(clip)
+    assert window.projects.open_media_path(clip)
     ctl = window.service_ctl
     qtbot.waitUntil(lambda: "cutie" in ctl.unavailable(), timeout=20000)
     offline = tmp_path / "by_hand" / "cutie-base"
@@ -436,7 +436,7 @@ def test_use_a_folder_of_weights(qtbot, window, clip, no_weights, tmp_path, monk
     (offline / "cutie-base-mega.pth").write_bytes(data)
     pins = write_pins(tmp_path / "pins.json", {"cutie-base": ("v1.0", {"cutie-base-mega.pth": data})})
     monkeypatch.setenv("ROTO_WEIGHTS_PINS", str(pins))
-    mgr = window.model_manager()
+    mgr = window.models_ctl.open_manager()
     mgr.use_folder(str(offline.parent))
     assert str(offline.parent) in mgr.folders.text()
     assert mgr.rows["cutie-base"].present
@@ -466,8 +466,8 @@ def test_first_start_without_weights(qtbot, settings, clip, no_weights, monkeypa
     assert w.backend_label.text().startswith("Backend: auto picked classical")
     click_canvas(w, 40, 48)
     wait_masks(qtbot, w)
-    assert w.project.masks.has(w.current_obj, 0)
-    assert (w.project.masks.get(w.current_obj, 0) > 0.5).any()
+    assert w.shot.project.masks.has(w.shot.current_obj, 0)
+    assert (w.shot.project.masks.get(w.shot.current_obj, 0) > 0.5).any()
     # one click away: the link under the backend, and Edit > Models...
     qtbot.waitUntil(lambda: 'href="models:"' in w.backend_label.text(), timeout=20000)
     w.backend_label.linkActivated.emit("models:")

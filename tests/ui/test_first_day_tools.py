@@ -25,7 +25,7 @@ W, H, N = 160, 96, 12
 
 def _open(qtbot, window, path, first=0):
     assert drop_files(window, [path])
-    assert window.project is not None, window.message.text()
+    assert window.shot.project is not None, window.message.text()
     wait_frame(qtbot, window, first)
 
 
@@ -116,7 +116,7 @@ def test_canvas_keeps_its_place_and_status_stays_out_of_the_read_out(qtbot, wind
         (w.progress.isVisible(), c.geometry(), c.mapFromScene(QPointF(50, 40))))))
     from roto_studio.core.export import ExportOptions
 
-    w.jobs.export_to(str(w.project.folder / "out"), ExportOptions(format="png8"))
+    w.jobs.export_to(str(w.shot.project.folder / "out"), ExportOptions(format="png8"))
     qtbot.waitUntil(lambda: bool(seen))
     wait_job(qtbot, w)
     assert seen[0] == (True, *place)
@@ -144,21 +144,21 @@ def test_propagate_all_and_a_track_per_object(qtbot, window, clip):
     _open(qtbot, w, clip)
     click_canvas(w, *_disc_centre(0))
     wait_masks(qtbot, w)
-    first = w.current_obj
+    first = w.shot.current_obj
     key(w, Qt.Key.Key_N)
     click_canvas(w, W * 0.75, H * 0.25)  # the blue square
     wait_masks(qtbot, w)
-    second = w.current_obj
-    assert first != second and w.project.masks.has(second, 0)
+    second = w.shot.current_obj
+    assert first != second and w.shot.project.masks.has(second, 0)
     acts = w.actions_by_name
-    assert acts["prop_forward"].text() == f"Propagate {w.project.object(second).name} forward"
+    assert acts["prop_forward"].text() == f"Propagate {w.shot.project.object(second).name} forward"
     assert "2 of 2" in acts["prop_all"].text()
     steps = w.undo.count()
     with qtbot.waitSignal(w.jobEnded, timeout=120000) as ended:
         key(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert ended.args == ["propagate", "succeeded"], w.message.text()
     for oid in (first, second):
-        assert w.project.masks.frames(oid) == list(range(N))
+        assert w.shot.project.masks.frames(oid) == list(range(N))
     assert "Object 1" in w.job_label.text() and "Object 2" in w.job_label.text()
 
     tracks = w.timeline_column.tracks
@@ -169,12 +169,12 @@ def test_propagate_all_and_a_track_per_object(qtbot, window, clip):
     # clicking the first object's track selects it and goes to that frame
     QTest.mouseClick(tracks, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(int(w.timeline.x_of(5)), int(tracks.row_y(first))))
-    assert w.current_obj == first
+    assert w.shot.current_obj == first
     wait_frame(qtbot, w, 5)
     # one undo takes back both objects' propagation
     assert w.undo.count() == steps + 1
     w.undo.undo()
-    assert w.project.masks.frames(first) == [0] and w.project.masks.frames(second) == [0]
+    assert w.shot.project.masks.frames(first) == [0] and w.shot.project.masks.frames(second) == [0]
 
 
 def test_thumbnail_strip_fills_in_from_a_thread(qtbot, window, clip):
@@ -221,7 +221,7 @@ def test_a_leak_onto_the_reflection_gets_red_marks_that_say_why(qtbot, window, t
     _open(qtbot, w, _leaking_clip(tmp_path / "leak"), first=1000)
     click_canvas(w, 40, 40)
     wait_masks(qtbot, w)
-    p, oid = w.project, w.current_obj
+    p, oid = w.shot.project, w.shot.current_obj
     with qtbot.waitSignal(w.attentionChecked, timeout=120000) as checked:
         key(w, Qt.Key.Key_F)
     numbers = list(range(1000, 1016))
@@ -271,14 +271,14 @@ def test_clean_plate_settings_and_view(qtbot, window, clip, tmp_path):
     with qtbot.waitSignal(w.jobEnded, timeout=120000) as ended:
         w.actions_by_name["clean_plate"].trigger()
     assert ended.args == ["clean plate", "succeeded"], w.message.text()
-    saved = w.project.settings["cleanplate"]
+    saved = w.shot.project.settings["cleanplate"]
     assert (saved["backend"], saved["prompt"], saved["seed"]) == ("opencv", "grass", 7)  # as the CLI reads them
     files = sorted(out.glob("*_clean.*.png"))
     assert len(files) == 4
     # shown in the canvas at once: the plate without the disc, no masks over it
     act = w.actions_by_name["clean_plate_view"]
     qtbot.waitUntil(lambda: act.isChecked())
-    w.set_frame(0)
+    w.playback.set_frame(0)
     wait_frame(qtbot, w, 0)
     plate = read_plate_file(files[0])
     np.testing.assert_array_equal(w.canvas.image, plate)
@@ -299,7 +299,7 @@ def test_clean_plate_view_without_a_plate_offers_to_render_it(qtbot, window, cli
     _open(qtbot, w, clip)
     click_canvas(w, *_disc_centre(0))
     wait_masks(qtbot, w)
-    w.project.settings["cleanplate"] = {"backend": "opencv"}
+    w.shot.project.settings["cleanplate"] = {"backend": "opencv"}
     w.timeline.set_range(0, 1)
     asked = []
     w.ask = lambda q, t="": asked.append(q) or True
@@ -316,7 +316,7 @@ def test_track_through_the_shot_makes_objects_in_one_undo(qtbot, window, clip, m
     monkeypatch.setenv("ROTO_TEXT_RANDOM_WEIGHTS", "sam3")
     w = window
     _open(qtbot, w, clip)
-    before = [o.id for o in w.project.objects]
+    before = [o.id for o in w.shot.project.objects]
     w.timeline.set_range(0, 3)  # a few frames keep the random-weight model quick
     w.find_bar.score.setValue(0.0)
     w.find_bar.track.setChecked(True)
@@ -324,23 +324,23 @@ def test_track_through_the_shot_makes_objects_in_one_undo(qtbot, window, clip, m
     with qtbot.waitSignal(w.jobEnded, timeout=300000) as ended:
         QTest.keyClick(w.find_bar.field, Qt.Key.Key_Return)
     assert ended.args == ["track", "succeeded"], w.message.text()
-    new = [o for o in w.project.objects if o.id not in before]
+    new = [o for o in w.shot.project.objects if o.id not in before]
     assert new, w.message.text()
     assert [o.name for o in new] == [f"person {i + 1}" for i in range(len(new))]
-    masks = {o.id: w.project.masks.frames(o.id) for o in new}
+    masks = {o.id: w.shot.project.masks.frames(o.id) for o in new}
     assert max(len(v) for v in masks.values()) > 1  # followed through the shot, not one frame
     assert max(max(v) for v in masks.values()) == 3  # to the end of the range
     for o in new:
-        assert w.project.prompts[o.id][masks[o.id][0]].has_mask  # its first frame is a keyframe
+        assert w.shot.project.prompts[o.id][masks[o.id][0]].has_mask  # its first frame is a keyframe
     assert "Tracked" in w.job_label.text()
-    saved = {(o.id, f): w.project.masks.get(o.id, f) for o in new for f in masks[o.id]}
+    saved = {(o.id, f): w.shot.project.masks.get(o.id, f) for o in new for f in masks[o.id]}
     w.undo.undo()
-    assert [o.id for o in w.project.objects] == before
-    assert not any(w.project.masks.frames(o.id) for o in new)
+    assert [o.id for o in w.shot.project.objects] == before
+    assert not any(w.shot.project.masks.frames(o.id) for o in new)
     w.undo.redo()
-    assert {o.id for o in w.project.objects} == set(before) | {o.id for o in new}
+    assert {o.id for o in w.shot.project.objects} == set(before) | {o.id for o in new}
     for (oid, f), a in saved.items():
-        np.testing.assert_allclose(w.project.masks.get(oid, f), a, atol=1 / 65535)
+        np.testing.assert_allclose(w.shot.project.masks.get(oid, f), a, atol=1 / 65535)
 
 
 # ---------------------------------------------------------------------------------- export

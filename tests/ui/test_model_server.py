@@ -66,10 +66,10 @@ def test_window_runs_models_in_a_server_child_without_torch(tmp_path):
             while not cond() and time.time() < end:
                 app.processEvents(); time.sleep(0.01)
             return cond()
-        assert w.open_media_path({str(tmp_path / "media")!r})
-        assert spin(lambda: w.frame is not None)
-        w.on_click({_disc(0, 6)[0]}, {_disc(0, 6)[1]}, 1)
-        assert spin(lambda: w.project.masks.has(w.current_obj, w.frame)), w.message.text()
+        assert w.projects.open_media_path({str(tmp_path / "media")!r})
+        assert spin(lambda: w.shot.frame is not None)
+        w.prompting.on_click({_disc(0, 6)[0]}, {_disc(0, 6)[1]}, 1)
+        assert spin(lambda: w.shot.project.masks.has(w.shot.current_obj, w.shot.frame)), w.message.text()
         host = w.shot.server
         print("mode", host.mode, "pid", host.pid, "torch", "torch" in sys.modules)
         print("label", w.backend_label.text())
@@ -97,19 +97,19 @@ def _mask_bytes(project, obj):
 
 
 def _run_to_end(qtbot, w) -> str:
-    qtbot.waitUntil(lambda: not w.job_running(), timeout=60000)
-    return w.job.state
+    qtbot.waitUntil(lambda: not w.shot.job_running(), timeout=60000)
+    return w.shot.job.state
 
 
 def _click_and_propagate(qtbot, w, clip):
     """Open the clip, click the disc, propagate forward: (project, object, first frame, masks)."""
-    assert w.open_media_path(clip)
-    qtbot.waitUntil(lambda: w.frame is not None, timeout=30000)
-    first = w.frame
-    w.on_click(*_disc(0), 1)
-    qtbot.waitUntil(lambda: w.project.masks.has(w.current_obj, first), timeout=60000)
-    project, obj = w.project, w.current_obj
-    w.propagate("forward")
+    assert w.projects.open_media_path(clip)
+    qtbot.waitUntil(lambda: w.shot.frame is not None, timeout=30000)
+    first = w.shot.frame
+    w.prompting.on_click(*_disc(0), 1)
+    qtbot.waitUntil(lambda: w.shot.project.masks.has(w.shot.current_obj, first), timeout=60000)
+    project, obj = w.shot.project, w.shot.current_obj
+    w.jobs.propagate("forward")
     assert _run_to_end(qtbot, w) == "succeeded"
     reference = _mask_bytes(project, obj)
     assert len(reference) == FRAMES
@@ -142,7 +142,7 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
         for i in range(kills):
             clear()
             seen.clear()
-            host, service = w.shot.server, w.service
+            host, service = w.shot.server, w.shot.service
             pid = host.pid
             at = int(rng.integers(0, FRAMES - 1))  # frames written before the kill (0: at once)
             delay = float(rng.uniform(0, 0.05))
@@ -159,7 +159,7 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
                 if len(seen) >= at:
                     kill()
             w.shot.masksWritten.connect(hook)
-            w.propagate("forward")
+            w.jobs.propagate("forward")
             if at == 0:
                 kill()
             state = _run_to_end(qtbot, w)
@@ -170,7 +170,7 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
             got = _mask_bytes(project, obj)
             assert all(got.get(f) == reference[f] for f in seen), f"round {i}: a finished frame was lost"
             # the server restarts and the model service reconnects
-            qtbot.waitUntil(lambda: host.pid != pid and host.alive() and host.url and w.service is not service,
+            qtbot.waitUntil(lambda: host.pid != pid and host.alive() and host.url and w.shot.service is not service,
                             timeout=60000)
             restarted += 1
             t_up = time.perf_counter() - t0
@@ -178,7 +178,7 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
                 interrupted += 1
                 text = w.message.text()
                 assert "model server stopped" in text and "\n" not in text, text
-                w.resume_job()
+                w.jobs.resume()
                 assert _run_to_end(qtbot, w) == "succeeded", w.message.text()
             assert _mask_bytes(project, obj) == reference, f"round {i}: masks differ after resuming"
             rounds.append(time.perf_counter() - t0)
@@ -218,7 +218,7 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
         token_file = tmp_path / "server-tokens.json"
         assert srv.token not in (tmp_path / "settings.ini").read_text()
         assert srv.token in token_file.read_text() and (token_file.stat().st_mode & 0o777) == 0o600
-        w.apply_model_settings({**w.shot.model_settings(), "server_token": srv.token})
+        w.settings_ctl.apply_model_settings({**w.shot.model_settings(), "server_token": srv.token})
         settings.sync()
         assert srv.token not in (tmp_path / "settings.ini").read_text()
 
@@ -234,7 +234,7 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
                 srv.proc.send_signal(signal.SIGKILL)
 
         w.shot.masksWritten.connect(kill)
-        w.propagate("forward")
+        w.jobs.propagate("forward")
         state = _run_to_end(qtbot, w)
         w.shot.masksWritten.disconnect(kill)
         assert state != "succeeded" and w.isVisible()
@@ -242,13 +242,13 @@ def test_remote_server_token_kept_out_of_settings_reconnect_and_resume(qtbot, se
         assert "\n" not in w.message.text()
         got = _mask_bytes(project, obj)
         assert seen and all(got.get(f) == reference[f] for f in seen)  # finished frames kept
-        service = w.service
+        service = w.shot.service
 
         again = start_server(tmp_path / "srv2", *serve, token=srv.token)  # back on its port
         try:
-            qtbot.waitUntil(lambda: "answers again" in w.message.text() and w.service is not service,
+            qtbot.waitUntil(lambda: "answers again" in w.message.text() and w.shot.service is not service,
                             timeout=60000)
-            w.resume_job()
+            w.jobs.resume()
             assert _run_to_end(qtbot, w) == "succeeded", w.message.text()
             assert _mask_bytes(project, obj) == reference
         finally:

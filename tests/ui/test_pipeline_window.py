@@ -12,7 +12,7 @@ from tests.ui.helpers import drop_files, wait_frame
 
 def _open(qtbot, window, clip):
     assert drop_files(window, [clip])
-    assert window.project is not None, window.message.text()
+    assert window.shot.project is not None, window.message.text()
     wait_frame(qtbot, window, 0)
 
 
@@ -20,7 +20,7 @@ def test_import_masks_from_the_file_menu(qtbot, window, clip, tmp_path):
     _open(qtbot, window, clip)
     texts = {a.text() for a in window.menus["&File"].actions()}
     assert {"Import masks…", "Conform edit into shots…"} <= texts
-    obj = window.current_obj
+    obj = window.shot.current_obj
     masks = tmp_path / "masks"
     masks.mkdir()
     want = {}
@@ -33,7 +33,7 @@ def test_import_masks_from_the_file_menu(qtbot, window, clip, tmp_path):
     with qtbot.waitSignal(window.pipeline.finished, timeout=30000) as done:
         window.pipeline.import_masks(str(masks))
     assert done.args[0] == "masks" and "Imported 3 masks" in done.args[1]
-    p = window.project
+    p = window.shot.project
     for f, a in want.items():
         np.testing.assert_allclose(p.masks.get(obj, f), a, atol=1 / 65535)
     assert set(p.prompted_frames(obj)) >= {3, 4, 5}
@@ -64,10 +64,10 @@ def test_export_dialog_offers_cryptomatte(qtbot, window, clip):
     from roto_studio.ui.dialogs import ExportDialog
 
     _open(qtbot, window, clip)
-    d = ExportDialog(window.project, (0, 11), "")
+    d = ExportDialog(window.shot.project, (0, 11), "")
     qtbot.addWidget(d)
     keys = [d.format.itemData(i) for i in range(d.format.count())]
     assert "cryptomatte" in keys
     d.format.setCurrentIndex(keys.index("cryptomatte"))
-    assert d.example.text() == f"{window.project.name}.0000.exr"  # one file per frame, every object
+    assert d.example.text() == f"{window.shot.project.name}.0000.exr"  # one file per frame, every object
     assert d.options().format == "cryptomatte"

@@ -26,7 +26,7 @@ def disc(frame: int, frames: int = N, w: int = W, h: int = H, pad: float = 0.0) 
 
 def _open(qtbot, window, clip):
     assert drop_files(window, [clip])
-    assert window.project is not None, window.message.text()
+    assert window.shot.project is not None, window.message.text()
     wait_frame(qtbot, window, 0)
 
 
@@ -36,16 +36,16 @@ def _shown_alpha(window):
 
 
 def _put_masks(window, frames, pad=0.0):
-    p, oid = window.project, window.current_obj
+    p, oid = window.shot.project, window.shot.current_obj
     for f in frames:
         p.masks.set(oid, f, disc(f, pad=pad))
-    window.project_changed()
+    window.shot.project_changed()
     return oid
 
 
 def test_edge_settings_show_final_alpha_live_and_undo(qtbot, window, clip):
     _open(qtbot, window, clip)
-    p = window.project
+    p = window.shot.project
     oid = _put_masks(window, [0])
     wait_frame(qtbot, window, 0)
     stored = p.masks.get(oid, 0)
@@ -81,21 +81,21 @@ def test_edge_settings_show_final_alpha_live_and_undo(qtbot, window, clip):
     window.undo.redo()
     assert p.object(oid).refine == {"grow": 6} and edges.spins["grow"].value() == 6
     # a second object has its own (default) settings
-    window.add_object()
+    window.objects_ctl.add_object()
     assert edges.spins["grow"].value() == 0 and p.objects[1].refine == {}
 
 
 def test_matte_classical_over_range_then_undo(qtbot, window, clip):
     _open(qtbot, window, clip)
-    p = window.project
+    p = window.shot.project
     oid = _put_masks(window, range(N))
-    window.set_frame(1)
+    window.playback.set_frame(1)
     key(window, Qt.Key.Key_I)
-    window.set_frame(3)
+    window.playback.set_frame(3)
     key(window, Qt.Key.Key_O)
     before = {f: p.masks.get(oid, f) for f in range(N)}
     with qtbot.waitSignal(window.jobEnded, timeout=60000) as ended:
-        task = window.matte(backend="classical")
+        task = window.jobs.matte(backend="classical")
         assert task is not None and window.progress.isVisible()
     assert ended.args == ["matte", "succeeded"], window.message.text()
     assert "Matted 3 frames" in window.job_label.text()
@@ -119,13 +119,13 @@ def test_matte_classical_over_range_then_undo(qtbot, window, clip):
 def test_clean_plate_writes_frames(qtbot, window, clip, tmp_path):
     _open(qtbot, window, clip)
     oid = _put_masks(window, range(N), pad=2.0)
-    window.set_frame(4)
+    window.playback.set_frame(4)
     key(window, Qt.Key.Key_I)
-    window.set_frame(6)
+    window.playback.set_frame(6)
     key(window, Qt.Key.Key_O)
     out = tmp_path / "clean"
     with qtbot.waitSignal(window.jobEnded, timeout=60000) as ended:
-        assert window.clean_plate_to(out) is not None
+        assert window.jobs.clean_plate_to(out) is not None
     assert ended.args == ["clean plate", "succeeded"], window.message.text()
     files = sorted(p.name for p in out.glob("*.png"))
     assert files == ["Object_1_clean.0004.png", "Object_1_clean.0005.png", "Object_1_clean.0006.png"]
@@ -135,7 +135,7 @@ def test_clean_plate_writes_frames(qtbot, window, clip, tmp_path):
     red = np.array([210, 50, 40], np.float32)
     # the red disc is gone from the frame: its pixels are background now
     assert np.linalg.norm(img[inside] - red, axis=1).mean() > 100
-    assert oid == window.project.objects[0].id
+    assert oid == window.shot.project.objects[0].id
 
 
 def test_backend_choice_saved_with_the_shot(qtbot, window, clip, tmp_path, settings):
@@ -146,8 +146,8 @@ def test_backend_choice_saved_with_the_shot(qtbot, window, clip, tmp_path, setti
 
     combo.setCurrentIndex(combo.findData("auto"))
     combo.activated.emit(combo.currentIndex())
-    assert window.project.settings["backend"] == "auto"
-    assert window.shot_backend() == "auto"
+    assert window.shot.project.settings["backend"] == "auto"
+    assert window.service_ctl.shot_backend() == "auto"
     # auto says what it picked and why (no SAM 2 weights here: the CPU fallback)
     qtbot.waitUntil(lambda: "auto picked classical" in window.backend_label.text(), timeout=10000)
     assert "weights" in window.backend_label.text()
@@ -155,17 +155,17 @@ def test_backend_choice_saved_with_the_shot(qtbot, window, clip, tmp_path, setti
     # the new service answers a click with the chosen backend
     click_canvas(window, 32, 48)
     wait_masks(qtbot, window)
-    assert window.project.masks.has(window.current_obj, 0), window.message.text()
+    assert window.shot.project.masks.has(window.shot.current_obj, 0), window.message.text()
 
     target = tmp_path / "saved" / "shot.roto"
-    assert window.save_project_as(target)
+    assert window.projects.save_project_as(target)
     from roto_studio.ui.main_window import MainWindow
 
     w2 = MainWindow(settings)
     qtbot.addWidget(w2)
     w2.ask = lambda *a, **k: False
-    assert w2.open_path(target), w2.message.text()
-    assert w2.project.settings["backend"] == "auto"
+    assert w2.projects.open_path(target), w2.message.text()
+    assert w2.shot.project.settings["backend"] == "auto"
     assert w2.backend_combo.currentData() == "auto"
     qtbot.waitUntil(lambda: "auto picked" in w2.backend_label.text(), timeout=10000)
     w2.close()
@@ -174,8 +174,8 @@ def test_backend_choice_saved_with_the_shot(qtbot, window, clip, tmp_path, setti
     window.undo.undo()  # the click
     assert window.undo.undoText() == "Backend Auto"
     window.undo.undo()
-    assert "backend" not in window.project.settings and combo.currentData() == "classical"
-    window.set_backend("cutie")
+    assert "backend" not in window.shot.project.settings and combo.currentData() == "classical"
+    window.service_ctl.set_backend("cutie")
     assert combo.currentData() == "cutie"
     qtbot.waitUntil(lambda: "cutie" in window.backend_label.text().lower() and "…" not in window.backend_label.text(),
                     timeout=10000)
@@ -207,7 +207,7 @@ def test_attention_marks_after_propagation(qtbot, window, tmp_path):
 
     clip = _vanishing_clip(tmp_path / "vanish.mp4")
     _open(qtbot, window, clip)
-    p, oid = window.project, window.current_obj
+    p, oid = window.shot.project, window.shot.current_obj
     _put_masks(window, [0])
     with qtbot.waitSignal(window.attentionChecked, timeout=60000) as checked:
         with qtbot.waitSignal(window.jobEnded, timeout=60000) as ended:
@@ -220,11 +220,11 @@ def test_attention_marks_after_propagation(qtbot, window, tmp_path):
     assert 5 <= expected[0] <= 7, (expected, areas)
     assert window.timeline.attention == set(expected)
     # A jumps to the first mark, Shift+A back
-    window.set_frame(0)
+    window.playback.set_frame(0)
     key(window, Qt.Key.Key_A)
-    assert window.frame == expected[0]
+    assert window.shot.frame == expected[0]
     key(window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
-    assert window.frame == expected[0]  # nothing before the first mark: stays
+    assert window.shot.frame == expected[0]  # nothing before the first mark: stays
     # undoing the propagation removes its marks from the timeline
     window.undo.undo()
     assert window.timeline.attention == set()

@@ -24,11 +24,11 @@ def test_gui_ticks_during_propagation_and_export(qtbot, window, tmp_path):
     from tests.ui.conftest import make_sample
 
     clip = make_sample.make_sample(tmp_path / "r.mp4", frames=24, width=320, height=180)
-    window.open_media_path(clip)
+    window.projects.open_media_path(clip)
     wait_frame(qtbot, window, 0)
     click_canvas(window, 64, 90)
     wait_masks(qtbot, window)
-    assert window.project.masks.has(window.current_obj, 0), window.message.text()
+    assert window.shot.project.masks.has(window.shot.current_obj, 0), window.message.text()
 
     meter = GapMeter()
     meter.start()
@@ -37,18 +37,18 @@ def test_gui_ticks_during_propagation_and_export(qtbot, window, tmp_path):
 
     meter.start()
     with qtbot.waitSignal(window.jobEnded, timeout=120000) as ended:
-        window.propagate("forward")
+        window.jobs.propagate("forward")
         # the artist keeps scrubbing while it runs
         for f in (3, 7, 1, 12):
             qtbot.wait(60)
-            window.set_frame(f)
+            window.playback.set_frame(f)
     prop = meter.stop()
     assert ended.args == ["propagate", "succeeded"]
     assert len(meter.gaps) > 20
 
     meter.start()
     with qtbot.waitSignal(window.jobEnded, timeout=120000) as ended:
-        window.export_to(tmp_path / "out", ExportOptions(format="exr"))
+        window.jobs.export_to(tmp_path / "out", ExportOptions(format="exr"))
     export = meter.stop()
     assert ended.args == ["export", "succeeded"]
     assert len(list((tmp_path / "out").glob("*.exr"))) == 24

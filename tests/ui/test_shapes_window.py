@@ -18,7 +18,7 @@ def _points(window):
 
 def test_outline_view_and_export_shapes(qtbot, window, tmp_path):
     shot = make_shapes_shot(tmp_path, frames=6)
-    assert window.open_project(shot)
+    assert window.projects.open_project(shot)
     wait_frame(qtbot, window, FIRST)
     shapes = window.shapes
     assert shapes.overlay.items == []  # off until asked for
@@ -39,7 +39,7 @@ def test_outline_view_and_export_shapes(qtbot, window, tmp_path):
     assert FIRST in window.timeline.shape_keys
 
     # the box appears on the fourth frame: more points there
-    window.set_frame(FIRST + 4)
+    window.playback.set_frame(FIRST + 4)
     wait_frame(qtbot, window, FIRST + 4)
     assert shapes.points > first
 
@@ -47,7 +47,7 @@ def test_outline_view_and_export_shapes(qtbot, window, tmp_path):
     old = shapes.doc
     shapes.panel.tolerance.setValue(4.0)
     qtbot.waitUntil(lambda: shapes.doc is not old and not shapes.job.is_running(), timeout=30000)
-    assert window.project.settings["shapes"]["tolerance"] == 4.0
+    assert window.shot.project.settings["shapes"]["tolerance"] == 4.0
     assert shapes.points < first + 12
 
     # File > Export shapes...

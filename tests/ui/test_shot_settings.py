@@ -11,9 +11,9 @@ from tests.ui.helpers import drop_files, wait_frame
 def test_frame_rate_is_a_shot_setting(qtbot, window, clip, tmp_path):
     from roto_studio.ui.dialogs import ShotSettingsDialog
 
-    assert drop_files(window, [clip]) and window.project is not None
+    assert drop_files(window, [clip]) and window.shot.project is not None
     wait_frame(qtbot, window, 0)
-    media, project = window.media, window.project
+    media, project = window.shot.media, window.shot.project
     files_rate = media.fps
     assert media.fps_source == "stream"
     assert window.actions_by_name["shot_settings"].isEnabled()
@@ -39,10 +39,10 @@ def test_frame_rate_is_a_shot_setting(qtbot, window, clip, tmp_path):
     assert "frame rate" in window.message.text()
     assert media.fps == Fraction(24000, 1001)
 
-    assert window.save_project_as(tmp_path / "saved.roto")
-    assert window.open_project(tmp_path / "saved.roto")
+    assert window.projects.save_project_as(tmp_path / "saved.roto")
+    assert window.projects.open_project(tmp_path / "saved.roto")
     wait_frame(qtbot, window, 0)
-    assert window.media.fps == Fraction(24000, 1001) and window.media.fps_source == "set"
-    d = ShotSettingsDialog(window.media, window.project.settings.get("fps"))
+    assert window.shot.media.fps == Fraction(24000, 1001) and window.shot.media.fps_source == "set"
+    d = ShotSettingsDialog(window.shot.media, window.shot.project.settings.get("fps"))
     qtbot.addWidget(d)
     assert d.value() == "23.976"

@@ -29,9 +29,9 @@ def same(a, b):
 @requires_classical
 def test_200_propagation_runs_keep_undo_memory_bounded(qtbot, window, clip, settings):
     settings.setValue("undo/memory_mb", LIMIT_MB)
-    assert drop_files(window, [clip]) and window.project is not None
+    assert drop_files(window, [clip]) and window.shot.project is not None
     wait_frame(qtbot, window, 0)
-    p, shot = window.project, window.shot
+    p, shot = window.shot.project, window.shot
     obj = p.objects[0].id
     store = shot.undo_payloads
     assert store.limit == int(LIMIT_MB * 2**20)

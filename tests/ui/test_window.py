@@ -21,7 +21,7 @@ def _disc_centre(frame: int, frames: int = 12, w: int = 160, h: int = 96):
 
 def _open(qtbot, window, clip):
     assert drop_files(window, [clip])  # the window accepts the drag
-    assert window.project is not None, window.message.text()
+    assert window.shot.project is not None, window.message.text()
     wait_frame(qtbot, window, 0)
     assert window.canvas.image.shape == (96, 160, 3)
 
@@ -29,7 +29,7 @@ def _open(qtbot, window, clip):
 @requires_classical
 def test_artist_flow_click_propagate_undo_save_reopen_export(qtbot, window, clip, tmp_path, settings):
     _open(qtbot, window, clip)
-    p = window.project
+    p = window.shot.project
     assert len(p.objects) == 1  # a first object is ready
     obj = p.objects[0].id
     assert not window.canvas.overlay_item.isVisible()
@@ -60,14 +60,14 @@ def test_artist_flow_click_propagate_undo_save_reopen_export(qtbot, window, clip
     # add a second object (N), then select the first with the number key
     key(window, Qt.Key.Key_N)
     assert [o.name for o in p.objects] == ["Object 1", "Object 2"]
-    assert window.current_obj == p.objects[1].id
+    assert window.shot.current_obj == p.objects[1].id
     key(window, Qt.Key.Key_1)
-    assert window.current_obj == obj
+    assert window.shot.current_obj == obj
 
     # propagate forward with the CPU fallback (F): progress, then masks on the following frames
     with qtbot.waitSignal(window.jobEnded, timeout=60000) as ended:
         key(window, Qt.Key.Key_F)
-        assert window.job_running() and window.progress.isVisible()
+        assert window.shot.job_running() and window.progress.isVisible()
     assert ended.args == ["propagate", "succeeded"]
     assert p.masks.frames(obj) == list(range(12))
     assert "fps" in window.job_label.text() or "Propagated" in window.job_label.text()
@@ -94,33 +94,33 @@ def test_artist_flow_click_propagate_undo_save_reopen_export(qtbot, window, clip
     wait_frame(qtbot, window, 11)
 
     # rename + recolour through undoable commands
-    window.change_object(obj, "name", "disc")
-    window.change_object(obj, "color", (10, 200, 30))
+    window.objects_ctl.change_object(obj, "name", "disc")
+    window.objects_ctl.change_object(obj, "color", (10, 200, 30))
 
     # save as, reopen in a fresh window: same state
     target = tmp_path / "saved" / "shot.roto"
-    assert window.save_project_as(target)
+    assert window.projects.save_project_as(target)
     assert window.undo.isClean()
     from roto_studio.ui.main_window import MainWindow
 
     w2 = MainWindow(settings)
     qtbot.addWidget(w2)
     w2.ask = lambda *a, **k: False
-    assert w2.open_path(target), w2.message.text()
-    p2 = w2.project
+    assert w2.projects.open_path(target), w2.message.text()
+    p2 = w2.shot.project
     assert [(o.name, o.color) for o in p2.objects] == [("disc", (10, 200, 30)), ("Object 2", p.objects[1].color)]
     assert p2.prompts[obj][0].points == p.prompts[obj][0].points
     assert p2.masks.frames(obj) == list(range(12))
     assert np.allclose(p2.masks.get(obj, 4), prop[4], atol=1e-4)
-    assert w2.frame == 11  # the frame being looked at is remembered
-    assert str(target) in w2.recent_files()
+    assert w2.shot.frame == 11  # the frame being looked at is remembered
+    assert str(target) in w2.projects.recent_files()
 
     # export 16-bit PNG through the worker and read the files back
     from roto_studio.core.export import ExportOptions
 
     out = tmp_path / "export"
     with qtbot.waitSignal(w2.jobEnded, timeout=60000) as ended:
-        w2.export_to(out, ExportOptions(format="png16", objects=[obj]))
+        w2.jobs.export_to(out, ExportOptions(format="png16", objects=[obj]))
     assert ended.args == ["export", "succeeded"]
     files = sorted(out.glob("*.png"))
     assert len(files) == 12
@@ -136,14 +136,14 @@ def test_cancel_keeps_finished_frames(qtbot, window, tmp_path):
 
     clip = make_sample.make_sample(tmp_path / "long.mp4", frames=40, width=160, height=96)
     _open(qtbot, window, clip)
-    p, obj = window.project, window.project.objects[0].id
+    p, obj = window.shot.project, window.shot.project.objects[0].id
     x, y = 32, 48
     click_canvas(window, x, y)
     wait_masks(qtbot, window)
     assert p.masks.has(obj, 0)
     with qtbot.waitSignal(window.jobEnded, timeout=60000) as ended:
-        window.propagate("forward")
-        qtbot.waitUntil(lambda: window.job.done >= 2, timeout=30000)
+        window.jobs.propagate("forward")
+        qtbot.waitUntil(lambda: window.shot.job.done >= 2, timeout=30000)
         key(window, Qt.Key.Key_Escape)
     assert ended.args == ["propagate", "cancelled"]
     frames = p.masks.frames(obj)
@@ -159,7 +159,7 @@ def test_cancel_keeps_finished_frames(qtbot, window, tmp_path):
 @requires_classical
 def test_box_brush_and_object_edits_undo(qtbot, window, clip):
     _open(qtbot, window, clip)
-    p = window.project
+    p = window.shot.project
     obj = p.objects[0].id
     key(window, Qt.Key.Key_W)  # box tool
     assert window.canvas.tool == "box"
@@ -186,13 +186,13 @@ def test_box_brush_and_object_edits_undo(qtbot, window, clip):
     assert np.allclose(p.masks.get(obj, 0), box_alpha, atol=1e-4)
 
     # object panel edits are undoable; delete restores masks on undo
-    window.add_object()
+    window.objects_ctl.add_object()
     o2 = p.objects[1].id
-    window.change_object(o2, "visible", False)
+    window.objects_ctl.change_object(o2, "visible", False)
     assert not p.object(o2).visible
     window.objects.moveRequested.emit(o2, -1)
     assert [o.id for o in p.objects] == [o2, obj]
-    window.delete_object(obj)
+    window.objects_ctl.delete_object(obj)
     assert [o.id for o in p.objects] == [o2] and not p.masks.has(obj, 0)
     window.undo.undo()
     assert p.masks.has(obj, 0) and [o.id for o in p.objects] == [o2, obj]
@@ -201,18 +201,18 @@ def test_box_brush_and_object_edits_undo(qtbot, window, clip):
     assert p.object(o2).visible and [o.id for o in p.objects] == [obj, o2]
 
     # a locked object refuses edits with a plain message
-    window.select_object(obj)
-    window.change_object(obj, "locked", True)
+    window.objects_ctl.select_object(obj)
+    window.objects_ctl.change_object(obj, "locked", True)
     key(window, Qt.Key.Key_Q)
     click_canvas(window, 30, 40)
     assert "locked" in window.message.text()
-    assert window.pending_requests() == 0
+    assert window.prompting.pending_requests() == 0
 
 
 @requires_classical
 def test_view_modes_zoom_and_timeline_marks(qtbot, window, clip):
     _open(qtbot, window, clip)
-    p, obj = window.project, window.project.objects[0].id
+    p, obj = window.shot.project, window.shot.project.objects[0].id
     click_canvas(window, 32, 48)
     wait_masks(qtbot, window)
     wait_frame(qtbot, window, 0)
@@ -234,9 +234,9 @@ def test_view_modes_zoom_and_timeline_marks(qtbot, window, clip):
     assert window.timeline.prompted == {0}
     assert window.timeline.done == [(0, 0)]
     # in / out
-    window.set_frame(3)
+    window.playback.set_frame(3)
     key(window, Qt.Key.Key_I)
-    window.set_frame(8)
+    window.playback.set_frame(8)
     key(window, Qt.Key.Key_O)
     assert window.timeline.frame_range() == (3, 8)
     key(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
@@ -251,16 +251,16 @@ def test_view_modes_zoom_and_timeline_marks(qtbot, window, clip):
     wait_frame(qtbot, window, 6)
     # playback runs and stops
     key(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.frame != 6, timeout=5000)
+    qtbot.waitUntil(lambda: window.shot.frame != 6, timeout=5000)
     key(window, Qt.Key.Key_K)
-    assert not window.play_timer.isActive()
+    assert not window.playback.play_timer.isActive()
 
 
 def test_bad_drop_shows_plain_message(qtbot, window, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all")
     drop_files(window, [bad])
-    assert window.project is None
+    assert window.shot.project is None
     assert window.message.isVisible()
     text = window.message.text()
     assert text and "Traceback" not in text and "\n" not in text
@@ -268,11 +268,11 @@ def test_bad_drop_shows_plain_message(qtbot, window, tmp_path):
 
 def test_crash_recovery_offers_autosave(qtbot, window, clip, settings):
     _open(qtbot, window, clip)
-    folder = window.project.folder
-    window.project.settings["saved_by_user"] = True
-    assert window.save_project()
-    window.change_object(window.project.objects[0].id, "name", "after save")
-    window.autosave()
+    folder = window.shot.project.folder
+    window.shot.project.settings["saved_by_user"] = True
+    assert window.projects.save_project()
+    window.objects_ctl.change_object(window.shot.project.objects[0].id, "name", "after save")
+    window.projects.autosave()
     assert (folder / "autosave.json").exists()
     from roto_studio.ui.main_window import MainWindow
 
@@ -280,14 +280,14 @@ def test_crash_recovery_offers_autosave(qtbot, window, clip, settings):
     w2 = MainWindow(settings)
     qtbot.addWidget(w2)
     w2.ask = lambda q, *a: asked.append(q) or True
-    assert w2.open_project(folder)
+    assert w2.projects.open_project(folder)
     assert asked and "autosave" in asked[0].lower()
-    assert w2.project.objects[0].name == "after save"
+    assert w2.shot.project.objects[0].name == "after save"
     w3 = MainWindow(settings)
     qtbot.addWidget(w3)
     w3.ask = lambda q, *a: False
-    assert w3.open_project(folder)
-    assert w3.project.objects[0].name == "Object 1"
+    assert w3.projects.open_project(folder)
+    assert w3.shot.project.objects[0].name == "Object 1"
     w2.close()
     w3.close()
 
@@ -298,7 +298,7 @@ def test_layout_and_settings_remembered(qtbot, settings, clip):
     w = MainWindow(settings)
     qtbot.addWidget(w)
     w.resize(700, 500)
-    w.set_view_mode("outline")
+    w.prompting.set_view_mode("outline")
     w.opacity.setValue(70)
     w.close()
     w2 = MainWindow(settings)
@@ -317,7 +317,7 @@ def test_dialogs(qtbot, window, clip):
     assert d.isVisible() and d.table.rowCount() == len(SHORTCUTS)
     d.close()
     assert "| F / B / Shift+F |" in shortcuts_markdown()
-    e = ExportDialog(window.project, (0, 11), "")
+    e = ExportDialog(window.shot.project, (0, 11), "")
     qtbot.addWidget(e)
     assert e.example.text() == "Object_1.0000.exr"
     e.start.setValue(1001)
@@ -329,7 +329,7 @@ def test_dialogs(qtbot, window, clip):
     assert "frame" in e.example.text() and not e.buttons.buttons()[0].isEnabled()
     opts = e.options()
     assert opts.format == "png16" and opts.start_frame == 1001 and opts.frame_range == (0, 11)
-    s = SettingsDialog(window.model_settings())
+    s = SettingsDialog(window.shot.model_settings())
     qtbot.addWidget(s)
     assert s.rows and "CPU fallback" in s.fallback.text()  # no weights on this machine
     assert s.values()["backend"] == "classical"
@@ -349,19 +349,19 @@ def test_propagate_with_random_weight_sam2(qtbot, settings, tmp_path, monkeypatc
     w = MainWindow(settings)
     qtbot.addWidget(w)
     w.show()
-    assert w.open_media_path(clip)
+    assert w.projects.open_media_path(clip)
     wait_frame(qtbot, w, 0)
     click_canvas(w, 32, 48)
     wait_masks(qtbot, w, timeout=120000)
-    obj = w.current_obj
-    assert w.project.masks.has(obj, 0), w.message.text()
+    obj = w.shot.current_obj
+    assert w.shot.project.masks.has(obj, 0), w.message.text()
     assert "sam2" in w.backend_label.text()
     with qtbot.waitSignal(w.jobEnded, timeout=180000) as ended:
         key(w, Qt.Key.Key_F)
     assert ended.args == ["propagate", "succeeded"]
-    assert w.project.masks.frames(obj) == [0, 1, 2, 3]
-    a = w.project.masks.get(obj, 2)
+    assert w.shot.project.masks.frames(obj) == [0, 1, 2, 3]
+    a = w.shot.project.masks.get(obj, 2)
     assert a.shape == (96, 160) and 0.0 <= a.min() and a.max() <= 1.0
     w.undo.undo()
-    assert w.project.masks.frames(obj) == [0]
+    assert w.shot.project.masks.frames(obj) == [0]
     w.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from roto_studio.core.guided import guided_filter
 from roto_studio.models.classical.gmm import ColourGMM
 
 SEED_SIDE = 160  # longest side of the image a click's seed region is grown in
@@ -29,18 +30,6 @@ def graph_cut(features: np.ndarray, labels: np.ndarray, fg: ColourGMM, bg: Colou
     m = labels.astype(np.uint8).copy()
     cv2.grabCut(features, m, None, bg.to_cv(), fg.to_cv(), 1, cv2.GC_EVAL_FREEZE_MODEL)
     return (m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD)
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al. guided filter with a grey guide (float32 0..1), box filters only."""
-    k = (2 * radius + 1, 2 * radius + 1)
-    mean = lambda a: cv2.boxFilter(a, -1, k, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    mi, mp = mean(guide), mean(src)
-    cov = mean(guide * src) - mi * mp
-    var = mean(guide * guide) - mi * mi
-    a = cov / (var + eps)
-    b = mp - a * mi
-    return mean(a) * guide + mean(b)
 
 
 def feather(image: np.ndarray, mask: np.ndarray, radius: int = 2, eps: float = 1e-3) -> np.ndarray:

@@ -27,9 +27,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from roto_studio.core.masks import to_alpha
-
 from roto_studio.core.errors import ModelError
+from roto_studio.core.guided import guided_filter
+from roto_studio.core.masks import to_alpha
 from roto_studio.core.prompt import Prompt
 from roto_studio.models.base import FrameSource, VideoPropagator
 
@@ -206,23 +206,6 @@ def _resize(img: np.ndarray, hw: tuple[int, int], linear: bool = False) -> np.nd
     down = h < img.shape[0]
     interp = cv2.INTER_AREA if (down and not linear) else cv2.INTER_LINEAR
     return cv2.resize(img, (w, h), interpolation=interp)
-
-
-def _box(x: np.ndarray, r: int) -> np.ndarray:
-    import cv2
-
-    return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter, grey guide, float32 in and out."""
-    mean_i = _box(guide, radius)
-    mean_p = _box(src, radius)
-    cov_ip = _box(guide * src, radius) - mean_i * mean_p
-    var_i = _box(guide * guide, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return _box(a, radius) * guide + _box(b, radius)
 
 
 def upsample_alpha(prob: np.ndarray, shape: tuple[int, int], image: np.ndarray | None = None,
