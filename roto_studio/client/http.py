@@ -207,6 +207,18 @@ class ServerClient:
     def status(self) -> dict:
         return self.get("/status")
 
+    def engine(self, project, backend: str = "auto", model: str | None = None, media=None):
+        """A models.engine.Engine whose models run on this server (client.remote.remote_engine)."""
+        from roto_studio.client.remote import remote_engine
+
+        return remote_engine(project, self, backend, model, media=media)
+
+    def matter(self, backend: str = "auto"):
+        """The server's matting behind the Matter interface (client.remote.RemoteMatter)."""
+        from roto_studio.client.remote import RemoteMatter
+
+        return RemoteMatter(self, backend)
+
     def inpainter(self, backend: str = "auto", model: str | None = None, prompt: str = "", seed: int = 0):
         """The server's inpainting behind the Inpainter interface (client.remote.RemoteInpainter)."""
         from roto_studio.client.remote import RemoteInpainter

@@ -1,7 +1,7 @@
 """`roto-studio render PROJECT [--stages ...] [--frames A-B] [--force] [--json-log] [--server URL]
 [export options]`: a saved project's work, headless and deterministic, for render farms and batches.
 
-Stages run in the order track, matte, cleanplate, export, shapes (commands.render_stages, render_shapes). Tracking
+Stages run in the order track, matte, cleanplate, export, shapes (ops.render_stages, render_shapes). Tracking
 re-runs whole spans; the other stages take `--frames` so a farm can split a shot into chunks,
 in any order, with the same files as one run. Finished frames are skipped unless `--force`. One
 line per frame goes to stdout (JSON lines with `--json-log`); exit status 0 only when every
@@ -135,7 +135,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
                 colorspace: str | None = None, token_file: str | None = None,
                 shapes: dict | None = None, shutter_angle: float | None = None) -> RenderResult:
     """Run `stages` of one saved project. Raises RotoError (what to do) when something is wrong."""
-    from roto_studio.commands import render_stages as rs
+    from roto_studio.ops import render_stages as rs
     from roto_studio.core.project import load_project
 
     t0 = time.monotonic()
@@ -198,7 +198,7 @@ def render_shot(project_path, stages=DEFAULT_STAGES, frame_range: tuple[int, int
             if "export" in stages:
                 rs.run_export(ctx, store, options, out)
             if "shapes" in stages:  # one whole-shot task (shapes carry from frame to frame)
-                from roto_studio.commands.render_shapes import run_shapes
+                from roto_studio.ops.render_shapes import run_shapes
 
                 rs.check_sources(ctx, store, export_objects, numbers)
                 run_shapes(ctx, store, export_objects, out, shapes or {})

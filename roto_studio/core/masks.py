@@ -50,13 +50,15 @@ class MaskStore:
         self._writes = 0  # counts writes, so a read that raced one is not cached
 
     # -- paths
-    def _dir(self, obj_id: str) -> Path:
+    def object_folder(self, obj_id: str) -> Path:
+        """The folder of one object's masks (the id is checked: no path tricks)."""
         if not obj_id or "/" in obj_id or "\\" in obj_id or obj_id in (".", ".."):
             raise ProjectError(f"invalid object id {obj_id!r}")
         return self.folder / obj_id
 
-    def _path(self, obj_id: str, frame: int) -> Path:
-        return self._dir(obj_id) / f"{int(frame)}.png"
+    def path(self, obj_id: str, frame: int) -> Path:
+        """The file of one mask (which may not exist yet)."""
+        return self.object_folder(obj_id) / f"{int(frame)}.png"
 
     # -- cache
     def _remember(self, key, alpha):
@@ -81,7 +83,7 @@ class MaskStore:
                 return None if a is None else a.copy()
         with self._lock:
             writes = self._writes
-        path = self._path(obj_id, frame)
+        path = self.path(obj_id, frame)
         data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.exists() else None
         alpha = None if data is None else to_alpha(data)
         with self._lock:
@@ -93,11 +95,11 @@ class MaskStore:
         a = to_alpha(alpha)
         if a.ndim != 2:
             raise ProjectError(f"a mask must be 2-D, got shape {a.shape}")
-        d = self._dir(obj_id)
+        d = self.object_folder(obj_id)
         d.mkdir(parents=True, exist_ok=True)
         data = (a * 65535.0 + 0.5).astype(np.uint16)
         # atomic rename without fsync: masks are many and can be redone; the project file is synced
-        with atomic_path(self._path(obj_id, frame), fsync=False) as tmp:
+        with atomic_path(self.path(obj_id, frame), fsync=False) as tmp:
             if not cv2.imwrite(str(tmp), data, _PNG_PARAMS):
                 raise OSError(f"could not write mask {tmp}")
         # Only refresh an entry that is already cached: a long propagation writes thousands of
@@ -110,7 +112,7 @@ class MaskStore:
 
     def delete(self, obj_id: str, frame: int) -> None:
         try:
-            self._path(obj_id, frame).unlink()
+            self.path(obj_id, frame).unlink()
         except FileNotFoundError:
             pass
         with self._lock:
@@ -122,10 +124,10 @@ class MaskStore:
             key = (obj_id, int(frame))
             if key in self._cache:
                 return self._cache[key] is not None
-        return self._path(obj_id, frame).exists()
+        return self.path(obj_id, frame).exists()
 
     def frames(self, obj_id: str) -> list[int]:
-        d = self._dir(obj_id)
+        d = self.object_folder(obj_id)
         if not d.is_dir():
             return []
         out = []
@@ -143,7 +145,7 @@ class MaskStore:
         return sorted(p.name for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def remove_object(self, obj_id: str) -> None:
-        d = self._dir(obj_id)
+        d = self.object_folder(obj_id)
         if d.exists():
             shutil.rmtree(d)
         with self._lock:

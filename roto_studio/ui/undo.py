@@ -205,7 +205,7 @@ class ObjectDelete(QUndoCommand):
             name = f"{self.obj_id}-{uuid.uuid4().hex[:8]}"
         else:
             name = self.saved["trash"]
-        return masks.folder / self.obj_id, trash / name, name
+        return masks.object_folder(self.obj_id), trash / name, name
 
     def redo(self) -> None:
         p = self.shot.project

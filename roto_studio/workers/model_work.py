@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def mask_png_bytes(masks, obj_id: str, frame: int) -> bytes | None:
     """The stored mask as 16-bit PNG bytes (the store's own file, not decoded); None without one.
     The mask store writes every mask to its file at once, so no file means no mask."""
-    path = masks.folder / obj_id / f"{int(frame)}.png"
+    path = masks.path(obj_id, frame)
     try:
         return path.read_bytes()
     except FileNotFoundError:

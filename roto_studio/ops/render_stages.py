@@ -43,7 +43,7 @@ class SourceStore:
         return self._store(obj_id).frames(obj_id)
 
     def file(self, obj_id, frame) -> Path:
-        return self._store(obj_id).folder / obj_id / f"{int(frame)}.png"
+        return self._store(obj_id).path(obj_id, frame)
 
 
 class _SharedMedia:
@@ -105,7 +105,7 @@ class Context:
         self._digests: dict = {}
 
     def mask_file(self, obj_id: str, frame: int) -> Path:
-        return self.project.masks.folder / obj_id / f"{int(frame)}.png"
+        return self.project.masks.path(obj_id, frame)
 
     def file_digest(self, path: Path) -> str | None:
         key = str(path)
@@ -154,9 +154,7 @@ def run_track(ctx: Context, backend: str, frames: list[int] | None = None) -> No
 
     project = ctx.project
     if ctx.client is not None:
-        from roto_studio.client.remote import remote_engine
-
-        engine = remote_engine(project, ctx.client, backend=backend, media=ctx.media)
+        engine = ctx.client.engine(project, backend=backend, media=ctx.media)
     else:
         engine = Engine(project, backend=backend, media=ctx.media)
     plan = engine.plan
@@ -255,7 +253,7 @@ def run_matte(ctx: Context, frames: list[int], backend: str, band, shutter_angle
                 ctx.log.line("matte", f, "skipped", obj=obj.name)
                 continue
             t0 = time.monotonic()
-            target = ctx.mattes.folder / obj.id / f"{f}.png"
+            target = ctx.mattes.path(obj.id, f)
             alpha = ctx.project.masks.get(obj.id, f) if source is not None else None
             if alpha is None:
                 ctx.mattes.delete(obj.id, f)
@@ -265,9 +263,7 @@ def run_matte(ctx: Context, frames: list[int], backend: str, band, shutter_angle
                 status, outputs = "locked", [target]
             else:
                 if matter is None and ctx.client is not None:
-                    from roto_studio.client.remote import RemoteMatter
-
-                    matter = RemoteMatter(ctx.client, backend)
+                    matter = ctx.client.matter(backend)
                 elif matter is None:
                     from roto_studio.models.matting.vitmatte import make_matter
 

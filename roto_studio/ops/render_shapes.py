@@ -14,7 +14,7 @@ DEFAULT_FORMAT = "json"
 
 
 def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
-    from roto_studio.commands.render_stages import ProjectView, source_digests
+    from roto_studio.ops.render_stages import ProjectView, source_digests
     from roto_studio.ops.shapes import formats
     from roto_studio.ops.shapes.run import ObjectSource, make_shapes
 
