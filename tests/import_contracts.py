@@ -7,8 +7,7 @@ lines grimp recorded (imports inside functions included) and refuses the named s
     [[tool.importlinter.contracts]]
     type = "forbidden_submodules"
     source_modules = ["roto_studio.workers"]
-    forbidden = ["PySide6.QtWidgets", "superqt"]
-    allowed = ["superqt.utils"]
+    forbidden = ["PySide6.QtWidgets"]
 
 A source module missing from the graph is an error, never a pass.
 """

@@ -112,13 +112,13 @@ def run_blocked(blocked, package):
 
 
 def test_core_imports_without_qt_or_torch():
-    run_blocked(["PySide6", "superqt", "qtpy", "torch", "torchvision"], "roto_studio.core")
+    run_blocked(["PySide6", "qtpy", "torch", "torchvision"], "roto_studio.core")
 
 
 def test_models_and_commands_import_without_qt():
-    run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.models")
-    run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.commands")
-    run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.ops")
+    run_blocked(["PySide6", "qtpy"], "roto_studio.models")
+    run_blocked(["PySide6", "qtpy"], "roto_studio.commands")
+    run_blocked(["PySide6", "qtpy"], "roto_studio.ops")
 
 
 def test_cli_and_light_models_do_not_import_torch():
@@ -138,8 +138,8 @@ def test_cli_and_light_models_do_not_import_torch():
 
 def test_server_and_client_layers():
     # the model server never needs Qt; its client (used by the window) never needs torch either
-    run_blocked(["PySide6", "superqt", "qtpy"], "roto_studio.server")
-    run_blocked(["PySide6", "superqt", "qtpy", "torch", "torchvision"], "roto_studio.client")
+    run_blocked(["PySide6", "qtpy"], "roto_studio.server")
+    run_blocked(["PySide6", "qtpy", "torch", "torchvision"], "roto_studio.client")
 
 
 def test_every_module_is_in_a_known_layer():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class Config:
 
     name: str
     source: str  # "$OCIO" or "built-in"
-    ocio: object
+    ocio: Any  # a PyOpenColorIO Config (the package ships no type hints)
 
     def spaces(self) -> list[str]:
         return list(self.ocio.getColorSpaceNames())
@@ -76,6 +77,14 @@ class Config:
             raise ColourError(f"colour space {name!r} is not in the OCIO config {self.name}; "
                               f"see `roto-studio info --colorspaces` for the names it has.")
         return space.getName()
+
+    def needed_space(self, interop_id: str) -> str:
+        """space_for, or a RotoError that says to name the plate's colour space."""
+        name = self.space_for(interop_id)
+        if name is None:
+            raise RotoError(f"the OCIO config {self.name} has no colour space for {interop_id}; set the "
+                            "plate's colour space (--colorspace, or Shot settings in the window).")
+        return name
 
     def space_for(self, interop_id: str) -> str | None:
         """The config's colour space for a Colour Interop Forum id, by id, then name, then role."""
@@ -170,16 +179,16 @@ def guess_colorspace(config: Config, facts: dict) -> Guess:
             name = config.space_for(found) if found else None
             if name:
                 return Guess(name, f"EXR: scene-linear, chromaticities match {found}")
-            name = config.space_for(LINEAR)
+            name = config.needed_space(LINEAR)
             return Guess(name, "EXR: scene-linear; its chromaticities match no known primaries, "
                                "Rec.709 assumed")
-        return Guess(config.space_for(LINEAR), "EXR: scene-linear, no chromaticities: Rec.709 primaries assumed")
+        return Guess(config.needed_space(LINEAR), "EXR: scene-linear, no chromaticities: Rec.709 primaries assumed")
     if kind == "video":
         return _guess_video(config, facts)
     label = {"png": "PNG", "tiff": "TIFF", "jpeg": "JPEG"}.get(kind, kind.upper() or "image")
     bits = facts.get("bit_depth")
     depth = f"{bits}-bit " if bits else ""
-    return Guess(config.space_for(SRGB), f"{depth}{label}: sRGB")
+    return Guess(config.needed_space(SRGB), f"{depth}{label}: sRGB")
 
 
 def _guess_video(config: Config, facts: dict) -> Guess:
@@ -189,16 +198,16 @@ def _guess_video(config: Config, facts: dict) -> Guess:
                      (("primaries", PRIMARIES, primaries), ("transfer", TRANSFERS, transfer))
                      if value not in (0, 2))
     if transfer == 16:
-        name = config.space_for("pq_rec2020_display") or config.space_for(SRGB)
+        name = config.space_for("pq_rec2020_display") or config.needed_space(SRGB)
         return Guess(name, f"video tagged {tags}: Rec.2100 PQ")
     if transfer == 18:
-        name = config.space_for("hlg_rec2020_display") or config.space_for(SRGB)
+        name = config.space_for("hlg_rec2020_display") or config.needed_space(SRGB)
         return Guess(name, f"video tagged {tags}: Rec.2100 HLG")
     if transfer == 8:
-        return Guess(config.space_for(LINEAR), f"video tagged {tags}: linear")
+        return Guess(config.needed_space(LINEAR), f"video tagged {tags}: linear")
     if not tags:
-        return Guess(config.space_for(SRGB), "untagged video: code values shown as they are (sRGB)")
-    return Guess(config.space_for(SRGB), f"video tagged {tags}: display-referred, code values shown as "
+        return Guess(config.needed_space(SRGB), "untagged video: code values shown as they are (sRGB)")
+    return Guess(config.needed_space(SRGB), f"video tagged {tags}: display-referred, code values shown as "
                                          f"they are (sRGB)")
 
 
@@ -328,7 +337,7 @@ def exr_attributes(config: Config, space: str) -> dict:
     the space is one of the linear ones OpenEXR knows primaries for."""
     import OpenEXR
 
-    attrs = {"colorSpace": space}
+    attrs: dict[str, object] = {"colorSpace": space}
     interop = config.interop_id(space)
     if interop and ":" not in interop:
         attrs["colorInteropID"] = interop

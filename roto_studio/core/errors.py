@@ -22,4 +22,7 @@ class ModelError(RotoError):
 
 
 class Cancelled(RotoError):
-    """A long job was cancelled by the user; finished work is kept."""
+    """A long job was cancelled by the user; finished work is kept (`written`: the files, when
+    the job writes files)."""
+
+    written: list = []

@@ -87,13 +87,13 @@ def write_exr(path, channels: dict, precision: str = "half", compression: str = 
     dtype = pixel_dtype(precision)
     if not channels:
         raise ExportError("nothing to write: no channels were given for the EXR file.")
-    shape = None
+    shape: tuple[int, ...] = ()
     pixels = {}
     for name, data in channels.items():
         data = np.asarray(data)
         if data.ndim != 2:
             raise ExportError(f"EXR channel {name} must be a 2-D array, got shape {data.shape}.")
-        if shape is None:
+        if not shape:
             shape = data.shape
         elif data.shape != shape:
             raise ExportError(f"EXR channel {name} is {data.shape[1]}x{data.shape[0]} but the others "
@@ -255,7 +255,7 @@ def _predict(raw: np.ndarray) -> np.ndarray:
 def _deflate(raw: np.ndarray, predicted: np.ndarray, strategy: int) -> bytes:
     """One chunk's stored data: zlib stream of the predicted bytes, or raw when no smaller."""
     packer = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, 15, 9, strategy)
-    packed = packer.compress(predicted) + packer.flush()
+    packed = packer.compress(predicted.tobytes()) + packer.flush()
     return packed if len(packed) < raw.size else raw.tobytes()
 
 

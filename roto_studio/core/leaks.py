@@ -50,7 +50,7 @@ def _lab_cells(image: np.ndarray) -> np.ndarray:
 
 
 def _histogram(cells: np.ndarray) -> np.ndarray:
-    h = np.bincount(cells.ravel(), minlength=BINS ** 3).astype(np.float32).reshape(BINS, BINS, BINS)
+    h: np.ndarray = np.bincount(cells.ravel(), minlength=BINS ** 3).astype(np.float32).reshape(BINS, BINS, BINS)
     for axis in range(3):  # colours a step off still count
         h = (np.roll(h, 1, axis) + 2 * h + np.roll(h, -1, axis)) / 4
     return h.ravel() / max(float(h.sum()), 1.0)
@@ -97,7 +97,7 @@ class KeyModel:
                                    np.ascontiguousarray(a[y0:y1, x0:x1]), cv2.TM_CCORR)
         _, _, _, (px, py) = cv2.minMaxLoc(scores)
         dx, dy = (px - pad - x0) * step, (py - pad - y0) * step
-        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
         return cv2.warpAffine(self.inside.astype(np.uint8), shift, (w, h), flags=cv2.INTER_NEAREST) > 0
 
 

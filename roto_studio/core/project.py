@@ -148,7 +148,8 @@ class Project:
             raise ProjectError(f"an object named {name!r} already exists; choose another name.")
         if color is None:
             color = PALETTE[len(self.objects) % len(PALETTE)]
-        obj = ObjectInfo(id=obj_id, name=name, color=tuple(int(c) for c in color))
+        r, g, b = (int(c) for c in color)
+        obj = ObjectInfo(id=obj_id, name=name, color=(r, g, b))
         self.objects.append(obj)
         return obj
 
@@ -219,12 +220,9 @@ class Project:
         """The stored mask with the object's edge settings applied (None when no mask)."""
         obj = self.object(obj_id)
         if obj.refine:
-            try:
-                from roto_studio.core import refine
-            except ImportError:
-                refine = None
-            if refine is not None and hasattr(refine, "final_alpha"):
-                return refine.final_alpha(self, obj_id, frame)
+            from roto_studio.core import refine
+
+            return refine.final_alpha(self, obj_id, frame)
         return self.masks.get(obj_id, frame)
 
     # -- serialisation

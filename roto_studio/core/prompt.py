@@ -26,6 +26,13 @@ def _flag(v) -> bool:
     return v
 
 
+def _box(box) -> tuple[float, float, float, float] | None:
+    if box is None:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return (x1, y1, x2, y2)
+
+
 @dataclass
 class Prompt:
     """Clicks and/or a box and/or a mask (and/or a phrase) for one object on one frame."""
@@ -54,7 +61,7 @@ class Prompt:
     def from_clicks(cls, clicks=(), box=None, has_mask: bool = False) -> "Prompt":
         clicks = list(clicks)
         return cls(points=[(float(x), float(y)) for x, y, _ in clicks], labels=[1 if int(c[2]) else 0 for c in clicks],
-                   box=tuple(float(v) for v in box) if box is not None else None, has_mask=has_mask)
+                   box=_box(box), has_mask=has_mask)
 
     def with_click(self, x: float, y: float, label: int) -> "Prompt":
         """This prompt and one more click."""
@@ -89,7 +96,7 @@ class Prompt:
             clicks.append((_num(x), _num(y), 1 if int(label) else 0))
         box = d.get("box")
         if box is not None:
-            box = tuple(_num(v) for v in box)
             if len(box) != 4:
                 raise ValueError("a box has 4 numbers")
+            box = tuple(_num(v) for v in box)
         return cls.from_clicks(clicks, box, _flag(d.get("has_mask", False)))

@@ -199,10 +199,7 @@ def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
 def _neighbour_items(neighbours) -> list[tuple[int, np.ndarray]]:
     if neighbours is None:
         return []
-    if isinstance(neighbours, Mapping):
-        pairs = neighbours.items()
-    else:
-        pairs = [(1, a) for a in neighbours]
+    pairs = list(neighbours.items()) if isinstance(neighbours, Mapping) else [(1, a) for a in neighbours]
     return [(int(o), as_alpha(a)) for o, a in pairs if a is not None and int(o) != 0]
 
 
@@ -228,7 +225,7 @@ def apply_refine(alpha: np.ndarray, settings: Mapping | None, neighbours=None) -
 def neighbours_from_store(store, obj_id: str, frame: int, radius: int,
                           frames: Sequence[int] | None = None) -> dict[int, np.ndarray]:
     """{offset: alpha} of the stored masks within `radius` frames of `frame` (missing ones skipped)."""
-    out = {}
+    out: dict[int, np.ndarray] = {}
     if radius <= 0:
         return out
     for off in range(-radius, radius + 1):

@@ -84,7 +84,7 @@ def clean_stale(root: str | os.PathLike) -> list[Path]:
     """Remove the spill folders under `root` whose process is gone (left by a crash). Folders of
     live processes, and of other machines (a project on a shared disk), are left alone."""
     root = Path(root)
-    removed = []
+    removed: list[Path] = []
     try:
         children = list(root.iterdir())
     except OSError:

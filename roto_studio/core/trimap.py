@@ -27,7 +27,7 @@ def edge_complexity(binary: np.ndarray, window: int) -> np.ndarray:
 
     binary: HxW bool. Returns float32 HxW (0 far from any edge)."""
     b = binary.astype(np.uint8)
-    edge = (b ^ cv2.erode(b, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)).astype(np.float32)
+    edge = cv2.bitwise_xor(b, cv2.erode(b, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)).astype(np.float32)
     window = max(3, int(window) | 1)
     # boxFilter normalised gives count / window^2; times window = count / window
     return cv2.boxFilter(edge, -1, (window, window), borderType=cv2.BORDER_REPLICATE) * window
@@ -76,7 +76,7 @@ def _band(fg: np.ndarray, erode: int, dilate: int, adaptive: bool, max_scale: fl
         width = max(erode, dilate, 2)
         cx = edge_complexity(fg, 4 * width + 1)
         # straight edge ~1 (a gentle curve up to ~1.4), a ragged one several times that; ramp 1.5..3
-        extra = np.clip((cx - 1.5) / 1.5, 0.0, 1.0)
+        extra: np.ndarray = np.clip((cx - 1.5) / 1.5, 0.0, 1.0)
         # spread the extra width over the band the edge will cover
         k = 2 * int(width * max_scale) + 1
         extra = cv2.dilate(extra, np.ones((k, k), np.uint8))  # square: separable, fast

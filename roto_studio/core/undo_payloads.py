@@ -20,9 +20,12 @@ import os
 import weakref
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from roto_studio.core.errors import ProjectError, RotoError
+
+if TYPE_CHECKING:
+    from roto_studio.core.spill import SpillFolder
 
 MiB = 1024 * 1024
 DEFAULT_LIMIT = 256 * MiB
@@ -52,6 +55,8 @@ class Payload:
 
     def spill(self, path: Path) -> None:
         """Write the bytes to `path` and let go of them in memory (OSError/RotoError: left as it was)."""
+        if self._data is None:  # already on disk, or dropped
+            return
         _write(path, self._data)
         self._path, self._data = path, None
 
@@ -108,7 +113,7 @@ class UndoPayloads:
         self.root = Path(project_folder) / "cache" / UNDO_DIR if project_folder else None
         self.limit = max(0, int(limit))
         self.on_drop = on_drop
-        self._folder = None  # core.spill.SpillFolder, made on the first spill
+        self._folder: SpillFolder | None = None  # made on the first spill
         self._ids = itertools.count(1)
         self._memory: OrderedDict[int, weakref.ref] = OrderedDict()  # oldest first
         self._paths: dict[int, Path] = {}  # payloads on disk

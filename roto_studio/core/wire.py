@@ -22,6 +22,7 @@ import hashlib
 import json
 import struct
 import zlib
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -163,7 +164,7 @@ def frame_hash(image: np.ndarray) -> str:
     """SHA-256 of an RGB uint8 frame's size and pixels: its name in the server's frame cache."""
     a = np.ascontiguousarray(image)
     h = hashlib.sha256(f"{a.shape[0]}x{a.shape[1]}x{a.shape[2] if a.ndim == 3 else 1}:{a.dtype.str}:".encode())
-    h.update(memoryview(a).cast("B"))
+    h.update(a.tobytes() if not a.flags.c_contiguous else a.data.cast("B"))
     return h.hexdigest()
 
 
@@ -250,7 +251,7 @@ def alpha_from_blob(meta: dict, data: bytes, expect: tuple[int, int] | None = No
     return np.frombuffer(raw, "<u2").reshape(h, w).astype(np.float32) / np.float32(65535.0)
 
 
-def pack(header: dict, blobs: list[bytes] = ()) -> bytes:
+def pack(header: dict, blobs: Sequence[bytes] = ()) -> bytes:
     """One binary message: 4-byte big-endian header length, JSON header (with the blob sizes), blobs."""
     head = dict(header)
     head["blobs"] = [len(b) for b in blobs]
@@ -301,6 +302,6 @@ def prompt_from_body(points, labels, box, mask, size: tuple[int, int] | None, lo
         raise WireError("labels must have one entry per point.")
     return Prompt(points=[(float(x), float(y)) for x, y in points],
                   labels=[int(v) for v in labels] or [1] * len(points),
-                  box=tuple(float(v) for v in box) if box else None,
+                  box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])) if box else None,
                   mask=decode_mask(mask, size) if mask else None)
 

@@ -76,5 +76,6 @@ def plan_colour(media, fmt: str, out_space: str | None) -> ColourOut | None:
                                                  for k in ("primaries", "transfer", "matrix")):
         # a video plate written in its own colour: its own tags, as they were
         src = (backend_tags.get("primaries"), backend_tags.get("transfer"), backend_tags.get("matrix"))
-        tags = tuple(int(s) if s not in (0, None) else d for s, d in zip(src, tags))
+        own = [int(s) if s not in (0, None) else d for s, d in zip(src, tags)]
+        tags = (own[0], own[1], own[2])
     return ColourOut(plate, target, converter, colour.exr_attributes(config, target), tags, note)

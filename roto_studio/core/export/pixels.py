@@ -139,16 +139,16 @@ def exr_channels(alphas: dict[str, np.ndarray], rgb: np.ndarray | None = None, m
     if layers:
         for name, a in cleaned.items():
             out[f"{name}.A"] = a
-        main = np.maximum.reduce(list(cleaned.values())) if cleaned else None
+        main: np.ndarray | None = np.maximum.reduce(list(cleaned.values())) if cleaned else None
     else:
         (main,) = cleaned.values()
-    if rgb is not None:
+    if rgb is not None and main is not None:
         colour = plate_to_float(rgb)
         if mode == "premultiplied":
             colour = colour * main[:, :, None]
         out["R"], out["G"], out["B"] = colour[:, :, 0], colour[:, :, 1], colour[:, :, 2]
         out["A"] = main
-    elif not layers:
+    elif not layers and main is not None:
         out["A"] = main
     return out
 

@@ -34,6 +34,7 @@ class Plan:
     out_dir: Path
     offset: int = 0
     paths: dict = field(default_factory=dict)  # (group index, frame) -> Path
+    provenance: dict | None = None  # the export's provenance record (core.provenance)
 
     def path(self, gi: int, frame: int) -> Path:
         return self.paths[(gi, frame)]

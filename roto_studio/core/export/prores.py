@@ -58,7 +58,7 @@ def _frame(planes: np.ndarray, width: int, height: int):
 
     frame = av.VideoFrame(width, height, PIX_FMT)
     for plane, data in zip(frame.planes, planes):
-        view = np.frombuffer(plane, np.uint16).reshape(height, plane.line_size // 2)
+        view = np.frombuffer(plane, np.uint16).reshape(height, plane.line_size // 2)  # type: ignore[call-overload]  # a PyAV plane is a buffer; its stubs do not say so
         view[:, :width] = data
     return frame
 

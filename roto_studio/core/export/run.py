@@ -51,6 +51,7 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
         path.parent.mkdir(parents=True, exist_ok=True)
         alphas = [src.alpha(o, frame) for o in g.objects]
         rgb = colour_out.rgb(plate, options.format) if plate is not None and colour_out else plate
+        rgba = options.rgba or "straight"
         if rgb is not None and options.edge_colour:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             rgb = estimate_foreground(rgb, union)
@@ -72,10 +73,10 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
         else:
             union = alphas[0] if len(alphas) == 1 else np.maximum.reduce(alphas)
             if options.format == "png8":
-                image = cutout(plate_to_uint8(rgb), union, options.rgba) if plate is not None \
+                image = cutout(plate_to_uint8(rgb), union, rgba) if rgb is not None \
                     else alpha_to_uint8(union)
             else:
-                image = cutout(plate_to_uint16(rgb), union, options.rgba) if plate is not None \
+                image = cutout(plate_to_uint16(rgb), union, rgba) if rgb is not None \
                     else alpha_to_uint16(union)
             writers.write_bytes_atomic(path, provenance.png_with_record(writers.encode_png(image), record, frame, frame))
         written.append(path)
@@ -151,7 +152,7 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
         progress(0, total)
     frames = iter(plan.frames)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as threads:
-        pending = {}
+        pending: dict = {}
         exhausted = False
         while True:
             while not exhausted and not stop.is_set() and len(pending) < 2 * workers:

@@ -73,7 +73,8 @@ def _ranges(numbers: Iterable[int]) -> str:
     """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10' (shortened when long)."""
     numbers = sorted(numbers)
     parts: list[str] = []
-    start = prev = None
+    start: int | None = None
+    prev = 0
     for n in numbers:
         if start is None:
             start = prev = n

@@ -360,8 +360,8 @@ def _open(path, cache_bytes: int) -> Media:
         backend = ImageFrames({_still_frame_number(p): p}, str(p), kind="image")
         number = next(iter(backend.files))
         return Media(p, backend, [number], [], cache_bytes)
-    backend = VideoFrames(p)
-    media = Media(p, backend, list(range(backend.frame_count)), [], cache_bytes)
+    video = VideoFrames(p)
+    media = Media(p, video, list(range(video.frame_count)), [], cache_bytes)
     try:
         media.read(0)  # a file that cannot give its first frame is reported now, not later
     except MediaError:

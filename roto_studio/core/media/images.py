@@ -32,14 +32,14 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _png_header(path: Path, head: bytes):
+def _png_header(path: Path, head: bytes) -> tuple[int, int]:
     if len(head) < 26 or head[12:16] != b"IHDR":
         raise MediaError(f"{path} is a damaged PNG (no image header); re-render or replace it.")
     width, height = struct.unpack(">II", head[16:24])
     return width, height
 
 
-def _jpeg_header(path: Path):
+def _jpeg_header(path: Path) -> tuple[int, int]:
     data = _read_bytes(path, 1 << 20)
     pos = 2
     while pos + 4 <= len(data):
@@ -62,7 +62,7 @@ def _jpeg_header(path: Path):
     raise MediaError(f"{path} is a damaged JPEG (no frame header found); re-render or replace it.")
 
 
-def _tiff_header(path: Path, head: bytes):
+def _tiff_header(path: Path, head: bytes) -> tuple[int, int]:
     order = "<" if head[:2] == b"II" else ">"
     data = _read_bytes(path, 1 << 16)
     try:
@@ -260,7 +260,7 @@ class ImageFrames:
         self.first = first
         self.height, self.width = image.shape[:2]
         self.sample, self.file_channels, self.out_channels = sample, channels, image.shape[2]
-        self.first_image = image
+        self.first_image: np.ndarray | None = image
         self.pixel_format = _pixel_format_name(channels, sample)
         self.bit_depth = _BITS[sample]
         fps = _exr_fps(self.files[first]) if self.files[first].suffix.lower() == ".exr" else None

@@ -8,6 +8,8 @@ from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 
 from roto_studio.core.colour import MATRICES, SWSCALE_MATRIX
@@ -32,7 +34,7 @@ def _is_yuv(pix: str | None) -> bool:
     import av
 
     try:
-        fmt = av.video.format.VideoFormat(pix)
+        fmt = av.video.format.VideoFormat(pix or "")
     except Exception:
         return False
     return not fmt.is_rgb and len(fmt.components) >= 3
@@ -114,7 +116,7 @@ class VideoFrames:
         self.pixel_format = pix or "unknown"
         self.bit_depth, self.has_alpha, self.is_float = 8, False, False
         try:
-            fmt = av.video.format.VideoFormat(pix)
+            fmt = av.video.format.VideoFormat(pix or "")
             self.bit_depth = max(c.bits for c in fmt.components)
             self.has_alpha = any(c.is_alpha for c in fmt.components)
             self.is_float = "f32" in pix or "f16" in pix
@@ -153,7 +155,7 @@ class VideoFrames:
             # from the start (correct, slower). Rare (raw elementary streams, some AVIs).
             self.pts = list(range(len(rows)))
             self.frame_of_pts = {}
-            self.seek_ts = [None] * len(rows)
+            self.seek_ts: list = [None] * len(rows)
             self.fps = Fraction(stream.average_rate or stream.guessed_rate or 24)
             if not (stream.average_rate or stream.guessed_rate):
                 self.fps_source = "assumed"
@@ -187,13 +189,13 @@ class VideoFrames:
             self.key_frames = sorted(self.frame_of_pts[pts[i]] for i in key_positions)
             self.fps, self.variable_frame_rate = self._rates()
         self.warnings = self._truncation_warnings(len(rows))
-        self._decoder = None
-        self._last = None  # frame number the decoder produced last
+        self._decoder: Any = None
+        self._last: int | None = None  # frame number the decoder produced last
         self._last_frame = None  # and that frame, when it was the one asked for
         self.seeks = 0  # statistics: seeks done and frames decoded
         self.decoded = 0
         self.skip_nonref = True  # decode-only-what-is-needed when seeking (see _frames)
-        self._skip_until = None
+        self._skip_until: int | None = None
         self._skip_used = False
         frame_bytes = self.width * self.height * (6 if self.bit_depth > 8 else 3)
         self._recent: OrderedDict = OrderedDict()
@@ -219,7 +221,7 @@ class VideoFrames:
     def _rates(self) -> tuple[Fraction, bool]:
         stream = self.stream
         tb = self.time_base
-        deltas = np.diff(np.asarray(self.pts, dtype=np.int64))
+        deltas = np.diff(np.asarray(self.pts, dtype=np.float64))
         vfr = False
         if len(deltas) >= 2:
             median = float(np.median(deltas))
@@ -302,7 +304,7 @@ class VideoFrames:
                              f"around this frame; re-export it.") from None
         self.decoded += 1
         if self.positional:
-            number = 0 if self._last is None else self._last + 1
+            number: float | None = 0 if self._last is None else self._last + 1
         else:
             number = self.frame_of_pts.get(frame.pts)
             if number is None and frame.pts is not None:
