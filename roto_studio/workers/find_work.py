@@ -69,28 +69,15 @@ def track_text(engine, progress, cancelled, phrases, start: int, direction: str,
     tracker = tracker_for(engine)
     if tracker is None:
         return {"fallback": True}
-    numbers = list(engine.media.frame_numbers)
-    start = engine.check_frame(start)
-    i = numbers.index(start)
-    frames = numbers[i:] if direction == "forward" else numbers[: i + 1][::-1]
-    if stop is not None:
-        frames = [f for f in frames if (f <= stop if direction == "forward" else f >= stop)]
-    engine.guarded(lambda: tracker.start(engine.media))
-    for phrase in phrases:
-        tracker.add_text(phrase, phrase)
+    from roto_studio.models.text.tracking import walk
+
     taken = set(taken_ids)
     ids: dict[str, str | None] = {}
     created, written = [], {}
     masks = engine.project.masks
-    gen = tracker.propagate(start, reverse=direction == "backward", stop=frames[-1])
+    steps = walk(engine, tracker, phrases, start, direction, stop)
     try:
-        for done in range(1, len(frames) + 1):
-            if cancelled():
-                break
-            try:
-                frame, alphas = engine.guarded(lambda: next(gen))
-            except StopIteration:
-                break
+        for frame, alphas, done, total in steps:
             for key, alpha in alphas.items():
                 if key not in ids:
                     ids[key] = None
@@ -106,7 +93,9 @@ def track_text(engine, progress, cancelled, phrases, start: int, direction: str,
                 if oid is not None:
                     masks.set(oid, frame, np.asarray(alpha, np.float32))
                     written[oid].append(int(frame))
-            progress(done, len(frames))
+            progress(done, total)
+            if cancelled():
+                break
     finally:
-        gen.close()
+        steps.close()
     return {"created": created, "written": written}

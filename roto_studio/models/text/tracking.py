@@ -30,18 +30,16 @@ class TrackResult:
         return sum(len(v) for v in self.written.values())
 
 
-def track_phrases(engine, tracker, phrases: Sequence[str], start: int, direction: str = "forward",
-                  stop: int | None = None, min_score: float = 0.5,
-                  result: TrackResult | None = None) -> Iterator[tuple[int, int, int]]:
-    """Generator: yields (frame, done, total) per frame; closing it cancels between frames.
-    `tracker` is a Sam3VideoPropagator; `result` is filled in as frames are written."""
+def walk(engine, tracker, phrases: Sequence[str], start: int, direction: str = "forward",
+         stop: int | None = None) -> Iterator[tuple[int, dict, int, int]]:
+    """The one loop over a phrase tracker's frames (the CLI's tracking and the window's both walk
+    it): yields (frame, {instance key: alpha}, done, total); closing it stops between frames.
+    `tracker` is a Sam3VideoPropagator (or the server's); device errors come through engine.guarded."""
     if direction not in ("forward", "backward"):
         raise ModelError("SAM 3 video tracks one way at a time: use --propagate forward or backward.")
     phrases = [p for p in phrases if p.strip()]
     if not phrases:
         raise ModelError("give at least one phrase to track, e.g. --text \"person, dog\".")
-    result = result if result is not None else TrackResult()
-    project = engine.project
     start = engine.check_frame(start)
     numbers = list(engine.media.frame_numbers)
     i = numbers.index(start)
@@ -54,7 +52,6 @@ def track_phrases(engine, tracker, phrases: Sequence[str], start: int, direction
     engine.guarded(lambda: tracker.start(engine.media))
     for phrase in phrases:
         tracker.add_text(phrase, phrase)
-    objects: dict[str, str | None] = {}  # tracker key -> obj_id (None: below min_score, ignored)
     gen = tracker.propagate(start, reverse=direction == "backward", stop=frames[-1])
     done = 0
     try:
@@ -62,7 +59,24 @@ def track_phrases(engine, tracker, phrases: Sequence[str], start: int, direction
             try:
                 frame, alphas = engine.guarded(lambda: next(gen))
             except StopIteration:
-                break
+                return
+            done += 1
+            yield frame, alphas, done, total
+    finally:
+        gen.close()
+
+
+def track_phrases(engine, tracker, phrases: Sequence[str], start: int, direction: str = "forward",
+                  stop: int | None = None, min_score: float = 0.5,
+                  result: TrackResult | None = None) -> Iterator[tuple[int, int, int]]:
+    """Generator: yields (frame, done, total) per frame; closing it cancels between frames.
+    Every instance becomes a project object; `result` is filled in as frames are written."""
+    result = result if result is not None else TrackResult()
+    project = engine.project
+    objects: dict[str, str | None] = {}  # tracker key -> obj_id (None: below min_score, ignored)
+    steps = walk(engine, tracker, phrases, start, direction, stop)
+    try:
+        for frame, alphas, done, total in steps:
             for key, alpha in alphas.items():
                 if key not in objects:
                     objects[key] = _new_object(engine, tracker, key, frame, alpha, min_score, result)
@@ -77,13 +91,12 @@ def track_phrases(engine, tracker, phrases: Sequence[str], start: int, direction
                     continue
                 project.masks.set(obj_id, frame, np.asarray(alpha, np.float32))
                 result.written[obj_id].append(frame)
-            done += 1
             yield frame, done, total
     except GeneratorExit:
         result.cancelled = True
         raise
     finally:
-        gen.close()
+        steps.close()
     return result
 
 
