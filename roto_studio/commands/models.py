@@ -101,7 +101,9 @@ def _download(args) -> int:
     if threading.current_thread() is threading.main_thread():
         old = signal.signal(signal.SIGINT, lambda *a: stop.set())
     try:
-        path = weights.download(args.name, progress=Progress(args.name, amount=_size), cancel=stop.is_set, force=args.force,
+        from roto_studio.models.weights import fetch
+
+        path = fetch.download(args.name, progress=Progress(args.name, amount=_size), cancel=stop.is_set, force=args.force,
                                 resume=args.resume)
     except Cancelled as exc:
         print(f"\nroto-studio: {exc}", file=sys.stderr)

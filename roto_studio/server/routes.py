@@ -440,7 +440,6 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post(API + "/weights/{name}/download", summary="Download weights (a job: stream its progress)")
     def weights_download(name: str, body: DownloadRequest | None = None):
-        from roto_studio.models.weights import store as weights
 
         name = known(name)
         job = state.new_job("download")
@@ -452,7 +451,9 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
                 job.put({"progress": [job.done, job.total]}, block=False)
 
             try:
-                path = weights.download(name, progress=progress, cancel=job.cancel.is_set, force=force)
+                from roto_studio.models.weights import fetch
+
+                path = fetch.download(name, progress=progress, cancel=job.cancel.is_set, force=force)
                 job.put({"file": path.name}, block=False)
                 job.finish("cancelled" if job.cancel.is_set() else "succeeded")
             except Exception as exc:  # noqa: BLE001

@@ -208,10 +208,11 @@ class WeightsRow(QWidget):
         if self.job is not None:
             self.job.cancel()
             return
-        from roto_studio.models.weights import store as weights
 
         def run(progress, cancelled):
-            return weights.download(self.name, progress=lambda d, t: progress(d, t), cancel=cancelled)
+            from roto_studio.models.weights import fetch
+
+            return fetch.download(self.name, progress=lambda d, t: progress(d, t), cancel=cancelled)
 
         self.job = Job(run, f"downloading {self.name}", self)
         self.job.progress.connect(self._progress)

@@ -159,7 +159,9 @@ class ModelRow(QWidget):
         name = self.name
 
         def run(progress, cancelled):
-            return weights.download(name, progress=lambda d, t: progress(d, t), cancel=cancelled, resume=True)
+            from roto_studio.models.weights import fetch
+
+            return fetch.download(name, progress=lambda d, t: progress(d, t), cancel=cancelled, resume=True)
 
         self._start(Job(run, f"downloading {name}", self), "download")
         self.bar.setRange(0, 0)

@@ -12,7 +12,7 @@ import pytest
 from roto_studio import cli
 from roto_studio.models import backends
 from roto_studio.models.weights import licences
-from roto_studio.models.weights import registry
+from roto_studio.models.weights import fetch, registry
 from roto_studio.models.matting import vitmatte
 from roto_studio.models.weights import store as weights
 from tests.hub_server import HubServer
@@ -113,7 +113,7 @@ def test_non_commercial_model_downloads_only_after_its_licence_is_accepted(env, 
         assert not (env / "matanyone").exists()
         assert not weights.licence_accepted("matanyone")
         with pytest.raises(Exception, match="--accept-licence"):  # the API refuses too
-            weights.download("matanyone")
+            fetch.download("matanyone")
 
         assert cli.main(["models", "download", "matanyone", "--accept-licence"]) == 0
         out = capsys.readouterr().out
@@ -132,6 +132,6 @@ def test_accept_licence_is_remembered_for_the_window(env, config, tmp_path, monk
     assert weights.licence_accepted("matanyone")
     with HubServer(files={"matanyone.pth": PAYLOAD}) as srv:
         monkeypatch.setenv("ROTO_WEIGHTS_PINS", str(_pins(tmp_path, f"{srv.url}/files/matanyone.pth")))
-        assert weights.download("matanyone") == env / "matanyone" / "matanyone.pth"
+        assert fetch.download("matanyone") == env / "matanyone" / "matanyone.pth"
     licences.revoke("matanyone")
     assert not weights.licence_accepted("matanyone")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from roto_studio.core.errors import Cancelled, ModelError
-from roto_studio.models.weights import registry
+from roto_studio.models.weights import fetch, registry
 from roto_studio.models.weights import store as weights
 from tests.hub_server import HubServer
 
@@ -54,7 +54,7 @@ def test_download_into_its_own_folder_at_the_pinned_commit(env, monkeypatch):
     seen = []
     with hub({"tiny.pt": PAYLOAD}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
-        path = weights.download("tiny-test", progress=lambda d, t: seen.append((d, t)))
+        path = fetch.download("tiny-test", progress=lambda d, t: seen.append((d, t)))
     assert path == env / "tiny-test" / "tiny.pt"
     assert path.read_bytes() == PAYLOAD
     assert ("HEAD", f"/{REPO}/resolve/{COMMIT}/tiny.pt") in srv.requests
@@ -80,9 +80,9 @@ def test_two_models_sharing_file_names_stay_apart(env, monkeypatch):
     use_spec(monkeypatch, spec("m-small", "t/small", a), spec("m-base", "t/base", b))
     with HubServer({"t/small": (COMMIT, a), "t/base": (COMMIT, b)}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
-        p1 = weights.download("m-small")
+        p1 = fetch.download("m-small")
         assert weights.status("m-base").state == "missing"
-        p2 = weights.download("m-base")
+        p2 = fetch.download("m-base")
     assert p1 == env / "m-small" / "model.safetensors" and p2 == env / "m-base" / "model.safetensors"
     assert (env / "m-small" / "config.json").read_bytes() == a["config.json"]
     assert (env / "m-base" / "config.json").read_bytes() == b["config.json"]
@@ -99,7 +99,7 @@ def test_unpinned_file_is_unverified_with_its_hash_recorded(env, monkeypatch):
     use_spec(monkeypatch, make_spec(sha256=None))
     with hub({"tiny.pt": PAYLOAD}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
-        path = weights.download("tiny-test")
+        path = fetch.download("tiny-test")
     assert (env / "tiny-test" / "tiny.pt.sha256").read_text().strip() == SHA
     for st in (weights.status("tiny-test"), weights.verify("tiny-test"), weights.status("tiny-test", check=False)):
         assert st.state == "unverified" and st.usable
@@ -119,7 +119,7 @@ def test_hash_mismatch_is_refused_and_set_aside(env, monkeypatch):
     with hub({"tiny.pt": PAYLOAD}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(ModelError) as info:
-            weights.download("tiny-test")
+            fetch.download("tiny-test")
     msg = str(info.value)
     assert "tiny.pt" in msg and "does not match its checksum" in msg and FIX in msg
     assert not (env / "tiny-test" / "tiny.pt").exists()
@@ -144,7 +144,7 @@ def test_cancel_leaves_no_file(env, monkeypatch):
     with hub({"tiny.pt": PAYLOAD}, delay=0.02) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(Cancelled):
-            weights.download("tiny-test", progress=progress, cancel=stop.is_set)
+            fetch.download("tiny-test", progress=progress, cancel=stop.is_set)
     assert seen and max(seen) < len(PAYLOAD)
     assert [p for p in env.rglob("*") if p.is_file()] == []
 
@@ -159,7 +159,7 @@ def test_disk_space_refusal_before_any_request(env, monkeypatch):
     with hub({"tiny.pt": PAYLOAD}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(ModelError, match="disk space"):
-            weights.download("tiny-test")
+            fetch.download("tiny-test")
     assert srv.requests == []
 
 
@@ -171,7 +171,7 @@ def test_offline_folders_without_network(env, tmp_path, monkeypatch):
     monkeypatch.setenv("ROTO_WEIGHTS_OFFLINE", str(offline))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     assert weights.find("tiny-test") == offline / "tiny-test" / "tiny.pt"
-    assert weights.download("tiny-test") == offline / "tiny-test" / "tiny.pt"
+    assert fetch.download("tiny-test") == offline / "tiny-test" / "tiny.pt"
     assert weights.status("tiny-test").state == "ok"
     monkeypatch.delenv("ROTO_WEIGHTS_OFFLINE")
     assert weights.find("tiny-test") is None
@@ -265,7 +265,7 @@ def test_offline_mode_is_a_model_error(env, monkeypatch):
     with hub({"tiny.pt": PAYLOAD}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(ModelError, match="ROTO_WEIGHTS_OFFLINE"):
-            weights.download("tiny-test")
+            fetch.download("tiny-test")
     assert srv.requests == []
 
 
@@ -274,7 +274,7 @@ def test_missing_file_on_hub_is_a_model_error(env, monkeypatch):
     with hub({"other.pt": PAYLOAD}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(ModelError, match="has no tiny.pt"):
-            weights.download("tiny-test")
+            fetch.download("tiny-test")
     assert not (env / "tiny-test" / "tiny.pt").exists()
 
 

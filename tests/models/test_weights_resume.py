@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from roto_studio.core.errors import Cancelled, ModelError
-from roto_studio.models.weights import registry
+from roto_studio.models.weights import fetch, registry
 from roto_studio.models.weights import store as weights
 from tests.hub_server import HubServer
 from tests.models.test_weights import COMMIT, PAYLOAD, REPO, SHA, env, make_spec, use_spec  # noqa: F401
@@ -28,13 +28,13 @@ def _stop_after(nbytes):
 def _download_twice(name, srv, env):
     progress, cancel = _stop_after(2**20)
     with pytest.raises(Cancelled, match="kept for resuming"):
-        weights.download(name, progress=progress, cancel=cancel, resume=True)
+        fetch.download(name, progress=progress, cancel=cancel, resume=True)
     part = [p for p in (env / f".partial-{name}").rglob("*") if p.is_file()]
     assert len(part) == 1 and 2**20 <= part[0].stat().st_size < len(PAYLOAD)
     kept = part[0].stat().st_size
     assert weights.status(name).state == "missing"  # a part is never taken for the model
     seen = []
-    path = weights.download(name, progress=lambda d, t: seen.append((d, t)), resume=True)
+    path = fetch.download(name, progress=lambda d, t: seen.append((d, t)), resume=True)
     assert path.read_bytes() == PAYLOAD
     assert seen[0][0] > kept and seen[-1] == (len(PAYLOAD), len(PAYLOAD))
     assert not (env / f".partial-{name}").exists()
@@ -66,9 +66,9 @@ def test_a_damaged_part_is_refused_after_resuming(env, monkeypatch):
     with HubServer({REPO: (COMMIT, {"tiny.pt": PAYLOAD})}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(ModelError, match="does not match its checksum"):
-            weights.download("tiny-test", resume=True)
+            fetch.download("tiny-test", resume=True)
         assert weights.status("tiny-test").state == "missing"
-        assert weights.download("tiny-test", resume=True).read_bytes() == PAYLOAD  # then starts again
+        assert fetch.download("tiny-test", resume=True).read_bytes() == PAYLOAD  # then starts again
 
 
 def test_without_resume_nothing_is_kept(env, monkeypatch):
@@ -77,7 +77,7 @@ def test_without_resume_nothing_is_kept(env, monkeypatch):
     with HubServer({REPO: (COMMIT, {"tiny.pt": PAYLOAD})}, delay=0.02) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(Cancelled, match="nothing was kept"):
-            weights.download("tiny-test", progress=progress, cancel=cancel)
+            fetch.download("tiny-test", progress=progress, cancel=cancel)
     assert [p for p in env.rglob("*") if p.is_file()] == []
     assert srv.ranges == []
 
@@ -90,7 +90,7 @@ def test_resume_respects_hf_hub_offline(env, monkeypatch):
     with HubServer({REPO: (COMMIT, {"tiny.pt": PAYLOAD})}) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.url)
         with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set"):
-            weights.download("tiny-test", resume=True)
+            fetch.download("tiny-test", resume=True)
     assert srv.requests == []
 
 

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from roto_studio.core.errors import Cancelled, ModelError
-from roto_studio.models.weights import registry
+from roto_studio.models.weights import fetch, registry
 from roto_studio.models.weights import store as weights
 from tests.hub_server import HubServer
 from tests.models.test_weights import PAYLOAD, SHA, env, use_spec  # noqa: F401  (env is a fixture)
@@ -32,7 +32,7 @@ def test_url_download_with_progress_checked_by_md5(env, monkeypatch):
     seen = []
     with files() as srv:
         use_spec(monkeypatch, url_spec(f"{srv.url}/files/cutie-test.pth"))
-        path = weights.download("cutie-test", progress=lambda d, t: seen.append((d, t)))
+        path = fetch.download("cutie-test", progress=lambda d, t: seen.append((d, t)))
     assert path == env / "cutie-test" / "cutie-test.pth"
     assert path.read_bytes() == PAYLOAD
     assert srv.requests == [("HEAD", "/files/cutie-test.pth"), ("GET", "/files/cutie-test.pth")]
@@ -42,13 +42,13 @@ def test_url_download_with_progress_checked_by_md5(env, monkeypatch):
     assert weights.verify("cutie-test").state == "ok"
     assert not [p for p in env.iterdir() if p.name.startswith(".download")]
     # a second call finds the good copy and does not touch the network (the server is gone)
-    assert weights.download("cutie-test") == path
+    assert fetch.download("cutie-test") == path
 
 
 def test_url_download_follows_redirects(env, monkeypatch):
     with files() as srv:
         use_spec(monkeypatch, url_spec(f"{srv.url}/redirect/cutie-test.pth", md5=None, sha256=SHA))
-        path = weights.download("cutie-test")
+        path = fetch.download("cutie-test")
     assert path.read_bytes() == PAYLOAD
     assert [m for m, p in srv.requests if p == "/files/cutie-test.pth"] == ["HEAD", "GET"]  # HEAD kept HEAD
     assert ("GET", "/redirect/cutie-test.pth") in srv.requests
@@ -59,7 +59,7 @@ def test_url_download_follows_redirects(env, monkeypatch):
 def test_url_without_pin_is_unverified(env, monkeypatch):
     with files() as srv:
         use_spec(monkeypatch, url_spec(f"{srv.url}/files/cutie-test.pth", md5=None))
-        path = weights.download("cutie-test")
+        path = fetch.download("cutie-test")
     assert path.with_name("cutie-test.pth.sha256").read_text().strip() == SHA
     assert weights.status("cutie-test").state == "unverified"
 
@@ -68,7 +68,7 @@ def test_url_md5_mismatch_is_refused(env, monkeypatch):
     with files() as srv:
         use_spec(monkeypatch, url_spec(f"{srv.url}/files/cutie-test.pth", md5="0" * 32))
         with pytest.raises(ModelError, match=f"cutie-test.pth of cutie-test does not match.*{FIX}"):
-            weights.download("cutie-test")
+            fetch.download("cutie-test")
     assert not (env / "cutie-test" / "cutie-test.pth").exists()
     assert (env / "cutie-test" / "cutie-test.pth.bad").read_bytes() == PAYLOAD
     assert weights.status("cutie-test").state == "missing"
@@ -85,7 +85,7 @@ def test_url_cancel_leaves_no_file(env, monkeypatch):
     with files(delay=0.05) as srv:
         use_spec(monkeypatch, url_spec(f"{srv.url}/files/cutie-test.pth"))
         with pytest.raises(Cancelled):
-            weights.download("cutie-test", progress=progress, cancel=stop.is_set)
+            fetch.download("cutie-test", progress=progress, cancel=stop.is_set)
     assert len(seen) == 1 and 0 < seen[0] < len(PAYLOAD)
     assert [p for p in env.rglob("*") if p.is_file()] == []
 
@@ -98,7 +98,7 @@ def test_url_disk_space_uses_head_size(env, monkeypatch):
     with files() as srv:
         use_spec(monkeypatch, url_spec(f"{srv.url}/redirect/cutie-test.pth"))
         with pytest.raises(ModelError, match="disk space"):
-            weights.download("cutie-test")
+            fetch.download("cutie-test")
     assert srv.requests and all(m == "HEAD" for m, _ in srv.requests)
 
 
@@ -106,14 +106,14 @@ def test_url_errors_are_one_line_with_the_fix(env, monkeypatch):
     with files() as srv:
         use_spec(monkeypatch, url_spec(f"{srv.url}/files/other.pth"))
         with pytest.raises(ModelError, match="HTTP 404.*ROTO_WEIGHTS_OFFLINE") as info:
-            weights.download("cutie-test")
+            fetch.download("cutie-test")
         assert "\n" not in str(info.value)
         use_spec(monkeypatch, url_spec(f"{srv.url}/short/cutie-test.pth", md5=None))
         with pytest.raises(ModelError, match="stopped early"):
-            weights.download("cutie-test")
+            fetch.download("cutie-test")
     use_spec(monkeypatch, url_spec("http://127.0.0.1:9/files/cutie-test.pth"))  # nothing listens there
     with pytest.raises(ModelError, match="cannot reach 127.0.0.1.*ROTO_WEIGHTS_OFFLINE"):
-        weights.download("cutie-test")
+        fetch.download("cutie-test")
     assert [p for p in env.rglob("*") if p.is_file()] == []
 
 
@@ -124,7 +124,7 @@ def test_md5_checks_hand_copied_files(env, tmp_path, monkeypatch):
     (offline / "Cutie" / "cutie-test.pth").write_bytes(PAYLOAD)
     monkeypatch.setenv("ROTO_WEIGHTS_OFFLINE", str(offline))
     assert weights.status("cutie-test").state == "ok"
-    assert weights.download("cutie-test") == offline / "Cutie" / "cutie-test.pth"
+    assert fetch.download("cutie-test") == offline / "Cutie" / "cutie-test.pth"
     (env / "cutie-test").mkdir(parents=True)
     (env / "cutie-test" / "cutie-test.pth").write_bytes(b"z" + PAYLOAD[1:])  # a bad copy in our folder comes first
     assert weights.find("cutie-test") == offline / "Cutie" / "cutie-test.pth"  # ... the good offline one is used

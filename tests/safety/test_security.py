@@ -71,7 +71,7 @@ import roto_studio.ui
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from roto_studio.core.project import create_project
-from roto_studio.models.weights import store as weights
+from roto_studio.models.weights import fetch
 from roto_studio.ui.main_window import MainWindow
 from roto_studio.workers.service import ModelService
 
@@ -90,7 +90,7 @@ while not answered.is_set() and time.monotonic() < deadline:
     app.processEvents()
     time.sleep(0.01)
 assert answered.is_set(), "the model service did not answer"
-path = weights.download("sam2.1-tiny")  # from the loopback test server (HF_ENDPOINT)
+path = fetch.download("sam2.1-tiny")  # from the loopback test server (HF_ENDPOINT)
 assert path.read_bytes() == b"tiny weights", path
 app.processEvents()
 print("up", flush=True)

@@ -1,7 +1,7 @@
 """Model weights on disk: where they live, their state, the message for each state, loading.
 
 Each model has its own folder, `<weights folder>/NAME/`, holding its files at their repo paths (the
-layout huggingface_hub gives with local_dir); `download` (models.weights.fetch) writes exactly that
+layout huggingface_hub gives with local_dir); models.weights.fetch's `download` writes exactly that
 and the loaders read it. The weights folder is env ROTO_WEIGHTS_DIR, else platformdirs' user data
 folder (`.../roto-studio/weights`). Offline folders (env ROTO_WEIGHTS_OFFLINE, several joined with
 the path separator, or `set_offline_folders`) are searched after it, as `F/NAME/`, `F/<repo name>/`
@@ -453,15 +453,6 @@ def licence_accepted(name: str) -> bool:
     from roto_studio.models.weights import licences
 
     return licences.accepted(name)
-
-
-def download(name: str, progress: Callable[[int, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None, force: bool = False, resume: bool = False) -> Path:
-    """Download NAME into its folder and check it (see models.weights.fetch.download). A model whose
-    licence does not permit commercial use is refused (one line) until `accept_licence(NAME)`."""
-    from roto_studio.models.weights import fetch as weights_fetch
-
-    return weights_fetch.download(name, progress, cancel, force, resume=resume)
 
 
 def first_line(exc: BaseException) -> str:
