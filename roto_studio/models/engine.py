@@ -187,12 +187,13 @@ class Engine:
         if pairs:
             self.guarded(lambda: self.image.prefetch(pairs))
 
-    def prompt(self, obj_id: str, frame: int, prompt: Prompt, refine: bool = True) -> np.ndarray:
+    def prompt(self, obj_id: str, frame: int, prompt: Prompt, refine: bool = True, record: bool = True) -> np.ndarray:
         """The object's alpha on `frame` from clicks / box / mask; stored, and recorded as a keyframe.
 
         `prompt` holds every click on that frame so far (not just the new one); when it extends
         the previous prompt of the same frame, the previous low-res logits refine the answer.
-        An empty prompt clears the frame's keyframe and mask.
+        An empty prompt clears the frame's keyframe and mask. record=False leaves the project's
+        prompts to the caller (the window records them on the GUI thread, through its undo commands).
         """
         self.project.object(obj_id)  # ProjectError when unknown
         frame = self.check_frame(frame)
@@ -200,7 +201,8 @@ class Engine:
             raise ProjectError(f"frame {frame} of {self.project.object(obj_id).name} is locked; unlock it first.")
         h, w = int(self.media.height), int(self.media.width)
         if prompt.is_empty():
-            self.project.set_prompt(obj_id, frame, None)
+            if record:
+                self.project.set_prompt(obj_id, frame, None)
             self.project.masks.delete(obj_id, frame)
             self._last.pop((obj_id, frame), None)
             return np.zeros((h, w), np.float32)
@@ -237,7 +239,8 @@ class Engine:
                 raise ModelError(f"the {self.plan.name} backend answered a {alpha.shape} mask for a {w}x{h} frame.")
         self._last[(obj_id, frame)] = (prompt, logits)
         self.project.masks.set(obj_id, frame, alpha)
-        self.project.set_prompt(obj_id, frame, prompt.stored())
+        if record:
+            self.project.set_prompt(obj_id, frame, prompt.stored())
         return alpha
 
     def set_mask(self, obj_id: str, frame: int, alpha: np.ndarray, keyframe: bool = True) -> None:

@@ -303,7 +303,7 @@ class ModelService(QObject):
     def _dispatch(self, engine, req: _Request) -> None:
         if req.kind == "prompt":
             obj_id, frame, prompt = req.args
-            alpha = engine.prompt(obj_id, frame, prompt)
+            alpha = engine.prompt(obj_id, frame, prompt, record=False)  # the GUI thread records prompts
             emit(self.promptDone, req.id, obj_id, frame, alpha)
         elif req.kind == "propagate":
             self._propagate(engine, req)

@@ -102,7 +102,10 @@ def test_newest_prompt_wins(qtbot, setup):
     qtbot.waitUntil(lambda: len(done) == 2, timeout=5000)
     assert sorted(done) == sorted([(other_frame, 1005), (last, 1003)])
     assert len(made["engine"].image.calls) == 2
-    assert project.prompts[obj.id][1003].clicks[-1] == (20.0, 12.0, 0)
+    asked = [c[0].clicks[-1] for c in made["engine"].image.calls]
+    assert (20.0, 12.0, 0) in asked  # the newest clicks were what the model answered
+    assert project.masks.get(obj.id, 1003) is not None  # the model thread writes the mask store...
+    assert obj.id not in project.prompts  # ...never the project's prompts: the GUI thread records those
 
 
 def test_propagation_progress_per_frame_and_result(qtbot, setup):
@@ -151,7 +154,9 @@ def test_clicks_are_answered_during_propagation(qtbot, setup):
     service.progress.connect(lambda j, d, t: first.append(d))
     service.propagate([obj.id], 1001, "forward")
     qtbot.waitUntil(lambda: len(first) >= 1, timeout=5000)
-    service.prompt(obj.id, 1010, Prompt(box=(10, 10, 20, 20)))
+    click = Prompt(box=(10, 10, 20, 20))
+    project.set_prompt(obj.id, 1010, click)  # as the window's undo command does, on the GUI thread
+    service.prompt(obj.id, 1010, click)
     qtbot.waitUntil(lambda: any(e[0] == "job" for e in events), timeout=5000)
     kinds = [e[0] if e[0] == "job" else e for e in events]
     assert kinds.index(("prompt", 1010)) < kinds.index("job")  # answered before the job ended
