@@ -94,7 +94,7 @@ def sample(flow: np.ndarray, pts: np.ndarray, mask: np.ndarray, depth: float = 3
     return v.reshape(-1, 2).astype(np.float64)
 
 
-def evaluate(root: Path, seq: str, n: int | None, tol: float) -> dict:
+def evaluate(root: Path, seq: str, n: int | None, tol: float, ktol: float) -> dict:
     frames_dir = root / "davis2016" / "JPEGImages" / "480p" / seq
     masks_dir = root / "davis2016" / "Annotations" / "480p" / seq
     names = sorted(p.stem for p in frames_dir.glob("*.jpg"))[:n]
@@ -106,7 +106,7 @@ def evaluate(root: Path, seq: str, n: int | None, tol: float) -> dict:
 
     t0, c0 = time.perf_counter(), time.process_time()
     doc = make_shapes([ObjectSource(seq, (255, 255, 255), lambda f: alphas[f])], frames, w, h,
-                      lambda f: images[f], 24.0, tol)
+                      lambda f: images[f], 24.0, tol, key_tolerance=ktol)
     ours_s = (time.perf_counter() - t0) / len(frames)
     ours_cpu = (time.process_time() - c0) / len(frames)
     obj = doc.objects[0]
@@ -161,6 +161,7 @@ def main() -> int:
     ap.add_argument("--seq", nargs="+", default=list(DEFAULT_SEQS))
     ap.add_argument("--frames", type=int, default=40, help="first N frames of each sequence (default 40)")
     ap.add_argument("--tolerance", type=float, default=1.0)
+    ap.add_argument("--key-tolerance", type=float, default=2.0)
     args = ap.parse_args()
     root = shared_data()
     if not (root / "davis2016").is_dir():
@@ -171,7 +172,7 @@ def main() -> int:
     except ImportError:
         print("skipped: resvg-py is not installed (pip install resvg-py)")
         return 0
-    rows = [evaluate(root, s, args.frames, args.tolerance) for s in args.seq]
+    rows = [evaluate(root, s, args.frames, args.tolerance, args.key_tolerance) for s in args.seq]
     print(f"shapes at tolerance {args.tolerance:g} px vs per-frame Douglas-Peucker (same fidelity), "
           f"first {args.frames} frames; ours | baseline")
     for r in rows:
