@@ -1,8 +1,11 @@
-"""Shapes from masks (issue 27) on the shared DAVIS 2016 sequences, each figure beside a same-run
-baseline: per-frame contour simplification (OpenCV Douglas-Peucker on each frame's outline, its
-epsilon raised while it still matches our fidelity), which redraws the shape on every frame.
+"""Shapes from masks (issue 27) on the shared DAVIS 2016 sequences, each figure three times from
+one run: ours at the key tolerance | ours keyed wherever the carried shape misses the tolerance
+(key tolerance = tolerance: the figures before key reduction) | per-frame contour simplification
+(OpenCV Douglas-Peucker on each frame's outline, its epsilon raised while it still matches our
+IoU), which redraws the shape on every frame. By default the tuning half (TUNE_SEQS, the only ones
+to tune on) and the report half (REPORT_SEQS), each with its mean.
 
-    python benchmarks/eval_shapes.py [--seq NAME ...] [--frames N] [--tolerance PX]
+    python benchmarks/eval_shapes.py [--seq NAME ...] [--frames N] [--tolerance PX] [--key-tolerance PX]
 
 The ground-truth masks are the source (alpha 0/1), the plate feeds the optical flow.
 - fidelity: mean IoU and boundary F (DAVIS convention, core.metrics) of the shapes rasterised by
