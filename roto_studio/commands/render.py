@@ -218,7 +218,8 @@ def shape_options(args) -> dict:
     from roto_studio.commands.shapes import check_shape_arguments
 
     check_shape_arguments(args)
-    return {"format": args.shapes_format, "tolerance": args.tolerance, "max_points": args.max_points}
+    return {"format": args.shapes_format, "tolerance": args.tolerance, "max_points": args.max_points,
+            "key_tolerance": getattr(args, "key_tolerance", None)}
 
 
 def run(args) -> int:

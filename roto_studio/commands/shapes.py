@@ -1,5 +1,5 @@
 """`roto-studio shapes PROJECT --out PATH --format nuke|silhouette|fusion|ae|svg|json [--object NAME ...]
-[--frames A-B] [--tolerance PX] [--max-points N]`: the objects' mattes as animated Bezier shapes."""
+[--frames A-B] [--tolerance PX] [--key-tolerance PX] [--max-points N]`: the objects' mattes as animated Bezier shapes."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ def add_shape_arguments(p) -> None:
     """The fitting options (shared with `render`'s shapes stage)."""
     p.add_argument("--tolerance", type=float, default=1.0, metavar="PX",
                    help="how closely shapes follow the matte, in plate pixels (default 1)")
+    p.add_argument("--key-tolerance", type=float, default=None, metavar="PX",
+                   help="how far the frames between keys (interpolated) may stray from the matte, in plate "
+                        "pixels; a frame is a key only where interpolation would miss it (default 2; "
+                        "never below --tolerance; equal to it: a key wherever the carried shape differs)")
     p.add_argument("--max-points", type=int, metavar="N",
                    help="the most points an object's shapes may have on a frame (the fit loosens to stay under)")
 
@@ -38,8 +42,17 @@ def add_shape_arguments(p) -> None:
 def check_shape_arguments(args) -> None:
     if args.tolerance is not None and not args.tolerance > 0:
         raise RotoError("--tolerance must be above 0 px, e.g. --tolerance 1.")
+    if getattr(args, "key_tolerance", None) is not None and not args.key_tolerance > 0:
+        raise RotoError("--key-tolerance must be above 0 px, e.g. --key-tolerance 2.")
     if args.max_points is not None and args.max_points < 3:
         raise RotoError("--max-points must be at least 3.")
+
+
+def key_tolerance(args) -> float:
+    from roto_studio.ops.shapes import DEFAULT_KEY_TOLERANCE
+
+    value = getattr(args, "key_tolerance", None)
+    return DEFAULT_KEY_TOLERANCE if value is None else float(value)
 
 
 def objects_for(project, names, alpha_at=None):
@@ -92,7 +105,7 @@ def run(args) -> int:
     with project.open_media() as media:
         frames = shot_frames(media, parse_range(args.frames) if args.frames else None)
         doc = make_shapes(objects, frames, media.width, media.height, media.read, float(media.fps),
-                          args.tolerance, args.max_points, progress)
+                          args.tolerance, args.max_points, progress, key_tolerance=key_tolerance(args))
     paths = formats.write(doc, args.out, args.format, project.name)
     shapes = sum(len(o.shapes) for o in doc.objects)
     keys = sum(len(s.keys) for o in doc.objects for s in o.shapes)

@@ -15,16 +15,17 @@ DEFAULT_FORMAT = "json"
 
 def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
     from roto_studio.ops.render_stages import ProjectView, source_digests
-    from roto_studio.ops.shapes import formats
+    from roto_studio.ops.shapes import DEFAULT_KEY_TOLERANCE, formats
     from roto_studio.ops.shapes.run import ObjectSource, make_shapes
 
     fmt = shapes.get("format") or DEFAULT_FORMAT
     tol = float(shapes.get("tolerance") or 1.0)
     budget = shapes.get("max_points")
+    ktol = float(shapes.get("key_tolerance") or DEFAULT_KEY_TOLERANCE)
     records = Records(out / ".roto-render", out)
     view = ProjectView(ctx.project, store, ctx.media)
     first = ctx.numbers[0]
-    inputs = digest("shapes", fmt, tol, budget, [(o.id, o.name, list(o.color), o.refine,
+    inputs = digest("shapes", fmt, tol, budget, ktol, [(o.id, o.name, list(o.color), o.refine,
                                                    source_digests(ctx, store, o.id, ctx.numbers))
                                                   for o in objects])
     if not ctx.force and records.finished("shapes", "shot", first, inputs):
@@ -34,7 +35,7 @@ def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
     sources = [ObjectSource(o.name, tuple(o.color), lambda f, oid=o.id: _alpha(view, store, oid, f))
                for o in objects]
     doc = make_shapes(sources, ctx.numbers, ctx.media.width, ctx.media.height, ctx.media.read,
-                      float(ctx.media.fps), tol, budget)
+                      float(ctx.media.fps), tol, budget, key_tolerance=ktol)
     target = out if fmt == "svg" else out / f"{ctx.project.name}{formats.EXTENSIONS[fmt]}"
     paths = formats.write(doc, target, fmt, ctx.project.name)
     records.record("shapes", "shot", first, inputs, paths)

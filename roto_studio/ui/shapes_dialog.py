@@ -1,4 +1,4 @@
-"""Shape widgets: the Shapes section of the Edges panel (tolerance, point budget, the point count
+"""Shape widgets: the Shapes section of the Edges panel (tolerance, key tolerance, point budget, the point count
 of the current frame) and the File > Export shapes... dialog. They show values and emit what the
 user changed; the shapes controller does the work."""
 
@@ -11,14 +11,16 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QWidget)
 
+from roto_studio.ops.shapes import DEFAULT_KEY_TOLERANCE
+
 FORMAT_NAMES = {"nuke": "Nuke (.nk)", "silhouette": "Silhouette (.fxs)", "fusion": "Fusion / Resolve (.setting)",
                 "ae": "After Effects (.jsx)", "svg": "SVG (one file per frame)", "json": "JSON (roto-studio)"}
 
 
 class ShapesPanel(QWidget):
-    """settingsChanged(tolerance, max_points or 0) while the user edits."""
+    """settingsChanged(tolerance, max_points or 0, key tolerance) while the user edits."""
 
-    settingsChanged = Signal(float, int)
+    settingsChanged = Signal(float, int, float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -34,6 +36,16 @@ class ShapesPanel(QWidget):
         self.tolerance.setValue(1.0)
         self.tolerance.setKeyboardTracking(False)
         self.tolerance.setToolTip("How closely the shapes follow the matte, in plate pixels")
+        self.key_tolerance = QDoubleSpinBox()
+        self.key_tolerance.setObjectName("shapes_key_tolerance")
+        self.key_tolerance.setRange(0.1, 20.0)
+        self.key_tolerance.setSingleStep(0.25)
+        self.key_tolerance.setDecimals(2)
+        self.key_tolerance.setSuffix(" px")
+        self.key_tolerance.setValue(DEFAULT_KEY_TOLERANCE)
+        self.key_tolerance.setKeyboardTracking(False)
+        self.key_tolerance.setToolTip("How far the frames between keys may stray from the matte, in plate pixels: "
+                                      "a frame is a key only where the interpolation would miss it")
         self.budget = QSpinBox()
         self.budget.setObjectName("shapes_max_points")
         self.budget.setRange(0, 100000)
@@ -44,23 +56,26 @@ class ShapesPanel(QWidget):
         self.count.setObjectName("shapes_count")
         self.count.setWordWrap(True)
         form.addRow("Shape tolerance", self.tolerance)
+        form.addRow("Key tolerance", self.key_tolerance)
         form.addRow("Point budget", self.budget)
         form.addRow(self.count)
         self.tolerance.valueChanged.connect(self._emit)
+        self.key_tolerance.valueChanged.connect(self._emit)
         self.budget.valueChanged.connect(self._emit)
         self._quiet = False
 
-    def set_values(self, tolerance: float, max_points: int) -> None:
+    def set_values(self, tolerance: float, max_points: int, key_tolerance: float = DEFAULT_KEY_TOLERANCE) -> None:
         self._quiet = True
         try:
             self.tolerance.setValue(float(tolerance))
             self.budget.setValue(int(max_points or 0))
+            self.key_tolerance.setValue(float(key_tolerance))
         finally:
             self._quiet = False
 
     def _emit(self, *_):
         if not self._quiet:
-            self.settingsChanged.emit(self.tolerance.value(), self.budget.value())
+            self.settingsChanged.emit(self.tolerance.value(), self.budget.value(), self.key_tolerance.value())
 
 
 class ExportShapesDialog(QDialog):

@@ -13,14 +13,15 @@ from roto_studio.ops.shapes.run import ObjectSource, make_shapes
 
 
 def project_shapes(project, media, frames, tolerance: float = 1.0, max_points: int | None = None,
-                   obj_ids=None, progress=None, cancelled=None):
+                   obj_ids=None, progress=None, cancelled=None, key_tolerance: float | None = None):
     objects = [o for o in project.objects if (obj_ids is None and o.visible) or (obj_ids and o.id in obj_ids)]
     sources = [ObjectSource(o.name, tuple(o.color), lambda f, oid=o.id: project.final_alpha(oid, f))
                for o in objects]
     try:
         return make_shapes(sources, list(frames), media.width, media.height, media.read, float(media.fps),
                            tolerance, max_points or None,
-                           (lambda d, t: progress(d, t, None)) if progress else None, cancelled)
+                           (lambda d, t: progress(d, t, None)) if progress else None, cancelled,
+                           key_tolerance=key_tolerance)
     except ShapesCancelled:
         raise Cancelled() from None
 

@@ -202,6 +202,9 @@ def test_bad_arguments_say_what_to_do(tmp_path, capsys, exported):
     assert main(["shapes", str(shot), "--out", str(tmp_path / "x.json"), "--format", "json",
                  "--tolerance", "0"]) == 2
     assert "--tolerance" in capsys.readouterr().err
+    assert main(["shapes", str(shot), "--out", str(tmp_path / "x.json"), "--format", "json",
+                 "--key-tolerance", "-1"]) == 2
+    assert "--key-tolerance" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
 
 
@@ -221,6 +224,13 @@ def test_tolerance_and_point_budget(tmp_path, exported):
                  "--frames", f"{FIRST}-{FIRST}", "--object", "ring", "--quiet"]) == 0
     d = json.loads(out.read_text())
     assert sum(len(s["keys"][0]["points"]) for s in d["objects"][0]["shapes"]) <= 8
+    keys = {}
+    for ktol in ("1", "6"):  # the key tolerance: fewer keys where the interpolation may stray further
+        out = tmp_path / f"k{ktol}.json"
+        assert main(["shapes", str(shot), "--out", str(out), "--format", "json", "--key-tolerance", ktol,
+                     "--object", "ring", "--quiet"]) == 0
+        keys[ktol] = sum(len(s["keys"]) for s in json.loads(out.read_text())["objects"][0]["shapes"])
+    assert keys["6"] < keys["1"], keys
 
 
 def test_render_shapes_stage(tmp_path, capsys):

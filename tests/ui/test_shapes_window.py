@@ -50,6 +50,12 @@ def test_outline_view_and_export_shapes(qtbot, window, tmp_path):
     assert window.shot.project.settings["shapes"]["tolerance"] == 4.0
     assert shapes.points < first + 12
 
+    # the key tolerance is saved with the others and computes the shapes again
+    old = shapes.doc
+    shapes.panel.key_tolerance.setValue(3.0)
+    qtbot.waitUntil(lambda: shapes.doc is not old and not shapes.job.is_running(), timeout=30000)
+    assert window.shot.project.settings["shapes"]["key_tolerance"] == 3.0
+
     # File > Export shapes...
     window.actions_by_name["export_shapes"].trigger()
     dialog = shapes.dialog

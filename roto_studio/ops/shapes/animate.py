@@ -6,7 +6,9 @@ count; a shape whose carried version misses the tolerance, or whose part vanishe
 merged with another, ends there, and each outline no shape was carried onto (a new part, or
 the one a shape just ended on) gets a new, freshly fitted shape. Each shape's per-frame values
 are then thinned to keys: a frame stays a key only where interpolating its neighbouring keys
-misses the tolerance against that frame's outline. Feathers come from the soft matte's edge
+misses the key tolerance (`key_tolerance`, px, never below the fitting tolerance) against that
+frame's outline (recursive split at the worst frame); the frames between keys are the
+interpolation, as a compositor plays them. Feathers come from the soft matte's edge
 width at each anchor (ops.shapes.feather).
 """
 
@@ -24,6 +26,7 @@ from .fit import Contour, contours, fit_outlines
 from .model import Key, ObjectShapes, Shape
 
 DEFAULT_TOLERANCE = 1.0
+DEFAULT_KEY_TOLERANCE = 2.0  # px: how far an in-between (interpolated) frame may stray from the matte
 MIN_AREA = 12.0  # px²: smaller specks of the matte get no shape
 FIT_SHARE = 0.7  # a fresh fit keeps within this share of the tolerance: room for carrying
 WORST = 3.0  # no outline point may stray beyond WORST x the tolerance
@@ -88,21 +91,25 @@ def track_object(alpha_at: Callable[[int], np.ndarray | None], frames: Iterable[
                  image_at: Callable[[int], np.ndarray] | None = None, tolerance: float = DEFAULT_TOLERANCE,
                  max_points: int | None = None, name: str = "object", color=(255, 80, 80),
                  min_area: float = MIN_AREA, progress: Callable[[int, int], None] | None = None,
-                 cancelled: Callable[[], bool] | None = None, thin: bool = True) -> ObjectShapes:
+                 cancelled: Callable[[], bool] | None = None, thin: bool = True,
+                 key_tolerance: float | None = DEFAULT_KEY_TOLERANCE) -> ObjectShapes:
     """The object's animated shapes over `frames` (plate numbers, in order).
 
     alpha_at(frame) -> float alpha HxW (or None: no matte there); image_at(frame) -> the plate
     (HxWx3) for the optical flow, or None to carry by the outline alone. `max_points`: the most
-    points the object's shapes may have on a frame (the fit loosens to stay under it)."""
+    points the object's shapes may have on a frame (the fit loosens to stay under it).
+    `key_tolerance`: how far an interpolated frame may stray from its outline before it becomes a
+    key (px; None or below `tolerance`: the tolerance itself)."""
     frames = list(frames)
     tol = float(tolerance)
+    ktol = max(tol, float(key_tolerance)) if key_tolerance else tol
     out = ObjectShapes(name, tuple(int(c) for c in color))
     live: list[_Run] = []
     prev_alpha = prev_image = None
 
     def finish(runs) -> None:
         for run in runs:
-            kept = thin_keys(run.frames, run.keys, run.outlines, tol) if thin else range(len(run.frames))
+            kept = thin_keys(run.frames, run.keys, run.outlines, ktol) if thin else range(len(run.frames))
             n = len(out.shapes) + 1
             shape = Shape(f"{name}_{'hole' if run.hole else 'shape'}{n}", run.hole,
                           {run.frames[i]: run.keys[i] for i in kept}, run.frames[0], run.frames[-1])

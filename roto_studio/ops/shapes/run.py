@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .animate import DEFAULT_TOLERANCE, track_object
+from .animate import DEFAULT_KEY_TOLERANCE, DEFAULT_TOLERANCE, track_object
 from .model import ShapeDoc
 
 
@@ -26,7 +26,8 @@ def make_shapes(objects: list[ObjectSource], frames: list[int], width: int, heig
                 image_at: Callable[[int], np.ndarray] | None = None, fps: float = 24.0,
                 tolerance: float = DEFAULT_TOLERANCE, max_points: int | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                cancelled: Callable[[], bool] | None = None) -> ShapeDoc:
+                cancelled: Callable[[], bool] | None = None,
+                key_tolerance: float | None = DEFAULT_KEY_TOLERANCE) -> ShapeDoc:
     """Every object's animated shapes over `frames` (plate numbers, in order)."""
     if tolerance <= 0:
         raise ValueError("the tolerance must be above 0 px")
@@ -38,7 +39,8 @@ def make_shapes(objects: list[ObjectSource], frames: list[int], width: int, heig
                 progress(i * len(frames) + done, total)
 
         doc.objects.append(track_object(obj.alpha_at, frames, image_at, tolerance, max_points, obj.name,
-                                        obj.color, progress=step, cancelled=cancelled))
+                                        obj.color, progress=step, cancelled=cancelled,
+                                        key_tolerance=key_tolerance))
     return doc
 
 

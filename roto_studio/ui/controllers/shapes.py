@@ -12,13 +12,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from roto_studio.ops.shapes import DEFAULT_KEY_TOLERANCE
 from roto_studio.ui.shapes_dialog import ExportShapesDialog, ShapesPanel
 from roto_studio.ui.shapes_overlay import ShapesOverlay
 from roto_studio.workers.jobs import Job
 from roto_studio.workers.shapes_work import export_shapes, project_shapes
 from roto_studio.ui import settings_keys as keys
 
-DEFAULTS = {"tolerance": 1.0, "max_points": 0}
+DEFAULTS = {"tolerance": 1.0, "max_points": 0, "key_tolerance": DEFAULT_KEY_TOLERANCE}
 
 
 class ShapesController(QObject):
@@ -57,11 +58,11 @@ class ShapesController(QObject):
 
     def _key(self):
         s = self.settings()
-        return (s["tolerance"], s["max_points"], tuple(self._frames()))
+        return (s["tolerance"], s["max_points"], tuple(self._frames()), s["key_tolerance"])
 
     def _opened(self) -> None:
         s = self.settings()
-        self.panel.set_values(s["tolerance"], s["max_points"])
+        self.panel.set_values(s["tolerance"], s["max_points"], s["key_tolerance"])
         self.doc = self.doc_key = None
         self.redraw()
         self._compute_if_on()
@@ -75,11 +76,12 @@ class ShapesController(QObject):
         self.doc = self.doc_key = None
         self.overlay.clear()
 
-    def _settings_changed(self, tolerance: float, max_points: int) -> None:
+    def _settings_changed(self, tolerance: float, max_points: int, key_tolerance: float) -> None:
         p = self.shot.project
         if p is None:
             return
-        p.settings["shapes"] = {"tolerance": float(tolerance), "max_points": int(max_points)}
+        p.settings["shapes"] = {"tolerance": float(tolerance), "max_points": int(max_points),
+                                "key_tolerance": float(key_tolerance)}
         self._stale()
 
     def _stale(self) -> None:
@@ -114,7 +116,7 @@ class ShapesController(QObject):
 
         def run(progress, cancelled):
             return project_shapes(project, media, key[2], s["tolerance"], s["max_points"],
-                                  progress=progress, cancelled=cancelled)
+                                  progress=progress, cancelled=cancelled, key_tolerance=s["key_tolerance"])
 
         job = Job(run, "shapes", parent=self)
         job.key = key
@@ -192,7 +194,8 @@ class ShapesController(QObject):
 
         def run(progress, cancelled):
             doc = ready or project_shapes(project, media, key[2], s["tolerance"], s["max_points"],
-                                          progress=progress, cancelled=cancelled)
+                                          progress=progress, cancelled=cancelled,
+                                          key_tolerance=s["key_tolerance"])
             return export_shapes(doc, out, fmt, project.name)
 
         job = Job(run, "shape export", parent=self)
