@@ -78,14 +78,6 @@ class Config:
                               f"see `roto-studio info --colorspaces` for the names it has.")
         return space.getName()
 
-    def needed_space(self, interop_id: str) -> str:
-        """space_for, or a RotoError that says to name the plate's colour space."""
-        name = self.space_for(interop_id)
-        if name is None:
-            raise RotoError(f"the OCIO config {self.name} has no colour space for {interop_id}; set the "
-                            "plate's colour space (--colorspace, or Shot settings in the window).")
-        return name
-
     def space_for(self, interop_id: str) -> str | None:
         """The config's colour space for a Colour Interop Forum id, by id, then name, then role."""
         for space in self.ocio.getColorSpaces():
@@ -154,7 +146,7 @@ def load_config(saved: str | None = None) -> Config:
 
 @dataclass(frozen=True)
 class Guess:
-    name: str
+    name: str | None  # None: the config has no space for what the file says (nor a role for it)
     reason: str
 
 
@@ -179,16 +171,16 @@ def guess_colorspace(config: Config, facts: dict) -> Guess:
             name = config.space_for(found) if found else None
             if name:
                 return Guess(name, f"EXR: scene-linear, chromaticities match {found}")
-            name = config.needed_space(LINEAR)
+            name = config.space_for(LINEAR)
             return Guess(name, "EXR: scene-linear; its chromaticities match no known primaries, "
                                "Rec.709 assumed")
-        return Guess(config.needed_space(LINEAR), "EXR: scene-linear, no chromaticities: Rec.709 primaries assumed")
+        return Guess(config.space_for(LINEAR), "EXR: scene-linear, no chromaticities: Rec.709 primaries assumed")
     if kind == "video":
         return _guess_video(config, facts)
     label = {"png": "PNG", "tiff": "TIFF", "jpeg": "JPEG"}.get(kind, kind.upper() or "image")
     bits = facts.get("bit_depth")
     depth = f"{bits}-bit " if bits else ""
-    return Guess(config.needed_space(SRGB), f"{depth}{label}: sRGB")
+    return Guess(config.space_for(SRGB), f"{depth}{label}: sRGB")
 
 
 def _guess_video(config: Config, facts: dict) -> Guess:
@@ -198,16 +190,16 @@ def _guess_video(config: Config, facts: dict) -> Guess:
                      (("primaries", PRIMARIES, primaries), ("transfer", TRANSFERS, transfer))
                      if value not in (0, 2))
     if transfer == 16:
-        name = config.space_for("pq_rec2020_display") or config.needed_space(SRGB)
+        name = config.space_for("pq_rec2020_display") or config.space_for(SRGB)
         return Guess(name, f"video tagged {tags}: Rec.2100 PQ")
     if transfer == 18:
-        name = config.space_for("hlg_rec2020_display") or config.needed_space(SRGB)
+        name = config.space_for("hlg_rec2020_display") or config.space_for(SRGB)
         return Guess(name, f"video tagged {tags}: Rec.2100 HLG")
     if transfer == 8:
-        return Guess(config.needed_space(LINEAR), f"video tagged {tags}: linear")
+        return Guess(config.space_for(LINEAR), f"video tagged {tags}: linear")
     if not tags:
-        return Guess(config.needed_space(SRGB), "untagged video: code values shown as they are (sRGB)")
-    return Guess(config.needed_space(SRGB), f"video tagged {tags}: display-referred, code values shown as "
+        return Guess(config.space_for(SRGB), "untagged video: code values shown as they are (sRGB)")
+    return Guess(config.space_for(SRGB), f"video tagged {tags}: display-referred, code values shown as "
                                          f"they are (sRGB)")
 
 

@@ -332,3 +332,20 @@ def test_project_keeps_its_ocio_config_and_ocio_env_wins(tmp_path, monkeypatch):
     assert reopened.settings["ocio_config"] == older
     out = _cli("info", tmp_path / "p.####.exr", "--json")
     assert json.loads(out.stdout)["ocio_config"] == str(path)
+
+
+def test_a_config_without_the_guessed_space_says_so(tmp_path):
+    """A config with no sRGB space (nor a role for one) cannot name a PNG's colour space: the
+    user is told to choose one (before, None went on to OCIO: "basic_string: construction from null")."""
+    import PyOpenColorIO as ocio
+
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "still.png"), np.zeros((64, 64, 3), np.uint8))
+    raw = colour.Config(name="raw", source="$OCIO", ocio=ocio.Config.CreateRaw())
+    assert colour.guess_colorspace(raw, {"kind": "png"}).name is None
+    with open_media(tmp_path / "still.png") as media:
+        with pytest.raises(colour.ColourError, match="choose the input colour space"):
+            media.configure_colour(raw)
+        media.configure_colour(raw, colorspace="raw", display="sRGB", view="Raw")  # a chosen space works
+        assert media.colorspace == "raw"

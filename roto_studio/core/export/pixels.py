@@ -142,7 +142,9 @@ def exr_channels(alphas: dict[str, np.ndarray], rgb: np.ndarray | None = None, m
         main: np.ndarray | None = np.maximum.reduce(list(cleaned.values())) if cleaned else None
     else:
         (main,) = cleaned.values()
-    if rgb is not None and main is not None:
+    if rgb is not None:
+        if main is None:
+            raise ExportError("an EXR cut-out needs at least one alpha (an object with masks).")
         colour = plate_to_float(rgb)
         if mode == "premultiplied":
             colour = colour * main[:, :, None]

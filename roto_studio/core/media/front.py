@@ -68,6 +68,9 @@ class Media:
         if colorspace:
             name = cfg.check_space(colorspace)
             reason = "chosen" + ("" if name == guess.name else f" (the file suggests {guess.name}: {guess.reason})")
+        elif guess.name is None:
+            raise colour.ColourError(f"the OCIO config {cfg.name} has no colour space for this file "
+                                     f"({guess.reason}); choose the input colour space.")
         else:
             name, reason = guess.name, guess.reason
         current = getattr(self, "view", None)
