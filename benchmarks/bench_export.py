@@ -124,7 +124,7 @@ def prores_conversion(alphas: list[np.ndarray], w: int, h: int) -> None:
     """CPU ms per frame and stray alpha values: yuva_planes vs swscale (threads auto and 1)."""
     import av
 
-    from roto_studio.core.export.prores import _frame, yuva_planes
+    from roto_studio.core.export.prores import movie_frame, yuva_planes
 
     alphas = [cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA) for a in alphas]
     rgb = np.dstack([np.full((h, w), v, np.uint16) for v in (20000, 40000, 60000)])
@@ -142,7 +142,7 @@ def prores_conversion(alphas: list[np.ndarray], w: int, h: int) -> None:
 
     def ours(a):
         planes = yuva_planes(rgb, a, 1)
-        _frame(planes, w, h)
+        movie_frame(planes, w, h)
         return planes[3]
 
     print(f"ProRes frame conversion ({w}x{h}, RGB + alpha -> yuva444p10 planes, {len(alphas)} frames):")

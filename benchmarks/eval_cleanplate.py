@@ -243,16 +243,16 @@ def ideal_carry(outs: dict, holes: dict, maps: dict) -> dict:
 def evaluate(kind, far, near, n, diffusers_inpainter=None, masks="exact"):
     """{method: {region: (PSNR, flicker), "ms": ms/frame}}, and per region the floors: the true
     background's own flicker, and the ideal carry's (PSNR, flicker)."""
-    from roto_studio.models.cleanplate.frame import _hole_mask, inpaint_only
+    from roto_studio.models.cleanplate.frame import hole_mask, inpaint_only
     from roto_studio.models.cleanplate.shot import clean_plate_frames
 
     frames, plates, alphas, maps, signs = make_shot(kind, far, near, n)
     if masks != "exact":
         alphas = tracker_like(alphas)
     src = Frames(frames)
-    filled = {f: _hole_mask(a, a.shape, GROW) for f, a in alphas.items()}
+    filled = {f: hole_mask(a, a.shape, GROW) for f, a in alphas.items()}
     # scored: the pixels each method fills (this run's hole); "hidden": those of them behind the sign
-    holes = {"hidden": {f: _hole_mask(a, a.shape, GROW) & filled[f] for f, a in signs.items()},
+    holes = {"hidden": {f: hole_mask(a, a.shape, GROW) & filled[f] for f, a in signs.items()},
              "whole hole": filled}
     methods = {
         "ours": lambda: dict(clean_plate_frames(src, alphas.get, grow=GROW)),

@@ -1,6 +1,6 @@
-"""No module reaches into another object's private attributes: `other._name` (read, set, or through
+"""No module reaches into another object's privates: `other._name` (read, set, or through
 getattr/setattr/hasattr/delattr with a "_name" string, or `other.__dict__`) appears only on `self`,
-`cls` or `super()`. The exceptions are workarounds on upstream libraries' objects (sam2's
+`cls` or `super()`, and no module imports another's private names. The exceptions are workarounds on upstream libraries' objects (sam2's
 predictor, Cutie's feature store, torch, argparse), each listed below with its reason; a listed
 exception that is no longer found fails too, so the list stays true."""
 
@@ -82,3 +82,18 @@ def test_the_scan_sees_each_form():
             "    self._fine = super()._also_fine\n"
             "    return engine.public, engine.__class__\n")
     assert sorted(a for _, a, _ in reach_ins(code)) == ["__dict__", "_own_media", "_roto_text_finder", "_video"]
+
+
+def private_imports(source: str) -> list[str]:
+    """`from roto_studio.x import _name` lines: another module's private name taken."""
+    return [f"from {n.module} import {a.name}" for n in ast.walk(ast.parse(source))
+            if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("roto_studio")
+            for a in n.names if _private(a.name)]
+
+
+def test_no_module_imports_another_modules_private_names():
+    bad = [f"roto_studio/{p.relative_to(PACKAGE).as_posix()}: {line}" for p in sorted(PACKAGE.rglob("*.py"))
+           for line in private_imports(p.read_text(encoding="utf-8"))]
+    assert not bad, "private names imported from another module (make them public there):\n" + "\n".join(bad)
+    assert private_imports("from roto_studio.core.media.files import MiB, _stat\nfrom os import _exit\n") \
+        == ["from roto_studio.core.media.files import _stat"]

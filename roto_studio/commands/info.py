@@ -49,9 +49,9 @@ def _text(info: dict) -> str:
     if info.get("has_alpha"):
         lines.append("alpha:         yes")
     if info.get("missing_frames"):
-        from roto_studio.core.media.files import _ranges
+        from roto_studio.core.media.files import frame_ranges
 
-        lines.append(f"missing:       {_ranges(info['missing_frames'])}")
+        lines.append(f"missing:       {frame_ranges(info['missing_frames'])}")
     if info.get("sequence_hint"):
         lines.append(f"note:          one frame of the sequence {info['sequence_hint']}; "
                      f"give that pattern to open the whole shot")

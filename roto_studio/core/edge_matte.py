@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from roto_studio.core.masks import to_alpha
-from roto_studio.core.trimap import BACKGROUND, FOREGROUND, UNKNOWN, _keep_cores, default_band
+from roto_studio.core.trimap import BACKGROUND, FOREGROUND, UNKNOWN, keep_cores, default_band
 
 RELIABLE = 4.0  # colour contrast (mean distance / spread) above which the colours are trusted
 SPECK = 1.0  # evidence pieces smaller than SPECK * band px are noise
@@ -82,8 +82,8 @@ def adaptive_trimap(image: np.ndarray, mask, soft=None, band: int | None = None,
     if soft is not None:
         s = to_alpha(soft)
         unknown |= (s > 0.02) & (s < 0.98)
-    unknown = _keep_cores(unknown, ~fg, dist_out)
-    unknown = _keep_cores(unknown, fg, dist_in)
+    unknown = keep_cores(unknown, ~fg, dist_out)
+    unknown = keep_cores(unknown, fg, dist_in)
     trimap[unknown] = UNKNOWN
     return trimap
 

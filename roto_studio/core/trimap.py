@@ -86,12 +86,12 @@ def _band(fg: np.ndarray, erode: int, dilate: int, adaptive: bool, max_scale: fl
         unknown &= ~fg
     if dilate == 0:
         unknown &= fg
-    unknown = _keep_cores(unknown, ~fg, dist_out)
-    unknown = _keep_cores(unknown, fg, dist_in)
+    unknown = keep_cores(unknown, ~fg, dist_out)
+    unknown = keep_cores(unknown, fg, dist_in)
     return unknown
 
 
-def _keep_cores(unknown: np.ndarray, side: np.ndarray, dist: np.ndarray) -> np.ndarray:
+def keep_cores(unknown: np.ndarray, side: np.ndarray, dist: np.ndarray) -> np.ndarray:
     """A copy of `unknown` where every region of `side` (a small background gap, a thin
     foreground part) that the band would swallow whole keeps its core (the pixels farthest from
     the edge) known: matting solvers need a known pixel in each region or they guess its colour."""

@@ -28,11 +28,11 @@ class MaskPlan:
 
 def find_masks(spec) -> dict[int, Path]:
     """{frame number: file} of the mask sequence a folder, a pattern or a single file names."""
-    from roto_studio.core.media.patterns import _groups_in_folder, _still_frame_number, parse_pattern
+    from roto_studio.core.media.patterns import groups_in_folder, still_frame_number, parse_pattern
 
     path = Path(str(spec)).expanduser()
     if path.is_dir():
-        groups = {k: v for k, v in _groups_in_folder(path).items() if k[1].lower() in EXTS}
+        groups = {k: v for k, v in groups_in_folder(path).items() if k[1].lower() in EXTS}
         if not groups:
             raise RotoError(f"{path} holds no numbered PNG, EXR or TIFF masks; give the folder of a mask "
                             "sequence or its pattern (mask.####.png).")
@@ -59,7 +59,7 @@ def find_masks(spec) -> dict[int, Path]:
     if path.is_file():
         if path.suffix.lower() not in EXTS:
             raise RotoError(f"{path.name} is not a PNG, EXR or TIFF mask.")
-        return {_still_frame_number(path): path}
+        return {still_frame_number(path): path}
     raise RotoError(f"no masks at {path}; give a folder, a pattern (mask.####.png) or a file.")
 
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from roto_studio.models.cleanplate.frame import CleanPlate, OpenCVInpainter, _offsets, inpaint_only
+from roto_studio.models.cleanplate.frame import CleanPlate, OpenCVInpainter, source_offsets, inpaint_only
 
 
 class Frames:
@@ -53,7 +53,7 @@ def psnr(a, b, region):
 
 
 def test_offsets_near_first_then_sparser():
-    offs = _offsets(20)
+    offs = source_offsets(20)
     assert offs[:4] == [1, -1, 2, -2]
     assert max(offs) <= 20 and len(offs) == len(set(offs))
 

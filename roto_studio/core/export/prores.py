@@ -53,7 +53,7 @@ def yuva_planes(rgb: np.ndarray, alpha: np.ndarray, matrix: int = 1) -> np.ndarr
     return out
 
 
-def _frame(planes: np.ndarray, width: int, height: int):
+def movie_frame(planes: np.ndarray, width: int, height: int):
     import av
 
     frame = av.VideoFrame(width, height, PIX_FMT)
@@ -97,7 +97,7 @@ def write_prores(final: Path, frames: Iterable[np.ndarray], width: int, height: 
             for i, planes in enumerate(frames):
                 if cancel is not None and cancel():
                     raise Cancelled("export cancelled.")
-                frame = _frame(planes, width, height)
+                frame = movie_frame(planes, width, height)
                 frame.colorspace, frame.color_range = matrix, 1
                 frame.color_primaries, frame.color_trc = primaries, transfer
                 frame.pts = i

@@ -25,7 +25,7 @@ from roto_studio.core.export.pixels import (
 from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
 from roto_studio.core.export import writers
 from roto_studio.core.export.prores import write_prores, yuva_planes
-from roto_studio.core.export.writers import _os_error_message, check_writable, write_exr_file
+from roto_studio.core.export.writers import os_error_message, check_writable, write_exr_file
 
 def exr_rgb_precision(media, chosen: str) -> str:
     """EXR precision for a cut-out's R, G, B: the plate's own (float for float and 12/16-bit
@@ -87,7 +87,7 @@ def _raise_failure(exc: BaseException, out_dir: Path):
     if isinstance(exc, RotoError):
         raise exc
     if isinstance(exc, OSError):
-        raise ExportError(_os_error_message(exc, out_dir)) from None
+        raise ExportError(os_error_message(exc, out_dir)) from None
     if isinstance(exc, MemoryError):
         raise ExportError("out of memory while exporting; use fewer --workers or a smaller range.") from None
     raise ExportError(f"export failed: {exc}; check the output folder and try again.") from exc

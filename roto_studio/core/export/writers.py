@@ -61,7 +61,7 @@ def _exr_failure(final: Path, tmp: Path, exc: Exception) -> OSError:
     return OSError(errno.EIO, f"OpenEXR could not write the file ({text})", str(final))
 
 
-def _os_error_message(exc: OSError, where: Path | str) -> str:
+def os_error_message(exc: OSError, where: Path | str) -> str:
     name = exc.filename or where
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         return f"the disk is full while writing {name}; free some space or choose another folder with --out."
@@ -85,5 +85,5 @@ def check_writable(folder: Path) -> None:
             f.write(b"x")
             f.flush()
     except OSError as exc:
-        raise ExportError(_os_error_message(exc, folder)) from None
+        raise ExportError(os_error_message(exc, folder)) from None
 

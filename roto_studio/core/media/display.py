@@ -30,7 +30,7 @@ def to_display_uint8(image: np.ndarray) -> np.ndarray:
     return _SRGB_LUT[half.view(np.uint16)]
 
 
-def _pixel_format_name(channels: int, kind: str) -> str:
+def pixel_format_name(channels: int, kind: str) -> str:
     """Names in FFmpeg's style for image frames. kind: u8, u16, f16, f32, u32."""
     table = {
         "u8": {1: "gray", 2: "ya8", 3: "rgb24", 4: "rgba"},
@@ -42,5 +42,5 @@ def _pixel_format_name(channels: int, kind: str) -> str:
     return table[kind].get(channels, f"{kind}x{channels}")
 
 
-_BITS = {"u8": 8, "u16": 16, "f16": 16, "f32": 32, "u32": 32}
+BITS = {"u8": 8, "u16": 16, "f16": 16, "f32": 32, "u32": 32}
 

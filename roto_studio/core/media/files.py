@@ -23,7 +23,7 @@ def _name(path) -> str:
     return str(path)
 
 
-def _check_size(width: int, height: int, where) -> None:
+def check_size(width: int, height: int, where) -> None:
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
         raise MediaError(
             f"{_name(where)} has a {width}x{height} frame, larger than Roto Studio handles "
@@ -35,7 +35,7 @@ def _check_size(width: int, height: int, where) -> None:
             f"(at least {MIN_SIDE}x{MIN_SIDE} pixels); check the file.")
 
 
-def _stat(path: Path):
+def stat_file(path: Path):
     """os.stat with plain-language errors (missing, broken link, link loop, permission)."""
     try:
         return os.stat(path)
@@ -57,19 +57,19 @@ def _stat(path: Path):
         raise MediaError(f"{path} cannot be opened ({exc.strerror}); check the path.") from None
 
 
-def _read_bytes(path: Path, count: int | None = None, offset: int = 0) -> bytes:
+def read_bytes(path: Path, count: int | None = None, offset: int = 0) -> bytes:
     try:
         with open(path, "rb") as fh:
             if offset:
                 fh.seek(offset)
             return fh.read() if count is None else fh.read(count)
     except OSError as exc:
-        _stat(path)  # raises the plain message when it applies
+        stat_file(path)  # raises the plain message when it applies
         raise MediaError(f"{path} cannot be read ({exc.strerror or exc}); "
                          f"check the file and its permissions.") from None
 
 
-def _ranges(numbers: Iterable[int]) -> str:
+def frame_ranges(numbers: Iterable[int]) -> str:
     """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10' (shortened when long)."""
     numbers = sorted(numbers)
     parts: list[str] = []
@@ -90,6 +90,6 @@ def _ranges(numbers: Iterable[int]) -> str:
     return ", ".join(parts)
 
 
-def _fraction_str(value: Fraction) -> str:
+def fraction_text(value: Fraction) -> str:
     return f"{value.numerator}/{value.denominator}"
 

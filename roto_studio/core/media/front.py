@@ -14,10 +14,10 @@ import numpy as np
 from roto_studio.core import colour
 from roto_studio.core.errors import MediaError
 from roto_studio.core.media.cache import FrameCache
-from roto_studio.core.media.files import IMAGE_EXTENSIONS, MiB, _fraction_str, _ranges, _read_bytes, _stat
-from roto_studio.core.media.images import ImageFrames, _sniff
+from roto_studio.core.media.files import IMAGE_EXTENSIONS, MiB, fraction_text, frame_ranges, read_bytes, stat_file
+from roto_studio.core.media.images import ImageFrames, sniff_kind
 from roto_studio.core.media.patterns import (
-    SequencePattern, _groups_in_folder, _list_dir, _pattern_from_group, _still_frame_number, parse_pattern,
+    SequencePattern, groups_in_folder, list_folder, pattern_from_group, still_frame_number, parse_pattern,
 )
 from roto_studio.core.media.video import VideoFrames
 
@@ -146,7 +146,7 @@ class Media:
         if self.first_frame <= frame <= self.last_frame:
             raise MediaError(
                 f"frame {frame} is missing from {self.path} (missing frames: "
-                f"{_ranges(self.missing_frames)}); render the missing frames or work on the others.")
+                f"{frame_ranges(self.missing_frames)}); render the missing frames or work on the others.")
         raise MediaError(f"frame {frame} is outside {self.path}, which has frames "
                          f"{self.first_frame}-{self.last_frame}; choose a frame in that range.")
 
@@ -216,7 +216,7 @@ class Media:
             "frame_count": self.frame_count,
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
-            "fps": _fraction_str(self.fps),
+            "fps": fraction_text(self.fps),
             "fps_source": self.fps_source,
             "variable_frame_rate": self.variable_frame_rate,
             "pixel_format": self.pixel_format,
@@ -264,7 +264,7 @@ class Media:
 
     def __repr__(self) -> str:
         return (f"Media({self.path!r}, {self.kind}, {self.width}x{self.height}, "
-                f"frames {self.first_frame}-{self.last_frame}, {_fraction_str(self.fps)} fps)")
+                f"frames {self.first_frame}-{self.last_frame}, {fraction_text(self.fps)} fps)")
 
 
 def _missing(numbers: list[int]) -> list[int]:
@@ -276,16 +276,16 @@ def _open_sequence(pattern: SequencePattern, cache_bytes: int, shown: str) -> Me
     folder = pattern.folder
     if not folder.exists() and not os.path.islink(folder):
         raise MediaError(f"the folder of {shown} ({folder}) does not exist; check the path.")
-    _stat(folder)
+    stat_file(folder)
     if not folder.is_dir():
         raise MediaError(f"{folder} is not a folder; check the sequence path {shown}.")
     files: dict[int, Path] = {}
-    for name in _list_dir(folder):
+    for name in list_folder(folder):
         number = pattern.match(name)
         if number is not None:
             files[number] = folder / name
     if not files:
-        near = [n for n in _list_dir(folder) if n.startswith(pattern.prefix) and n.endswith(pattern.suffix)]
+        near = [n for n in list_folder(folder) if n.startswith(pattern.prefix) and n.endswith(pattern.suffix)]
         hint = f" (found e.g. {sorted(near)[0]}: check the number of digits)" if near else ""
         raise MediaError(f"no files match {shown}{hint}; check the name, the padding and the extension.")
     numbers = sorted(files)
@@ -294,21 +294,21 @@ def _open_sequence(pattern: SequencePattern, cache_bytes: int, shown: str) -> Me
 
 
 def _open_folder(folder: Path, cache_bytes: int) -> Media:
-    groups = _groups_in_folder(folder)
+    groups = groups_in_folder(folder)
     if not groups:
-        videos = [n for n in _list_dir(folder) if not n.startswith(".")
+        videos = [n for n in list_folder(folder) if not n.startswith(".")
                   and Path(n).suffix.lower() in {".mp4", ".mov", ".mkv", ".avi", ".mxf", ".webm", ".m4v"}]
         hint = f" (it has the video {videos[0]}: open that file)" if len(videos) == 1 else ""
         raise MediaError(f"the folder {folder} has no numbered images{hint}; choose a folder "
                          f"holding a sequence like plate.1001.exr, or the video file itself.")
     ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     if len(ranked) > 1 and len(ranked[1][1]) > 1:
-        names = ", ".join(_pattern_from_group(folder, p, s, f).text.split(os.sep)[-1]
+        names = ", ".join(pattern_from_group(folder, p, s, f).text.split(os.sep)[-1]
                           for (p, s), f in ranked[:4])
         raise MediaError(f"the folder {folder} holds several sequences ({names}); "
                          f"open one by its pattern, e.g. {os.path.join(str(folder), names.split(', ')[0])}.")
     (prefix, suffix), files = ranked[0]
-    pattern = _pattern_from_group(folder, prefix, suffix, files)
+    pattern = pattern_from_group(folder, prefix, suffix, files)
     numbers = sorted(files)
     backend = ImageFrames({n: folder / files[n] for n in numbers}, pattern.text)
     return Media(pattern.text, backend, numbers, _missing(numbers), cache_bytes, pattern=pattern.text)
@@ -347,7 +347,7 @@ def _open(path, cache_bytes: int) -> Media:
         pattern = parse_pattern(text)
         if pattern is not None:
             return _open_sequence(pattern, cache_bytes, text)
-    st = _stat(p)
+    st = stat_file(p)
     import stat as stat_mod
 
     if stat_mod.S_ISDIR(st.st_mode):
@@ -356,11 +356,11 @@ def _open(path, cache_bytes: int) -> Media:
         raise MediaError(f"{p} is not a regular file (a device, pipe or socket); choose a media file.")
     if st.st_size == 0:
         raise MediaError(f"{p} is empty (0 bytes); the copy or render did not finish, get the file again.")
-    head = _read_bytes(p, 64)
+    head = read_bytes(p, 64)
     ext = p.suffix.lower()
-    if _sniff(head) is not None or ext in IMAGE_EXTENSIONS:
+    if sniff_kind(head) is not None or ext in IMAGE_EXTENSIONS:
         # a still (or a non-image wearing an image extension: read_image says so)
-        backend = ImageFrames({_still_frame_number(p): p}, str(p), kind="image")
+        backend = ImageFrames({still_frame_number(p): p}, str(p), kind="image")
         number = next(iter(backend.files))
         return Media(p, backend, [number], [], cache_bytes)
     video = VideoFrames(p)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from roto_studio.core.errors import MediaError
-from roto_studio.core.media.display import _BITS, _pixel_format_name
-from roto_studio.core.media.files import DEFAULT_SEQUENCE_FPS, MIN_SIDE, _check_size, _read_bytes, _stat
+from roto_studio.core.media.display import BITS, pixel_format_name
+from roto_studio.core.media.files import DEFAULT_SEQUENCE_FPS, MIN_SIDE, check_size, read_bytes, stat_file
 
-def _sniff(head: bytes) -> str | None:
+def sniff_kind(head: bytes) -> str | None:
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
     if head.startswith(b"\xff\xd8\xff"):
@@ -40,7 +40,7 @@ def _png_header(path: Path, head: bytes) -> tuple[int, int]:
 
 
 def _jpeg_header(path: Path) -> tuple[int, int]:
-    data = _read_bytes(path, 1 << 20)
+    data = read_bytes(path, 1 << 20)
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
@@ -64,11 +64,11 @@ def _jpeg_header(path: Path) -> tuple[int, int]:
 
 def _tiff_header(path: Path, head: bytes) -> tuple[int, int]:
     order = "<" if head[:2] == b"II" else ">"
-    data = _read_bytes(path, 1 << 16)
+    data = read_bytes(path, 1 << 16)
     try:
         (ifd,) = struct.unpack(order + "I", data[4:8])
         if ifd + 2 > len(data):
-            data = _read_bytes(path, 1 << 16, offset=ifd)
+            data = read_bytes(path, 1 << 16, offset=ifd)
             base = ifd
         else:
             base = 0
@@ -129,10 +129,10 @@ def _read_exr(path: Path):
     header = head.header()
     (dx0, dy0, dx1, dy1), (x0, y0, x1, y1) = _exr_windows(path, header)
     width, height = x1 - x0 + 1, y1 - y0 + 1
-    _check_size(width, height, path)
+    check_size(width, height, path)
     dwidth, dheight = dx1 - dx0 + 1, dy1 - dy0 + 1
     if dwidth > 0 and dheight > 0:
-        _check_size(max(dwidth, MIN_SIDE), max(dheight, MIN_SIDE), path)
+        check_size(max(dwidth, MIN_SIDE), max(dheight, MIN_SIDE), path)
     full = _exr_open(path, False)
     try:
         channels = {name: ch.pixels for name, ch in full.channels().items()}
@@ -182,13 +182,13 @@ def read_image(path) -> tuple[np.ndarray, str, int]:
     import cv2
 
     path = Path(path)
-    st = _stat(path)
+    st = stat_file(path)
     if os.path.isdir(path):
         raise MediaError(f"{path} is a folder, not an image; choose an image file.")
     if st.st_size == 0:
         raise MediaError(f"{path} is empty (0 bytes); re-render or replace it.")
-    head = _read_bytes(path, 64)
-    kind = _sniff(head)
+    head = read_bytes(path, 64)
+    kind = sniff_kind(head)
     ext = path.suffix.lower().lstrip(".") or "image"
     if kind is None:
         raise MediaError(f"{path} is not an image (its contents are not {ext.upper()} data); "
@@ -198,12 +198,12 @@ def read_image(path) -> tuple[np.ndarray, str, int]:
     if kind == "bigtiff":
         raise MediaError(f"{path} is a BigTIFF, which is not supported; save the plate as TIFF, PNG or EXR.")
     if kind == "png":
-        _check_size(*_png_header(path, head), path)
+        check_size(*_png_header(path, head), path)
     elif kind == "jpeg":
-        _check_size(*_jpeg_header(path), path)
+        check_size(*_jpeg_header(path), path)
     elif kind == "tiff":
-        _check_size(*_tiff_header(path, head), path)
-    data = np.frombuffer(_read_bytes(path), np.uint8)
+        check_size(*_tiff_header(path, head), path)
+    data = np.frombuffer(read_bytes(path), np.uint8)
     if kind == "jpeg" and b"\xff\xd9" not in data[-4096:].tobytes():
         raise MediaError(f"{path} is an incomplete JPEG (the file stops before the end of the image); "
                          f"re-render or replace it.")
@@ -241,7 +241,7 @@ def read_image(path) -> tuple[np.ndarray, str, int]:
     else:
         raise MediaError(f"{path} uses {image.dtype} samples, which are not supported; "
                          f"save it as 8 or 16-bit integer or float.")
-    _check_size(image.shape[1], image.shape[0], path)
+    check_size(image.shape[1], image.shape[0], path)
     return image, sample, channels
 
 
@@ -261,8 +261,8 @@ class ImageFrames:
         self.height, self.width = image.shape[:2]
         self.sample, self.file_channels, self.out_channels = sample, channels, image.shape[2]
         self.first_image: np.ndarray | None = image
-        self.pixel_format = _pixel_format_name(channels, sample)
-        self.bit_depth = _BITS[sample]
+        self.pixel_format = pixel_format_name(channels, sample)
+        self.bit_depth = BITS[sample]
         fps = _exr_fps(self.files[first]) if self.files[first].suffix.lower() == ".exr" else None
         self.fps = fps or DEFAULT_SEQUENCE_FPS
         self.fps_source = "exr" if fps else "assumed"  # EXR framesPerSecond, else 24 assumed
@@ -282,7 +282,7 @@ class ImageFrames:
                 f"{self.width}x{self.height} (frame {self.first}); re-render it at the plate size.")
         if sample != self.sample and full:
             raise MediaError(
-                f"frame {frame} ({path.name}) is {_BITS[sample]}-bit {'float' if sample[0] == 'f' else 'integer'} "
+                f"frame {frame} ({path.name}) is {BITS[sample]}-bit {'float' if sample[0] == 'f' else 'integer'} "
                 f"but the sequence is {self.bit_depth}-bit {'float' if self.sample[0] == 'f' else 'integer'} "
                 f"(frame {self.first}); re-render it with the same bit depth.")
         if image.shape[2] != self.out_channels:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from roto_studio.core.errors import MediaError
-from roto_studio.core.media.files import IMAGE_EXTENSIONS, _stat
+from roto_studio.core.media.files import IMAGE_EXTENSIONS, stat_file
 
 class SequencePattern:
     """A parsed sequence pattern: folder / prefix + frame number (padded) + suffix."""
@@ -79,18 +79,18 @@ def parse_pattern(path) -> SequencePattern | None:
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<digits>\d+)(?P<suffix>\.[^.\d][^.]*)$")
 
 
-def _list_dir(folder: Path) -> list[str]:
+def list_folder(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)
     except OSError as exc:
-        _stat(folder)
+        stat_file(folder)
         raise MediaError(f"the folder {folder} cannot be listed ({exc.strerror}); "
                          f"check its permissions.") from None
 
 
-def _groups_in_folder(folder: Path) -> dict[tuple[str, str], dict[int, str]]:
+def groups_in_folder(folder: Path) -> dict[tuple[str, str], dict[int, str]]:
     groups: dict[tuple[str, str], dict[int, str]] = {}
-    for name in _list_dir(folder):
+    for name in list_folder(folder):
         m = _NUMBERED.match(name)
         if not m or m.group("suffix").lower() not in IMAGE_EXTENSIONS or name.startswith("."):
             continue
@@ -98,7 +98,7 @@ def _groups_in_folder(folder: Path) -> dict[tuple[str, str], dict[int, str]]:
     return groups
 
 
-def _pattern_from_group(folder: Path, prefix: str, suffix: str, files: dict[int, str]) -> SequencePattern:
+def pattern_from_group(folder: Path, prefix: str, suffix: str, files: dict[int, str]) -> SequencePattern:
     lengths = {len(name) - len(prefix) - len(suffix) for name in files.values()}
     padding = min(lengths) if len(lengths) == 1 else 1
     if len(lengths) > 1:
@@ -117,13 +117,13 @@ def sequence_pattern_for(path) -> str | None:
     if not m or path.suffix.lower() not in IMAGE_EXTENSIONS:
         return None
     prefix, suffix = m.group("prefix"), m.group("suffix")
-    files = _groups_in_folder(path.parent).get((prefix, suffix), {})
+    files = groups_in_folder(path.parent).get((prefix, suffix), {})
     if len(files) < 2:
         return None
-    return _pattern_from_group(path.parent, prefix, suffix, files).text
+    return pattern_from_group(path.parent, prefix, suffix, files).text
 
 
-def _still_frame_number(path: Path) -> int:
+def still_frame_number(path: Path) -> int:
     """`plate.1001.exr`, `plate_1001.exr`, `1001.exr` -> 1001; anything else -> 0."""
     m = re.search(r"(?:^|[._])(\d{1,9})$", path.stem)
     return int(m.group(1)) if m else 0

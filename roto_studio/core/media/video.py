@@ -14,7 +14,7 @@ import numpy as np
 
 from roto_studio.core.colour import MATRICES, SWSCALE_MATRIX
 from roto_studio.core.errors import MediaError
-from roto_studio.core.media.files import MiB, _check_size, _stat
+from roto_studio.core.media.files import MiB, check_size, stat_file
 
 
 # luma weights (Kr, Kb) by matrix tag; untagged follows FFmpeg: BT.601
@@ -67,7 +67,7 @@ class VideoFrames:
         try:
             return av.open(str(self.path), mode="r", metadata_errors="ignore")
         except av.error.FileNotFoundError:
-            _stat(self.path)
+            stat_file(self.path)
             raise MediaError(f"{self.path} does not exist; check the path.") from None
         except av.error.PermissionError:
             raise MediaError(f"{self.path} cannot be read (permission denied); check its permissions.") from None
@@ -111,7 +111,7 @@ class VideoFrames:
         if self.width <= 0 or self.height <= 0:
             raise MediaError(f"{self.path} has a video stream without a frame size; "
                              f"the file is damaged, re-export it.")
-        _check_size(self.width, self.height, self.path)
+        check_size(self.width, self.height, self.path)
         pix = ctx.pix_fmt
         self.pixel_format = pix or "unknown"
         self.bit_depth, self.has_alpha, self.is_float = 8, False, False

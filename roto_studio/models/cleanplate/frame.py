@@ -34,7 +34,7 @@ ALIGN_SLACK, ALIGN_GRACE = 3.0, 3.0
 
 # -- temporal fill
 
-def _offsets(limit: int) -> list[int]:
+def source_offsets(limit: int) -> list[int]:
     """1, -1, 2, -2, 3, -3, 4, -4, 6, -6, 8, ... : dense near the frame, sparser farther out."""
     out, step, k = [], 1, 1
     while k <= limit:
@@ -45,7 +45,7 @@ def _offsets(limit: int) -> list[int]:
     return out
 
 
-def _hole_mask(alpha: np.ndarray | None, shape, grow: int) -> np.ndarray:
+def hole_mask(alpha: np.ndarray | None, shape, grow: int) -> np.ndarray:
     if alpha is None:
         return np.zeros(shape, bool)
     hole = np.asarray(alpha) > 0.02
@@ -95,10 +95,10 @@ class CleanPlate:
             return hit
         image = self.frames.read(f)
         h, w = image.shape[:2]
-        hole = _hole_mask(self.masks(f), (h, w), self.grow)
+        hole = hole_mask(self.masks(f), (h, w), self.grow)
         blocked = hole.copy()
         if self.exclude is not None:
-            blocked |= _hole_mask(self.exclude(f), (h, w), self.grow)
+            blocked |= hole_mask(self.exclude(f), (h, w), self.grow)
         scale = min(1.0, self.feature_side / max(h, w))
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         fmask = (~cv2.dilate(blocked.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)).astype(np.uint8) * 255
@@ -286,7 +286,7 @@ class CleanPlate:
         first: every frame up to flow_search away with flow (steps composed), then sparser."""
         here = self.index[frame]
         chain = {1: None, -1: None}
-        offsets = _offsets(self.search)
+        offsets = source_offsets(self.search)
         if flow:
             near = [d * k for k in range(1, self.flow_search + 1) for d in (1, -1)]
             offsets = near + [o for o in offsets if abs(o) > self.flow_search]
@@ -423,5 +423,5 @@ def _gain_matched(warped: np.ndarray, target: np.ndarray, ring: np.ndarray) -> n
 def inpaint_only(image: np.ndarray, alpha: np.ndarray | None, grow: int = 3,
                  inpainter: Inpainter | None = None) -> np.ndarray:
     """The spatial-only baseline: fill the object's pixels of one frame by inpainting."""
-    hole = _hole_mask(alpha, image.shape[:2], grow)
+    hole = hole_mask(alpha, image.shape[:2], grow)
     return (inpainter or OpenCVInpainter()).fill(image, hole)

@@ -137,11 +137,11 @@ class ClassicalMatter(Matter):
     def refine(self, image: np.ndarray, trimap: np.ndarray, progress=None) -> np.ndarray:
         image = np.ascontiguousarray(image[..., :3])
         if image.dtype != np.uint8:
-            image = _to_uint8(image)
+            image = to_uint8(image)
         return solve_in_tiles(image, trimap, self._solve, self.tile, self.overlap, self.context, progress)
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
+def to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         return (image >> 8).astype(np.uint8)
     f = image.astype(np.float32)

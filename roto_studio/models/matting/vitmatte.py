@@ -145,9 +145,9 @@ class ViTMatteMatter(Matter):
 
         image = np.ascontiguousarray(image[..., :3])
         if image.dtype != np.uint8:
-            from roto_studio.models.matting.classical import _to_uint8
+            from roto_studio.models.matting.classical import to_uint8
 
-            image = _to_uint8(image)
+            image = to_uint8(image)
         tri = normalize_trimap(trimap)
         if tri.shape != image.shape[:2]:
             raise ModelError(f"the trimap is {tri.shape[1]}x{tri.shape[0]} but the image is "
