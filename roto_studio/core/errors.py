@@ -25,4 +25,4 @@ class Cancelled(RotoError):
     """A long job was cancelled by the user; finished work is kept (`written`: the files, when
     the job writes files)."""
 
-    written: list = []
+    written: list  # set by the job that raises it

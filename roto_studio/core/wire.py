@@ -164,7 +164,7 @@ def frame_hash(image: np.ndarray) -> str:
     """SHA-256 of an RGB uint8 frame's size and pixels: its name in the server's frame cache."""
     a = np.ascontiguousarray(image)
     h = hashlib.sha256(f"{a.shape[0]}x{a.shape[1]}x{a.shape[2] if a.ndim == 3 else 1}:{a.dtype.str}:".encode())
-    h.update(a.tobytes() if not a.flags.c_contiguous else a.data.cast("B"))
+    h.update(a.data.cast("B"))
     return h.hexdigest()
 
 

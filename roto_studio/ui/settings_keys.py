@@ -20,6 +20,8 @@ class Key:
         """The setting as its kind; `default` overrides the registered one (e.g. a folder that
         depends on the project)."""
         fallback = self.default if default is _UNSET else default
+        if isinstance(fallback, list):
+            fallback = list(fallback)  # never the registered default itself: callers may change it
         raw = settings.value(self.name, None)
         if raw is None:
             return fallback

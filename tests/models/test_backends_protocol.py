@@ -41,3 +41,6 @@ def test_the_local_set_is_a_backends_and_rebuilds_on_retry():
     assert isinstance(err, DeviceOutOfMemory) and "\n" not in str(err)
     with pytest.raises(ModelError):
         local.retried("offload")  # classical has no model to offload
+    moved = local.retried("cpu")
+    assert moved is not local and isinstance(moved, backends_mod.BackendSet)
+    assert moved.plan.device == "cpu" and any("CPU" in n for n in moved.plan.notes)

@@ -61,4 +61,6 @@ def test_typed_reads_defaults_and_unreadable_values(settings, tmp_path):
     assert keys.AUTOSAVE_S.read(again) == 60 and keys.UNDO_MEMORY_MB.read(again) == 256.0
     keys.RECENT.clear(again)
     assert keys.RECENT.read(again) == []
+    keys.RECENT.read(again).append("changed by a caller")
+    assert keys.RECENT.read(again) == [] and keys.RECENT.default == []
     assert keys.EXPORT_FOLDER.read(again, "/home/artist/exports") == "/home/artist/exports"

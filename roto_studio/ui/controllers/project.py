@@ -304,8 +304,7 @@ class ProjectController(QObject):
             self.open_path(path)
 
     def recent_files(self) -> list[str]:
-        v = keys.RECENT.read(self.shot.settings) or []
-        return [v] if isinstance(v, str) else list(v)
+        return [str(p) for p in keys.RECENT.read(self.shot.settings)]
 
     def _add_recent(self, path: str) -> None:
         items = [path] + [p for p in self.recent_files() if p != path]
