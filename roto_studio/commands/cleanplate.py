@@ -9,7 +9,8 @@ as 16-bit PNG, float plates as EXR (half, or float for 32-bit plates; values abo
 a second pass on the plate's own values, so they are not clipped to the display); default name
 `{object}_clean.####.<ext>`. Atomic writes. The clean-plate settings (backend, model, prompt,
 seed, alignment) are saved with the project so a re-render is identical. The work is
-ops.cleanplate's `write_clean_plate`, which the window's job and `render` call too.
+ops.cleanplate's `write_project_clean_plate`, which the window's job calls too (`render` calls
+`write_clean_plate` over its own alpha source).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import time
 
 from roto_studio.core.errors import ProjectError
-from roto_studio.ops.cleanplate import make_inpainter_for, settings_for, write_clean_plate
+from roto_studio.ops.cleanplate import make_inpainter_for, settings_for, write_project_clean_plate
 
 HELP = "Remove an object from the shot (temporal clean plate + inpainting) and write an RGB sequence."
 
@@ -74,8 +75,8 @@ def run(args) -> int:
     print(f"clean plate: fills by {getattr(inpainter, 'name', 'inpainting')}"
           + (f", seed {settings['seed']}" if "diffusers" in getattr(inpainter, "name", "") else ""),
           file=sys.stderr)
-    paths = write_clean_plate(project, obj.id, args.out, progress=progress, inpainter=inpainter,
-                              settings=settings, pattern=args.pattern, notify=notify)
+    paths = write_project_clean_plate(project, obj.id, args.out, settings, progress=progress,
+                                      inpainter=inpainter, pattern=args.pattern, notify=notify)
     if settings != before:
         project.save()  # the settings used, so a re-render gives the same frames
     print(f"\r{len(paths)} clean frames written to {args.out} in {time.monotonic() - start:.1f}s",

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roto_studio.core.alphas import Alphas, AlphaStore
 from roto_studio.core.atomic import write_text
 from roto_studio.core.errors import ProjectError
 from roto_studio.core.masks import MaskStore
@@ -216,6 +217,14 @@ class Project:
         return any(s <= frame <= e for s, e in self.locked.get(obj_id, []))
 
     # -- alpha for display and export
+    def alphas(self, store: AlphaStore | None = None, objects: list[ObjectInfo] | None = None) -> Alphas:
+        """What export and the clean plate read: the objects and their alphas (the project's
+        masks unless another `store` is given, e.g. a render's mattes)."""
+        return Alphas(self.name, list(self.objects if objects is None else objects),
+                      self.masks if store is None else store, self.project_file,
+                      self.media_ref() if self.media_path else None,
+                      str(self.settings["fps"]) if self.settings.get("fps") else None)
+
     def final_alpha(self, obj_id: str, frame: int):
         """The stored mask with the object's edge settings applied (None when no mask)."""
         obj = self.object(obj_id)

@@ -17,6 +17,10 @@ import json
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from roto_studio.core.alphas import Alphas
 
 FORMAT = "roto-studio-provenance"
 ATTRIBUTE = "rotoStudio/provenance"
@@ -30,7 +34,7 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def build(project, media, objects, export_format: str, extra: dict | None = None) -> dict:
+def build(alphas: Alphas, media, objects, export_format: str, extra: dict | None = None) -> dict:
     """The record shared by every file of one export (each file adds its own `frames`)."""
     from roto_studio import __version__
 
@@ -40,9 +44,9 @@ def build(project, media, objects, export_format: str, extra: dict | None = None
         plate = {"path": str(getattr(media, "path", "") or ""),
                  "frames": [numbers[0], numbers[-1]] if numbers else None,
                  "size": [int(media.width), int(media.height)]}
-    elif getattr(project, "media_path", ""):
-        plate = {"path": str(project.media_ref()), "frames": None, "size": None}
-    project_file = Path(getattr(project, "project_file", "") or "")
+    elif alphas.plate_path is not None:
+        plate = {"path": str(alphas.plate_path), "frames": None, "size": None}
+    project_file = Path(alphas.project_file or "")
     record = {
         "format": FORMAT,
         "roto_studio": __version__,

@@ -1,15 +1,19 @@
 """Clean plates of one object written to a folder: the settings saved with the project (backend,
 model, prompt, seed, alignment), the inpainter they ask for (in this process or on the model
-server), and `write_clean_plate`, which fills every frame (models.cleanplate) and writes it at the
-plate's precision with atomic writes. The window's job, `roto-studio cleanplate` and `render` call
-it (progress + cancel)."""
+server), and `write_clean_plate`, which fills every frame (models.cleanplate) of an open plate,
+the hole from a shot's alphas (core.alphas), and writes it at the plate's precision with atomic
+writes. The window's job and `roto-studio cleanplate` call it over the project's masks
+(`write_project_clean_plate`), `render` over its own alpha source (progress + cancel)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from roto_studio.core.errors import ExportError, ProjectError
+
+if TYPE_CHECKING:
+    from roto_studio.core.alphas import Alphas
 
 DEFAULTS = {"backend": "auto", "model": "", "prompt": "", "seed": 0, "align": "auto"}
 
@@ -130,78 +134,88 @@ def _keep_above_one(native, clean, display, hdr, encoded, frame):
     return out
 
 
-def write_clean_plate(project, obj_id: str, out_dir, frames: Iterable[int] | None = None,
+def write_clean_plate(alphas: Alphas, media, obj_id: str, out_dir, settings: dict,
+                      frames: Iterable[int] | None = None,
                       progress: Callable[[int, int], None] | None = None,
-                      cancel: Callable[[], bool] | None = None, inpainter=None, settings: dict | None = None,
+                      cancel: Callable[[], bool] | None = None, inpainter=None,
                       pattern: str | None = None, notify: Callable[[str], None] | None = None,
                       carry: bool = True) -> list[Path]:
-    """Write the clean plate of `obj_id` for `frames` (default: every media frame) into out_dir.
+    """Write the clean plate of `obj_id` over the open plate `media` for `frames` (default: every
+    media frame) into out_dir.
 
     The object's final alpha (edge settings applied: grow it to cover shadows) is the hole; the
-    other objects are kept out of alignment and never used as background. `settings` (see
-    settings_for; default: the project's saved ones) choose the inpainter unless one is given.
-    carry=False fills what no frame shows on each frame alone (the per-frame baseline).
-    Cancel keeps the frames already written and raises Cancelled."""
+    other objects' stored alphas are kept out of alignment and never used as background.
+    `settings` (see settings_for) choose the inpainter unless one is given. carry=False fills
+    what no frame shows on each frame alone (the per-frame baseline). Cancel keeps the frames
+    already written and raises Cancelled."""
     import numpy as np
 
     from roto_studio.core.export.writers import write_exr_file, write_png_file
     from roto_studio.models.cleanplate.shot import clean_plate_frames
 
-    obj = project.object(obj_id)
-    settings = settings or settings_for(project)
+    obj = alphas.object(obj_id)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create the output folder {out} ({exc.strerror}); choose another folder.") from None
-    others = [o.id for o in project.objects if o.id != obj_id]
+    others = [o.id for o in alphas.objects if o.id != obj_id]
 
     def exclude(f):
         union = None
         for oid in others:
-            a = project.masks.get(oid, f)
+            a = alphas.stored(oid, f)
             if a is not None:
                 union = a if union is None else np.maximum(union, a)
         return union
 
     written: list[Path] = []
-    with project.open_media() as media:
-        numbers = list(media.frame_numbers)
-        total = len(set(frames) & set(numbers)) if frames is not None else len(numbers)
-        ext = clean_plate_ext(media)
-        if pattern:
-            from roto_studio.core.export.naming import check_pattern
+    numbers = list(media.frame_numbers)
+    total = len(set(frames) & set(numbers)) if frames is not None else len(numbers)
+    ext = clean_plate_ext(media)
+    if pattern:
+        from roto_studio.core.export.naming import check_pattern
 
-            pattern = check_pattern(pattern, "exr" if ext == ".exr" else "png8")
-        view = getattr(media, "view", None)
-        deep = _is_float(media) or int(getattr(media, "bit_depth", 8) or 8) > 8 or not getattr(view, "identity", True)
-        half = str(getattr(media, "sample", "") or "") != "f32"
-        inp = inpainter or make_inpainter_for(settings, notify)
-        pad = _padding(numbers)
-        def fill(source):
-            return clean_plate_frames(source, lambda f: project.final_alpha(obj_id, f), frames,
-                                      exclude=exclude if others else None, inpainter=inp, align=settings["align"],
-                                      frame_numbers=numbers, cancel=cancel, carry=carry)
+        pattern = check_pattern(pattern, "exr" if ext == ".exr" else "png8")
+    view = getattr(media, "view", None)
+    deep = _is_float(media) or int(getattr(media, "bit_depth", 8) or 8) > 8 or not getattr(view, "identity", True)
+    half = str(getattr(media, "sample", "") or "") != "f32"
+    inp = inpainter or make_inpainter_for(settings, notify)
+    pad = _padding(numbers)
 
-        # a float plate with values above 1 is also filled in its own values (scaled to the shot's
-        # peak), which the display view would clip; that fill is kept where it is above 1
-        hdr = _HDRFrames(media, numbers) if _is_float(media) else None
-        hdr = hdr if hdr is not None and hdr.peak > 1.0 else None
-        import itertools
+    def fill(source):
+        return clean_plate_frames(source, lambda f: alphas.final_alpha(obj_id, f), frames,
+                                  exclude=exclude if others else None, inpainter=inp, align=settings["align"],
+                                  frame_numbers=numbers, cancel=cancel, carry=carry)
 
-        for (f, rgb), (_, encoded) in zip(fill(media), fill(hdr) if hdr is not None else itertools.repeat((None, None))):
-            target = out / clean_plate_name(obj.name, f, pad, ext, pattern, project.name)
-            display = media.read(f)
-            image = _to_native(rgb, display, media.read_full(f), view) if deep else rgb
-            if encoded is not None:
-                image = _keep_above_one(image, rgb, display, hdr, encoded, f)
-            if ext == ".exr":
-                image = image.astype(np.float32)
-                write_exr_file(target, {"R": image[..., 0], "G": image[..., 1], "B": image[..., 2]},
-                               "half" if half else "float")
-            else:
-                write_png_file(target, image)
-            written.append(target)
-            if progress is not None:
-                progress(len(written), total)
+    # a float plate with values above 1 is also filled in its own values (scaled to the shot's
+    # peak), which the display view would clip; that fill is kept where it is above 1
+    hdr = _HDRFrames(media, numbers) if _is_float(media) else None
+    hdr = hdr if hdr is not None and hdr.peak > 1.0 else None
+    import itertools
+
+    for (f, rgb), (_, encoded) in zip(fill(media), fill(hdr) if hdr is not None else itertools.repeat((None, None))):
+        target = out / clean_plate_name(obj.name, f, pad, ext, pattern, alphas.name)
+        display = media.read(f)
+        image = _to_native(rgb, display, media.read_full(f), view) if deep else rgb
+        if encoded is not None:
+            image = _keep_above_one(image, rgb, display, hdr, encoded, f)
+        if ext == ".exr":
+            image = image.astype(np.float32)
+            write_exr_file(target, {"R": image[..., 0], "G": image[..., 1], "B": image[..., 2]},
+                           "half" if half else "float")
+        else:
+            write_png_file(target, image)
+        written.append(target)
+        if progress is not None:
+            progress(len(written), total)
     return written
+
+
+def write_project_clean_plate(project, obj_id: str, out_dir, settings: dict | None = None,
+                              **options) -> list[Path]:
+    """write_clean_plate over the project's own masks and plate (opened and closed here);
+    `settings` default to the project's saved ones."""
+    settings = settings or settings_for(project)
+    with project.open_media() as media:
+        return write_clean_plate(project.alphas(), media, obj_id, out_dir, settings, **options)

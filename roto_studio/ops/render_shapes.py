@@ -14,7 +14,7 @@ DEFAULT_FORMAT = "json"
 
 
 def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
-    from roto_studio.ops.render_stages import ProjectView, source_digests
+    from roto_studio.ops.render_stages import source_digests
     from roto_studio.ops.shapes import DEFAULT_KEY_TOLERANCE, formats
     from roto_studio.ops.shapes.run import ObjectSource, make_shapes
 
@@ -23,7 +23,7 @@ def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
     budget = shapes.get("max_points")
     ktol = float(shapes.get("key_tolerance") or DEFAULT_KEY_TOLERANCE)
     records = Records(out / ".roto-render", out)
-    view = ProjectView(ctx.project, store, ctx.media)
+    alphas = ctx.project.alphas(store)
     first = ctx.numbers[0]
     inputs = digest("shapes", fmt, tol, budget, ktol, [(o.id, o.name, list(o.color), o.refine,
                                                    source_digests(ctx, store, o.id, ctx.numbers))
@@ -32,7 +32,7 @@ def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
         ctx.log.line("shapes", None, "skipped")
         return
     t0 = time.monotonic()
-    sources = [ObjectSource(o.name, tuple(o.color), lambda f, oid=o.id: _alpha(view, store, oid, f))
+    sources = [ObjectSource(o.name, tuple(o.color), lambda f, oid=o.id: alphas.final_alpha(oid, f))
                for o in objects]
     doc = make_shapes(sources, ctx.numbers, ctx.media.width, ctx.media.height, ctx.media.read,
                       float(ctx.media.fps), tol, budget, key_tolerance=ktol)
@@ -44,6 +44,3 @@ def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
         ctx.log.line("shapes", first, f"written {len(o.shapes)} shapes {len(o.key_frames())} keys",
                      obj=o.name, seconds=seconds)
 
-
-def _alpha(view, store, obj_id, frame):
-    return view.final_alpha(obj_id, frame) if store.has(obj_id, frame) else None

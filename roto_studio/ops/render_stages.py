@@ -42,47 +42,8 @@ class SourceStore:
     def frames(self, obj_id):
         return self._store(obj_id).frames(obj_id)
 
-    def file(self, obj_id, frame) -> Path:
+    def path(self, obj_id, frame) -> Path:
         return self._store(obj_id).path(obj_id, frame)
-
-
-class _SharedMedia:
-    """The render's one open media, handed out to export/cleanplate without being closed by them."""
-
-    def __init__(self, media):
-        self._media = media
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def __getattr__(self, name):
-        return getattr(self._media, name)
-
-
-class ProjectView:
-    """The project as export and clean plate see it: alphas from a SourceStore, media shared."""
-
-    def __init__(self, project, store: SourceStore, media):
-        self._project = project
-        self.masks = store
-        self._media = media
-
-    def open_media(self, **_):
-        return _SharedMedia(self._media)
-
-    def final_alpha(self, obj_id, frame):
-        from roto_studio.core import refine
-
-        return refine.final_alpha_from_store(self.masks, obj_id, frame, self._project.object(obj_id).refine)
-
-    def __getattr__(self, name):
-        return getattr(self._project, name)
 
 
 class Context:
@@ -307,7 +268,7 @@ def check_sources(ctx: Context, store: SourceStore, objects, frames: list[int]) 
 
 
 def source_digests(ctx: Context, store: SourceStore, obj_id: str, frames) -> list:
-    return [ctx.file_digest(store.file(obj_id, f)) for f in frames]
+    return [ctx.file_digest(store.path(obj_id, f)) for f in frames]
 
 
 def temporal_radius(objects) -> int:
@@ -325,11 +286,11 @@ def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None
                                             settings_for, write_clean_plate)
 
     records = Records(out / ".roto-render", out)
-    view = ProjectView(ctx.project, store, ctx.media)
+    alphas = ctx.project.alphas(store)
     everything = {o.id: (o.refine, sorted(store.use_matte & {o.id}), source_digests(ctx, store, o.id, ctx.numbers))
                   for o in ctx.project.objects}
     pad = max(4, *(len(str(abs(f))) for f in ctx.numbers))
-    settings = settings_for(view)
+    settings = settings_for(ctx.project)
     inpainter = None
     for obj in objects:
         inputs = digest("cleanplate", obj.id, obj.name, everything, ctx.client is not None, settings)
@@ -354,8 +315,8 @@ def run_cleanplate(ctx: Context, store: SourceStore, objects, out: Path) -> None
             t0[0] = now
 
         inpainter = inpainter or make_inpainter_for(settings, ctx.log.note, ctx.client)
-        write_clean_plate(view, obj.id, out, frames=todo, progress=progress, inpainter=inpainter,
-                          settings=settings)
+        write_clean_plate(alphas, ctx.media, obj.id, out, settings, frames=todo, progress=progress,
+                          inpainter=inpainter)
 
 
 # ---------------------------------------------------------------- export
@@ -367,7 +328,7 @@ def run_export(ctx: Context, store: SourceStore, options, out: Path) -> None:
     from roto_studio.ops.provenance import model_entries
 
     records = Records(out / ".roto-render", out)
-    view = ProjectView(ctx.project, store, ctx.media)
+    alphas = ctx.project.alphas(store)
     matte = getattr(ctx, "matte_backend", "auto") if store.use_matte else None
     options = dataclasses.replace(options, provenance={"models": model_entries(ctx.project, matte)})
     objects = pick_objects(ctx.project, options.objects)
@@ -389,7 +350,7 @@ def run_export(ctx: Context, store: SourceStore, options, out: Path) -> None:
             for f in ctx.numbers:
                 ctx.log.line("export", f, "skipped")
             return
-        _export_run(ctx, view, out, options, ctx.numbers, offset, records, "movie", {first: key}, movie=True)
+        _export_run(ctx, alphas, out, options, ctx.numbers, offset, records, "movie", {first: key}, movie=True)
         return
     keys = {f: inputs([f]) for f in ctx.requested}
     todo = []
@@ -400,13 +361,13 @@ def run_export(ctx: Context, store: SourceStore, options, out: Path) -> None:
             todo.append(f)
     batch = 2 * (options.workers or 4)
     for run in _runs(ctx.numbers, todo, batch):
-        _export_run(ctx, view, out, options, run, offset, records, "frames", keys)
+        _export_run(ctx, alphas, out, options, run, offset, records, "frames", keys)
 
 
-def _export_run(ctx, view, out, options, frames, offset, records, scope, keys, movie=False) -> None:
+def _export_run(ctx, alphas, out, options, frames, offset, records, scope, keys, movie=False) -> None:
     import dataclasses
 
-    from roto_studio.core.export import export_project
+    from roto_studio.core.export import export_alphas
 
     t0 = time.monotonic()
     opts = dataclasses.replace(options, frame_range=(frames[0], frames[-1]),
@@ -420,7 +381,7 @@ def _export_run(ctx, view, out, options, frames, offset, records, scope, keys, m
                 logged[0] += 1
 
     notes: list[str] = []
-    paths = export_project(view, out, opts, progress=progress if movie else None, notes=notes)
+    paths = export_alphas(alphas, ctx.media, out, opts, progress=progress if movie else None, notes=notes)
     for note in dict.fromkeys(notes):
         ctx.log.note(note)
     seconds = (time.monotonic() - t0) / max(1, len(frames))

@@ -12,7 +12,7 @@ import pytest
 from roto_studio.core import export as ex
 from roto_studio.core.errors import Cancelled, ExportError
 from roto_studio.core.export import writers
-from roto_studio.core.export import ExportOptions, export_project
+from roto_studio.core.export import ExportOptions, export_alphas, export_project
 from roto_studio.core.exr import read_exr, write_exr
 from roto_studio.core.project import create_project, load_project
 
@@ -376,7 +376,23 @@ def test_out_of_range_and_nan_alpha_are_clamped(tmp_path):
     p = make_project(tmp_path, names=("hero",))
     bad = np.full((H, W), 0.5, np.float32)
     bad[0, :3] = (np.nan, -0.5, 1.5)
-    p.final_alpha = lambda obj_id, frame: bad
+
+    class Store:  # an alpha source holding what no mask file can: NaN and values outside 0..1
+        def get(self, obj_id, frame):
+            return bad
+
+        def has(self, obj_id, frame):
+            return True
+
+        def frames(self, obj_id):
+            return list(FRAMES)
+
+        def path(self, obj_id, frame):
+            return tmp_path / "none"
+
+    def export_project(project, out, options):
+        return export_alphas(project.alphas(Store()), project.open_media(), out, options)
+
     one = dict(frame_range=(1001, 1001))
     for precision in ("half", "float"):
         out = export_project(p, tmp_path / f"e{precision}", ExportOptions(format="exr", exr_precision=precision, **one))

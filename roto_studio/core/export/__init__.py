@@ -20,13 +20,13 @@ from roto_studio.core.export.pixels import (
     plate_to_float, plate_to_uint8, plate_to_uint16,
 )
 from roto_studio.core.export.prores import write_prores
-from roto_studio.core.export.run import export_project
+from roto_studio.core.export.run import export_alphas, export_project
 from roto_studio.core.export.writers import (
     atomic_path, check_writable, write_bytes_atomic, write_exr_file, write_png_file,
 )
 
 __all__ = [
-    "ExportOptions", "export_project", "example_name", "parse_range", "FORMATS", "RGBA_MODES",
+    "ExportOptions", "export_alphas", "export_project", "example_name", "parse_range", "FORMATS", "RGBA_MODES",
     "alpha_to_uint8", "alpha_to_uint16", "cutout", "encode_png", "write_png_file",
     "exr_channels", "write_prores", "atomic_path", "linear_to_srgb", "ExportError", "clean_alpha",
     "plate_to_float", "plate_to_uint8", "plate_to_uint16", "check_writable", "write_bytes_atomic",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from roto_studio.core.alphas import Alphas
 from roto_studio.core.errors import ExportError, RotoError
 from roto_studio.core.export.naming import (
     check_pattern, default_pattern, file_safe, format_name, layer_name, unique_names,
@@ -40,18 +41,8 @@ class Plan:
         return self.paths[(gi, frame)]
 
 
-def _project_name(project) -> str:
-    if isinstance(getattr(project, "name", None), str) and project.name:
-        return file_safe(project.name, "project")
-    folder = Path(getattr(project, "folder", "project"))
-    name = folder.name
-    if name.lower().endswith(".roto"):
-        name = name[:-5]
-    return file_safe(name or "project", "project")
-
-
-def _pick_objects(project, wanted) -> list:
-    objects = list(project.objects)
+def _pick_objects(alphas: Alphas, wanted) -> list:
+    objects = list(alphas.objects)
     if not objects:
         raise ExportError("the project has no objects to export; add an object and make a mask first.")
     if not wanted:
@@ -70,6 +61,8 @@ def _pick_objects(project, wanted) -> list:
 
 
 def open_plate(project, need_pixels: bool):
+    """The project's plate for an export, or None where it cannot be opened and only alphas are
+    wanted."""
     try:
         return project.open_media()
     except (RotoError, OSError, ImportError, AttributeError) as exc:
@@ -80,27 +73,27 @@ def open_plate(project, need_pixels: bool):
         return None
 
 
-def _mask_frames_and_size(project, objects) -> tuple[list[int], int, int]:
+def _mask_frames_and_size(alphas: Alphas, objects) -> tuple[list[int], int, int]:
     frames: set[int] = set()
     for o in objects:
-        frames.update(project.masks.frames(o.id))
+        frames.update(alphas.frames(o.id))
     if not frames:
         raise ExportError("the plate cannot be opened and there are no masks to export; relink the media.")
     for o in objects:
         for f in sorted(frames):
-            a = project.final_alpha(o.id, f)
+            a = alphas.final_alpha(o.id, f)
             if a is not None:
                 return sorted(frames), a.shape[1], a.shape[0]
     raise ExportError("the plate cannot be opened and the masks are empty; relink the media.")
 
 
-def make_plan(project, out_dir: Path, options: ExportOptions, media) -> Plan:
-    objects = _pick_objects(project, options.objects)
+def make_plan(alphas: Alphas, out_dir: Path, options: ExportOptions, media) -> Plan:
+    objects = _pick_objects(alphas, options.objects)
     if media is not None:
         frames = list(media.frame_numbers)
         width, height = int(media.width), int(media.height)
     else:
-        frames, width, height = _mask_frames_and_size(project, objects)
+        frames, width, height = _mask_frames_and_size(alphas, objects)
     if options.frame_range is not None:
         a, b = options.frame_range
         picked = [f for f in frames if a <= f <= b]
@@ -123,7 +116,8 @@ def make_plan(project, out_dir: Path, options: ExportOptions, media) -> Plan:
     pattern = check_pattern(options.pattern or default_pattern(options.format, options.combine),
                             options.format, several_objects=len(groups) > 1,
                             combined=options.combine or options.format == "cryptomatte")
-    plan = Plan(frames, groups, width, height, pattern, _project_name(project), Path(out_dir), offset)
+    plan = Plan(frames, groups, width, height, pattern, file_safe(alphas.name or "project", "project"),
+                Path(out_dir), offset)
     seen: dict[Path, tuple] = {}
     movie = options.format == "prores"
     for gi, g in enumerate(groups):
@@ -141,14 +135,14 @@ def make_plan(project, out_dir: Path, options: ExportOptions, media) -> Plan:
 class Source:
     """Thread-safe access to the plate and the final alphas for one export."""
 
-    def __init__(self, project, media, plan: Plan, full_precision: bool):
-        self.project = project
+    def __init__(self, alphas: Alphas, media, plan: Plan, full_precision: bool):
+        self.alphas = alphas
         self.media = media
         self.plan = plan
         self.full = full_precision
 
     def alpha(self, obj, frame: int) -> np.ndarray:
-        a = self.project.final_alpha(obj.id, frame)
+        a = self.alphas.final_alpha(obj.id, frame)
         if a is None:
             return np.zeros((self.plan.height, self.plan.width), np.float32)
         a = np.asarray(a)

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from roto_studio.core import provenance
+from roto_studio.core.alphas import Alphas
 from roto_studio.core.errors import Cancelled, ExportError, RotoError
 from roto_studio.core.export.colour_out import ColourOut, plan_colour
 from roto_studio.core.export.edges import estimate_foreground
@@ -97,7 +98,27 @@ def export_project(project, out_dir, options: ExportOptions | None = None,
                    progress: Callable[[int, int], None] | None = None,
                    cancel: Callable[[], bool] | None = None,
                    notes: list | None = None) -> list[Path]:
-    """Export the project's final alphas; returns the files written (in frame order).
+    """Export the project's final alphas (its own masks, over the plate it opens): export_alphas
+    with `project.alphas()`. Returns the files written (in frame order)."""
+    options = options or ExportOptions()
+    options.check()
+    media = open_plate(project, need_pixels=bool(cutout_mode(options.format, options.rgba)))
+    try:
+        return export_alphas(project.alphas(), media, out_dir, options, progress, cancel, notes)
+    finally:
+        if media is not None and hasattr(media, "close"):
+            try:
+                media.close()
+            except Exception:
+                pass
+
+
+def export_alphas(alphas: Alphas, media, out_dir, options: ExportOptions | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None,
+                  notes: list | None = None) -> list[Path]:
+    """Export the final alphas of `alphas` over `media` (an open plate, or None when only alphas
+    are wanted and the plate cannot be opened; the caller closes it); returns the files written.
 
     progress(done, total) counts frames written (files for image formats). cancel() is checked
     between frames; when it returns True the finished files are kept and Cancelled is raised
@@ -108,28 +129,23 @@ def export_project(project, out_dir, options: ExportOptions | None = None,
     options.check()
     options = dataclasses.replace(options, rgba=cutout_mode(options.format, options.rgba))
     out_dir = Path(out_dir)
-    media = open_plate(project, need_pixels=bool(options.rgba))
-    try:
-        plan = make_plan(project, out_dir, options, media)
-        plan.provenance = provenance.build(project, media, [o for g in plan.groups for o in g.objects],
-                                           options.format, options.provenance)
-        check_writable(out_dir)
-        colour_out = plan_colour(media, options.format, options.out_colorspace) \
-            if (options.rgba or options.format == "prores") else None
-        if colour_out is not None and colour_out.note and notes is not None:
-            notes.append(colour_out.note)
-        if options.format == "prores":
-            return _export_prores(project, media, plan, options, progress, cancel, colour_out)
-        full = options.format in ("exr", "png16")
-        src = Source(project, media, plan, full_precision=full or colour_out is not None)
-        return _export_images(plan, src, options, progress, cancel, colour_out,
-                              movie_fps(project, media, options))
-    finally:
-        if media is not None and hasattr(media, "close"):
-            try:
-                media.close()
-            except Exception:
-                pass
+    if media is None and options.rgba:
+        raise ExportError("the plate is not available; cut-outs need the plate: relink the media or export "
+                          "alpha only.")
+    plan = make_plan(alphas, out_dir, options, media)
+    plan.provenance = provenance.build(alphas, media, [o for g in plan.groups for o in g.objects],
+                                       options.format, options.provenance)
+    check_writable(out_dir)
+    colour_out = plan_colour(media, options.format, options.out_colorspace) \
+        if (options.rgba or options.format == "prores") else None
+    if colour_out is not None and colour_out.note and notes is not None:
+        notes.append(colour_out.note)
+    fps = movie_fps(alphas.fps, media, options)
+    if options.format == "prores":
+        return _export_prores(media, plan, options, progress, cancel, colour_out, fps, alphas)
+    full = options.format in ("exr", "png16")
+    src = Source(alphas, media, plan, full_precision=full or colour_out is not None)
+    return _export_images(plan, src, options, progress, cancel, colour_out, fps)
 
 
 def _workers(options: ExportOptions) -> int:
@@ -207,7 +223,7 @@ def movie_frames(frames: list[int], media) -> list[int]:
     return out
 
 
-def movie_fps(project, media, options: ExportOptions):
+def movie_fps(saved: str | None, media, options: ExportOptions):
     """The rate of movies, EXR headers and time codes: --fps, else the shot's (project setting,
     applied to the media when opened), else 24."""
     from fractions import Fraction
@@ -218,15 +234,13 @@ def movie_fps(project, media, options: ExportOptions):
         return Fraction(options.fps)
     if media is not None and getattr(media, "fps", None):
         return Fraction(media.fps)
-    saved = getattr(project, "settings", {}).get("fps")
     return parse_fps(str(saved)) if saved else Fraction(24)
 
 
-def _export_prores(project, media, plan: Plan, options: ExportOptions, progress, cancel,
-                   colour_out: ColourOut | None = None) -> list[Path]:
-    fps = movie_fps(project, media, options)
+def _export_prores(media, plan: Plan, options: ExportOptions, progress, cancel,
+                   colour_out: ColourOut | None, fps, alphas: Alphas) -> list[Path]:
     shown = movie_frames(plan.frames, media)
-    src = Source(project, media, plan, full_precision=True)
+    src = Source(alphas, media, plan, full_precision=True)
     total = len(shown) * len(plan.groups)
     done = 0
     written: list[Path] = []

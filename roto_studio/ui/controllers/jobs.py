@@ -476,15 +476,18 @@ class JobsController(QObject):
         frames = [f for f in self.timeline.numbers if rng is None or rng[0] <= f <= rng[1]]
 
         host = shot.server
+        from roto_studio.ops.cleanplate import make_inpainter_for, settings_for, write_clean_plate
+
+        # read on the GUI thread, which owns the project; the job gets values
+        settings, alphas, open_plate = settings_for(project), project.alphas(), project.open_media
 
         def run(progress, cancelled):
-            from roto_studio.ops.cleanplate import make_inpainter_for, settings_for, write_clean_plate
-
             inpainter = None
             if host is not None:  # the fill runs on the model server, with the project's settings
-                inpainter = make_inpainter_for(settings_for(project), client=host.client())
-            return write_clean_plate(project, oid, out_dir, frames=frames, inpainter=inpainter,
-                                     progress=lambda d, t: progress(d, t, None), cancel=cancelled)
+                inpainter = make_inpainter_for(settings, client=host.client())
+            with open_plate() as media:
+                return write_clean_plate(alphas, media, oid, out_dir, settings, frames=frames, inpainter=inpainter,
+                                         progress=lambda d, t: progress(d, t, None), cancel=cancelled)
 
         job = Job(run, JobKind.CLEAN_PLATE.value)
         job.run_info = {"out_dir": str(out_dir)}
