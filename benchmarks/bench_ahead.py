@@ -70,7 +70,7 @@ def main() -> int:
 
     def build():
         image = Sam2ImageSegmenter(from_config("tiny", image_size=args.image_size))
-        made["engine"] = Engine(project, image=image, video=None, media=Frames(),
+        made["engine"] = Engine.given(project, image=image, video=None, media=Frames(),
                                 plan=BackendPlan("sam2", "bench", device="cpu"))
         return made["engine"]
 

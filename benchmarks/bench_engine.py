@@ -77,7 +77,7 @@ def run(frames: int, model_s: float, write_behind: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         project = create_project(Path(tmp) / "b.roto", Path(tmp) / "clip.mp4")
         obj = project.add_object()
-        engine = Engine(project, image=None, video=TimedModel(model_s), media=Media(frames))
+        engine = Engine.given(project, image=None, video=TimedModel(model_s), media=Media(frames))
         engine.write_behind = write_behind
         engine.prompt(obj.id, 1001, Prompt(mask=soft_alpha(0)))
         t = time.perf_counter()

@@ -77,7 +77,7 @@ def main() -> int:
         project = create_project(tmp / f"p{n}.roto", clip)
         obj = project.add_object().id
         if kind == "in-process":
-            return Engine(project, backend="sam2", media=media), obj
+            return Engine.local(project, backend="sam2", media=media), obj
         return remote_engine(project, servers[kind].client(), "sam2", media=media), obj
 
     def cpu_seconds(kind):

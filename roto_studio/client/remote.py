@@ -495,5 +495,5 @@ def remote_engine(project, client: ServerClient, backend: str = "auto", model: s
 
     own = media is None
     media = media if media is not None else project.open_media()
-    engine = Engine(project, media=media, backends=RemoteBackends(client, media, backend, model), own_media=own)
+    engine = Engine(project, RemoteBackends(client, media, backend, model), media=media, own_media=own)
     return engine

@@ -169,7 +169,7 @@ def run(args) -> int:
                 raise RotoError("--weights is for models run in this process; the server uses its own weights.")
             engine = remote_engine(project, client, backend=args.backend, model=args.model, media=media)
         else:
-            engine = Engine(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
+            engine = Engine.local(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
         print(f"backend: {engine.describe()}", file=sys.stderr)
         stop = threading.Event()
         old = catch_sigint(stop)

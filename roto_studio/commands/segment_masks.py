@@ -38,7 +38,7 @@ def run_masks(args) -> int:
         from roto_studio.models.device import inference_context
         from roto_studio.models.engine import Engine
 
-        engine = Engine(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
+        engine = Engine.local(project, backend=args.backend, weights=args.weights, model=args.model, media=media)
         stop = threading.Event()
         old = common.catch_sigint(stop)
         try:

@@ -48,7 +48,7 @@ def run_text(args) -> int:
 
             engine = remote_engine(project, client, backend=prop_name, model=args.model, media=media)
         else:
-            engine = Engine(project, backend=prop_name, weights=engine_weights, model=args.model, media=media)
+            engine = Engine.local(project, backend=prop_name, weights=engine_weights, model=args.model, media=media)
         stop = threading.Event()
         old = common.catch_sigint(stop)
         try:

@@ -321,6 +321,45 @@ class BackendSet:
             free_memory()
 
 
+class GivenBackends:
+    """Models built by the caller (tests, benchmarks, a custom segmenter): models.base.Backends
+    over an image segmenter and/or video propagator that cannot be rebuilt."""
+
+    reads_own_frames = False
+    retries_by_itself: tuple[str, ...] = ()
+    session = None
+    device = None
+
+    def __init__(self, image=None, video=None, plan: BackendPlan | None = None):
+        self._image, self._video = image, video
+        self.plan = plan or BackendPlan(getattr(video or image, "name", "custom"), "given by the caller",
+                                        device="cpu")
+
+    @property
+    def image(self):
+        if self._image is None:
+            raise ModelError("no image segmenter was given to this engine; make it with one.")
+        return self._image
+
+    @property
+    def video(self):
+        if self._video is None:
+            raise ModelError("no video propagator was given to this engine; make it with one.")
+        return self._video
+
+    def out_of_memory(self, exc: BaseException):
+        return local_out_of_memory(exc, "cpu")
+
+    def retry_options(self, where: str) -> tuple[str, ...]:
+        return ()
+
+    def retried(self, option: str) -> "GivenBackends":
+        raise ModelError("these backends were given by the caller and cannot be rebuilt.")
+
+    def close(self) -> None:
+        pass
+
+
 def retry_plan(plan: BackendPlan, option: str) -> BackendPlan:
     """The plan to use after running out of memory: 'offload', 'smaller' or 'cpu'."""
     if option == "cpu":

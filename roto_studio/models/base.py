@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Generator, Protocol, Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class VideoPropagator(ABC):
 
     @abstractmethod
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  stop: int | None = None) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
         """Yield (frame, {obj_id: alpha}) frame by frame from `start` towards `stop` (inclusive;
         None = end of shot). Closing the generator cancels; yielded frames stay valid."""
 

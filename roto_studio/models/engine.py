@@ -14,7 +14,7 @@ exactly what the artist sees on those frames (brush fixes included).
 from __future__ import annotations
 
 import bisect
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Generator, Iterable
 
 import numpy as np
 
@@ -22,9 +22,12 @@ from roto_studio.core.errors import ModelError, ProjectError
 from roto_studio.core.masks import to_alpha
 from roto_studio.models import backends as backends_mod
 from roto_studio.core.prompt import Prompt
-from roto_studio.models.base import ImageSegmenter, VideoPropagator
+from roto_studio.models.base import Backends, ImageSegmenter, VideoPropagator
 from roto_studio.models.propagation import (DIRECTIONS, MaskWriter, PropagationResult, Span, Step,
                                             split_stop, union_frames)
+
+if TYPE_CHECKING:
+    from roto_studio.models.frame_stream import StreamFrames
 
 __all__ = ["DIRECTIONS", "Engine", "MaskWriter", "PropagationResult", "Span", "Step"]
 
@@ -35,35 +38,44 @@ class Engine:
     Not thread-safe: use it from one thread (workers.service runs it in the model thread).
     """
 
-    def __init__(self, project, backend: str = "auto", weights=None, model: str | None = None,
-                 device: str | None = None, image: ImageSegmenter | None = None,
-                 video: VideoPropagator | None = None, media=None,
-                 plan: backends_mod.BackendPlan | None = None, backends=None, own_media: bool | None = None):
-        """backends: a models.base.Backends to use (client.remote.RemoteBackends: the models
-        run on a model server; this engine still writes the project). own_media: close the media
-        with the engine (default: when it opened them itself)."""
+    def __init__(self, project, backends: Backends, media=None, own_media: bool | None = None):
+        """backends: the models.base.Backends this engine drives: a local set (Engine.local), the
+        caller's own models (Engine.given) or a model server session (client.remote). The engine
+        writes the project whichever it is. own_media: close the media with the engine (default:
+        when it opened them itself)."""
         self.project = project
         self._media = media
         self._colour = self._colour_settings()
         self._own_media = media is None if own_media is None else bool(own_media)
         self.helpers: dict = {}  # built once per engine by the layers above (text finder, matting models)
-        self._image = image
-        self._video = video
-        if backends is not None:
-            self.plan, self.backends = backends.plan, backends
-        elif image is not None or video is not None:
-            self.plan = plan or backends_mod.BackendPlan(
-                getattr(video or image, "name", "custom"), "given by the caller", device=device or "cpu")
-            self.backends = None
-        else:
-            self.plan = plan or backends_mod.choose(backend, weights=weights, model=model, device=device)
-            self.backends = backends_mod.BackendSet(self.plan, self.spill_dir)
+        self._image: ImageSegmenter | None = None
+        self._video: VideoPropagator | None = None
+        self.backends = backends
+        self.plan = backends.plan
         self._video_started = False
+        self._stream: StreamFrames | None = None
         self.write_behind = 4  # masks queued to the background writer during propagation (0: write inline)
         self._last: dict[tuple[str, int], tuple[Prompt, np.ndarray | None]] = {}  # for refinement
         from roto_studio.models.ahead import Ahead
 
         self.ahead = Ahead(self)  # neighbours' embeddings, computed between requests (workers.service)
+
+    @classmethod
+    def local(cls, project, backend: str = "auto", weights=None, model: str | None = None,
+              device: str | None = None, media=None, plan: backends_mod.BackendPlan | None = None) -> Engine:
+        """An engine over models in this process: `plan`, else the one backends.choose makes of
+        backend, weights, model and device."""
+        from roto_studio.core import spill
+
+        plan = plan or backends_mod.choose(backend, weights=weights, model=model, device=device)
+        root = spill.usable_spill_root(getattr(project, "folder", None))
+        return cls(project, backends_mod.BackendSet(plan, root), media=media)
+
+    @classmethod
+    def given(cls, project, image: ImageSegmenter | None = None, video: VideoPropagator | None = None,
+              media=None, plan: backends_mod.BackendPlan | None = None, own_media: bool | None = None) -> Engine:
+        """An engine over models the caller built (they are not rebuilt after out of memory)."""
+        return cls(project, backends_mod.GivenBackends(image, video, plan), media=media, own_media=own_media)
 
     # ---------------------------------------------------------------- plumbing
     @property
@@ -106,12 +118,12 @@ class Engine:
     @property
     def server_session(self):
         """The model server session the backends run in, or None (models in this process)."""
-        return self.backends.session if self.backends is not None else None
+        return self.backends.session
 
     @property
     def device(self):
         """DeviceChoice when a torch backend is in use (for inference contexts), else None."""
-        return self.backends.device if self.backends is not None else None
+        return self.backends.device
 
     def describe(self) -> str:
         return self.plan.describe()
@@ -142,24 +154,18 @@ class Engine:
         try:
             return fn()
         except Exception as exc:
-            if self.backends is not None:
-                err = self.backends.out_of_memory(exc)
-            else:
-                where = self.device.device if self.device is not None else "cpu"
-                err = backends_mod.local_out_of_memory(exc, where, self.retry_options(where))
+            err = self.backends.out_of_memory(exc)
             if err is None:
                 raise
             raise err from None
 
     def retry_options(self, where: str) -> tuple[str, ...]:
         """What retry() can do after an out-of-memory on device `where`."""
-        return self.backends.retry_options(where) if self.backends is not None else ()
+        return self.backends.retry_options(where)
 
     def retry(self, option: str) -> None:
         """After running out of memory: rebuild the backends ('offload', 'smaller' or 'cpu'); on a
         model server only 'smaller' (a new server session at a smaller SAM 2 size)."""
-        if self.backends is None:
-            raise ModelError("these backends were given by the caller and cannot be rebuilt.")
         self.backends = self.backends.retried(option)
         self.plan = self.backends.plan
         self._image = self._video = None
@@ -167,8 +173,7 @@ class Engine:
         self._last.clear()
 
     def close(self) -> None:
-        if self.backends is not None:
-            self.backends.close()
+        self.backends.close()
         self._image = self._video = None
         self._video_started = False
         if self._own_media and self._media is not None and hasattr(self._media, "close"):
@@ -227,7 +232,7 @@ class Engine:
                 self.set_frame(frame)
                 pred = self.guarded(lambda: self.image.predict(prompt, mask_logits=logits_in))
             except dev_oom() as exc:
-                if "smaller" not in exc.retry or self.backends is None or "smaller" not in self.backends.retries_by_itself:
+                if "smaller" not in exc.retry or "smaller" not in self.backends.retries_by_itself:
                     raise
                 self.retry("smaller")  # the model server's GPU is full: once more at a smaller size
                 self.set_frame(frame)
@@ -283,14 +288,16 @@ class Engine:
                 if d == "forward":
                     nxt = [k for k in keys if k > start]
                     end = bisect.bisect_left(numbers, nxt[0]) - 1 if nxt else len(numbers) - 1
-                    if stops[d] is not None:
-                        end = min(end, bisect.bisect_right(numbers, int(stops[d])) - 1)
+                    stop_at = stops[d]
+                    if stop_at is not None:
+                        end = min(end, bisect.bisect_right(numbers, int(stop_at)) - 1)
                     frames = numbers[pos + 1: end + 1]
                 else:
                     prv = [k for k in keys if k < start]
                     end = bisect.bisect_right(numbers, prv[-1]) if prv else 0
-                    if stops[d] is not None:
-                        end = max(end, bisect.bisect_left(numbers, int(stops[d])))
+                    stop_at = stops[d]
+                    if stop_at is not None:
+                        end = max(end, bisect.bisect_left(numbers, int(stop_at)))
                     frames = numbers[end:pos][::-1]
                 if frames:
                     spans.append(Span(obj_id, d, frames[0], frames[-1], frames))
@@ -300,7 +307,7 @@ class Engine:
                         on_write: Callable[[str, int, np.ndarray | None], None] | None = None,
                         result: PropagationResult | None = None,
                         on_saved: Callable[[str, int], None] | None = None,
-                        skip: dict[str, Iterable[int]] | None = None) -> Iterator[Step]:
+                        skip: dict[str, Iterable[int]] | None = None) -> Generator[Step, None, PropagationResult]:
         """Generator form of propagate(): yields a Step per frame; closing it cancels between
         frames (finished frames stay). `result` (given, or the generator's return value) is
         filled in as frames are written. Masks are saved by a background writer (write_behind
@@ -384,7 +391,7 @@ class Engine:
                     writer.flush()
                 except Exception:
                     pass
-            exc.result = result  # what was written before the failure (for undo)
+            setattr(exc, "result", result)  # what was written before the failure (for undo)
             raise
         if writer is not None:
             writer.flush()
@@ -419,12 +426,12 @@ class Engine:
             from roto_studio.models.frame_stream import StreamFrames
 
             # the pass does not fill the shot's frame cache (a model server reads its own frames)
-            own = self.backends is not None and self.backends.reads_own_frames
+            own = self.backends.reads_own_frames
             self._stream = None if own else StreamFrames(self.media)
             self.guarded(lambda: self.video.start(self._stream or self.media))
             self._video_started = True
         else:
-            if getattr(self, "_stream", None) is not None:
+            if self._stream is not None:
                 self._stream.clear()  # the colour view may have changed since the last run
             self.guarded(self.video.reset)
         numbers = list(self.media.frame_numbers)

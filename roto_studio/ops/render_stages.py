@@ -117,7 +117,7 @@ def run_track(ctx: Context, backend: str, frames: list[int] | None = None) -> No
     if ctx.client is not None:
         engine = ctx.client.engine(project, backend=backend, media=ctx.media)
     else:
-        engine = Engine(project, backend=backend, media=ctx.media)
+        engine = Engine.local(project, backend=backend, media=ctx.media)
     plan = engine.plan
     ctx.log.note(f"tracking with {engine.describe()}")
     wanted = set(ctx.requested if frames is None else frames)

@@ -66,7 +66,7 @@ def engine_factory(project, backend: str, device):
     def factory():
         from roto_studio.models.engine import Engine
 
-        engine = Engine(project, backend=backend, device=device)
+        engine = Engine.local(project, backend=backend, device=device)
         leave_room_for_the_gui(engine)
         return engine
 

@@ -110,7 +110,7 @@ class ModelService(QObject):
     def __init__(self, engine_factory: Callable[[], Any] | None = None, project=None, backend: str = "auto",
                  weights=None, parent: QObject | None = None):
         """engine_factory() -> models.engine.Engine, called in the model thread; by default
-        Engine(project, backend=backend, weights=weights)."""
+        Engine.local(project, backend=backend, weights=weights)."""
         super().__init__(parent)
         if engine_factory is None:
             if project is None:
@@ -119,7 +119,7 @@ class ModelService(QObject):
             def engine_factory():
                 from roto_studio.models.engine import Engine
 
-                return Engine(project, backend=backend, weights=weights)
+                return Engine.local(project, backend=backend, weights=weights)
         self._factory = engine_factory
         self._engine = None
         self._ids = itertools.count(1)

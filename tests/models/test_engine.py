@@ -113,7 +113,7 @@ def make(tmp_path, video=None, objects=1):
     project = create_project(tmp_path / "shot.roto", tmp_path / "clip.mp4")
     objs = [project.add_object() for _ in range(objects)]
     media = FakeMedia()
-    engine = Engine(project, image=FakeImage(), video=video or FakeVideo(), media=media)
+    engine = Engine.given(project, image=FakeImage(), video=video or FakeVideo(), media=media)
     return project, objs, engine
 
 
@@ -344,7 +344,7 @@ def test_end_to_end_with_classical_backend(tmp_path):
     frames, truth = _moving_square_clip()
     project = create_project(tmp_path / "sq.roto", tmp_path / "sq.mp4")
     obj = project.add_object("square")
-    engine = Engine(project, image=classical.GrabCutSegmenter(), video=classical.FlowPropagator(),
+    engine = Engine.given(project, image=classical.GrabCutSegmenter(), video=classical.FlowPropagator(),
                     media=DictMedia(frames))
     alpha = engine.prompt(obj.id, 100, Prompt(box=(8, 18, 36, 46)))
     iou0 = ((alpha > 0.5) & (truth[100] > 0.5)).sum() / ((alpha > 0.5) | (truth[100] > 0.5)).sum()

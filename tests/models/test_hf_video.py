@@ -133,7 +133,7 @@ def test_edgetam_engine_spans_locks_and_cancel(edgetam, tmp_path):
         cv2.imwrite(str(folder / f"plate.{1001 + i:04d}.png"), f[..., ::-1])
     project = create_project(tmp_path / "p.roto", str(folder / "plate.####.png"))
     obj = project.add_object("disc")
-    engine = Engine(project, video=HFVideoPropagator(model, processor, spill_dir=tmp_path), media=source)
+    engine = Engine.given(project, video=HFVideoPropagator(model, processor, spill_dir=tmp_path), media=source)
     engine.set_mask(obj.id, 1001, _disc(0).astype(np.float32))
     engine.set_mask(obj.id, 1008, _disc(7).astype(np.float32))
     project.lock_range(obj.id, 1003, 1004)

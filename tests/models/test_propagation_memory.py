@@ -31,7 +31,7 @@ def test_propagation_leaves_the_frame_cache_to_the_artist(tmp_path):
     first = media.read(0)
     looked_at = [media.read(f) for f in (5, 6)]  # frames the artist scrubbed to
     mask = (np.abs(first.astype(int) - (220, 60, 40)).sum(2) < 60).astype(np.float32)
-    engine = Engine(project, backend="classical", media=media)
+    engine = Engine.local(project, backend="classical", media=media)
     engine.set_mask(obj.id, 0, mask, keyframe=True)
     cached = len(media.cache)
     result = engine.propagate([obj.id], 0, "forward")

@@ -127,7 +127,7 @@ def test_left_by_a_crash_removed_at_next_start(clip, tmp_path):
     (stale,) = [r for r in runs(root) if r != live.path]
     assert list(stale.rglob("*.pt"))
     # the next start: an engine opening the project (any backend) removes what the crash left
-    engine = Engine(project, backend="classical")
+    engine = Engine.local(project, backend="classical")
     assert not stale.exists()
     assert live.path.exists()
     engine.close()

@@ -84,7 +84,7 @@ CHILD = {
         from roto_studio.core.project import load_project
         from roto_studio.models.engine import Engine
         p = load_project(FOLDER)
-        eng = Engine(p, backend="classical")
+        eng = Engine.local(p, backend="classical")
         eng.set_mask("obj1", 1001, p.masks.get("obj1", 1001), keyframe=True)
         print("ready", flush=True)
         while True:

@@ -54,7 +54,7 @@ after_scrub = peak_mb()
 obj = p.add_object("disc")
 first = media.read(0)
 mask = (np.abs(first.astype(int) - (220, 60, 40)).sum(2) < 60).astype(np.float32)
-eng = Engine(p, backend="classical", media=media)
+eng = Engine.local(p, backend="classical", media=media)
 eng.set_mask(obj.id, 0, mask, keyframe=True)
 prop_s, written = 0.0, 0
 if propagate:

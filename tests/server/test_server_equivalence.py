@@ -105,7 +105,7 @@ def test_sam2_engine_through_server_equals_in_process(shots, tmp_path, monkeypat
 
     try:
         with open_media(elsewhere) as media:
-            local = Engine(create_project(tmp_path / "local.roto", elsewhere), backend="sam2", media=media)
+            local = Engine.local(create_project(tmp_path / "local.roto", elsewhere), backend="sam2", media=media)
             try:
                 a = mask_files(session(local))
             finally:

@@ -53,7 +53,7 @@ def test_canvas_and_models_see_the_ocio_view(qtbot, window, tmp_path):
     np.testing.assert_array_equal(window.canvas.image, aces)
     from roto_studio.models.engine import Engine
 
-    engine = Engine(window.shot.project, backend="classical")
+    engine = Engine.local(window.shot.project, backend="classical")
     np.testing.assert_array_equal(engine.media.read(1001), aces)  # the models' input
     assert window.settings.value("colour/view") == "ACES 2.0 - SDR 100 nits (Rec.709)"
 

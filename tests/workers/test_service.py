@@ -13,6 +13,7 @@ pytest.importorskip("pytestqt")
 from roto_studio.core.project import create_project  # noqa: E402
 from roto_studio.core.prompt import Prompt  # noqa: E402
 from roto_studio.models.device import DeviceOutOfMemory  # noqa: E402
+from roto_studio.models.backends import GivenBackends, local_out_of_memory  # noqa: E402
 from roto_studio.models.engine import Engine  # noqa: E402
 from roto_studio.workers.service import ModelService  # noqa: E402
 from tests.models.test_engine import FakeImage, FakeMedia, FakeVideo, box_mask  # noqa: E402
@@ -37,9 +38,15 @@ class OomVideo(FakeVideo):
             yield f, out
 
 
+class RetryBackends(GivenBackends):
+    def out_of_memory(self, exc):
+        return local_out_of_memory(exc, "cuda", ("cpu",))
+
+
 class RetryEngine(Engine):
-    def retry_options(self, where):
-        return ("cpu",)
+    @classmethod
+    def given(cls, project, image=None, video=None, media=None, **_):
+        return cls(project, RetryBackends(image, video), media=media)
 
     def retry(self, option):
         self.retried = option
@@ -56,7 +63,7 @@ def setup(tmp_path):
     def factory(video=None, cls=Engine):
         def build():
             made["thread"] = threading.current_thread().name
-            made["engine"] = cls(project, image=FakeImage(), video=video or FakeVideo(), media=FakeMedia())
+            made["engine"] = cls.given(project, image=FakeImage(), video=video or FakeVideo(), media=FakeMedia())
             return made["engine"]
         return build
 

@@ -27,7 +27,7 @@ def service(tmp_path):
 
     def build():
         image = Sam2ImageSegmenter(from_config("tiny", image_size=128))
-        made["engine"] = Engine(project, image=image, video=FakeVideo(), media=FakeMedia(),
+        made["engine"] = Engine.given(project, image=image, video=FakeVideo(), media=FakeMedia(),
                                 plan=BackendPlan("sam2", "test", device="cpu"))
         return made["engine"]
 
