@@ -150,7 +150,7 @@ class Guess:
     reason: str
 
 
-def guess_colorspace(config: Config, facts: dict) -> Guess:
+def guess_colorspace(config: Config, facts: dict[str, Any]) -> Guess:
     """The input colour space for a shot from what its file says.
 
     facts: kind ("exr", "png", "tiff", "jpeg", "video", ...), float (bool), and where known
@@ -183,7 +183,7 @@ def guess_colorspace(config: Config, facts: dict) -> Guess:
     return Guess(config.space_for(SRGB), f"{depth}{label}: sRGB")
 
 
-def _guess_video(config: Config, facts: dict) -> Guess:
+def _guess_video(config: Config, facts: dict[str, Any]) -> Guess:
     primaries = int(facts.get("video_primaries") or 2)
     transfer = int(facts.get("video_transfer") or 2)
     tags = ", ".join(f"{what} {table.get(value, value)}" for what, table, value in
@@ -324,7 +324,7 @@ def quantise8(rgb01: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(rgb01, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def exr_attributes(config: Config, space: str) -> dict:
+def exr_attributes(config: Config, space: str) -> dict[str, Any]:
     """Header attributes naming a plate's colour space: `colorInteropID`, and `chromaticities` when
     the space is one of the linear ones OpenEXR knows primaries for."""
     import OpenEXR

@@ -15,6 +15,8 @@ name `chromaticities` -> 8 floats. Both writers give the same bytes for each.
 
 from __future__ import annotations
 
+from typing import Any
+
 import struct
 import threading
 import zlib
@@ -73,9 +75,9 @@ def _convert(data: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(data, dtype=dtype)
 
 
-def write_exr(path, channels: dict, precision: str = "half", compression: str = "zip",
-              threads: int = 1, attributes: dict | None = None,
-              channel_precision: dict | None = None) -> None:
+def write_exr(path, channels: dict[str, Any], precision: str = "half", compression: str = "zip",
+              threads: int = 1, attributes: dict[str, Any] | None = None,
+              channel_precision: dict[str, Any] | None = None) -> None:
     """Write `channels` ({name: HxW float array}) to `path`, in `precision` (half | float), except
     the channels named in `channel_precision` ({name: half | float}).
 
@@ -200,7 +202,7 @@ def _openexr_value(name: str, value):
     return value  # str, int, float; Fraction is written as a rational
 
 
-def _header(names: list[bytes], dtypes: list, w: int, h: int, code: int, attributes: dict | None = None) -> bytes:
+def _header(names: list[bytes], dtypes: list, w: int, h: int, code: int, attributes: dict[str, Any] | None = None) -> bytes:
     """The header OpenEXR 3.x writes for a single-part scanline image, byte for byte (attributes
     sorted by name, as OpenEXR keeps them)."""
     chlist = b"".join(n + b"\0" + struct.pack("<iB3xii", _PIXEL_CODE[d], 0, 1, 1)
@@ -279,7 +281,7 @@ def _zip_chunks(scan: np.ndarray, lines: int, strategy: int) -> list[bytes]:
     return out
 
 
-def encode_zip_exr(pixels: dict, lines: int = 16, attributes: dict | None = None) -> bytes:
+def encode_zip_exr(pixels: dict[str, Any], lines: int = 16, attributes: dict[str, Any] | None = None) -> bytes:
     """A whole ZIP (16 lines a chunk) or ZIPS (1 line) scanline EXR file from
     {channel name: HxW float16/float32 array}, all the same size."""
     if lines not in _COMPRESSION_CODE:
@@ -310,7 +312,7 @@ def encode_zip_exr(pixels: dict, lines: int = 16, attributes: dict | None = None
     return b"".join([head, struct.pack(f"<{len(offsets)}Q", *offsets), *chunks])
 
 
-def read_exr(path) -> tuple[dict, dict]:
+def read_exr(path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read an EXR: (header dict, {channel name: HxW array}) with each channel separate."""
     import OpenEXR
 

@@ -41,7 +41,7 @@ def to_alpha(mask: np.ndarray) -> np.ndarray:
 
 
 class MaskStore:
-    def __init__(self, folder: str | os.PathLike, cache_bytes: int = 256 * 2**20):
+    def __init__(self, folder: str | os.PathLike[str], cache_bytes: int = 256 * 2**20):
         self.folder = Path(folder)
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple[str, int], np.ndarray | None] = OrderedDict()

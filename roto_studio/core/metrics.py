@@ -12,7 +12,7 @@ Soft inputs (float alpha) are binarised at > 0.5; bool / integer inputs at != 0.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, threshold: float = BOUNDARY_THR
     return float(2 * precision * recall / (precision + recall))
 
 
-def davis_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> dict:
+def davis_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> dict[str, Any]:
     """Per-sequence DAVIS scores over frames 1..N-2: {'J', 'F', 'JF', 'J_frames', 'F_frames'}."""
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} predictions for {len(gts)} ground-truth frames")

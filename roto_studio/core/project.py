@@ -8,6 +8,8 @@ Loading a damaged or newer file raises ProjectError and changes nothing on disk.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import math
 import os
@@ -40,14 +42,14 @@ class ObjectInfo:
     color: tuple[int, int, int] = (255, 80, 80)
     visible: bool = True
     locked: bool = False
-    refine: dict = field(default_factory=dict)
+    refine: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "color": list(self.color),
                 "visible": self.visible, "locked": self.locked, "refine": dict(self.refine)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ObjectInfo":
+    def from_dict(cls, d: dict[str, Any]) -> "ObjectInfo":
         color = tuple(int(c) for c in d.get("color", (255, 80, 80)))
         if len(color) != 3 or not all(0 <= c <= 255 for c in color):
             raise ValueError("bad colour")
@@ -60,13 +62,13 @@ class ObjectInfo:
 
 
 class Project:
-    def __init__(self, folder: str | os.PathLike, media_path: str = ""):
+    def __init__(self, folder: str | os.PathLike[str], media_path: str = ""):
         self.folder = Path(folder)
         self.media_path = str(media_path)
         self.objects: list[ObjectInfo] = []
         self.prompts: dict[str, dict[int, Prompt]] = {}
         self.locked: dict[str, list[tuple[int, int]]] = {}
-        self.settings: dict = {}
+        self.settings: dict[str, Any] = {}
         self._masks: MaskStore | None = None
 
     # -- files
@@ -226,7 +228,7 @@ class Project:
         return self.masks.get(obj_id, frame)
 
     # -- serialisation
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -240,7 +242,7 @@ class Project:
         }
 
     @classmethod
-    def from_dict(cls, folder: str | os.PathLike, d: dict, source: str = "project file") -> "Project":
+    def from_dict(cls, folder: str | os.PathLike[str], d: dict[str, Any], source: str = "project file") -> "Project":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ProjectError(f"{source} is not a Roto Studio project; choose a .roto folder or its project.json.")
         version = d.get("version")
@@ -272,7 +274,7 @@ class Project:
             raise ProjectError(f"{source} is damaged ({_short(exc)}); restore a backup or the autosave.") from None
         return p
 
-    def save(self, folder: str | os.PathLike | None = None) -> Path:
+    def save(self, folder: str | os.PathLike[str] | None = None) -> Path:
         """Write project.json atomically (Save, or Save As to a new folder), drop the autosave."""
         if folder is not None:
             folder = Path(folder)
@@ -303,7 +305,7 @@ class Project:
             shutil.copytree(src, folder / MASKS_DIR, dirs_exist_ok=True)
 
 
-def create_project(folder: str | os.PathLike, media_path: str | os.PathLike) -> Project:
+def create_project(folder: str | os.PathLike[str], media_path: str | os.PathLike[str]) -> Project:
     """A new project in `folder` (created) for the media; the media path is kept as chosen."""
     folder = Path(folder)
     if (folder / PROJECT_FILE).exists():
@@ -313,14 +315,14 @@ def create_project(folder: str | os.PathLike, media_path: str | os.PathLike) -> 
     return p
 
 
-def project_folder(path: str | os.PathLike) -> Path:
+def project_folder(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.name in (PROJECT_FILE, AUTOSAVE_FILE):
         return path.parent
     return path
 
 
-def _read_json(file: Path, source: str) -> dict:
+def _read_json(file: Path, source: str) -> dict[str, Any]:
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
@@ -337,7 +339,7 @@ def _read_json(file: Path, source: str) -> dict:
         raise ProjectError(f"{source} is damaged (not valid JSON); restore a backup or the autosave.") from None
 
 
-def load_project(path: str | os.PathLike, use_autosave: bool = False) -> Project:
+def load_project(path: str | os.PathLike[str], use_autosave: bool = False) -> Project:
     folder = project_folder(path)
     file = folder / (AUTOSAVE_FILE if use_autosave else PROJECT_FILE)
     source = f"the project file {file}"
@@ -348,7 +350,7 @@ def load_project(path: str | os.PathLike, use_autosave: bool = False) -> Project
     return p
 
 
-def autosave_is_newer(path: str | os.PathLike) -> bool:
+def autosave_is_newer(path: str | os.PathLike[str]) -> bool:
     """True when an autosave exists that is newer than the saved project (e.g. after a crash)."""
     folder = project_folder(path)
     auto, main = folder / AUTOSAVE_FILE, folder / PROJECT_FILE

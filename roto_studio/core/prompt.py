@@ -83,13 +83,13 @@ class Prompt:
         """The clicks and box to ask a model with (a stored mask flag asks nothing)."""
         return replace(Prompt.from_clicks(self.clicks, self.box), text=self.text)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"points": [list(c) for c in self.clicks],
                 "box": list(self.box) if self.box is not None else None,
                 "has_mask": bool(self.has_mask)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Prompt":
+    def from_dict(cls, d: dict[str, Any]) -> "Prompt":
         clicks = []
         for p in d.get("points") or []:
             x, y, label = p

@@ -19,12 +19,12 @@ Pure numpy / OpenCV: no Qt, no torch.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
 
-DEFAULTS: dict = {
+DEFAULTS: dict[str, Any] = {
     "grow": 0,
     "feather": 0.0,
     "smooth": 0.0,
@@ -48,7 +48,7 @@ _LIMITS = {
 }
 
 
-def normalize(settings: Mapping | None) -> dict:
+def normalize(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """Full settings dict from a partial / stored one: unknown keys dropped, values clamped."""
     out = dict(DEFAULTS)
     for key, value in (settings or {}).items():
@@ -67,13 +67,13 @@ def normalize(settings: Mapping | None) -> dict:
     return out
 
 
-def is_identity(settings: Mapping | None) -> bool:
+def is_identity(settings: Mapping[str, Any] | None) -> bool:
     """True when the settings change nothing."""
     s = normalize(settings)
     return all(s[k] == DEFAULTS[k] for k in DEFAULTS if k not in ("temporal_threshold", "shutter_angle"))
 
 
-def changed(settings: Mapping | None) -> dict:
+def changed(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """Only the settings that differ from the defaults (what is worth storing in a project)."""
     s = normalize(settings)
     return {k: v for k, v in s.items() if v != DEFAULTS[k]}
@@ -203,7 +203,7 @@ def _neighbour_items(neighbours) -> list[tuple[int, np.ndarray]]:
     return [(int(o), as_alpha(a)) for o, a in pairs if a is not None and int(o) != 0]
 
 
-def apply_refine(alpha: np.ndarray, settings: Mapping | None, neighbours=None) -> np.ndarray:
+def apply_refine(alpha: np.ndarray, settings: Mapping[str, Any] | None, neighbours=None) -> np.ndarray:
     """The refined matte: HxW float32 0..1. `neighbours` (see temporal_smooth) is used only when
     settings['temporal'] > 0. The input is never modified."""
     s = normalize(settings)
@@ -240,7 +240,7 @@ def neighbours_from_store(store, obj_id: str, frame: int, radius: int,
     return out
 
 
-def final_alpha_from_store(store, obj_id: str, frame: int, settings: Mapping | None) -> np.ndarray | None:
+def final_alpha_from_store(store, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
     """Stored mask with `settings` applied, reading neighbours from the same store for temporal."""
     alpha = store.get(obj_id, frame)
     if alpha is None:
@@ -259,5 +259,5 @@ def final_alpha(project, obj_id: str, frame: int) -> np.ndarray | None:
 
 
 # -- GUI hook: preview a settings change on one frame without touching the project
-def preview(project, obj_id: str, frame: int, settings: Mapping | None) -> np.ndarray | None:
+def preview(project, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
     return final_alpha_from_store(project.masks, obj_id, frame, settings)

@@ -22,7 +22,7 @@ import hashlib
 import json
 import struct
 import zlib
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -98,7 +98,7 @@ def alpha_from_png16(data: bytes, expect: tuple[int, int] | None = None) -> np.n
     return img.astype(np.float32) / np.float32(65535.0)
 
 
-def encode_mask(alpha: np.ndarray) -> dict:
+def encode_mask(alpha: np.ndarray) -> dict[str, Any]:
     """A mask to send: {"png16": b64} when exact, else {"f32z": b64, "shape": [h, w]}."""
     a = np.asarray(alpha)
     if a.dtype == np.bool_:
@@ -195,7 +195,7 @@ def rgb_png(image: np.ndarray) -> bytes:
 
 
 # ---------------------------------------------------------------- float arrays (SAM 2 logits)
-def encode_array(a: np.ndarray) -> dict:
+def encode_array(a: np.ndarray) -> dict[str, Any]:
     a = np.ascontiguousarray(a, dtype=np.float32)
     return {"f32z": b64(zlib.compress(a.tobytes(), 1)), "shape": [int(v) for v in a.shape]}
 
@@ -223,7 +223,7 @@ MASK_CODECS = ("png16", "u16", "u16z")
 MAX_HEADER = 1 << 20
 
 
-def mask_blob(alpha: np.ndarray, codec: str) -> tuple[dict, bytes]:
+def mask_blob(alpha: np.ndarray, codec: str) -> tuple[dict[str, Any], bytes]:
     """(meta, bytes) of a mask for a binary message: 'u16' raw, 'u16z' zlib (level 1), or 'png16'."""
     q = quantize(alpha)
     meta = {"codec": codec, "shape": [int(q.shape[0]), int(q.shape[1])]}
@@ -234,7 +234,7 @@ def mask_blob(alpha: np.ndarray, codec: str) -> tuple[dict, bytes]:
     return meta, mask_png16(alpha)
 
 
-def alpha_from_blob(meta: dict, data: bytes, expect: tuple[int, int] | None = None) -> np.ndarray:
+def alpha_from_blob(meta: dict[str, Any], data: bytes, expect: tuple[int, int] | None = None) -> np.ndarray:
     """The float alpha of a mask_blob (the same values alpha_from_png16 gives for that mask)."""
     codec = meta.get("codec") if isinstance(meta, dict) else None
     if codec == "png16":
@@ -251,7 +251,7 @@ def alpha_from_blob(meta: dict, data: bytes, expect: tuple[int, int] | None = No
     return np.frombuffer(raw, "<u2").reshape(h, w).astype(np.float32) / np.float32(65535.0)
 
 
-def pack(header: dict, blobs: Sequence[bytes] = ()) -> bytes:
+def pack(header: dict[str, Any], blobs: Sequence[bytes] = ()) -> bytes:
     """One binary message: 4-byte big-endian header length, JSON header (with the blob sizes), blobs."""
     head = dict(header)
     head["blobs"] = [len(b) for b in blobs]
@@ -259,7 +259,7 @@ def pack(header: dict, blobs: Sequence[bytes] = ()) -> bytes:
     return b"".join([struct.pack(">I", len(text)), text, *blobs])
 
 
-def read_message(read) -> tuple[dict, list[bytes]] | None:
+def read_message(read) -> tuple[dict[str, Any], list[bytes]] | None:
     """The next message from read(n) -> exactly n bytes (b'' at the end: None)."""
     first = read(4)
     if not first:
@@ -282,9 +282,9 @@ def read_message(read) -> tuple[dict, list[bytes]] | None:
     return header, blobs
 
 
-def prompt_body(prompt: Prompt) -> dict:
+def prompt_body(prompt: Prompt) -> dict[str, Any]:
     """A prompt as it travels to the server (clicks, labels, box, mask; no stored flags)."""
-    body: dict = {"points": [[float(x), float(y)] for x, y, _ in prompt.clicks],
+    body: dict[str, Any] = {"points": [[float(x), float(y)] for x, y, _ in prompt.clicks],
                   "labels": [label for _, _, label in prompt.clicks]}
     if prompt.box is not None:
         body["box"] = [float(v) for v in prompt.box]

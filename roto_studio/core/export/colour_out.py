@@ -5,6 +5,8 @@ data and never passes through here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,7 @@ class ColourOut:
     plate_space: str
     out_space: str
     converter: colour.Processor | None  # None: RGB written as the plate holds it
-    exr_attributes: dict
+    exr_attributes: dict[str, Any]
     movie_tags: tuple[int, int, int]  # primaries, transfer, matrix
     note: str | None = None
 

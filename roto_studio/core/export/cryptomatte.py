@@ -12,6 +12,8 @@ included. Every Crypto channel is 32-bit float (IDs do not survive half precisio
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import struct
 
@@ -108,7 +110,7 @@ def channels(names, alphas, layer: str = LAYER) -> dict[str, np.ndarray]:
 
 
 
-def write_cryptomatte(path, group, alphas, options, threads: int = 1, attributes: dict | None = None) -> None:
+def write_cryptomatte(path, group, alphas, options, threads: int = 1, attributes: dict[str, Any] | None = None) -> None:
     """One frame's Cryptomatte EXR for the objects of `group` (an export plan's group), with each
     object's `<layer>.A` beside it when `options.crypto_layers`."""
     from roto_studio.core.export.writers import write_exr_file

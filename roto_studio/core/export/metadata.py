@@ -8,6 +8,8 @@ wrapping at 24 hours, as ffmpeg writes a QuickTime timecode track for such rates
 
 from __future__ import annotations
 
+from typing import Any
+
 from fractions import Fraction
 
 from roto_studio.core.exr import TimeCode
@@ -26,8 +28,8 @@ def timecode_at(frame: int, fps) -> TimeCode:
     return TimeCode(seconds // 3600, seconds // 60 % 60, seconds % 60, ff)
 
 
-def exr_attributes(frame: int, fps, colour: dict | None = None, alpha_mode: str | None = None,
-                   extra: dict | None = None) -> dict:
+def exr_attributes(frame: int, fps, colour: dict[str, Any] | None = None, alpha_mode: str | None = None,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Header attributes for the EXR of plate frame `frame`: `framesPerSecond` (rational), `timeCode`,
     the colour attributes (`colour`, for cut-outs), `alphaMode` for a cut-out ('premultiplied', the
     EXR convention, or 'straight' when asked), then `extra` ({name: value}, see core.exr for the

@@ -4,6 +4,8 @@ plate and the final alphas to the writer threads."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +35,8 @@ class Plan:
     project_name: str
     out_dir: Path
     offset: int = 0
-    paths: dict = field(default_factory=dict)  # (group index, frame) -> Path
-    provenance: dict | None = None  # the export's provenance record (core.provenance)
+    paths: dict[tuple[int, int], Path] = field(default_factory=dict)  # (group index, frame) -> Path
+    provenance: dict[str, Any] | None = None  # the export's provenance record (core.provenance)
 
     def path(self, gi: int, frame: int) -> Path:
         return self.paths[(gi, frame)]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -152,7 +152,7 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
         progress(0, total)
     frames = iter(plan.frames)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as threads:
-        pending: dict = {}
+        pending: dict[Future[list[Path]], int] = {}
         exhausted = False
         while True:
             while not exhausted and not stop.is_set() and len(pending) < 2 * workers:

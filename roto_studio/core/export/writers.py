@@ -3,6 +3,8 @@ output-folder check, and the plain-language messages for disk full, permissions 
 
 from __future__ import annotations
 
+from typing import Any
+
 import errno
 import shutil
 import tempfile
@@ -31,9 +33,9 @@ def write_png_file(final: Path, image: np.ndarray) -> None:
     write_bytes_atomic(final, encode_png(image))
 
 
-def write_exr_file(final: Path, channels: dict, precision: str = "half", compression: str = "zip",
-                   threads: int = 1, attributes: dict | None = None,
-                   channel_precision: dict | None = None) -> None:
+def write_exr_file(final: Path, channels: dict[str, Any], precision: str = "half", compression: str = "zip",
+                   threads: int = 1, attributes: dict[str, Any] | None = None,
+                   channel_precision: dict[str, Any] | None = None) -> None:
     with atomic_path(final, ".exr") as tmp:
         try:
             write_exr(tmp, channels, precision, compression, threads, attributes, channel_precision)

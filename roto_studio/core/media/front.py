@@ -3,6 +3,8 @@ which picks the backend for a video, a sequence pattern, a folder or a still."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import operator
 import os
 import threading
@@ -29,7 +31,7 @@ class Media:
     """
 
     def __init__(self, path, backend, frame_numbers: list[int], missing: list[int],
-                 cache_bytes: int, pattern: str | None = None, colour_options: dict | None = None):
+                 cache_bytes: int, pattern: str | None = None, colour_options: dict[str, Any] | None = None):
         self.path = str(path)
         self._backend = backend
         self.kind = backend.kind
@@ -102,7 +104,7 @@ class Media:
         self.fps_source = "set"
 
     @property
-    def colour_tags(self) -> dict | None:
+    def colour_tags(self) -> dict[str, Any] | None:
         """A video's own colour tags (primaries, transfer, matrix, range as ffmpeg numbers), else None."""
         return getattr(self._backend, "tags", None)
 
@@ -209,7 +211,7 @@ class Media:
 
     # description -------------------------------------------------------------------------
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         data = {
             "width": self.width,
             "height": self.height,

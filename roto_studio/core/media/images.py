@@ -3,6 +3,8 @@ EXR readers (`read_image`) and the frames backend for stills and sequences (`Ima
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import struct
 from fractions import Fraction
@@ -101,7 +103,7 @@ def _exr_open(path: Path, header_only: bool):
         raise MediaError(f"{path} is a damaged or incomplete EXR file; re-render or replace it.") from None
 
 
-def _exr_windows(path: Path, header: dict):
+def _exr_windows(path: Path, header: dict[str, Any]):
     try:
         (dx0, dy0), (dx1, dy1) = [tuple(int(v) for v in corner) for corner in header["dataWindow"]]
         display = header.get("displayWindow", header["dataWindow"])
@@ -294,7 +296,7 @@ class ImageFrames:
                 image = np.concatenate([image, np.full(image.shape[:2] + (1,), one, image.dtype)], axis=2)
         return image
 
-    def colour_facts(self) -> dict:
+    def colour_facts(self) -> dict[str, Any]:
         """What the first file says about its colour (for the colour-space guess)."""
         path = self.files[self.first]
         suffix = path.suffix.lower().lstrip(".")

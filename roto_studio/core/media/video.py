@@ -436,7 +436,7 @@ class VideoFrames:
             return rgb.astype(np.float32)
         return np.rint(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
 
-    def colour_facts(self) -> dict:
+    def colour_facts(self) -> dict[str, Any]:
         return {"kind": "video", "float": self.is_float, "bit_depth": self.bit_depth,
                 "video_primaries": self.tags["primaries"], "video_transfer": self.tags["transfer"],
                 "video_matrix": self.tags["matrix"], "video_range": self.tags["range"]}
