@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import os
 import tempfile
 from contextlib import contextmanager
@@ -9,7 +11,7 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str | None = None, fsync: bool = True):
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None, fsync: bool = True) -> Iterator[Path]:
     """Yield a temp path next to `target`; on success it replaces `target`, on error it is removed.
 
     `suffix` keeps the extension writers look at (cv2 picks the codec from it). The rename alone
@@ -47,7 +49,7 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def _fsync_file(path) -> None:
+def _fsync_file(path: str | os.PathLike[str]) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

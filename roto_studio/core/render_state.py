@@ -23,7 +23,7 @@ from roto_studio.core.atomic import write_text
 RECORD_VERSION = 1
 
 
-def digest(*parts) -> str:
+def digest(*parts: Any) -> str:
     """A stable sha256 of JSON-able parts (tuples become lists; dict keys sorted)."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

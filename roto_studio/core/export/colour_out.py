@@ -52,11 +52,13 @@ class ColourOut:
             return data
         data = np.clip(data, 0.0, 1.0)
         if fmt == "png8":
-            return np.rint(data * 255.0).astype(np.uint8)
-        return np.rint(data * 65535.0).astype(np.uint16)
+            out: np.ndarray = np.rint(data * 255.0).astype(np.uint8)
+            return out
+        out = np.rint(data * 65535.0).astype(np.uint16)
+        return out
 
 
-def plan_colour(media, fmt: str, out_space: str | None) -> ColourOut | None:
+def plan_colour(media: Any, fmt: str, out_space: str | None) -> ColourOut | None:
     """How the cut-out RGB of `media` is written as `fmt`; None when there is no plate."""
     if media is None or not hasattr(media, "colour_config"):
         return None

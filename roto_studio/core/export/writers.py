@@ -3,7 +3,7 @@ output-folder check, and the plain-language messages for disk full, permissions 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ContextManager
 
 import errno
 import shutil
@@ -17,7 +17,7 @@ from roto_studio.core.errors import ExportError, RotoError
 from roto_studio.core.export.pixels import encode_png
 from roto_studio.core.exr import write_exr
 
-def atomic_path(final: Path, suffix: str = ""):
+def atomic_path(final: Path, suffix: str = "") -> ContextManager[Path]:
     """Temp file next to `final`, renamed over it when complete (core.atomic; no fsync per frame:
     the rename alone guarantees no partial file under a final name if the process dies)."""
     return _atomic_path(final, suffix, fsync=False)
