@@ -313,15 +313,18 @@ def normalised(image: np.ndarray) -> np.ndarray:
     """RGB as float32 with integer codes scaled to 0..1 (float data as it is)."""
     rgb = image[..., :3]
     if rgb.dtype == np.uint8:
-        return rgb.astype(np.float32) * np.float32(1 / 255)
+        result: np.ndarray = rgb.astype(np.float32) * np.float32(1 / 255)
+        return result
     if rgb.dtype == np.uint16:
-        return rgb.astype(np.float32) * np.float32(1 / 65535)
+        result = rgb.astype(np.float32) * np.float32(1 / 65535)
+        return result
     out = rgb.astype(np.float32)
     return np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0, copy=False)
 
 
 def quantise8(rgb01: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(rgb01, 0.0, 1.0) * 255.0).astype(np.uint8)
+    result: np.ndarray = np.rint(np.clip(rgb01, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return result
 
 
 def exr_attributes(config: Config, space: str) -> dict[str, Any]:

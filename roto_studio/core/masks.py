@@ -61,7 +61,7 @@ class MaskStore:
         return self.object_folder(obj_id) / f"{int(frame)}.png"
 
     # -- cache
-    def _remember(self, key, alpha):
+    def _remember(self, key: tuple[str, int], alpha: np.ndarray | None) -> None:
         old = self._cache.pop(key, None)
         if old is not None:
             self._cached -= old.nbytes

@@ -28,7 +28,8 @@ def as_binary(mask: np.ndarray) -> np.ndarray:
         return mask
     if np.issubdtype(mask.dtype, np.floating):
         return mask > 0.5
-    return mask != 0
+    result: np.ndarray = mask != 0
+    return result
 
 
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -63,7 +64,8 @@ def boundary_tolerance(shape: Sequence[int], threshold: float = BOUNDARY_THRESHO
 
 def _disk(radius: int) -> np.ndarray:
     y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
-    return (x * x + y * y <= radius * radius).astype(np.uint8)
+    result: np.ndarray = (x * x + y * y <= radius * radius).astype(np.uint8)
+    return result
 
 
 def _dilate(b: np.ndarray, radius: int) -> np.ndarray:

@@ -11,8 +11,9 @@ on a farm gives the same bytes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
+import os
 import copy
 import hashlib
 import json
@@ -32,7 +33,7 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def build(project, media, objects, export_format: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(project: Any, media: Any, objects: Iterable[Any], export_format: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The record shared by every file of one export (each file adds its own `frames`)."""
     from roto_studio import __version__
 
@@ -59,7 +60,7 @@ def build(project, media, objects, export_format: str, extra: dict[str, Any] | N
     return record
 
 
-def with_objects(record: dict[str, Any] | None, objects) -> dict[str, Any] | None:
+def with_objects(record: dict[str, Any] | None, objects: Iterable[Any]) -> dict[str, Any] | None:
     """The record for a file holding only `objects` (one object's file of a per-object export)."""
     if not record:
         return record
@@ -72,7 +73,7 @@ def for_file(record: dict[str, Any], first: int, last: int) -> dict[str, Any]:
     return out
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -130,19 +131,20 @@ def _png_record(path: Path) -> dict[str, Any] | None:
             rest = rest[2:]
             rest = rest[rest.index(b"\0") + 1:]  # language tag
             rest = rest[rest.index(b"\0") + 1:]  # translated keyword
-            return json.loads(zlib.decompress(rest) if compressed else rest.decode("utf-8"))
+            record: dict[str, Any] = json.loads(zlib.decompress(rest) if compressed else rest.decode("utf-8"))
+            return record
         if kind == b"IEND":
             break
         at += 12 + length
     return None
 
 
-def sidecar_path(path) -> Path:
-    path = Path(path)
-    return path.with_name(path.name + SIDECAR_SUFFIX)
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p.with_name(p.name + SIDECAR_SUFFIX)
 
 
-def write_sidecar(path, record: dict[str, Any] | None, first: int, last: int) -> Path | None:
+def write_sidecar(path: str | os.PathLike[str], record: dict[str, Any] | None, first: int, last: int) -> Path | None:
     """Write the sidecar JSON of `path` (atomically); None when there is no record."""
     if not record:
         return None
@@ -155,7 +157,7 @@ def write_sidecar(path, record: dict[str, Any] | None, first: int, last: int) ->
     return target
 
 
-def read(path) -> dict[str, Any] | None:
+def read(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The provenance of an exported file (EXR header or sidecar JSON), or None when it has none."""
     path = Path(path)
     side = path if path.name.endswith(SIDECAR_SUFFIX) else sidecar_path(path)

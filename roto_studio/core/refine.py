@@ -119,7 +119,8 @@ def smooth(alpha: np.ndarray, px: float) -> np.ndarray:
     blurred = cv2.GaussianBlur(alpha, (0, 0), px, borderType=cv2.BORDER_REPLICATE)
     # a blurred step has slope 1/(sqrt(2 pi) sigma) at 0.5; bring it back to about 0.5 per px
     gain = max(1.0, 1.25 * px)
-    return np.clip((blurred - 0.5) * gain + 0.5, 0.0, 1.0)
+    result: np.ndarray = np.clip((blurred - 0.5) * gain + 0.5, 0.0, 1.0)
+    return result
 
 
 def fill_holes(alpha: np.ndarray, max_area: int) -> np.ndarray:
@@ -141,7 +142,7 @@ def fill_holes(alpha: np.ndarray, max_area: int) -> np.ndarray:
     holes = fill[labels]
     # include the soft rim of each hole so no grey ring is left
     holes = cv2.dilate(holes.astype(np.uint8), _disk(1)).astype(bool) & (alpha < 1.0)
-    out = alpha.copy()
+    out: np.ndarray = alpha.copy()
     out[holes] = 1.0
     return out
 
@@ -159,7 +160,7 @@ def remove_specks(alpha: np.ndarray, min_area: int) -> np.ndarray:
     drop[0] = False
     if not drop.any():
         return alpha
-    out = alpha.copy()
+    out: np.ndarray = alpha.copy()
     out[drop[labels]] = 0.0
     return out
 
@@ -193,7 +194,8 @@ def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
         w = w.astype(np.float32)
         total += w * other
         weight += w
-    return np.clip(total / weight, 0.0, 1.0)
+    result: np.ndarray = np.clip(total / weight, 0.0, 1.0)
+    return result
 
 
 def _neighbour_items(neighbours) -> list[tuple[int, np.ndarray]]:
@@ -242,7 +244,7 @@ def neighbours_from_store(store, obj_id: str, frame: int, radius: int,
 
 def final_alpha_from_store(store, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
     """Stored mask with `settings` applied, reading neighbours from the same store for temporal."""
-    alpha = store.get(obj_id, frame)
+    alpha: np.ndarray | None = store.get(obj_id, frame)
     if alpha is None:
         return None
     s = normalize(settings)

@@ -72,11 +72,11 @@ class Payload:
         return _read(self._path)
 
 
-def _key_out(key):
+def _key_out(key: Any) -> Any:
     return list(key) if isinstance(key, tuple) else key
 
 
-def _key_in(key):
+def _key_in(key: Any) -> Any:
     return tuple(key) if isinstance(key, list) else key
 
 
@@ -115,7 +115,7 @@ class UndoPayloads:
         self.on_drop = on_drop
         self._folder: SpillFolder | None = None  # made on the first spill
         self._ids = itertools.count(1)
-        self._memory: OrderedDict[int, weakref.ref] = OrderedDict()  # oldest first
+        self._memory: OrderedDict[int, weakref.ref[Any]] = OrderedDict()  # oldest first
         self._paths: dict[int, Path] = {}  # payloads on disk
         self.memory_bytes = 0
         self.disk_bytes = 0

@@ -95,7 +95,8 @@ def alpha_from_png16(data: bytes, expect: tuple[int, int] | None = None) -> np.n
     img = _decode_png(data, "the mask", expect)
     if img.ndim != 2 or img.dtype != np.uint16:
         raise WireError("a mask must be a 16-bit grey PNG.")
-    return img.astype(np.float32) / np.float32(65535.0)
+    result: np.ndarray = img.astype(np.float32) / np.float32(65535.0)
+    return result
 
 
 def encode_mask(alpha: np.ndarray) -> dict[str, Any]:
@@ -126,7 +127,8 @@ def decode_mask(obj, expect: tuple[int, int] | None = None, what: str = "the mas
         h, w = shape
         _check_size(w, h, what, expect)
         raw = _inflate(unb64(obj["f32z"], what), h * w * 4, what)
-        return np.frombuffer(raw, np.float32).reshape(h, w).copy()
+        result: np.ndarray = np.frombuffer(raw, np.float32).reshape(h, w).copy()
+        return result
     raise WireError(f"{what} must have png16 or f32z.")
 
 
@@ -211,7 +213,7 @@ def decode_array(obj, max_items: int = 4 * 2**20, what: str = "the array") -> np
     if n > max_items:
         raise WireError(f"{what} is too large ({n} values, at most {max_items}).")
     raw = _inflate(unb64(obj["f32z"], what), n * 4, what)
-    out = np.frombuffer(raw, np.float32).reshape(shape).copy()
+    out: np.ndarray = np.frombuffer(raw, np.float32).reshape(shape).copy()
     if not np.isfinite(out).all():
         raise WireError(f"{what} holds NaN or infinite values.")
     return out
@@ -248,7 +250,8 @@ def alpha_from_blob(meta: dict[str, Any], data: bytes, expect: tuple[int, int] |
     raw = _inflate(data, h * w * 2, "the mask") if codec == "u16z" else data
     if len(raw) != h * w * 2:
         raise WireError("the mask does not hold height x width 16-bit values.")
-    return np.frombuffer(raw, "<u2").reshape(h, w).astype(np.float32) / np.float32(65535.0)
+    result: np.ndarray = np.frombuffer(raw, "<u2").reshape(h, w).astype(np.float32) / np.float32(65535.0)
+    return result
 
 
 def pack(header: dict[str, Any], blobs: Sequence[bytes] = ()) -> bytes:

@@ -397,7 +397,8 @@ class VideoFrames:
                       "src_color_range": "JPEG" if full_range else "MPEG", "dst_color_range": "JPEG",
                       "interpolation": _accurate()}
         try:
-            return frame.to_ndarray(format=fmt, **kwargs)
+            result: np.ndarray = frame.to_ndarray(format=fmt, **kwargs)
+            return result
         except Exception as exc:  # conversion problems are reported as media problems
             raise MediaError(f"a frame of {self.path} cannot be converted to RGB ({exc}); "
                              f"re-export the video in a common pixel format.") from None
@@ -434,7 +435,8 @@ class VideoFrames:
         rgb = np.stack(out, axis=-1)
         if self.is_float:
             return rgb.astype(np.float32)
-        return np.rint(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        result: np.ndarray = np.rint(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        return result
 
     def colour_facts(self) -> dict[str, Any]:
         return {"kind": "video", "float": self.is_float, "bit_depth": self.bit_depth,
