@@ -165,7 +165,11 @@ def remove_specks(alpha: np.ndarray, min_area: int) -> np.ndarray:
     return out
 
 
-def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
+# {frame offset: alpha} or a sequence of alphas (see temporal_smooth); a None alpha is skipped
+Neighbours = Mapping[int, "np.ndarray | None"] | Sequence["np.ndarray | None"] | None
+
+
+def temporal_smooth(alpha: np.ndarray, neighbours: Neighbours, threshold: float = 0.2,
                     radius: int | None = None) -> np.ndarray:
     """Blend the matte with nearby frames' mattes where they agree (still edges lose their chatter);
     where a neighbour differs on a blurred scale (real motion) it gets no weight (no smear).
@@ -180,7 +184,10 @@ def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
     sigma_t = max(1.0, radius * 1.5)  # nearly even weights over the window
     tau = max(float(threshold), 1e-3)
     # compare on a blurred scale so pixel noise (chatter) does not look like motion
-    blur = lambda a: cv2.GaussianBlur(a, (0, 0), 2.5, borderType=cv2.BORDER_REPLICATE)  # noqa: E731
+    def blur(a: np.ndarray) -> np.ndarray:
+        out: np.ndarray = cv2.GaussianBlur(a, (0, 0), 2.5, borderType=cv2.BORDER_REPLICATE)
+        return out
+
     base = blur(alpha)
     total = alpha.astype(np.float32).copy()
     weight = np.ones_like(alpha, dtype=np.float32)
@@ -198,14 +205,14 @@ def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
     return result
 
 
-def _neighbour_items(neighbours) -> list[tuple[int, np.ndarray]]:
+def _neighbour_items(neighbours: Neighbours) -> list[tuple[int, np.ndarray]]:
     if neighbours is None:
         return []
     pairs = list(neighbours.items()) if isinstance(neighbours, Mapping) else [(1, a) for a in neighbours]
     return [(int(o), as_alpha(a)) for o, a in pairs if a is not None and int(o) != 0]
 
 
-def apply_refine(alpha: np.ndarray, settings: Mapping[str, Any] | None, neighbours=None) -> np.ndarray:
+def apply_refine(alpha: np.ndarray, settings: Mapping[str, Any] | None, neighbours: Neighbours = None) -> np.ndarray:
     """The refined matte: HxW float32 0..1. `neighbours` (see temporal_smooth) is used only when
     settings['temporal'] > 0. The input is never modified."""
     s = normalize(settings)
@@ -224,7 +231,7 @@ def apply_refine(alpha: np.ndarray, settings: Mapping[str, Any] | None, neighbou
     return out.copy() if out is alpha else out
 
 
-def neighbours_from_store(store, obj_id: str, frame: int, radius: int,
+def neighbours_from_store(store: Any, obj_id: str, frame: int, radius: int,
                           frames: Sequence[int] | None = None) -> dict[int, np.ndarray]:
     """{offset: alpha} of the stored masks within `radius` frames of `frame` (missing ones skipped)."""
     out: dict[int, np.ndarray] = {}
@@ -242,7 +249,7 @@ def neighbours_from_store(store, obj_id: str, frame: int, radius: int,
     return out
 
 
-def final_alpha_from_store(store, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
+def final_alpha_from_store(store: Any, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
     """Stored mask with `settings` applied, reading neighbours from the same store for temporal."""
     alpha: np.ndarray | None = store.get(obj_id, frame)
     if alpha is None:
@@ -254,12 +261,12 @@ def final_alpha_from_store(store, obj_id: str, frame: int, settings: Mapping[str
     return apply_refine(alpha, s, neighbours)
 
 
-def final_alpha(project, obj_id: str, frame: int) -> np.ndarray | None:
+def final_alpha(project: Any, obj_id: str, frame: int) -> np.ndarray | None:
     """What Project.final_alpha returns: the object's stored mask with its edge settings applied."""
     obj = project.object(obj_id)
     return final_alpha_from_store(project.masks, obj_id, frame, getattr(obj, "refine", None))
 
 
 # -- GUI hook: preview a settings change on one frame without touching the project
-def preview(project, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
+def preview(project: Any, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
     return final_alpha_from_store(project.masks, obj_id, frame, settings)

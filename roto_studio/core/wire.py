@@ -22,7 +22,7 @@ import hashlib
 import json
 import struct
 import zlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -68,7 +68,7 @@ def _check_size(w: int, h: int, what: str, expect: tuple[int, int] | None = None
         raise WireError(f"{what} is {w}x{h} but the frame is {expect[0]}x{expect[1]}.")
 
 
-def _decode_png(data: bytes, what: str, expect=None) -> np.ndarray:
+def _decode_png(data: bytes, what: str, expect: tuple[int, int] | None = None) -> np.ndarray:
     w, h = png_size(data)
     _check_size(w, h, what, expect)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -113,7 +113,7 @@ def encode_mask(alpha: np.ndarray) -> dict[str, Any]:
     return {"f32z": b64(zlib.compress(a.tobytes(), 1)), "shape": [int(a.shape[0]), int(a.shape[1])]}
 
 
-def decode_mask(obj, expect: tuple[int, int] | None = None, what: str = "the mask") -> np.ndarray:
+def decode_mask(obj: Any, expect: tuple[int, int] | None = None, what: str = "the mask") -> np.ndarray:
     """The inverse of encode_mask; expect = (width, height) when known."""
     if not isinstance(obj, dict):
         raise WireError(f"{what} must be an object with png16 or f32z.")
@@ -154,7 +154,7 @@ def gray8_png(mask: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def gray8_from_png(data: bytes, expect=None, what: str = "the mask") -> np.ndarray:
+def gray8_from_png(data: bytes, expect: tuple[int, int] | None = None, what: str = "the mask") -> np.ndarray:
     img = _decode_png(data, what, expect)
     if img.ndim != 2 or img.dtype != np.uint8:
         raise WireError(f"{what} must be an 8-bit grey PNG.")
@@ -170,7 +170,7 @@ def frame_hash(image: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def is_hash(text) -> bool:
+def is_hash(text: object) -> bool:
     return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
@@ -202,7 +202,7 @@ def encode_array(a: np.ndarray) -> dict[str, Any]:
     return {"f32z": b64(zlib.compress(a.tobytes(), 1)), "shape": [int(v) for v in a.shape]}
 
 
-def decode_array(obj, max_items: int = 4 * 2**20, what: str = "the array") -> np.ndarray:
+def decode_array(obj: Any, max_items: int = 4 * 2**20, what: str = "the array") -> np.ndarray:
     if not isinstance(obj, dict) or "f32z" not in obj:
         raise WireError(f"{what} must be an object with f32z and shape.")
     shape = obj.get("shape")
@@ -262,7 +262,7 @@ def pack(header: dict[str, Any], blobs: Sequence[bytes] = ()) -> bytes:
     return b"".join([struct.pack(">I", len(text)), text, *blobs])
 
 
-def read_message(read) -> tuple[dict[str, Any], list[bytes]] | None:
+def read_message(read: Callable[[int], bytes]) -> tuple[dict[str, Any], list[bytes]] | None:
     """The next message from read(n) -> exactly n bytes (b'' at the end: None)."""
     first = read(4)
     if not first:
@@ -296,7 +296,7 @@ def prompt_body(prompt: Prompt) -> dict[str, Any]:
     return body
 
 
-def prompt_from_body(points, labels, box, mask, size: tuple[int, int] | None, logits: bool = False) -> Prompt:
+def prompt_from_body(points: Any, labels: Any, box: Any, mask: Any, size: tuple[int, int] | None, logits: bool = False) -> Prompt:
     """The Prompt a request carries (its fields already shape-checked); WireError when it asks
     nothing (and has no mask logits to refine) or the labels do not match the points."""
     if not (points or box or mask or logits):

@@ -21,7 +21,7 @@ from roto_studio.core.export.pixels import clean_alpha
 @dataclass
 class Group:
     name: str  # goes into {object}
-    objects: list  # ObjectInfo
+    objects: list[Any]  # ObjectInfo
     layers: list[str]  # EXR layer per object
 
 
@@ -42,7 +42,7 @@ class Plan:
         return self.paths[(gi, frame)]
 
 
-def _project_name(project) -> str:
+def _project_name(project: Any) -> str:
     if isinstance(getattr(project, "name", None), str) and project.name:
         return file_safe(project.name, "project")
     folder = Path(getattr(project, "folder", "project"))
@@ -52,7 +52,7 @@ def _project_name(project) -> str:
     return file_safe(name or "project", "project")
 
 
-def _pick_objects(project, wanted) -> list:
+def _pick_objects(project: Any, wanted: Any) -> list[Any]:
     objects = list(project.objects)
     if not objects:
         raise ExportError("the project has no objects to export; add an object and make a mask first.")
@@ -71,7 +71,7 @@ def _pick_objects(project, wanted) -> list:
     return picked
 
 
-def open_plate(project, need_pixels: bool):
+def open_plate(project: Any, need_pixels: bool) -> Any:
     try:
         return project.open_media()
     except (RotoError, OSError, ImportError, AttributeError) as exc:
@@ -82,7 +82,7 @@ def open_plate(project, need_pixels: bool):
         return None
 
 
-def _mask_frames_and_size(project, objects) -> tuple[list[int], int, int]:
+def _mask_frames_and_size(project: Any, objects: list[Any]) -> tuple[list[int], int, int]:
     frames: set[int] = set()
     for o in objects:
         frames.update(project.masks.frames(o.id))
@@ -96,7 +96,7 @@ def _mask_frames_and_size(project, objects) -> tuple[list[int], int, int]:
     raise ExportError("the plate cannot be opened and the masks are empty; relink the media.")
 
 
-def make_plan(project, out_dir: Path, options: ExportOptions, media) -> Plan:
+def make_plan(project: Any, out_dir: Path, options: ExportOptions, media: Any) -> Plan:
     objects = _pick_objects(project, options.objects)
     if media is not None:
         frames = list(media.frame_numbers)
@@ -126,7 +126,7 @@ def make_plan(project, out_dir: Path, options: ExportOptions, media) -> Plan:
                             options.format, several_objects=len(groups) > 1,
                             combined=options.combine or options.format == "cryptomatte")
     plan = Plan(frames, groups, width, height, pattern, _project_name(project), Path(out_dir), offset)
-    seen: dict[Path, tuple] = {}
+    seen: dict[Path, tuple[int, int]] = {}
     movie = options.format == "prores"
     for gi, g in enumerate(groups):
         for f in frames[:1] if movie else frames:
@@ -143,13 +143,13 @@ def make_plan(project, out_dir: Path, options: ExportOptions, media) -> Plan:
 class Source:
     """Thread-safe access to the plate and the final alphas for one export."""
 
-    def __init__(self, project, media, plan: Plan, full_precision: bool):
+    def __init__(self, project: Any, media: Any, plan: Plan, full_precision: bool) -> None:
         self.project = project
         self.media = media
         self.plan = plan
         self.full = full_precision
 
-    def alpha(self, obj, frame: int) -> np.ndarray:
+    def alpha(self, obj: Any, frame: int) -> np.ndarray:
         a = self.project.final_alpha(obj.id, frame)
         if a is None:
             return np.zeros((self.plan.height, self.plan.width), np.float32)

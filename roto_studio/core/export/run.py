@@ -9,7 +9,8 @@ import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from fractions import Fraction
+from typing import Any, Callable, Iterator, NoReturn
 
 import numpy as np
 
@@ -20,14 +21,14 @@ from roto_studio.core.export.edges import estimate_foreground
 from roto_studio.core.export.metadata import exr_attributes, timecode_at
 from roto_studio.core.export.options import ExportOptions, cutout_mode
 from roto_studio.core.export.pixels import (
-    alpha_to_uint16, alpha_to_uint8, cutout, exr_channels, plate_to_uint16, plate_to_uint8,
+    alpha_to_uint16, alpha_to_uint8, cutout, encode_png, exr_channels, plate_to_uint16, plate_to_uint8,
 )
 from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
 from roto_studio.core.export import writers
 from roto_studio.core.export.prores import write_prores, yuva_planes
 from roto_studio.core.export.writers import os_error_message, check_writable, write_exr_file
 
-def exr_rgb_precision(media, chosen: str) -> str:
+def exr_rgb_precision(media: Any, chosen: str) -> str:
     """EXR precision for a cut-out's R, G, B: the plate's own (float for float and 12/16-bit
     plates, whose values half would round; half for 8/10-bit and half-float plates), or float when
     `chosen` (the alpha's precision) is float."""
@@ -40,7 +41,7 @@ def exr_rgb_precision(media, chosen: str) -> str:
 
 
 def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, stop: threading.Event,
-                 exr_threads: int, colour_out: ColourOut | None = None, fps=24) -> list[Path]:
+                 exr_threads: int, colour_out: ColourOut | None = None, fps: Fraction | float = 24) -> list[Path]:
     """Write every group's file for one frame; returns the paths written."""
     written = []
     plate = src.plate(frame) if options.rgba else None
@@ -78,12 +79,12 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
             else:
                 image = cutout(plate_to_uint16(rgb), union, rgba) if rgb is not None \
                     else alpha_to_uint16(union)
-            writers.write_bytes_atomic(path, provenance.png_with_record(writers.encode_png(image), record, frame, frame))
+            writers.write_bytes_atomic(path, provenance.png_with_record(encode_png(image), record, frame, frame))
         written.append(path)
     return written
 
 
-def _raise_failure(exc: BaseException, out_dir: Path):
+def _raise_failure(exc: BaseException, out_dir: Path) -> NoReturn:
     if isinstance(exc, RotoError):
         raise exc
     if isinstance(exc, OSError):
@@ -93,10 +94,10 @@ def _raise_failure(exc: BaseException, out_dir: Path):
     raise ExportError(f"export failed: {exc}; check the output folder and try again.") from exc
 
 
-def export_project(project, out_dir, options: ExportOptions | None = None,
+def export_project(project: Any, out_dir: str | os.PathLike[str], options: ExportOptions | None = None,
                    progress: Callable[[int, int], None] | None = None,
                    cancel: Callable[[], bool] | None = None,
-                   notes: list | None = None) -> list[Path]:
+                   notes: list[str] | None = None) -> list[Path]:
     """Export the project's final alphas; returns the files written (in frame order).
 
     progress(done, total) counts frames written (files for image formats). cancel() is checked
@@ -138,8 +139,9 @@ def _workers(options: ExportOptions) -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, cancel,
-                   colour_out: ColourOut | None = None, fps=24) -> list[Path]:
+def _export_images(plan: Plan, src: Source, options: ExportOptions, progress: Callable[[int, int], None] | None,
+                   cancel: Callable[[], bool] | None,
+                   colour_out: ColourOut | None = None, fps: Fraction | float = 24) -> list[Path]:
     workers = _workers(options)
     exr_threads = 1 if workers > 1 else max(1, min(8, os.cpu_count() or 1))
     total = len(plan.frames) * len(plan.groups)
@@ -192,7 +194,7 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
     return written
 
 
-def movie_frames(frames: list[int], media) -> list[int]:
+def movie_frames(frames: list[int], media: Any) -> list[int]:
     """The plate frame shown at each movie frame, first to last with none skipped: a frame missing
     from the plate holds the one before it, so the movie's timing matches the plate's. (Without a
     plate, every number is its own frame: one with no mask is simply empty.)"""
@@ -207,11 +209,9 @@ def movie_frames(frames: list[int], media) -> list[int]:
     return out
 
 
-def movie_fps(project, media, options: ExportOptions):
+def movie_fps(project: Any, media: Any, options: ExportOptions) -> Fraction:
     """The rate of movies, EXR headers and time codes: --fps, else the shot's (project setting,
     applied to the media when opened), else 24."""
-    from fractions import Fraction
-
     from roto_studio.core.framerate import parse_fps
 
     if options.fps:
@@ -222,7 +222,8 @@ def movie_fps(project, media, options: ExportOptions):
     return parse_fps(str(saved)) if saved else Fraction(24)
 
 
-def _export_prores(project, media, plan: Plan, options: ExportOptions, progress, cancel,
+def _export_prores(project: Any, media: Any, plan: Plan, options: ExportOptions,
+                   progress: Callable[[int, int], None] | None, cancel: Callable[[], bool] | None,
                    colour_out: ColourOut | None = None) -> list[Path]:
     fps = movie_fps(project, media, options)
     shown = movie_frames(plan.frames, media)
@@ -237,7 +238,7 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
     matrix = tags[2] if tags else 1
     timecode = str(timecode_at(plan.frames[0], fps))
 
-    def prepare(gi_frame):
+    def prepare(gi_frame: tuple[int, int]) -> np.ndarray:
         gi, frame = gi_frame
         g = plan.groups[gi]
         alphas = [src.alpha(o, frame) for o in g.objects]
@@ -251,7 +252,7 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
             rgb = np.repeat(alpha_to_uint16(union)[:, :, None], 3, axis=2)
         return yuva_planes(rgb, union, matrix)  # here, in the pool: numpy releases the GIL
 
-    def tick():
+    def tick() -> None:
         nonlocal done
         done += 1
         if progress:
@@ -262,9 +263,9 @@ def _export_prores(project, media, plan: Plan, options: ExportOptions, progress,
             if cancel is not None and cancel():
                 break
 
-            def frames_in_order(gi=gi):
+            def frames_in_order(gi: int = gi) -> Iterator[np.ndarray]:
                 # Read ahead a few frames in the pool while the encoder works.
-                queue = []
+                queue: list[Future[np.ndarray]] = []
                 items = iter([(gi, f) for f in shown])
                 for item in items:
                     queue.append(pool.submit(prepare, item))
