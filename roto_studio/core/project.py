@@ -8,7 +8,7 @@ Loading a damaged or newer file raises ProjectError and changes nothing on disk.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import json
 import math
@@ -21,6 +21,13 @@ from roto_studio.core.atomic import write_text
 from roto_studio.core.errors import ProjectError
 from roto_studio.core.masks import MaskStore
 from roto_studio.core.prompt import Prompt
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+    import numpy as np
+
+    from roto_studio.core.media import Media
 
 FORMAT = "roto-studio-project"
 VERSION = 1
@@ -96,7 +103,7 @@ class Project:
         p = Path(self.media_path)
         return p if p.is_absolute() else (self.folder / p)
 
-    def open_media(self, **kwargs):
+    def open_media(self, **kwargs: Any) -> Media:
         from roto_studio.core.media import open_media
 
         if not self.media_path:
@@ -124,7 +131,7 @@ class Project:
             self.settings.setdefault("ocio_config", config.name)  # reopens identically after an OCIO upgrade
         return media
 
-    def set_fps(self, fps) -> None:
+    def set_fps(self, fps: Fraction | float | str | None) -> None:
         """Save the shot's frame rate (text like '24000/1001' or a Fraction); None: the files' own."""
         if fps is None or fps == "":
             self.settings.pop("fps", None)
@@ -134,7 +141,7 @@ class Project:
         self.settings["fps"] = fps_text(parse_fps(str(fps)))
 
     # -- objects
-    def add_object(self, name: str | None = None, color=None) -> ObjectInfo:
+    def add_object(self, name: str | None = None, color: Sequence[int] | None = None) -> ObjectInfo:
         n = 1
         ids = {o.id for o in self.objects}
         while f"obj{n}" in ids:
@@ -218,7 +225,7 @@ class Project:
         return any(s <= frame <= e for s, e in self.locked.get(obj_id, []))
 
     # -- alpha for display and export
-    def final_alpha(self, obj_id: str, frame: int):
+    def final_alpha(self, obj_id: str, frame: int) -> np.ndarray | None:
         """The stored mask with the object's edge settings applied (None when no mask)."""
         obj = self.object(obj_id)
         if obj.refine:
@@ -334,7 +341,8 @@ def _read_json(file: Path, source: str) -> dict[str, Any]:
     if not raw.strip():
         raise ProjectError(f"{source} is empty (an interrupted save?); restore a backup or the autosave.")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data: dict[str, Any] = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return data
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError):
         raise ProjectError(f"{source} is damaged (not valid JSON); restore a backup or the autosave.") from None
 
@@ -359,31 +367,31 @@ def autosave_is_newer(path: str | os.PathLike[str]) -> bool:
     return not main.exists() or auto.stat().st_mtime_ns >= main.stat().st_mtime_ns
 
 
-def _check_id(v) -> str:
+def _check_id(v: object) -> str:
     if not isinstance(v, str) or not v or "/" in v or "\\" in v or v in (".", "..") or len(v) > 200:
         raise ValueError(f"bad object id {v!r:.40}")
     return v
 
 
-def _str(v) -> str:
+def _str(v: object) -> str:
     if not isinstance(v, str):
         raise ValueError("expected text")
     return v
 
 
-def _bool(v) -> bool:
+def _bool(v: object) -> bool:
     if not isinstance(v, bool):
         raise ValueError("expected true/false")
     return v
 
 
-def _num(v) -> float:
+def _num(v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ValueError("expected a number")
     return float(v)
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not allowed")
 
 
