@@ -21,7 +21,7 @@ from roto_studio.core.export.edges import estimate_foreground
 from roto_studio.core.export.metadata import exr_attributes, timecode_at
 from roto_studio.core.export.options import ExportOptions, cutout_mode
 from roto_studio.core.export.pixels import (
-    alpha_to_uint16, alpha_to_uint8, cutout, encode_png, exr_channels, plate_to_uint16, plate_to_uint8,
+    alpha_to_uint16, alpha_to_uint8, cutout, exr_channels, plate_to_uint16, plate_to_uint8,
 )
 from roto_studio.core.export.plan import Plan, Source, make_plan, open_plate
 from roto_studio.core.export import writers
@@ -79,7 +79,7 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
             else:
                 image = cutout(plate_to_uint16(rgb), union, rgba) if rgb is not None \
                     else alpha_to_uint16(union)
-            writers.write_bytes_atomic(path, provenance.png_with_record(encode_png(image), record, frame, frame))
+            writers.write_bytes_atomic(path, provenance.png_with_record(writers.encode_png(image), record, frame, frame))
         written.append(path)
     return written
 

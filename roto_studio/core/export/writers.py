@@ -14,7 +14,8 @@ import numpy as np
 
 from roto_studio.core.atomic import atomic_path as _atomic_path
 from roto_studio.core.errors import ExportError, RotoError
-from roto_studio.core.export.pixels import encode_png
+# re-exported (`as`): run writes PNGs through writers.encode_png, which tests patch
+from roto_studio.core.export.pixels import encode_png as encode_png
 from roto_studio.core.exr import write_exr
 
 def atomic_path(final: Path, suffix: str = "") -> ContextManager[Path]:
