@@ -28,3 +28,48 @@ def test_mypy_reports_a_planted_type_error(tmp_path):
                    "def frames() -> list[int]:\n    return Prompt().clicks\n")
     out = _mypy(str(bad))
     assert out.returncode == 1 and "planted.py:5: error" in out.stdout, out.stdout
+
+
+# -- core is strict (issue #23): the pyproject override turns on, for roto_studio.core, every
+# per-module flag of `mypy --strict`; so plain mypy and `mypy --strict` agree on core.
+
+def test_mypy_strict_finds_nothing_in_core():
+    out = _mypy("--strict", "roto_studio/core")
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert "no issues found" in out.stdout
+
+
+_PLANTED_CORE = '''"""A core-style module with what only strict mode reports."""
+
+from __future__ import annotations
+
+import json
+
+
+def scale(values, factor):
+    return [v * factor for v in values]
+
+
+def total(values: list) -> int:
+    return sum(values)
+
+
+def load(text: str) -> dict[str, int]:
+    return json.loads(text)
+'''
+
+
+def test_mypy_is_strict_on_a_planted_core_module(tmp_path):
+    # laid out as roto_studio/core/planted_strict.py so mypy names it roto_studio.core.planted_strict
+    # and the core override applies (it imports nothing of ours, so the copy needs no other file)
+    core = tmp_path / "roto_studio" / "core"
+    core.mkdir(parents=True)
+    (tmp_path / "roto_studio" / "__init__.py").write_text("")
+    (core / "__init__.py").write_text("")
+    (core / "planted_strict.py").write_text(_PLANTED_CORE)
+    out = _mypy(str(Path("roto_studio", "core", "planted_strict.py")), cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    found = {(ln.split(":")[1], ln.rsplit("[", 1)[-1].rstrip("]")) for ln in out.stdout.splitlines()
+             if "planted_strict.py:" in ln and ": error:" in ln}
+    # an unannotated def, a bare generic, a return of Any
+    assert {("8", "no-untyped-def"), ("12", "type-arg"), ("17", "no-any-return")} <= found, out.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import os
 import tempfile
 from contextlib import contextmanager
@@ -9,7 +11,7 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str | None = None, fsync: bool = True):
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None, fsync: bool = True) -> Iterator[Path]:
     """Yield a temp path next to `target`; on success it replaces `target`, on error it is removed.
 
     `suffix` keeps the extension writers look at (cv2 picks the codec from it). The rename alone
@@ -37,17 +39,17 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None, fsync: boo
         raise
 
 
-def write_bytes(target: str | os.PathLike, data: bytes) -> None:
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
 
 
-def write_text(target: str | os.PathLike, text: str) -> None:
+def write_text(target: str | os.PathLike[str], text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def _fsync_file(path) -> None:
+def _fsync_file(path: str | os.PathLike[str]) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -60,7 +62,7 @@ def _fsync_file(path) -> None:
         os.close(fd)
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> int:
+def remove_stale_temps(folder: str | os.PathLike[str]) -> int:
     """Delete temp files left by a killed writer; returns how many."""
     n = 0
     for p in Path(folder).glob(".*.tmp*"):

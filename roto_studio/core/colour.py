@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class ColourError(RotoError):
     """A colour space, display or view that the config does not have, or a config that won't load."""
 
 
-def _ocio():
+def _ocio() -> Any:
     import PyOpenColorIO
 
     return PyOpenColorIO
@@ -76,21 +76,21 @@ class Config:
         if space is None:
             raise ColourError(f"colour space {name!r} is not in the OCIO config {self.name}; "
                               f"see `roto-studio info --colorspaces` for the names it has.")
-        return space.getName()
+        return str(space.getName())
 
     def space_for(self, interop_id: str) -> str | None:
         """The config's colour space for a Colour Interop Forum id, by id, then name, then role."""
         for space in self.ocio.getColorSpaces():
             if getattr(space, "getInteropID", lambda: "")() == interop_id:
-                return space.getName()
+                return str(space.getName())
         names, roles = _FALLBACKS.get(interop_id, ([], []))
         for name in names:
             if self.ocio.getColorSpace(name) is not None:
-                return self.ocio.getColorSpace(name).getName()
+                return str(self.ocio.getColorSpace(name).getName())
         for role in roles:
             space = self.ocio.getColorSpace(role)
             if space is not None:
-                return space.getName()
+                return str(space.getName())
         return None
 
     def interop_id(self, name: str) -> str:
@@ -150,7 +150,7 @@ class Guess:
     reason: str
 
 
-def guess_colorspace(config: Config, facts: dict) -> Guess:
+def guess_colorspace(config: Config, facts: dict[str, Any]) -> Guess:
     """The input colour space for a shot from what its file says.
 
     facts: kind ("exr", "png", "tiff", "jpeg", "video", ...), float (bool), and where known
@@ -183,7 +183,7 @@ def guess_colorspace(config: Config, facts: dict) -> Guess:
     return Guess(config.space_for(SRGB), f"{depth}{label}: sRGB")
 
 
-def _guess_video(config: Config, facts: dict) -> Guess:
+def _guess_video(config: Config, facts: dict[str, Any]) -> Guess:
     primaries = int(facts.get("video_primaries") or 2)
     transfer = int(facts.get("video_transfer") or 2)
     tags = ", ".join(f"{what} {table.get(value, value)}" for what, table, value in
@@ -206,7 +206,7 @@ def _guess_video(config: Config, facts: dict) -> Guess:
 class Processor:
     """One OCIO transform on float RGB, thread-safe, with a fast path when it changes nothing."""
 
-    def __init__(self, processor):
+    def __init__(self, processor: Any) -> None:
         self._cpu = processor.getDefaultCPUProcessor()
         self.identity = bool(processor.isNoOp()) or _near_identity(self._cpu)
 
@@ -219,7 +219,7 @@ class Processor:
         return out
 
 
-def _near_identity(cpu) -> bool:
+def _near_identity(cpu: Any) -> bool:
     grid = np.linspace(0.0, 1.0, 9, dtype=np.float32)
     cube = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(-1, 3).copy()
     out = cube.copy()
@@ -227,10 +227,10 @@ def _near_identity(cpu) -> bool:
     return float(np.abs(out - cube).max()) < 0.1 / 255
 
 
-_processors: dict[tuple, Processor] = {}
+_processors: dict[tuple[str, ...], Processor] = {}
 
 
-def _processor(config: Config, key: tuple, make) -> Processor:
+def _processor(config: Config, key: tuple[str, ...], make: Callable[[], Any]) -> Processor:
     full = (config.name,) + key
     with _lock:
         found = _processors.get(full)
@@ -279,7 +279,7 @@ class DisplayView:
     def identity(self) -> bool:
         return self.processor.identity
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, str, str, str]:
         return (self.config.name, self.space, self.display, self.view)
 
     def to_float(self, image: np.ndarray) -> np.ndarray:
@@ -313,18 +313,21 @@ def normalised(image: np.ndarray) -> np.ndarray:
     """RGB as float32 with integer codes scaled to 0..1 (float data as it is)."""
     rgb = image[..., :3]
     if rgb.dtype == np.uint8:
-        return rgb.astype(np.float32) * np.float32(1 / 255)
+        result: np.ndarray = rgb.astype(np.float32) * np.float32(1 / 255)
+        return result
     if rgb.dtype == np.uint16:
-        return rgb.astype(np.float32) * np.float32(1 / 65535)
+        result = rgb.astype(np.float32) * np.float32(1 / 65535)
+        return result
     out = rgb.astype(np.float32)
     return np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0, copy=False)
 
 
 def quantise8(rgb01: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(rgb01, 0.0, 1.0) * 255.0).astype(np.uint8)
+    result: np.ndarray = np.rint(np.clip(rgb01, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return result
 
 
-def exr_attributes(config: Config, space: str) -> dict:
+def exr_attributes(config: Config, space: str) -> dict[str, Any]:
     """Header attributes naming a plate's colour space: `colorInteropID`, and `chromaticities` when
     the space is one of the linear ones OpenEXR knows primaries for."""
     import OpenEXR

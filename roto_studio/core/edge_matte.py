@@ -12,6 +12,8 @@ evidence, so a matte can only improve on its mask. The matter is any object with
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import cv2
 import numpy as np
 
@@ -55,8 +57,14 @@ def colour_alpha(image: np.ndarray, fg: np.ndarray, band: int) -> tuple[np.ndarr
     return est.astype(np.float32), contrast.astype(np.float32)
 
 
-def adaptive_trimap(image: np.ndarray, mask, soft=None, band: int | None = None,
-                    max_scale: float = 4.0, evidence=None) -> np.ndarray:
+class Matter(Protocol):
+    """What matte_from_mask asks of a matter: a soft alpha from an image and its trimap."""
+
+    def refine(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray: ...
+
+
+def adaptive_trimap(image: np.ndarray, mask: np.ndarray, soft: np.ndarray | None = None, band: int | None = None,
+                    max_scale: float = 4.0, evidence: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Trimap (0/128/255) from a mask whose unknown band adapts to the edge; see the module doc."""
     a = to_alpha(mask)
     fg = a >= 0.5
@@ -96,10 +104,11 @@ def _drop_specks(region: np.ndarray, min_area: int) -> np.ndarray:
         return region
     keep = stats[:, cv2.CC_STAT_AREA] >= min_area
     keep[0] = False
-    return keep[labels]
+    result: np.ndarray = keep[labels]
+    return result
 
 
-def guard(matte: np.ndarray, mask, evidence, radius: int = 2, slack: float = 0.1,
+def guard(matte: np.ndarray, mask: np.ndarray, evidence: tuple[np.ndarray, np.ndarray], radius: int = 2, slack: float = 0.1,
           min_contrast: float = 1.0) -> np.ndarray:
     """Keep the mask where the matte is not more plausible: where the colours tell the two sides
     apart and, over a small neighbourhood, the matte strays from the colour-line estimate by more
@@ -111,10 +120,12 @@ def guard(matte: np.ndarray, mask, evidence, radius: int = 2, slack: float = 0.1
     err_mask = cv2.blur(np.abs(m - est), (k, k))
     revert = (err_matte > err_mask + slack) & (contrast > min_contrast)
     keep = 1.0 - cv2.blur(revert.astype(np.float32), (k, k))
-    return (keep * matte + (1.0 - keep) * m).astype(np.float32)
+    result: np.ndarray = (keep * matte + (1.0 - keep) * m).astype(np.float32)
+    return result
 
 
-def matte_from_mask(image: np.ndarray, mask, matter, soft=None, band: int | None = None,
+def matte_from_mask(image: np.ndarray, mask: np.ndarray, matter: Matter,
+                    soft: np.ndarray | None = None, band: int | None = None,
                     use_guard: bool = True) -> np.ndarray:
     """Soft alpha (HxW float32) for `mask` on `image`: adaptive trimap, `matter`, guard."""
     image = np.ascontiguousarray(image[..., :3])

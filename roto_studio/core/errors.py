@@ -1,5 +1,7 @@
 """Errors meant for the user: one plain line saying what is wrong and what to do."""
 
+from typing import Any
+
 
 class RotoError(Exception):
     """Base of every error we expect and explain. str(err) is shown as is."""
@@ -25,4 +27,4 @@ class Cancelled(RotoError):
     """A long job was cancelled by the user; finished work is kept (`written`: the files, when
     the job writes files)."""
 
-    written: list  # set by the job that raises it
+    written: list[Any]  # set by the job that raises it

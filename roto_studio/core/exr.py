@@ -15,6 +15,10 @@ name `chromaticities` -> 8 floats. Both writers give the same bytes for each.
 
 from __future__ import annotations
 
+from typing import Any
+
+import os
+
 import struct
 import threading
 import zlib
@@ -36,7 +40,7 @@ ZIP_LEVEL = 1  # zlib level. Measured on 1080p soft mattes against OpenEXR's own
 # strategy: +9% size, 1.7x faster (run-length would make float files 1.6x bigger).
 
 
-def _compression(name: str):
+def _compression(name: str) -> Any:
     import OpenEXR
 
     table = {
@@ -52,14 +56,14 @@ def _compression(name: str):
         raise ExportError(f"unknown EXR compression '{name}'; use one of: {', '.join(COMPRESSIONS)}.") from None
 
 
-def pixel_dtype(precision: str):
+def pixel_dtype(precision: str) -> type[np.floating[Any]]:
     """numpy dtype of an EXR precision name."""
     if precision not in PRECISIONS:
         raise ExportError(f"unknown EXR precision '{precision}'; use half or float.")
     return np.float16 if precision == "half" else np.float32
 
 
-def _convert(data: np.ndarray, dtype) -> np.ndarray:
+def _convert(data: np.ndarray, dtype: type[np.floating[Any]]) -> np.ndarray:
     if data.dtype == dtype:
         return np.ascontiguousarray(data)
     if dtype == np.float16 and data.dtype == np.float32 and data.size > 4:
@@ -69,13 +73,13 @@ def _convert(data: np.ndarray, dtype) -> np.ndarray:
         # OpenCV 5 reads an array of up to 4 values as a scalar (a 1x1 image comes back 4x1):
         # keep its result only when it has the input's shape.
         if out.shape == data.shape:
-            return out
+            return np.asarray(out)
     return np.ascontiguousarray(data, dtype=dtype)
 
 
-def write_exr(path, channels: dict, precision: str = "half", compression: str = "zip",
-              threads: int = 1, attributes: dict | None = None,
-              channel_precision: dict | None = None) -> None:
+def write_exr(path: str | os.PathLike[str], channels: dict[str, Any], precision: str = "half", compression: str = "zip",
+              threads: int = 1, attributes: dict[str, Any] | None = None,
+              channel_precision: dict[str, Any] | None = None) -> None:
     """Write `channels` ({name: HxW float array}) to `path`, in `precision` (half | float), except
     the channels named in `channel_precision` ({name: half | float}).
 
@@ -162,7 +166,7 @@ class TimeCode:
                 | bcd(self.minutes) << 16 | bcd(self.hours) << 24)
 
 
-def _typed(name: str, value) -> tuple[str, bytes]:
+def _typed(name: str, value: Any) -> tuple[str, bytes]:
     """(EXR type name, value bytes) of one header attribute."""
     if name == "chromaticities":
         return "chromaticities", struct.pack("<8f", *(float(v) for v in value))
@@ -181,11 +185,11 @@ def _typed(name: str, value) -> tuple[str, bytes]:
     raise ExportError(f"cannot write the EXR header attribute {name} ({type(value).__name__}).")
 
 
-def _extra(name: str, value) -> bytes:
+def _extra(name: str, value: Any) -> bytes:
     return _attribute(name, *_typed(name, value))
 
 
-def _openexr_value(name: str, value):
+def _openexr_value(name: str, value: Any) -> Any:
     """An attribute value as the OpenEXR Python API takes it (types checked as _typed does)."""
     _typed(name, value)
     if name == "chromaticities":
@@ -200,7 +204,7 @@ def _openexr_value(name: str, value):
     return value  # str, int, float; Fraction is written as a rational
 
 
-def _header(names: list[bytes], dtypes: list, w: int, h: int, code: int, attributes: dict | None = None) -> bytes:
+def _header(names: list[bytes], dtypes: list[type[np.floating[Any]]], w: int, h: int, code: int, attributes: dict[str, Any] | None = None) -> bytes:
     """The header OpenEXR 3.x writes for a single-part scanline image, byte for byte (attributes
     sorted by name, as OpenEXR keeps them)."""
     chlist = b"".join(n + b"\0" + struct.pack("<iB3xii", _PIXEL_CODE[d], 0, 1, 1)
@@ -279,7 +283,7 @@ def _zip_chunks(scan: np.ndarray, lines: int, strategy: int) -> list[bytes]:
     return out
 
 
-def encode_zip_exr(pixels: dict, lines: int = 16, attributes: dict | None = None) -> bytes:
+def encode_zip_exr(pixels: dict[str, Any], lines: int = 16, attributes: dict[str, Any] | None = None) -> bytes:
     """A whole ZIP (16 lines a chunk) or ZIPS (1 line) scanline EXR file from
     {channel name: HxW float16/float32 array}, all the same size."""
     if lines not in _COMPRESSION_CODE:
@@ -310,7 +314,7 @@ def encode_zip_exr(pixels: dict, lines: int = 16, attributes: dict | None = None
     return b"".join([head, struct.pack(f"<{len(offsets)}Q", *offsets), *chunks])
 
 
-def read_exr(path) -> tuple[dict, dict]:
+def read_exr(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read an EXR: (header dict, {channel name: HxW array}) with each channel separate."""
     import OpenEXR
 

@@ -16,7 +16,7 @@ MAX_FPS = 1000
 _NTSC = [Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120)]  # written as 23.976, 29.97 ...
 
 
-def parse_fps(text) -> Fraction:
+def parse_fps(text: object) -> Fraction:
     """'24' | '23.976' | '24000/1001' | a number -> Fraction. MediaError (one line) when not a rate."""
     raw = str(text).strip()
     try:

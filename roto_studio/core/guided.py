@@ -19,4 +19,5 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     var = mean(guide * guide) - mean_i * mean_i
     a = cov / (var + eps)
     b = mean_p - a * mean_i
-    return mean(a) * guide + mean(b)
+    result: np.ndarray = mean(a) * guide + mean(b)
+    return result

@@ -46,7 +46,8 @@ def _lab_cells(image: np.ndarray) -> np.ndarray:
         rgb = np.clip(np.nan_to_num(rgb.astype(np.float32)) * scale, 0, 255).astype(np.uint8)
     lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB)
     q = (lab.astype(np.int32) * BINS) >> 8
-    return (q[..., 0] * BINS + q[..., 1]) * BINS + q[..., 2]
+    result: np.ndarray = (q[..., 0] * BINS + q[..., 1]) * BINS + q[..., 2]
+    return result
 
 
 def _histogram(cells: np.ndarray) -> np.ndarray:
@@ -79,7 +80,8 @@ class KeyModel:
     def background_like(self, cells: np.ndarray, where: np.ndarray) -> np.ndarray:
         """Per pixel of `where`: the background model explains its colour twice as well."""
         c = cells[where]
-        return self.bg[c] > 2.0 * self.fg[c] + 1e-6
+        result: np.ndarray = self.bg[c] > 2.0 * self.fg[c] + 1e-6
+        return result
 
     def carried_to(self, inside: np.ndarray, step: int = 4) -> np.ndarray:
         """The key outline shifted to where it best overlays `inside` (searched at 1/step scale,

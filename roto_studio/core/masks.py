@@ -41,7 +41,7 @@ def to_alpha(mask: np.ndarray) -> np.ndarray:
 
 
 class MaskStore:
-    def __init__(self, folder: str | os.PathLike, cache_bytes: int = 256 * 2**20):
+    def __init__(self, folder: str | os.PathLike[str], cache_bytes: int = 256 * 2**20):
         self.folder = Path(folder)
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple[str, int], np.ndarray | None] = OrderedDict()
@@ -61,7 +61,7 @@ class MaskStore:
         return self.object_folder(obj_id) / f"{int(frame)}.png"
 
     # -- cache
-    def _remember(self, key, alpha):
+    def _remember(self, key: tuple[str, int], alpha: np.ndarray | None) -> None:
         old = self._cache.pop(key, None)
         if old is not None:
             self._cached -= old.nbytes

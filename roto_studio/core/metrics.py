@@ -12,7 +12,7 @@ Soft inputs (float alpha) are binarised at > 0.5; bool / integer inputs at != 0.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,7 +28,8 @@ def as_binary(mask: np.ndarray) -> np.ndarray:
         return mask
     if np.issubdtype(mask.dtype, np.floating):
         return mask > 0.5
-    return mask != 0
+    result: np.ndarray = mask != 0
+    return result
 
 
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -63,7 +64,8 @@ def boundary_tolerance(shape: Sequence[int], threshold: float = BOUNDARY_THRESHO
 
 def _disk(radius: int) -> np.ndarray:
     y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
-    return (x * x + y * y <= radius * radius).astype(np.uint8)
+    result: np.ndarray = (x * x + y * y <= radius * radius).astype(np.uint8)
+    return result
 
 
 def _dilate(b: np.ndarray, radius: int) -> np.ndarray:
@@ -93,7 +95,7 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, threshold: float = BOUNDARY_THR
     return float(2 * precision * recall / (precision + recall))
 
 
-def davis_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> dict:
+def davis_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> dict[str, Any]:
     """Per-sequence DAVIS scores over frames 1..N-2: {'J', 'F', 'JF', 'J_frames', 'F_frames'}."""
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} predictions for {len(gts)} ground-truth frames")

@@ -8,6 +8,8 @@ Loading a damaged or newer file raises ProjectError and changes nothing on disk.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+
 import json
 import math
 import os
@@ -20,6 +22,13 @@ from roto_studio.core.atomic import write_text
 from roto_studio.core.errors import ProjectError
 from roto_studio.core.masks import MaskStore
 from roto_studio.core.prompt import Prompt
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+    import numpy as np
+
+    from roto_studio.core.media import Media
 
 FORMAT = "roto-studio-project"
 VERSION = 1
@@ -41,14 +50,14 @@ class ObjectInfo:
     color: tuple[int, int, int] = (255, 80, 80)
     visible: bool = True
     locked: bool = False
-    refine: dict = field(default_factory=dict)
+    refine: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "color": list(self.color),
                 "visible": self.visible, "locked": self.locked, "refine": dict(self.refine)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ObjectInfo":
+    def from_dict(cls, d: dict[str, Any]) -> "ObjectInfo":
         color = tuple(int(c) for c in d.get("color", (255, 80, 80)))
         if len(color) != 3 or not all(0 <= c <= 255 for c in color):
             raise ValueError("bad colour")
@@ -61,13 +70,13 @@ class ObjectInfo:
 
 
 class Project:
-    def __init__(self, folder: str | os.PathLike, media_path: str = ""):
+    def __init__(self, folder: str | os.PathLike[str], media_path: str = ""):
         self.folder = Path(folder)
         self.media_path = str(media_path)
         self.objects: list[ObjectInfo] = []
         self.prompts: dict[str, dict[int, Prompt]] = {}
         self.locked: dict[str, list[tuple[int, int]]] = {}
-        self.settings: dict = {}
+        self.settings: dict[str, Any] = {}
         self._masks: MaskStore | None = None
 
     # -- files
@@ -95,7 +104,7 @@ class Project:
         p = Path(self.media_path)
         return p if p.is_absolute() else (self.folder / p)
 
-    def open_media(self, **kwargs):
+    def open_media(self, **kwargs: Any) -> Media:
         from roto_studio.core.media import open_media
 
         if not self.media_path:
@@ -123,7 +132,7 @@ class Project:
             self.settings.setdefault("ocio_config", config.name)  # reopens identically after an OCIO upgrade
         return media
 
-    def set_fps(self, fps) -> None:
+    def set_fps(self, fps: Fraction | float | str | None) -> None:
         """Save the shot's frame rate (text like '24000/1001' or a Fraction); None: the files' own."""
         if fps is None or fps == "":
             self.settings.pop("fps", None)
@@ -133,7 +142,7 @@ class Project:
         self.settings["fps"] = fps_text(parse_fps(str(fps)))
 
     # -- objects
-    def add_object(self, name: str | None = None, color=None) -> ObjectInfo:
+    def add_object(self, name: str | None = None, color: Sequence[int] | None = None) -> ObjectInfo:
         n = 1
         ids = {o.id for o in self.objects}
         while f"obj{n}" in ids:
@@ -225,7 +234,7 @@ class Project:
                       self.media_ref() if self.media_path else None,
                       str(self.settings["fps"]) if self.settings.get("fps") else None)
 
-    def final_alpha(self, obj_id: str, frame: int):
+    def final_alpha(self, obj_id: str, frame: int) -> np.ndarray | None:
         """The stored mask with the object's edge settings applied (None when no mask)."""
         obj = self.object(obj_id)
         if obj.refine:
@@ -235,7 +244,7 @@ class Project:
         return self.masks.get(obj_id, frame)
 
     # -- serialisation
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -249,7 +258,7 @@ class Project:
         }
 
     @classmethod
-    def from_dict(cls, folder: str | os.PathLike, d: dict, source: str = "project file") -> "Project":
+    def from_dict(cls, folder: str | os.PathLike[str], d: dict[str, Any], source: str = "project file") -> "Project":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ProjectError(f"{source} is not a Roto Studio project; choose a .roto folder or its project.json.")
         version = d.get("version")
@@ -281,7 +290,7 @@ class Project:
             raise ProjectError(f"{source} is damaged ({_short(exc)}); restore a backup or the autosave.") from None
         return p
 
-    def save(self, folder: str | os.PathLike | None = None) -> Path:
+    def save(self, folder: str | os.PathLike[str] | None = None) -> Path:
         """Write project.json atomically (Save, or Save As to a new folder), drop the autosave."""
         if folder is not None:
             folder = Path(folder)
@@ -312,7 +321,7 @@ class Project:
             shutil.copytree(src, folder / MASKS_DIR, dirs_exist_ok=True)
 
 
-def create_project(folder: str | os.PathLike, media_path: str | os.PathLike) -> Project:
+def create_project(folder: str | os.PathLike[str], media_path: str | os.PathLike[str]) -> Project:
     """A new project in `folder` (created) for the media; the media path is kept as chosen."""
     folder = Path(folder)
     if (folder / PROJECT_FILE).exists():
@@ -322,14 +331,14 @@ def create_project(folder: str | os.PathLike, media_path: str | os.PathLike) -> 
     return p
 
 
-def project_folder(path: str | os.PathLike) -> Path:
+def project_folder(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.name in (PROJECT_FILE, AUTOSAVE_FILE):
         return path.parent
     return path
 
 
-def _read_json(file: Path, source: str) -> dict:
+def _read_json(file: Path, source: str) -> dict[str, Any]:
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
@@ -341,12 +350,13 @@ def _read_json(file: Path, source: str) -> dict:
     if not raw.strip():
         raise ProjectError(f"{source} is empty (an interrupted save?); restore a backup or the autosave.")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data: dict[str, Any] = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return data
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError):
         raise ProjectError(f"{source} is damaged (not valid JSON); restore a backup or the autosave.") from None
 
 
-def load_project(path: str | os.PathLike, use_autosave: bool = False) -> Project:
+def load_project(path: str | os.PathLike[str], use_autosave: bool = False) -> Project:
     folder = project_folder(path)
     file = folder / (AUTOSAVE_FILE if use_autosave else PROJECT_FILE)
     source = f"the project file {file}"
@@ -357,7 +367,7 @@ def load_project(path: str | os.PathLike, use_autosave: bool = False) -> Project
     return p
 
 
-def autosave_is_newer(path: str | os.PathLike) -> bool:
+def autosave_is_newer(path: str | os.PathLike[str]) -> bool:
     """True when an autosave exists that is newer than the saved project (e.g. after a crash)."""
     folder = project_folder(path)
     auto, main = folder / AUTOSAVE_FILE, folder / PROJECT_FILE
@@ -366,31 +376,31 @@ def autosave_is_newer(path: str | os.PathLike) -> bool:
     return not main.exists() or auto.stat().st_mtime_ns >= main.stat().st_mtime_ns
 
 
-def _check_id(v) -> str:
+def _check_id(v: object) -> str:
     if not isinstance(v, str) or not v or "/" in v or "\\" in v or v in (".", "..") or len(v) > 200:
         raise ValueError(f"bad object id {v!r:.40}")
     return v
 
 
-def _str(v) -> str:
+def _str(v: object) -> str:
     if not isinstance(v, str):
         raise ValueError("expected text")
     return v
 
 
-def _bool(v) -> bool:
+def _bool(v: object) -> bool:
     if not isinstance(v, bool):
         raise ValueError("expected true/false")
     return v
 
 
-def _num(v) -> float:
+def _num(v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ValueError("expected a number")
     return float(v)
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not allowed")
 
 

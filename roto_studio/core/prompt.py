@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 
-def _num(v) -> float:
+def _num(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ValueError("expected a number")
     return float(v)
 
 
-def _flag(v) -> bool:
+def _flag(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError("expected true/false")
     return v
 
 
-def _box(box) -> tuple[float, float, float, float] | None:
+def _box(box: Any) -> tuple[float, float, float, float] | None:
     if box is None:
         return None
     x1, y1, x2, y2 = (float(v) for v in box)
@@ -58,7 +58,7 @@ class Prompt:
         return [(float(x), float(y), int(lab)) for (x, y), lab in zip(self.points, labels)]
 
     @classmethod
-    def from_clicks(cls, clicks=(), box=None, has_mask: bool = False) -> "Prompt":
+    def from_clicks(cls, clicks: Iterable[Sequence[Any]] = (), box: Any = None, has_mask: bool = False) -> "Prompt":
         clicks = list(clicks)
         return cls(points=[(float(x), float(y)) for x, y, _ in clicks], labels=[1 if int(c[2]) else 0 for c in clicks],
                    box=_box(box), has_mask=has_mask)
@@ -67,7 +67,7 @@ class Prompt:
         """This prompt and one more click."""
         return Prompt.from_clicks(self.clicks + [(x, y, label)], self.box, self.has_mask)
 
-    def with_box(self, box) -> "Prompt":
+    def with_box(self, box: Any) -> "Prompt":
         """A new box starts the prompt afresh (the clicks go)."""
         return Prompt.from_clicks([], box, self.has_mask)
 
@@ -83,13 +83,13 @@ class Prompt:
         """The clicks and box to ask a model with (a stored mask flag asks nothing)."""
         return replace(Prompt.from_clicks(self.clicks, self.box), text=self.text)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"points": [list(c) for c in self.clicks],
                 "box": list(self.box) if self.box is not None else None,
                 "has_mask": bool(self.has_mask)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Prompt":
+    def from_dict(cls, d: dict[str, Any]) -> "Prompt":
         clicks = []
         for p in d.get("points") or []:
             x, y, label = p

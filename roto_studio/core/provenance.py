@@ -11,6 +11,9 @@ on a farm gives the same bytes.
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
+import os
 import copy
 import hashlib
 import json
@@ -34,7 +37,8 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def build(alphas: Alphas, media, objects, export_format: str, extra: dict | None = None) -> dict:
+def build(alphas: Alphas, media: Any, objects: Iterable[Any], export_format: str,
+          extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The record shared by every file of one export (each file adds its own `frames`)."""
     from roto_studio import __version__
 
@@ -61,24 +65,24 @@ def build(alphas: Alphas, media, objects, export_format: str, extra: dict | None
     return record
 
 
-def with_objects(record: dict | None, objects) -> dict | None:
+def with_objects(record: dict[str, Any] | None, objects: Iterable[Any]) -> dict[str, Any] | None:
     """The record for a file holding only `objects` (one object's file of a per-object export)."""
     if not record:
         return record
     return {**record, "objects": [{"id": o.id, "name": o.name} for o in objects]}
 
 
-def for_file(record: dict, first: int, last: int) -> dict:
+def for_file(record: dict[str, Any], first: int, last: int) -> dict[str, Any]:
     out = dict(record)
     out["frames"] = [int(first), int(last)]
     return out
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def exr_attributes(record: dict | None, first: int, last: int) -> dict[str, str]:
+def exr_attributes(record: dict[str, Any] | None, first: int, last: int) -> dict[str, str]:
     """Header attributes for an EXR holding plate frames first..last."""
     if not record:
         return {}
@@ -95,7 +99,7 @@ def exr_attributes(record: dict | None, first: int, last: int) -> dict[str, str]
     }
 
 
-def with_exr(attributes: dict | None, record: dict | None, first: int, last: int) -> dict | None:
+def with_exr(attributes: dict[str, Any] | None, record: dict[str, Any] | None, first: int, last: int) -> dict[str, Any] | None:
     """`attributes` with the provenance ones added (None stays None when there is no record)."""
     extra = exr_attributes(record, first, last)
     if not extra:
@@ -107,7 +111,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def png_with_record(png: bytes, record: dict | None, first: int, last: int) -> bytes:
+def png_with_record(png: bytes, record: dict[str, Any] | None, first: int, last: int) -> bytes:
     """The PNG with the record in an uncompressed iTXt chunk before IEND (unchanged without one)."""
     if not record:
         return png
@@ -120,7 +124,7 @@ def png_with_record(png: bytes, record: dict | None, first: int, last: int) -> b
     return png[:end] + chunk + png[end:]
 
 
-def _png_record(path: Path) -> dict | None:
+def _png_record(path: Path) -> dict[str, Any] | None:
     data = path.read_bytes()
     at = 8
     while at + 8 <= len(data):
@@ -132,19 +136,20 @@ def _png_record(path: Path) -> dict | None:
             rest = rest[2:]
             rest = rest[rest.index(b"\0") + 1:]  # language tag
             rest = rest[rest.index(b"\0") + 1:]  # translated keyword
-            return json.loads(zlib.decompress(rest) if compressed else rest.decode("utf-8"))
+            record: dict[str, Any] = json.loads(zlib.decompress(rest) if compressed else rest.decode("utf-8"))
+            return record
         if kind == b"IEND":
             break
         at += 12 + length
     return None
 
 
-def sidecar_path(path) -> Path:
-    path = Path(path)
-    return path.with_name(path.name + SIDECAR_SUFFIX)
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p.with_name(p.name + SIDECAR_SUFFIX)
 
 
-def write_sidecar(path, record: dict | None, first: int, last: int) -> Path | None:
+def write_sidecar(path: str | os.PathLike[str], record: dict[str, Any] | None, first: int, last: int) -> Path | None:
     """Write the sidecar JSON of `path` (atomically); None when there is no record."""
     if not record:
         return None
@@ -157,7 +162,7 @@ def write_sidecar(path, record: dict | None, first: int, last: int) -> Path | No
     return target
 
 
-def read(path) -> dict | None:
+def read(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The provenance of an exported file (EXR header or sidecar JSON), or None when it has none."""
     path = Path(path)
     side = path if path.name.endswith(SIDECAR_SUFFIX) else sidecar_path(path)
@@ -191,7 +196,7 @@ def read(path) -> dict | None:
     return None
 
 
-def describe(record: dict) -> list[str]:
+def describe(record: dict[str, Any]) -> list[str]:
     """Plain lines for `info`."""
     plate = record.get("source_plate") or {}
     frames = record.get("frames") or []

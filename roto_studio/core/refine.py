@@ -19,12 +19,12 @@ Pure numpy / OpenCV: no Qt, no torch.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
 
-DEFAULTS: dict = {
+DEFAULTS: dict[str, Any] = {
     "grow": 0,
     "feather": 0.0,
     "smooth": 0.0,
@@ -48,7 +48,7 @@ _LIMITS = {
 }
 
 
-def normalize(settings: Mapping | None) -> dict:
+def normalize(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """Full settings dict from a partial / stored one: unknown keys dropped, values clamped."""
     out = dict(DEFAULTS)
     for key, value in (settings or {}).items():
@@ -67,13 +67,13 @@ def normalize(settings: Mapping | None) -> dict:
     return out
 
 
-def is_identity(settings: Mapping | None) -> bool:
+def is_identity(settings: Mapping[str, Any] | None) -> bool:
     """True when the settings change nothing."""
     s = normalize(settings)
     return all(s[k] == DEFAULTS[k] for k in DEFAULTS if k not in ("temporal_threshold", "shutter_angle"))
 
 
-def changed(settings: Mapping | None) -> dict:
+def changed(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """Only the settings that differ from the defaults (what is worth storing in a project)."""
     s = normalize(settings)
     return {k: v for k, v in s.items() if v != DEFAULTS[k]}
@@ -119,7 +119,8 @@ def smooth(alpha: np.ndarray, px: float) -> np.ndarray:
     blurred = cv2.GaussianBlur(alpha, (0, 0), px, borderType=cv2.BORDER_REPLICATE)
     # a blurred step has slope 1/(sqrt(2 pi) sigma) at 0.5; bring it back to about 0.5 per px
     gain = max(1.0, 1.25 * px)
-    return np.clip((blurred - 0.5) * gain + 0.5, 0.0, 1.0)
+    result: np.ndarray = np.clip((blurred - 0.5) * gain + 0.5, 0.0, 1.0)
+    return result
 
 
 def fill_holes(alpha: np.ndarray, max_area: int) -> np.ndarray:
@@ -141,7 +142,7 @@ def fill_holes(alpha: np.ndarray, max_area: int) -> np.ndarray:
     holes = fill[labels]
     # include the soft rim of each hole so no grey ring is left
     holes = cv2.dilate(holes.astype(np.uint8), _disk(1)).astype(bool) & (alpha < 1.0)
-    out = alpha.copy()
+    out: np.ndarray = alpha.copy()
     out[holes] = 1.0
     return out
 
@@ -159,12 +160,16 @@ def remove_specks(alpha: np.ndarray, min_area: int) -> np.ndarray:
     drop[0] = False
     if not drop.any():
         return alpha
-    out = alpha.copy()
+    out: np.ndarray = alpha.copy()
     out[drop[labels]] = 0.0
     return out
 
 
-def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
+# {frame offset: alpha} or a sequence of alphas (see temporal_smooth); a None alpha is skipped
+Neighbours = Mapping[int, "np.ndarray | None"] | Sequence["np.ndarray | None"] | None
+
+
+def temporal_smooth(alpha: np.ndarray, neighbours: Neighbours, threshold: float = 0.2,
                     radius: int | None = None) -> np.ndarray:
     """Blend the matte with nearby frames' mattes where they agree (still edges lose their chatter);
     where a neighbour differs on a blurred scale (real motion) it gets no weight (no smear).
@@ -179,7 +184,10 @@ def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
     sigma_t = max(1.0, radius * 1.5)  # nearly even weights over the window
     tau = max(float(threshold), 1e-3)
     # compare on a blurred scale so pixel noise (chatter) does not look like motion
-    blur = lambda a: cv2.GaussianBlur(a, (0, 0), 2.5, borderType=cv2.BORDER_REPLICATE)  # noqa: E731
+    def blur(a: np.ndarray) -> np.ndarray:
+        out: np.ndarray = cv2.GaussianBlur(a, (0, 0), 2.5, borderType=cv2.BORDER_REPLICATE)
+        return out
+
     base = blur(alpha)
     total = alpha.astype(np.float32).copy()
     weight = np.ones_like(alpha, dtype=np.float32)
@@ -193,17 +201,18 @@ def temporal_smooth(alpha: np.ndarray, neighbours, threshold: float = 0.2,
         w = w.astype(np.float32)
         total += w * other
         weight += w
-    return np.clip(total / weight, 0.0, 1.0)
+    result: np.ndarray = np.clip(total / weight, 0.0, 1.0)
+    return result
 
 
-def _neighbour_items(neighbours) -> list[tuple[int, np.ndarray]]:
+def _neighbour_items(neighbours: Neighbours) -> list[tuple[int, np.ndarray]]:
     if neighbours is None:
         return []
     pairs = list(neighbours.items()) if isinstance(neighbours, Mapping) else [(1, a) for a in neighbours]
     return [(int(o), as_alpha(a)) for o, a in pairs if a is not None and int(o) != 0]
 
 
-def apply_refine(alpha: np.ndarray, settings: Mapping | None, neighbours=None) -> np.ndarray:
+def apply_refine(alpha: np.ndarray, settings: Mapping[str, Any] | None, neighbours: Neighbours = None) -> np.ndarray:
     """The refined matte: HxW float32 0..1. `neighbours` (see temporal_smooth) is used only when
     settings['temporal'] > 0. The input is never modified."""
     s = normalize(settings)
@@ -222,7 +231,7 @@ def apply_refine(alpha: np.ndarray, settings: Mapping | None, neighbours=None) -
     return out.copy() if out is alpha else out
 
 
-def neighbours_from_store(store, obj_id: str, frame: int, radius: int,
+def neighbours_from_store(store: Any, obj_id: str, frame: int, radius: int,
                           frames: Sequence[int] | None = None) -> dict[int, np.ndarray]:
     """{offset: alpha} of the stored masks within `radius` frames of `frame` (missing ones skipped)."""
     out: dict[int, np.ndarray] = {}
@@ -240,9 +249,9 @@ def neighbours_from_store(store, obj_id: str, frame: int, radius: int,
     return out
 
 
-def final_alpha_from_store(store, obj_id: str, frame: int, settings: Mapping | None) -> np.ndarray | None:
+def final_alpha_from_store(store: Any, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
     """Stored mask with `settings` applied, reading neighbours from the same store for temporal."""
-    alpha = store.get(obj_id, frame)
+    alpha: np.ndarray | None = store.get(obj_id, frame)
     if alpha is None:
         return None
     s = normalize(settings)
@@ -252,12 +261,12 @@ def final_alpha_from_store(store, obj_id: str, frame: int, settings: Mapping | N
     return apply_refine(alpha, s, neighbours)
 
 
-def final_alpha(project, obj_id: str, frame: int) -> np.ndarray | None:
+def final_alpha(project: Any, obj_id: str, frame: int) -> np.ndarray | None:
     """What Project.final_alpha returns: the object's stored mask with its edge settings applied."""
     obj = project.object(obj_id)
     return final_alpha_from_store(project.masks, obj_id, frame, getattr(obj, "refine", None))
 
 
 # -- GUI hook: preview a settings change on one frame without touching the project
-def preview(project, obj_id: str, frame: int, settings: Mapping | None) -> np.ndarray | None:
+def preview(project: Any, obj_id: str, frame: int, settings: Mapping[str, Any] | None) -> np.ndarray | None:
     return final_alpha_from_store(project.masks, obj_id, frame, settings)

@@ -16,20 +16,20 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from roto_studio.core.atomic import write_text
 
 RECORD_VERSION = 1
 
 
-def digest(*parts) -> str:
+def digest(*parts: Any) -> str:
     """A stable sha256 of JSON-able parts (tuples become lists; dict keys sorted)."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def file_digest(path: str | os.PathLike) -> str | None:
+def file_digest(path: str | os.PathLike[str]) -> str | None:
     """sha256 of a file's bytes, or None when it does not exist."""
     h = hashlib.sha256()
     try:
@@ -44,21 +44,21 @@ def file_digest(path: str | os.PathLike) -> str | None:
 class Records:
     """Finished-frame records under `root`; output paths are stored relative to `base`."""
 
-    def __init__(self, root: str | os.PathLike, base: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str], base: str | os.PathLike[str]):
         self.root = Path(root)
         self.base = Path(base)
 
     def path(self, stage: str, scope: str, frame: int) -> Path:
         return self.root / stage / _safe(scope) / f"{int(frame)}.json"
 
-    def read(self, stage: str, scope: str, frame: int) -> dict | None:
+    def read(self, stage: str, scope: str, frame: int) -> dict[str, Any] | None:
         try:
             rec = json.loads(self.path(stage, scope, frame).read_text("utf-8"))
         except (OSError, ValueError):
             return None
         return rec if isinstance(rec, dict) and rec.get("version") == RECORD_VERSION else None
 
-    def intact(self, stage: str, scope: str, frame: int) -> dict | None:
+    def intact(self, stage: str, scope: str, frame: int) -> dict[str, Any] | None:
         """The record when every output it lists still holds the recorded content, else None."""
         rec = self.read(stage, scope, frame)
         outputs = rec.get("outputs") if rec is not None else None
@@ -74,7 +74,7 @@ class Records:
         return self.intact(stage, scope, frame) is not None
 
     def record(self, stage: str, scope: str, frame: int, inputs: str, outputs: Iterable[Path] = (),
-               status: str = "written", meta: dict | None = None) -> None:
+               status: str = "written", meta: dict[str, Any] | None = None) -> None:
         """Record a finished frame (call after its outputs are in place)."""
         hashes = {}
         for p in outputs:

@@ -11,6 +11,8 @@ gone. `check_free_space` refuses a run the disk cannot hold, naming the folder a
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import os
 import shutil
@@ -26,7 +28,7 @@ MiB = 1024 * 1024
 DEFAULT_RESERVE = 512 * MiB  # left free on the disk after a run (ROTO_MIN_FREE_MB overrides)
 
 
-def spill_root(project_folder: str | os.PathLike | None = None) -> Path:
+def spill_root(project_folder: str | os.PathLike[str] | None = None) -> Path:
     """Where spill folders go: the project's cache folder, else the user cache folder."""
     if project_folder:
         return Path(project_folder) / "cache" / SPILL_DIR
@@ -35,7 +37,7 @@ def spill_root(project_folder: str | os.PathLike | None = None) -> Path:
     return cache_dir() / SPILL_DIR
 
 
-def usable_spill_root(project_folder: str | os.PathLike | None = None) -> Path:
+def usable_spill_root(project_folder: str | os.PathLike[str] | None = None) -> Path:
     """spill_root(project_folder) when that folder exists and can be written, else the user
     cache folder's (a project on a read-only share still tracks)."""
     if project_folder and Path(project_folder).is_dir():
@@ -72,7 +74,7 @@ def _alive(pid: int, start: str | None) -> bool:
     return start is None or now is None or now == start
 
 
-def _owner(folder: Path) -> dict | None:
+def _owner(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((folder / OWNER_FILE).read_text())
         return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
@@ -80,7 +82,7 @@ def _owner(folder: Path) -> dict | None:
         return None
 
 
-def clean_stale(root: str | os.PathLike) -> list[Path]:
+def clean_stale(root: str | os.PathLike[str]) -> list[Path]:
     """Remove the spill folders under `root` whose process is gone (left by a crash). Folders of
     live processes, and of other machines (a project on a shared disk), are left alone."""
     root = Path(root)
@@ -110,7 +112,7 @@ def clean_stale(root: str | os.PathLike) -> list[Path]:
 class SpillFolder:
     """One run's spill folder under `root` (made now, stale siblings cleaned first)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,7 @@ def _size(n: float) -> str:
     return f"{n / 1024 ** 3:.1f} GB" if n >= 1024 ** 3 else f"{max(1, round(n / MiB))} MB"
 
 
-def check_free_space(folder: str | os.PathLike, needed: int) -> None:
+def check_free_space(folder: str | os.PathLike[str], needed: int) -> None:
     """ModelError (one line naming the folder) when `needed` bytes plus the reserve do not fit."""
     folder = Path(folder)
     try:

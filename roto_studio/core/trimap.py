@@ -110,14 +110,15 @@ def keep_cores(unknown: np.ndarray, side: np.ndarray, dist: np.ndarray) -> np.nd
 
     peak = np.zeros(n, np.float32)
     peak[lost] = ndimage.maximum(dist, labels, lost)
-    out = unknown.copy()
+    out: np.ndarray = unknown.copy()
     core = side & (dist >= 0.6 * peak[labels]) & (peak[labels] > 0)
     out[core] = False
     return out
 
 
 def unknown_mask(trimap: np.ndarray) -> np.ndarray:
-    return normalize_trimap(trimap) == UNKNOWN
+    result: np.ndarray = normalize_trimap(trimap) == UNKNOWN
+    return result
 
 
 def normalize_trimap(trimap: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import os
 import weakref
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, TYPE_CHECKING, Callable
 
 from roto_studio.core.errors import ProjectError, RotoError
 
@@ -32,7 +32,7 @@ DEFAULT_LIMIT = 256 * MiB
 UNDO_DIR = "undo"
 
 
-def _size(data: dict) -> int:
+def _size(data: dict[Any, Any]) -> int:
     return sum(len(v) for v in data.values() if v is not None) + 64 * len(data)
 
 
@@ -41,11 +41,11 @@ class Payload:
 
     __slots__ = ("id", "nbytes", "_store", "_data", "_path", "lost", "__weakref__")
 
-    def __init__(self, store: "UndoPayloads | None", ident: int, data: dict):
+    def __init__(self, store: "UndoPayloads | None", ident: int, data: dict[Any, Any]):
         self.id = ident
         self.nbytes = _size(data)
         self._store = store
-        self._data: dict | None = data
+        self._data: dict[Any, Any] | None = data
         self._path: Path | None = None
         self.lost = False
 
@@ -64,7 +64,7 @@ class Payload:
         """Forget the bytes: get() then says the step was lost."""
         self._data, self.lost = None, True
 
-    def get(self) -> dict:
+    def get(self) -> dict[Any, Any]:
         if self._data is not None:
             return self._data
         if self.lost or self._path is None:
@@ -72,15 +72,15 @@ class Payload:
         return _read(self._path)
 
 
-def _key_out(key):
+def _key_out(key: Any) -> Any:  # keys are strings or (object, frame) tuples
     return list(key) if isinstance(key, tuple) else key
 
 
-def _key_in(key):
+def _key_in(key: Any) -> Any:
     return tuple(key) if isinstance(key, list) else key
 
 
-def _write(path: Path, data: dict) -> None:
+def _write(path: Path, data: dict[Any, Any]) -> None:
     entries = [[_key_out(k), -1 if v is None else len(v)] for k, v in data.items()]
     tmp = path.with_name("." + path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -91,7 +91,7 @@ def _write(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[Any, Any]:
     try:
         with open(path, "rb") as f:
             header = json.loads(f.readline())
@@ -108,14 +108,14 @@ class UndoPayloads:
     """Keeps at most `limit` bytes of payloads in memory; older ones go to files in `folder`
     (the project folder's cache; None: nowhere to go, so payloads beyond the limit are dropped)."""
 
-    def __init__(self, project_folder: str | os.PathLike | None = None, limit: int = DEFAULT_LIMIT,
+    def __init__(self, project_folder: str | os.PathLike[str] | None = None, limit: int = DEFAULT_LIMIT,
                  on_drop: Callable[[str], None] | None = None):
         self.root = Path(project_folder) / "cache" / UNDO_DIR if project_folder else None
         self.limit = max(0, int(limit))
         self.on_drop = on_drop
         self._folder: SpillFolder | None = None  # made on the first spill
         self._ids = itertools.count(1)
-        self._memory: OrderedDict[int, weakref.ref] = OrderedDict()  # oldest first
+        self._memory: OrderedDict[int, weakref.ref[Any]] = OrderedDict()  # oldest first
         self._paths: dict[int, Path] = {}  # payloads on disk
         self.memory_bytes = 0
         self.disk_bytes = 0
@@ -124,7 +124,7 @@ class UndoPayloads:
         self._told = False
         self.closed = False
 
-    def add(self, data: dict) -> Payload:
+    def add(self, data: dict[Any, Any]) -> Payload:
         payload = Payload(self, next(self._ids), dict(data))
         self._memory[payload.id] = weakref.ref(payload)
         self.memory_bytes += payload.nbytes
@@ -195,6 +195,6 @@ class UndoPayloads:
         self.disk_bytes = 0
 
 
-def plain(data: dict) -> Payload:
+def plain(data: dict[Any, Any]) -> Payload:
     """A payload outside any store (no limit): for commands made before a project is open."""
     return Payload(None, 0, dict(data))

@@ -22,7 +22,7 @@ import hashlib
 import json
 import struct
 import zlib
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -68,7 +68,7 @@ def _check_size(w: int, h: int, what: str, expect: tuple[int, int] | None = None
         raise WireError(f"{what} is {w}x{h} but the frame is {expect[0]}x{expect[1]}.")
 
 
-def _decode_png(data: bytes, what: str, expect=None) -> np.ndarray:
+def _decode_png(data: bytes, what: str, expect: tuple[int, int] | None = None) -> np.ndarray:
     w, h = png_size(data)
     _check_size(w, h, what, expect)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -95,10 +95,11 @@ def alpha_from_png16(data: bytes, expect: tuple[int, int] | None = None) -> np.n
     img = _decode_png(data, "the mask", expect)
     if img.ndim != 2 or img.dtype != np.uint16:
         raise WireError("a mask must be a 16-bit grey PNG.")
-    return img.astype(np.float32) / np.float32(65535.0)
+    result: np.ndarray = img.astype(np.float32) / np.float32(65535.0)
+    return result
 
 
-def encode_mask(alpha: np.ndarray) -> dict:
+def encode_mask(alpha: np.ndarray) -> dict[str, Any]:
     """A mask to send: {"png16": b64} when exact, else {"f32z": b64, "shape": [h, w]}."""
     a = np.asarray(alpha)
     if a.dtype == np.bool_:
@@ -112,7 +113,7 @@ def encode_mask(alpha: np.ndarray) -> dict:
     return {"f32z": b64(zlib.compress(a.tobytes(), 1)), "shape": [int(a.shape[0]), int(a.shape[1])]}
 
 
-def decode_mask(obj, expect: tuple[int, int] | None = None, what: str = "the mask") -> np.ndarray:
+def decode_mask(obj: Any, expect: tuple[int, int] | None = None, what: str = "the mask") -> np.ndarray:
     """The inverse of encode_mask; expect = (width, height) when known."""
     if not isinstance(obj, dict):
         raise WireError(f"{what} must be an object with png16 or f32z.")
@@ -126,7 +127,8 @@ def decode_mask(obj, expect: tuple[int, int] | None = None, what: str = "the mas
         h, w = shape
         _check_size(w, h, what, expect)
         raw = _inflate(unb64(obj["f32z"], what), h * w * 4, what)
-        return np.frombuffer(raw, np.float32).reshape(h, w).copy()
+        result: np.ndarray = np.frombuffer(raw, np.float32).reshape(h, w).copy()
+        return result
     raise WireError(f"{what} must have png16 or f32z.")
 
 
@@ -152,7 +154,7 @@ def gray8_png(mask: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def gray8_from_png(data: bytes, expect=None, what: str = "the mask") -> np.ndarray:
+def gray8_from_png(data: bytes, expect: tuple[int, int] | None = None, what: str = "the mask") -> np.ndarray:
     img = _decode_png(data, what, expect)
     if img.ndim != 2 or img.dtype != np.uint8:
         raise WireError(f"{what} must be an 8-bit grey PNG.")
@@ -168,7 +170,7 @@ def frame_hash(image: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def is_hash(text) -> bool:
+def is_hash(text: object) -> bool:
     return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
@@ -195,12 +197,12 @@ def rgb_png(image: np.ndarray) -> bytes:
 
 
 # ---------------------------------------------------------------- float arrays (SAM 2 logits)
-def encode_array(a: np.ndarray) -> dict:
+def encode_array(a: np.ndarray) -> dict[str, Any]:
     a = np.ascontiguousarray(a, dtype=np.float32)
     return {"f32z": b64(zlib.compress(a.tobytes(), 1)), "shape": [int(v) for v in a.shape]}
 
 
-def decode_array(obj, max_items: int = 4 * 2**20, what: str = "the array") -> np.ndarray:
+def decode_array(obj: Any, max_items: int = 4 * 2**20, what: str = "the array") -> np.ndarray:
     if not isinstance(obj, dict) or "f32z" not in obj:
         raise WireError(f"{what} must be an object with f32z and shape.")
     shape = obj.get("shape")
@@ -211,7 +213,7 @@ def decode_array(obj, max_items: int = 4 * 2**20, what: str = "the array") -> np
     if n > max_items:
         raise WireError(f"{what} is too large ({n} values, at most {max_items}).")
     raw = _inflate(unb64(obj["f32z"], what), n * 4, what)
-    out = np.frombuffer(raw, np.float32).reshape(shape).copy()
+    out: np.ndarray = np.frombuffer(raw, np.float32).reshape(shape).copy()
     if not np.isfinite(out).all():
         raise WireError(f"{what} holds NaN or infinite values.")
     return out
@@ -223,7 +225,7 @@ MASK_CODECS = ("png16", "u16", "u16z")
 MAX_HEADER = 1 << 20
 
 
-def mask_blob(alpha: np.ndarray, codec: str) -> tuple[dict, bytes]:
+def mask_blob(alpha: np.ndarray, codec: str) -> tuple[dict[str, Any], bytes]:
     """(meta, bytes) of a mask for a binary message: 'u16' raw, 'u16z' zlib (level 1), or 'png16'."""
     q = quantize(alpha)
     meta = {"codec": codec, "shape": [int(q.shape[0]), int(q.shape[1])]}
@@ -234,7 +236,7 @@ def mask_blob(alpha: np.ndarray, codec: str) -> tuple[dict, bytes]:
     return meta, mask_png16(alpha)
 
 
-def alpha_from_blob(meta: dict, data: bytes, expect: tuple[int, int] | None = None) -> np.ndarray:
+def alpha_from_blob(meta: dict[str, Any], data: bytes, expect: tuple[int, int] | None = None) -> np.ndarray:
     """The float alpha of a mask_blob (the same values alpha_from_png16 gives for that mask)."""
     codec = meta.get("codec") if isinstance(meta, dict) else None
     if codec == "png16":
@@ -248,10 +250,11 @@ def alpha_from_blob(meta: dict, data: bytes, expect: tuple[int, int] | None = No
     raw = _inflate(data, h * w * 2, "the mask") if codec == "u16z" else data
     if len(raw) != h * w * 2:
         raise WireError("the mask does not hold height x width 16-bit values.")
-    return np.frombuffer(raw, "<u2").reshape(h, w).astype(np.float32) / np.float32(65535.0)
+    result: np.ndarray = np.frombuffer(raw, "<u2").reshape(h, w).astype(np.float32) / np.float32(65535.0)
+    return result
 
 
-def pack(header: dict, blobs: Sequence[bytes] = ()) -> bytes:
+def pack(header: dict[str, Any], blobs: Sequence[bytes] = ()) -> bytes:
     """One binary message: 4-byte big-endian header length, JSON header (with the blob sizes), blobs."""
     head = dict(header)
     head["blobs"] = [len(b) for b in blobs]
@@ -259,7 +262,7 @@ def pack(header: dict, blobs: Sequence[bytes] = ()) -> bytes:
     return b"".join([struct.pack(">I", len(text)), text, *blobs])
 
 
-def read_message(read) -> tuple[dict, list[bytes]] | None:
+def read_message(read: Callable[[int], bytes]) -> tuple[dict[str, Any], list[bytes]] | None:
     """The next message from read(n) -> exactly n bytes (b'' at the end: None)."""
     first = read(4)
     if not first:
@@ -282,9 +285,9 @@ def read_message(read) -> tuple[dict, list[bytes]] | None:
     return header, blobs
 
 
-def prompt_body(prompt: Prompt) -> dict:
+def prompt_body(prompt: Prompt) -> dict[str, Any]:
     """A prompt as it travels to the server (clicks, labels, box, mask; no stored flags)."""
-    body: dict = {"points": [[float(x), float(y)] for x, y, _ in prompt.clicks],
+    body: dict[str, Any] = {"points": [[float(x), float(y)] for x, y, _ in prompt.clicks],
                   "labels": [label for _, _, label in prompt.clicks]}
     if prompt.box is not None:
         body["box"] = [float(v) for v in prompt.box]
@@ -293,7 +296,7 @@ def prompt_body(prompt: Prompt) -> dict:
     return body
 
 
-def prompt_from_body(points, labels, box, mask, size: tuple[int, int] | None, logits: bool = False) -> Prompt:
+def prompt_from_body(points: Any, labels: Any, box: Any, mask: Any, size: tuple[int, int] | None, logits: bool = False) -> Prompt:
     """The Prompt a request carries (its fields already shape-checked); WireError when it asks
     nothing (and has no mask logits to refine) or the labels do not match the points."""
     if not (points or box or mask or logits):

@@ -5,6 +5,8 @@ data and never passes through here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,7 @@ class ColourOut:
     plate_space: str
     out_space: str
     converter: colour.Processor | None  # None: RGB written as the plate holds it
-    exr_attributes: dict
+    exr_attributes: dict[str, Any]
     movie_tags: tuple[int, int, int]  # primaries, transfer, matrix
     note: str | None = None
 
@@ -50,11 +52,13 @@ class ColourOut:
             return data
         data = np.clip(data, 0.0, 1.0)
         if fmt == "png8":
-            return np.rint(data * 255.0).astype(np.uint8)
-        return np.rint(data * 65535.0).astype(np.uint16)
+            out: np.ndarray = np.rint(data * 255.0).astype(np.uint8)
+            return out
+        out = np.rint(data * 65535.0).astype(np.uint16)
+        return out
 
 
-def plan_colour(media, fmt: str, out_space: str | None) -> ColourOut | None:
+def plan_colour(media: Any, fmt: str, out_space: str | None) -> ColourOut | None:
     """How the cut-out RGB of `media` is written as `fmt`; None when there is no plate."""
     if media is None or not hasattr(media, "colour_config"):
         return None

@@ -12,6 +12,9 @@ included. Every Crypto channel is 32-bit float (IDs do not survive half precisio
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
 import json
 import struct
 
@@ -24,7 +27,7 @@ HASH = "MurmurHash3_32"
 CONVERSION = "uint32_to_float32"
 
 
-def _mmh3():
+def _mmh3() -> Any:
     try:
         import mmh3
     except ImportError:
@@ -35,7 +38,8 @@ def _mmh3():
 
 def name_hash(name: str) -> int:
     """MurmurHash3_32 (x86, seed 0) of the UTF-8 name, unsigned."""
-    return _mmh3().hash(str(name).encode("utf-8"), 0, signed=False)
+    h: int = _mmh3().hash(str(name).encode("utf-8"), 0, signed=False)
+    return h
 
 
 def id_bits(name: str) -> int:
@@ -48,7 +52,8 @@ def id_bits(name: str) -> int:
 
 
 def id_value(name: str) -> float:
-    return struct.unpack("<f", struct.pack("<I", id_bits(name)))[0]
+    value: float = struct.unpack("<f", struct.pack("<I", id_bits(name)))[0]
+    return value
 
 
 def metadata_key(layer: str = LAYER) -> str:
@@ -56,12 +61,12 @@ def metadata_key(layer: str = LAYER) -> str:
     return f"{name_hash(layer):08x}"[:7]
 
 
-def manifest(names) -> dict[str, str]:
+def manifest(names: Iterable[str]) -> dict[str, str]:
     """{name: ID as 8 hex digits of its float32 bits}."""
     return {str(n): f"{id_bits(n):08x}" for n in names}
 
 
-def header_attributes(names, layer: str = LAYER) -> dict[str, str]:
+def header_attributes(names: Iterable[str], layer: str = LAYER) -> dict[str, str]:
     """The `cryptomatte/<key>/...` header attributes the specification requires, with the manifest."""
     key = metadata_key(layer)
     return {
@@ -77,7 +82,7 @@ def levels(count: int) -> int:
     return 2 * max(1, (count + 1) // 2)
 
 
-def channels(names, alphas, layer: str = LAYER) -> dict[str, np.ndarray]:
+def channels(names: Sequence[str], alphas: Sequence[np.ndarray], layer: str = LAYER) -> dict[str, np.ndarray]:
     """{channel: HxW float32} of the Cryptomatte layers for the objects' mattes (0..1, one per name)."""
     names = list(names)
     if not names or len(names) != len(alphas):
@@ -108,7 +113,7 @@ def channels(names, alphas, layer: str = LAYER) -> dict[str, np.ndarray]:
 
 
 
-def write_cryptomatte(path, group, alphas, options, threads: int = 1, attributes: dict | None = None) -> None:
+def write_cryptomatte(path: Path, group: Any, alphas: Sequence[np.ndarray], options: Any, threads: int = 1, attributes: dict[str, Any] | None = None) -> None:
     """One frame's Cryptomatte EXR for the objects of `group` (an export plan's group), with each
     object's `<layer>.A` beside it when `options.crypto_layers`."""
     from roto_studio.core.export.writers import write_exr_file

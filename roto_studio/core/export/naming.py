@@ -7,6 +7,8 @@ A pattern holds `{object}` (or `{project}`) and one frame token:
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 import re
 import unicodedata
 
@@ -64,7 +66,7 @@ def layer_name(name: str) -> str:
     return name
 
 
-def unique_names(names, make=layer_name) -> list[str]:
+def unique_names(names: Iterable[str], make: Callable[[str], str] = layer_name) -> list[str]:
     """Apply `make` to each name and make the results unique (case-insensitively): a, a_2, a_3."""
     out: list[str] = []
     seen: set[str] = set()
@@ -129,7 +131,7 @@ def check_pattern(pattern: str, fmt: str, several_objects: bool = False, combine
 def format_name(pattern: str, object_name: str = "object", frame: int = 1001, project_name: str = "project") -> str:
     """Fill a checked pattern (see check_pattern). Negative frames keep the sign before the digits."""
 
-    def frame_sub(match: re.Match) -> str:
+    def frame_sub(match: re.Match[str]) -> str:
         hashes, printf, spec = match.group(1), match.group(2), match.group(3)
         if hashes is not None:
             return f"{frame:0{len(hashes)}d}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Any, Sequence
 
 from roto_studio.core.errors import ExportError
 from roto_studio.core.exr import COMPRESSIONS, PRECISIONS
@@ -56,9 +56,9 @@ class ExportOptions:
     edge_colour: bool = True  # cut-outs: estimated foreground colour in soft edges (no fringes)
     out_colorspace: str | None = None  # cut-out RGB colour space; None = the plate's (sRGB for PNG/ProRes of linear plates)
     fps: Fraction | None = None  # frame rate (ProRes, EXR header, time codes); None = the shot's
-    exr_attributes: dict | None = None  # extra header attributes for every EXR (see core.exr for types)
+    exr_attributes: dict[str, Any] | None = None  # extra header attributes for every EXR (see core.exr for types)
     crypto_layers: bool = False  # cryptomatte: also each object's <layer>.A beside the CryptoObject layers
-    provenance: dict | None = None  # extra provenance entries (e.g. models), see core.provenance
+    provenance: dict[str, Any] | None = None  # extra provenance entries (e.g. models), see core.provenance
 
     def check(self) -> None:
         if self.format not in FORMATS:

@@ -4,6 +4,7 @@ sRGB curve for display files), straight or premultiplied cut-outs, PNG encoding 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from roto_studio.core.errors import ExportError
 from roto_studio.core.masks import to_alpha
@@ -24,14 +25,15 @@ def _clean_or_same(alpha: np.ndarray) -> np.ndarray:
     return clean_alpha(a)
 
 
-def _scaled(alpha: np.ndarray, scale: float, dtype) -> np.ndarray:
+def _scaled(alpha: np.ndarray, scale: float, dtype: npt.DTypeLike) -> np.ndarray:
     """alpha * scale rounded to an integer type, clamped explicitly first (NaN -> 0, below 0 -> 0,
     above 1 -> 1) so the result never depends on how a library saturates NaN (OpenCV 5 turns
     NaN into the type's maximum, older releases into 0)."""
     a = _clean_or_same(alpha)
     out = np.multiply(a, np.float32(scale), dtype=np.float32)
     np.rint(out, out=out)
-    return out.astype(dtype)
+    scaled: np.ndarray = out.astype(dtype)
+    return scaled
 
 
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
@@ -83,7 +85,8 @@ def plate_to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return np.rint(image.astype(np.float32) / 257.0).astype(np.uint8)
+        out: np.ndarray = np.rint(image.astype(np.float32) / 257.0).astype(np.uint8)
+        return out
     return np.rint(linear_to_srgb(image) * 255.0).astype(np.uint8)
 
 

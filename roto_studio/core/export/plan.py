@@ -4,6 +4,8 @@ plate and the final alphas to the writer threads."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from roto_studio.core.export.pixels import clean_alpha
 @dataclass
 class Group:
     name: str  # goes into {object}
-    objects: list  # ObjectInfo
+    objects: list[Any]  # ObjectInfo
     layers: list[str]  # EXR layer per object
 
 
@@ -34,14 +36,14 @@ class Plan:
     project_name: str
     out_dir: Path
     offset: int = 0
-    paths: dict = field(default_factory=dict)  # (group index, frame) -> Path
-    provenance: dict | None = None  # the export's provenance record (core.provenance)
+    paths: dict[tuple[int, int], Path] = field(default_factory=dict)  # (group index, frame) -> Path
+    provenance: dict[str, Any] | None = None  # the export's provenance record (core.provenance)
 
     def path(self, gi: int, frame: int) -> Path:
         return self.paths[(gi, frame)]
 
 
-def _pick_objects(alphas: Alphas, wanted) -> list:
+def _pick_objects(alphas: Alphas, wanted: Any) -> list[Any]:
     objects = list(alphas.objects)
     if not objects:
         raise ExportError("the project has no objects to export; add an object and make a mask first.")
@@ -60,7 +62,7 @@ def _pick_objects(alphas: Alphas, wanted) -> list:
     return picked
 
 
-def open_plate(project, need_pixels: bool):
+def open_plate(project: Any, need_pixels: bool) -> Any:
     """The project's plate for an export, or None where it cannot be opened and only alphas are
     wanted."""
     try:
@@ -73,7 +75,7 @@ def open_plate(project, need_pixels: bool):
         return None
 
 
-def _mask_frames_and_size(alphas: Alphas, objects) -> tuple[list[int], int, int]:
+def _mask_frames_and_size(alphas: Alphas, objects: list[Any]) -> tuple[list[int], int, int]:
     frames: set[int] = set()
     for o in objects:
         frames.update(alphas.frames(o.id))
@@ -87,7 +89,7 @@ def _mask_frames_and_size(alphas: Alphas, objects) -> tuple[list[int], int, int]
     raise ExportError("the plate cannot be opened and the masks are empty; relink the media.")
 
 
-def make_plan(alphas: Alphas, out_dir: Path, options: ExportOptions, media) -> Plan:
+def make_plan(alphas: Alphas, out_dir: Path, options: ExportOptions, media: Any) -> Plan:
     objects = _pick_objects(alphas, options.objects)
     if media is not None:
         frames = list(media.frame_numbers)
@@ -118,7 +120,7 @@ def make_plan(alphas: Alphas, out_dir: Path, options: ExportOptions, media) -> P
                             combined=options.combine or options.format == "cryptomatte")
     plan = Plan(frames, groups, width, height, pattern, file_safe(alphas.name or "project", "project"),
                 Path(out_dir), offset)
-    seen: dict[Path, tuple] = {}
+    seen: dict[Path, tuple[int, int]] = {}
     movie = options.format == "prores"
     for gi, g in enumerate(groups):
         for f in frames[:1] if movie else frames:
@@ -135,13 +137,13 @@ def make_plan(alphas: Alphas, out_dir: Path, options: ExportOptions, media) -> P
 class Source:
     """Thread-safe access to the plate and the final alphas for one export."""
 
-    def __init__(self, alphas: Alphas, media, plan: Plan, full_precision: bool):
+    def __init__(self, alphas: Alphas, media: Any, plan: Plan, full_precision: bool) -> None:
         self.alphas = alphas
         self.media = media
         self.plan = plan
         self.full = full_precision
 
-    def alpha(self, obj, frame: int) -> np.ndarray:
+    def alpha(self, obj: Any, frame: int) -> np.ndarray:
         a = self.alphas.final_alpha(obj.id, frame)
         if a is None:
             return np.zeros((self.plan.height, self.plan.width), np.float32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def yuva_planes(rgb: np.ndarray, alpha: np.ndarray, matrix: int = 1) -> np.ndarr
     return out
 
 
-def movie_frame(planes: np.ndarray, width: int, height: int):
+def movie_frame(planes: np.ndarray, width: int, height: int) -> Any:
     import av
 
     frame = av.VideoFrame(width, height, PIX_FMT)
@@ -64,7 +64,7 @@ def movie_frame(planes: np.ndarray, width: int, height: int):
 
 
 def write_prores(final: Path, frames: Iterable[np.ndarray], width: int, height: int,
-                 fps=Fraction(24), cancel: Callable[[], bool] | None = None,
+                 fps: Fraction | float = Fraction(24), cancel: Callable[[], bool] | None = None,
                  on_frame: Callable[[], None] | None = None,
                  tags: tuple[int, int, int] | None = None, timecode: str | None = None) -> None:
     """ProRes 4444 (prores_ks) .mov with alpha, written atomically.

@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable
+from fractions import Fraction
+from typing import Any, Callable, Iterator, NoReturn
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from roto_studio.core.export import writers
 from roto_studio.core.export.prores import write_prores, yuva_planes
 from roto_studio.core.export.writers import os_error_message, check_writable, write_exr_file
 
-def exr_rgb_precision(media, chosen: str) -> str:
+def exr_rgb_precision(media: Any, chosen: str) -> str:
     """EXR precision for a cut-out's R, G, B: the plate's own (float for float and 12/16-bit
     plates, whose values half would round; half for 8/10-bit and half-float plates), or float when
     `chosen` (the alpha's precision) is float."""
@@ -41,7 +42,7 @@ def exr_rgb_precision(media, chosen: str) -> str:
 
 
 def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, stop: threading.Event,
-                 exr_threads: int, colour_out: ColourOut | None = None, fps=24) -> list[Path]:
+                 exr_threads: int, colour_out: ColourOut | None = None, fps: Fraction | float = 24) -> list[Path]:
     """Write every group's file for one frame; returns the paths written."""
     written = []
     plate = src.plate(frame) if options.rgba else None
@@ -84,7 +85,7 @@ def _write_frame(plan: Plan, src: Source, options: ExportOptions, frame: int, st
     return written
 
 
-def _raise_failure(exc: BaseException, out_dir: Path):
+def _raise_failure(exc: BaseException, out_dir: Path) -> NoReturn:
     if isinstance(exc, RotoError):
         raise exc
     if isinstance(exc, OSError):
@@ -94,10 +95,10 @@ def _raise_failure(exc: BaseException, out_dir: Path):
     raise ExportError(f"export failed: {exc}; check the output folder and try again.") from exc
 
 
-def export_project(project, out_dir, options: ExportOptions | None = None,
+def export_project(project: Any, out_dir: str | os.PathLike[str], options: ExportOptions | None = None,
                    progress: Callable[[int, int], None] | None = None,
                    cancel: Callable[[], bool] | None = None,
-                   notes: list | None = None) -> list[Path]:
+                   notes: list[str] | None = None) -> list[Path]:
     """Export the project's final alphas (its own masks, over the plate it opens): export_alphas
     with `project.alphas()`. Returns the files written (in frame order)."""
     options = options or ExportOptions()
@@ -113,10 +114,10 @@ def export_project(project, out_dir, options: ExportOptions | None = None,
                 pass
 
 
-def export_alphas(alphas: Alphas, media, out_dir, options: ExportOptions | None = None,
+def export_alphas(alphas: Alphas, media: Any, out_dir: str | os.PathLike[str], options: ExportOptions | None = None,
                   progress: Callable[[int, int], None] | None = None,
                   cancel: Callable[[], bool] | None = None,
-                  notes: list | None = None) -> list[Path]:
+                  notes: list[str] | None = None) -> list[Path]:
     """Export the final alphas of `alphas` over `media` (an open plate, or None when only alphas
     are wanted and the plate cannot be opened; the caller closes it); returns the files written.
 
@@ -154,8 +155,9 @@ def _workers(options: ExportOptions) -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, cancel,
-                   colour_out: ColourOut | None = None, fps=24) -> list[Path]:
+def _export_images(plan: Plan, src: Source, options: ExportOptions, progress: Callable[[int, int], None] | None,
+                   cancel: Callable[[], bool] | None,
+                   colour_out: ColourOut | None = None, fps: Fraction | float = 24) -> list[Path]:
     workers = _workers(options)
     exr_threads = 1 if workers > 1 else max(1, min(8, os.cpu_count() or 1))
     total = len(plan.frames) * len(plan.groups)
@@ -168,7 +170,7 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
         progress(0, total)
     frames = iter(plan.frames)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as threads:
-        pending: dict = {}
+        pending: dict[Future[list[Path]], int] = {}
         exhausted = False
         while True:
             while not exhausted and not stop.is_set() and len(pending) < 2 * workers:
@@ -208,7 +210,7 @@ def _export_images(plan: Plan, src: Source, options: ExportOptions, progress, ca
     return written
 
 
-def movie_frames(frames: list[int], media) -> list[int]:
+def movie_frames(frames: list[int], media: Any) -> list[int]:
     """The plate frame shown at each movie frame, first to last with none skipped: a frame missing
     from the plate holds the one before it, so the movie's timing matches the plate's. (Without a
     plate, every number is its own frame: one with no mask is simply empty.)"""
@@ -223,11 +225,9 @@ def movie_frames(frames: list[int], media) -> list[int]:
     return out
 
 
-def movie_fps(saved: str | None, media, options: ExportOptions):
+def movie_fps(saved: str | None, media: Any, options: ExportOptions) -> Fraction:
     """The rate of movies, EXR headers and time codes: --fps, else the shot's (project setting,
     applied to the media when opened), else 24."""
-    from fractions import Fraction
-
     from roto_studio.core.framerate import parse_fps
 
     if options.fps:
@@ -237,8 +237,9 @@ def movie_fps(saved: str | None, media, options: ExportOptions):
     return parse_fps(str(saved)) if saved else Fraction(24)
 
 
-def _export_prores(media, plan: Plan, options: ExportOptions, progress, cancel,
-                   colour_out: ColourOut | None, fps, alphas: Alphas) -> list[Path]:
+def _export_prores(media: Any, plan: Plan, options: ExportOptions,
+                   progress: Callable[[int, int], None] | None, cancel: Callable[[], bool] | None,
+                   colour_out: ColourOut | None, fps: Fraction, alphas: Alphas) -> list[Path]:
     shown = movie_frames(plan.frames, media)
     src = Source(alphas, media, plan, full_precision=True)
     total = len(shown) * len(plan.groups)
@@ -251,7 +252,7 @@ def _export_prores(media, plan: Plan, options: ExportOptions, progress, cancel,
     matrix = tags[2] if tags else 1
     timecode = str(timecode_at(plan.frames[0], fps))
 
-    def prepare(gi_frame):
+    def prepare(gi_frame: tuple[int, int]) -> np.ndarray:
         gi, frame = gi_frame
         g = plan.groups[gi]
         alphas = [src.alpha(o, frame) for o in g.objects]
@@ -265,7 +266,7 @@ def _export_prores(media, plan: Plan, options: ExportOptions, progress, cancel,
             rgb = np.repeat(alpha_to_uint16(union)[:, :, None], 3, axis=2)
         return yuva_planes(rgb, union, matrix)  # here, in the pool: numpy releases the GIL
 
-    def tick():
+    def tick() -> None:
         nonlocal done
         done += 1
         if progress:
@@ -276,9 +277,9 @@ def _export_prores(media, plan: Plan, options: ExportOptions, progress, cancel,
             if cancel is not None and cancel():
                 break
 
-            def frames_in_order(gi=gi):
+            def frames_in_order(gi: int = gi) -> Iterator[np.ndarray]:
                 # Read ahead a few frames in the pool while the encoder works.
-                queue = []
+                queue: list[Future[np.ndarray]] = []
                 items = iter([(gi, f) for f in shown])
                 for item in items:
                     queue.append(pool.submit(prepare, item))

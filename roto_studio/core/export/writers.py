@@ -3,6 +3,8 @@ output-folder check, and the plain-language messages for disk full, permissions 
 
 from __future__ import annotations
 
+from typing import Any, ContextManager
+
 import errno
 import shutil
 import tempfile
@@ -12,10 +14,11 @@ import numpy as np
 
 from roto_studio.core.atomic import atomic_path as _atomic_path
 from roto_studio.core.errors import ExportError, RotoError
-from roto_studio.core.export.pixels import encode_png
+# re-exported (`as`): run writes PNGs through writers.encode_png, which tests patch
+from roto_studio.core.export.pixels import encode_png as encode_png
 from roto_studio.core.exr import write_exr
 
-def atomic_path(final: Path, suffix: str = ""):
+def atomic_path(final: Path, suffix: str = "") -> ContextManager[Path]:
     """Temp file next to `final`, renamed over it when complete (core.atomic; no fsync per frame:
     the rename alone guarantees no partial file under a final name if the process dies)."""
     return _atomic_path(final, suffix, fsync=False)
@@ -31,9 +34,9 @@ def write_png_file(final: Path, image: np.ndarray) -> None:
     write_bytes_atomic(final, encode_png(image))
 
 
-def write_exr_file(final: Path, channels: dict, precision: str = "half", compression: str = "zip",
-                   threads: int = 1, attributes: dict | None = None,
-                   channel_precision: dict | None = None) -> None:
+def write_exr_file(final: Path, channels: dict[str, Any], precision: str = "half", compression: str = "zip",
+                   threads: int = 1, attributes: dict[str, Any] | None = None,
+                   channel_precision: dict[str, Any] | None = None) -> None:
     with atomic_path(final, ".exr") as tmp:
         try:
             write_exr(tmp, channels, precision, compression, threads, attributes, channel_precision)

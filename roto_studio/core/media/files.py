@@ -19,11 +19,11 @@ DEFAULT_SEQUENCE_FPS = Fraction(24)
 MiB = 1024 * 1024
 
 
-def _name(path) -> str:
+def _name(path: object) -> str:
     return str(path)
 
 
-def check_size(width: int, height: int, where) -> None:
+def check_size(width: int, height: int, where: object) -> None:
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
         raise MediaError(
             f"{_name(where)} has a {width}x{height} frame, larger than Roto Studio handles "
@@ -35,7 +35,7 @@ def check_size(width: int, height: int, where) -> None:
             f"(at least {MIN_SIDE}x{MIN_SIDE} pixels); check the file.")
 
 
-def stat_file(path: Path):
+def stat_file(path: Path) -> os.stat_result:
     """os.stat with plain-language errors (missing, broken link, link loop, permission)."""
     try:
         return os.stat(path)

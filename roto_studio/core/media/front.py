@@ -3,6 +3,8 @@ which picks the backend for a video, a sequence pattern, a folder or a still."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import operator
 import os
 import threading
@@ -28,8 +30,8 @@ class Media:
     cache is shared.
     """
 
-    def __init__(self, path, backend, frame_numbers: list[int], missing: list[int],
-                 cache_bytes: int, pattern: str | None = None, colour_options: dict | None = None):
+    def __init__(self, path: str | os.PathLike[str], backend: Any, frame_numbers: list[int], missing: list[int],
+                 cache_bytes: int, pattern: str | None = None, colour_options: dict[str, Any] | None = None):
         self.path = str(path)
         self._backend = backend
         self.kind = backend.kind
@@ -59,7 +61,7 @@ class Media:
 
     # colour ------------------------------------------------------------------------------
 
-    def configure_colour(self, config=None, colorspace: str | None = None, display: str | None = None,
+    def configure_colour(self, config: Any = None, colorspace: str | None = None, display: str | None = None,
                          view: str | None = None) -> None:
         """Set the OCIO config (a Config, a saved name or None), the input colour space (None = the
         guess from the file) and the display/view that read() returns. Alpha is never changed."""
@@ -89,7 +91,7 @@ class Media:
             self.colour_config, self.view = view.config, view
             self.cache.clear()
 
-    def set_fps(self, fps) -> None:
+    def set_fps(self, fps: Fraction | float | str | None) -> None:
         """Use the user's frame rate (a Fraction, or text such as '23.976'); None goes back to the
         files' rate."""
         if fps is None or fps == "":
@@ -102,7 +104,7 @@ class Media:
         self.fps_source = "set"
 
     @property
-    def colour_tags(self) -> dict | None:
+    def colour_tags(self) -> dict[str, Any] | None:
         """A video's own colour tags (primaries, transfer, matrix, range as ffmpeg numbers), else None."""
         return getattr(self._backend, "tags", None)
 
@@ -131,14 +133,15 @@ class Media:
         self.first_frame, self.last_frame = numbers[0], numbers[-1]
         self.missing_frames = [f for f in self.missing_frames if first <= f <= last]
 
-    def _check_frame(self, frame) -> int:
+    def _check_frame(self, number: Any) -> int:
+        frame: int
         try:
-            frame = operator.index(frame)
+            frame = operator.index(number)
         except TypeError:
-            if isinstance(frame, float) and frame.is_integer():
-                frame = int(frame)
+            if isinstance(number, float) and number.is_integer():
+                frame = int(number)
             else:
-                raise MediaError(f"{frame!r} is not a frame number; use a whole number.") from None
+                raise MediaError(f"{number!r} is not a frame number; use a whole number.") from None
         if self._closed:
             raise MediaError(f"{self.path} was closed; open it again to read frames.")
         if frame in self._frame_set:
@@ -195,7 +198,8 @@ class Media:
         backend = self._backend
         if isinstance(backend, VideoFrames):
             return backend.has_alpha
-        return backend.out_channels == 4
+        channels: int = backend.out_channels
+        return channels == 4
 
     @property
     def has_alpha(self) -> bool:
@@ -209,7 +213,7 @@ class Media:
 
     # description -------------------------------------------------------------------------
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         data = {
             "width": self.width,
             "height": self.height,
@@ -253,10 +257,10 @@ class Media:
     def __enter__(self) -> "Media":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
@@ -314,7 +318,8 @@ def _open_folder(folder: Path, cache_bytes: int) -> Media:
     return Media(pattern.text, backend, numbers, _missing(numbers), cache_bytes, pattern=pattern.text)
 
 
-def open_media(path, cache_bytes: int = 512 * MiB, colorspace: str | None = None, colour_config=None,
+def open_media(path: str | os.PathLike[str] | None, cache_bytes: int = 512 * MiB, colorspace: str | None = None,
+               colour_config: Any = None,
                display: str | None = None, view: str | None = None) -> Media:
     """Open a video, an image sequence (pattern or folder) or a single still. See module doc.
 
@@ -330,7 +335,7 @@ def open_media(path, cache_bytes: int = 512 * MiB, colorspace: str | None = None
     return media
 
 
-def _open(path, cache_bytes: int) -> Media:
+def _open(path: str | os.PathLike[str] | None, cache_bytes: int) -> Media:
     if path is None or (isinstance(path, str) and not path.strip()):
         raise MediaError("no media path was given; choose a video, an image sequence or an image.")
     try:

@@ -3,6 +3,8 @@ EXR readers (`read_image`) and the frames backend for stills and sequences (`Ima
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import struct
 from fractions import Fraction
@@ -92,7 +94,7 @@ def _tiff_header(path: Path, head: bytes) -> tuple[int, int]:
     raise MediaError(f"{path} is a damaged TIFF (no readable image header); re-render or replace it.")
 
 
-def _exr_open(path: Path, header_only: bool):
+def _exr_open(path: Path, header_only: bool) -> Any:
     import OpenEXR
 
     try:
@@ -101,7 +103,7 @@ def _exr_open(path: Path, header_only: bool):
         raise MediaError(f"{path} is a damaged or incomplete EXR file; re-render or replace it.") from None
 
 
-def _exr_windows(path: Path, header: dict):
+def _exr_windows(path: Path, header: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     try:
         (dx0, dy0), (dx1, dy1) = [tuple(int(v) for v in corner) for corner in header["dataWindow"]]
         display = header.get("displayWindow", header["dataWindow"])
@@ -123,7 +125,7 @@ def _exr_fps(path: Path) -> Fraction | None:
         return None
 
 
-def _read_exr(path: Path):
+def _read_exr(path: Path) -> tuple[np.ndarray, str, int, tuple[int, int]]:
     """-> (HxWxC float32 array, kind 'f16'|'f32'|'u32', channels in file)."""
     head = _exr_open(path, True)
     header = head.header()
@@ -174,7 +176,7 @@ def _read_exr(path: Path):
     return canvas, kind, in_file, (width, height)
 
 
-def read_image(path) -> tuple[np.ndarray, str, int]:
+def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, str, int]:
     """Read one image file natively -> (HxWx3/4 array, sample kind, channels in the file).
 
     uint8 / uint16 / float32 arrays in RGB(A) order. Raises MediaError for anything wrong.
@@ -294,7 +296,7 @@ class ImageFrames:
                 image = np.concatenate([image, np.full(image.shape[:2] + (1,), one, image.dtype)], axis=2)
         return image
 
-    def colour_facts(self) -> dict:
+    def colour_facts(self) -> dict[str, Any]:
         """What the first file says about its colour (for the colour-space guess)."""
         path = self.files[self.first]
         suffix = path.suffix.lower().lstrip(".")

@@ -43,7 +43,7 @@ class SequencePattern:
 _TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
 
 
-def parse_pattern(path) -> SequencePattern | None:
+def parse_pattern(path: str | os.PathLike[str]) -> SequencePattern | None:
     """`plate.####.exr`, `plate.@@@@.exr`, `plate.%04d.exr`, `plate.$F4.exr` -> SequencePattern.
 
     Returns None when the name holds no frame token. Raises MediaError for a malformed one.
@@ -109,7 +109,7 @@ def pattern_from_group(folder: Path, prefix: str, suffix: str, files: dict[int, 
     return SequencePattern(folder, prefix, padding, suffix)
 
 
-def sequence_pattern_for(path) -> str | None:
+def sequence_pattern_for(path: str | os.PathLike[str]) -> str | None:
     """For one file of a numbered sequence (`plate.1001.exr`), the sequence's pattern
     (`.../plate.####.exr`) when sibling frames exist; else None. Lets a UI offer the whole shot."""
     path = Path(path)

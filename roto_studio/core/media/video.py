@@ -8,7 +8,7 @@ from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 
-from typing import Any
+from typing import Any, Iterator, Literal
 
 import numpy as np
 
@@ -22,7 +22,7 @@ _KR_KB = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 
           9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
 
 
-def _tag(value) -> int:
+def _tag(value: Any) -> int:
     """A colour tag as FFmpeg's integer (0 when absent)."""
     try:
         return int(value or 0)
@@ -40,7 +40,7 @@ def _is_yuv(pix: str | None) -> bool:
     return not fmt.is_rgb and len(fmt.components) >= 3
 
 
-def _accurate():
+def _accurate() -> Any:
     from av.video.reformatter import Interpolation
 
     return Interpolation.BILINEAR | Interpolation.ACCURATE_RND
@@ -62,7 +62,7 @@ class VideoFrames:
             self.container.close()
             raise
 
-    def _open(self):
+    def _open(self) -> Any:
         av = self._av
         try:
             return av.open(str(self.path), mode="r", metadata_errors="ignore")
@@ -155,7 +155,7 @@ class VideoFrames:
             # from the start (correct, slower). Rare (raw elementary streams, some AVIs).
             self.pts = list(range(len(rows)))
             self.frame_of_pts = {}
-            self.seek_ts: list = [None] * len(rows)
+            self.seek_ts: list[Any] = [None] * len(rows)
             self.fps = Fraction(stream.average_rate or stream.guessed_rate or 24)
             if not (stream.average_rate or stream.guessed_rate):
                 self.fps_source = "assumed"
@@ -190,7 +190,7 @@ class VideoFrames:
             self.fps, self.variable_frame_rate = self._rates()
         self.warnings = self._truncation_warnings(len(rows))
         self._decoder: Any = None
-        self._last: int | None = None  # frame number the decoder produced last
+        self._last: float | None = None  # frame number the decoder produced last
         self._last_frame = None  # and that frame, when it was the one asked for
         self.seeks = 0  # statistics: seeks done and frames decoded
         self.decoded = 0
@@ -198,7 +198,7 @@ class VideoFrames:
         self._skip_until: int | None = None
         self._skip_used = False
         frame_bytes = self.width * self.height * (6 if self.bit_depth > 8 else 3)
-        self._recent: OrderedDict = OrderedDict()
+        self._recent: OrderedDict[int, Any] = OrderedDict()
         self._recent_max = int(max(2, min(12, (96 * MiB) // max(1, frame_bytes))))
 
     def _truncation_warnings(self, found: int) -> list[str]:
@@ -248,7 +248,7 @@ class VideoFrames:
 
     # decoding ------------------------------------------------------------------------------
 
-    def _frames(self):
+    def _frames(self) -> Iterator[Any]:
         """Decoded frames from the current position. After a seek with skip_to, frames nobody
         references (non-reference B-frames) are not decoded until the target's packet: that
         halves the work of reaching a frame deep inside a long GOP, with identical results."""
@@ -260,7 +260,7 @@ class VideoFrames:
             for frame in packet.decode():
                 yield frame
 
-    def _fresh_decoder(self):
+    def _fresh_decoder(self) -> None:
         if self._decoder is not None:
             try:
                 self._decoder.close()
@@ -292,7 +292,7 @@ class VideoFrames:
             self._skip_until, self._skip_used = None, False
         self._fresh_decoder()
 
-    def _next_frame(self, target: int):
+    def _next_frame(self, target: int) -> tuple[Any, float | None]:
         """Next decoded frame with its frame number (None at the end of the file)."""
         av = self._av
         try:
@@ -314,7 +314,7 @@ class VideoFrames:
             self._remember(number, frame)
         return frame, number
 
-    def _remember(self, number: int, frame) -> None:
+    def _remember(self, number: int, frame: Any) -> None:
         """Keep the last few decoded frames: stepping back a frame or two needs no new decode."""
         recent = self._recent
         recent[number] = frame
@@ -322,7 +322,7 @@ class VideoFrames:
         while len(recent) > self._recent_max:
             recent.popitem(last=False)
 
-    def _plans(self, target: int, skip: bool):
+    def _plans(self, target: int, skip: bool) -> list[tuple[int | None, int | None]]:
         """Where to start decoding from, most likely first: the frame's keyframe (skipping
         unreferenced frames), the keyframe's dts, the keyframe before, the start of the file."""
         if self.positional:
@@ -335,7 +335,7 @@ class VideoFrames:
         plans.append((None, None))
         return plans
 
-    def decode(self, target: int):
+    def decode(self, target: int) -> Any:
         """The av.VideoFrame for frame number `target`."""
         frame = self._recent.get(target)
         if frame is not None:
@@ -343,11 +343,12 @@ class VideoFrames:
         # keep decoding forward when that is cheaper than seeking (playback, scrubbing forward)
         forward = (self._decoder is not None and self._last is not None and self._last < target
                    and (self.positional or self.start_frame_of[target] <= self._last + 1))
-        plans = self._plans(target, skip=self.skip_nonref)
+        plans: list[tuple[int | None, int | None] | Literal["forward"]] = []
+        plans += self._plans(target, skip=self.skip_nonref)
         if forward:
             plans.insert(0, "forward")
         for plan in plans:
-            if plan != "forward":
+            if not isinstance(plan, str):
                 self._seek(plan[0], plan[1])
             first = True
             while True:
@@ -376,7 +377,7 @@ class VideoFrames:
         raise MediaError(f"frame {target} of {self.path} cannot be reached by seeking; "
                          f"the file's index is damaged, re-export it.")
 
-    def to_array(self, frame, full: bool) -> np.ndarray:
+    def to_array(self, frame: Any, full: bool) -> np.ndarray:
         fmt = "rgb24"
         if full:
             if self.is_float:
@@ -397,17 +398,18 @@ class VideoFrames:
                       "src_color_range": "JPEG" if full_range else "MPEG", "dst_color_range": "JPEG",
                       "interpolation": _accurate()}
         try:
-            return frame.to_ndarray(format=fmt, **kwargs)
+            result: np.ndarray = frame.to_ndarray(format=fmt, **kwargs)
+            return result
         except Exception as exc:  # conversion problems are reported as media problems
             raise MediaError(f"a frame of {self.path} cannot be converted to RGB ({exc}); "
                              f"re-export the video in a common pixel format.") from None
 
-    def _matrix_range(self, frame) -> tuple[int, bool]:
+    def _matrix_range(self, frame: Any) -> tuple[int, bool]:
         matrix = _tag(frame.colorspace) or self.tags["matrix"]
         full = (_tag(frame.color_range) or self.tags["range"]) == 2 or self.pixel_format.startswith("yuvj")
         return matrix, full
 
-    def _deep_yuv(self, frame) -> np.ndarray:
+    def _deep_yuv(self, frame: Any) -> np.ndarray:
         """10/12/16-bit YUV -> RGB by the stream's matrix and range, computed here: swscale's deep
         RGB outputs come out about 0.4% dark (white at 65283 of 65535)."""
         try:
@@ -434,9 +436,10 @@ class VideoFrames:
         rgb = np.stack(out, axis=-1)
         if self.is_float:
             return rgb.astype(np.float32)
-        return np.rint(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        result: np.ndarray = np.rint(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        return result
 
-    def colour_facts(self) -> dict:
+    def colour_facts(self) -> dict[str, Any]:
         return {"kind": "video", "float": self.is_float, "bit_depth": self.bit_depth,
                 "video_primaries": self.tags["primaries"], "video_transfer": self.tags["transfer"],
                 "video_matrix": self.tags["matrix"], "video_range": self.tags["range"]}
