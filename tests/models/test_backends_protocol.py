@@ -44,3 +44,22 @@ def test_the_local_set_is_a_backends_and_rebuilds_on_retry():
     moved = local.retried("cpu")
     assert moved is not local and isinstance(moved, backends_mod.BackendSet)
     assert moved.plan.device == "cpu" and any("CPU" in n for n in moved.plan.notes)
+
+
+def test_models_the_caller_built_are_a_backends_that_cannot_be_rebuilt(tmp_path):
+    from roto_studio.core.project import create_project
+    from roto_studio.models import classical
+    from roto_studio.models.engine import Engine
+
+    given = backends_mod.GivenBackends(image=classical.GrabCutSegmenter(), video=classical.FlowPropagator())
+    assert_is_backends(given)
+    assert given.session is None and given.device is None and given.retry_options("cpu") == ()
+    with pytest.raises(ModelError, match="no video propagator was given"):
+        backends_mod.GivenBackends(image=classical.GrabCutSegmenter()).video
+    engine = Engine.given(create_project(tmp_path / "shot.roto", tmp_path / "clip.mp4"),
+                          image=classical.GrabCutSegmenter())
+    assert engine.backends.image is engine.image and engine.server_session is None
+    with pytest.raises(ModelError, match="cannot be rebuilt"):
+        engine.retry("cpu")
+    local = Engine.local(engine.project, backend="classical")
+    assert isinstance(local.backends, backends_mod.BackendSet) and local.plan.name == "classical"
