@@ -69,6 +69,7 @@ class Engine:
 
         plan = plan or backends_mod.choose(backend, weights=weights, model=model, device=device)
         root = spill.usable_spill_root(getattr(project, "folder", None))
+        spill.clean_stale(root)  # spill folders a crashed run left
         return cls(project, backends_mod.BackendSet(plan, root), media=media)
 
     @classmethod
