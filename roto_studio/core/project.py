@@ -226,10 +226,10 @@ class Project:
         return any(s <= frame <= e for s, e in self.locked.get(obj_id, []))
 
     # -- alpha for display and export
-    def alphas(self, store: AlphaStore | None = None, objects: list[ObjectInfo] | None = None) -> Alphas:
+    def alphas(self, store: AlphaStore | None = None) -> Alphas:
         """What export and the clean plate read: the objects and their alphas (the project's
         masks unless another `store` is given, e.g. a render's mattes)."""
-        return Alphas(self.name, list(self.objects if objects is None else objects),
+        return Alphas(self.name, list(self.objects),
                       self.masks if store is None else store, self.project_file,
                       self.media_ref() if self.media_path else None,
                       str(self.settings["fps"]) if self.settings.get("fps") else None)

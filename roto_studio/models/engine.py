@@ -65,12 +65,8 @@ class Engine:
               device: str | None = None, media=None, plan: backends_mod.BackendPlan | None = None) -> Engine:
         """An engine over models in this process: `plan`, else the one backends.choose makes of
         backend, weights, model and device."""
-        from roto_studio.core import spill
-
         plan = plan or backends_mod.choose(backend, weights=weights, model=model, device=device)
-        root = spill.usable_spill_root(getattr(project, "folder", None))
-        spill.clean_stale(root)  # spill folders a crashed run left
-        return cls(project, backends_mod.BackendSet(plan, root), media=media)
+        return cls(project, backends_mod.BackendSet(plan, spill_root(project)), media=media)
 
     @classmethod
     def given(cls, project, image: ImageSegmenter | None = None, video: VideoPropagator | None = None,
@@ -83,11 +79,7 @@ class Engine:
     def spill_dir(self):
         """Where SAM 2 spills memory: the project's cache folder (the user cache folder while the
         project is not on disk or cannot be written). Spill folders of crashed runs there are removed."""
-        from roto_studio.core import spill
-
-        root = spill.usable_spill_root(getattr(self.project, "folder", None))
-        spill.clean_stale(root)
-        return root
+        return spill_root(self.project)
 
     @property
     def media(self):
@@ -451,6 +443,15 @@ class Engine:
                 if alpha is None:
                     continue
                 self.guarded(lambda: self.video.add_prompt(f, obj_id, Prompt(mask=alpha)))
+
+
+def spill_root(project):
+    """The project's usable spill folder, with the folders a crashed run left there removed."""
+    from roto_studio.core import spill
+
+    root = spill.usable_spill_root(getattr(project, "folder", None))
+    spill.clean_stale(root)
+    return root
 
 
 def dev_oom():
