@@ -36,6 +36,8 @@ class PropagationResult:
     spans: list[Span] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # obj_id -> why it was not propagated
     cancelled: bool = False
+    error: str = ""  # the failure that cut the run short after `written` (one line), else ""
+    retry: tuple[str, ...] = ()  # what may work after that failure ('resume', 'smaller', 'cpu')
 
     @property
     def count(self) -> int:

@@ -397,6 +397,6 @@ class ModelService(QObject):
             message = f"internal error in the model thread ({type(exc).__name__}: {exc}); see the log."
         partial = getattr(exc, "result", None)
         if partial is not None and req.kind in ("propagate", "retry"):
-            partial.cancelled = True
-            emit(self.jobFinished, req.id, partial)  # what was written before the failure
+            partial.cancelled, partial.error, partial.retry = True, message, retry
+            emit(self.jobFinished, req.id, partial)  # what was written before the failure, and the failure
         emit(self.failed, req.id, message, retry)

@@ -176,6 +176,8 @@ def test_server_killed_during_propagation_window_recovers(qtbot, settings, tmp_p
             t_up = time.perf_counter() - t0
             if state != "succeeded":
                 interrupted += 1
+                # known as soon as the job ends, from its result (not from a later signal)
+                assert w.jobs.interrupted is not None, f"round {i}: the interruption was not recorded"
                 text = w.message.text()
                 assert "model server stopped" in text and "\n" not in text, text
                 w.jobs.resume()

@@ -199,6 +199,9 @@ def test_out_of_memory_offers_retry(qtbot, setup):
     assert rid == job and "out of memory" in message and retry == ("cpu",)
     qtbot.waitUntil(lambda: len(partial) == 1, timeout=2000)
     assert partial[0].written[obj.id] == [1002, 1003]
+    # the failure travels with what was written, so the window knows it from the result alone
+    # (a late `failed` signal once left Ctrl+R with nothing to resume)
+    assert partial[0].cancelled and partial[0].error == message and partial[0].retry == ("cpu",)
     with qtbot.waitSignal(service.jobFinished, timeout=5000) as sig:
         service.retry(job, "cpu")
     assert made["engine"].retried == "cpu"

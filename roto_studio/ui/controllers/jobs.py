@@ -135,7 +135,8 @@ class JobsController(QObject):
             text = written[0] if state == "succeeded" else written[1]
             self.job_label.setText(text.format(n=len(job.result or []), out=out))
         if state == "failed":
-            self.job_label.setText(f"{kind.capitalize()} failed.")
+            if kind != JobKind.PROPAGATE:  # a propagation says what it kept
+                self.job_label.setText(f"{kind.capitalize()} failed.")
             self.shot.say(job.error or f"{kind} failed.")
         self.shot.jobEnded.emit(kind, state)
 
@@ -152,25 +153,32 @@ class JobsController(QObject):
 
     def _on_job_finished(self, rid: int, result) -> None:
         task = self._task(rid, PropagationTask)
-        if task is not None:
+        if task is None:
+            return
+        if result.error:  # the run failed after writing result.written: the failure comes with it
+            task.result = result
+            self._task_failed(task, result.error, result.retry)
+        else:
             task.finish("cancelled" if result.cancelled else "succeeded", result)
 
     def _on_service_failed(self, rid: int, message: str, retry) -> None:
         task = self._task(rid)
-        if task is None:
-            return  # not a job: the service controller tells the user
-        if ("smaller" in tuple(retry or ()) and isinstance(task, PropagationTask)
+        if task is None or task.state != "running":
+            return  # not a job (the service controller tells the user), or handled with its result
+        self._task_failed(task, message, retry)
+
+    def _task_failed(self, task, message: str, retry) -> None:
+        """A job failed; a propagation cut short by the model server's loss can be resumed, and
+        one that ran out of GPU memory is tried once more at a smaller size."""
+        retry = tuple(retry or ())
+        if ("smaller" in retry and isinstance(task, PropagationTask)
                 and not task.smaller_retry and self.shot.server is not None):
             self._retry_smaller(task, message)
             return
-        if "resume" in tuple(retry or ()) and isinstance(task, PropagationTask):
+        if "resume" in retry and isinstance(task, PropagationTask):
             message = self._interrupted(task)
         task.error = message
-        if task.state == "running":
-            task.finish("failed", task.result, message)
-        else:  # the service first reported what was written before the failure
-            self.job_label.setText(self.job_label.text().replace("cancelled", "stopped by an error"))
-            self.shot.say(message)
+        task.finish("failed", task.result, message)
 
     def _on_service_job_done(self, rid: int, state: str, value) -> None:
         task = self._task(rid)
@@ -337,6 +345,8 @@ class JobsController(QObject):
                                    + (f" {skipped}." if skipped else ""))
         elif task.state == "cancelled":
             self.job_label.setText(f"Propagation cancelled; kept {n} finished frames.")
+        elif task.state == "failed":
+            self.job_label.setText(f"Propagation stopped by an error; kept {n} finished frames.")
 
     def check_attention(self, written: dict) -> None:
         """After a propagation: in a thread, mark frames whose mask area jumps versus the frame
