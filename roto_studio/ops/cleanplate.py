@@ -171,7 +171,8 @@ def write_clean_plate(alphas: Alphas, media, obj_id: str, out_dir, settings: dic
 
     written: list[Path] = []
     numbers = list(media.frame_numbers)
-    total = len(set(frames) & set(numbers)) if frames is not None else len(numbers)
+    todo = list(frames) if frames is not None else None  # counted here, then filled: read it once
+    total = len(set(todo) & set(numbers)) if todo is not None else len(numbers)
     ext = clean_plate_ext(media)
     if pattern:
         from roto_studio.core.export.naming import check_pattern
@@ -184,7 +185,7 @@ def write_clean_plate(alphas: Alphas, media, obj_id: str, out_dir, settings: dic
     pad = _padding(numbers)
 
     def fill(source):
-        return clean_plate_frames(source, lambda f: alphas.final_alpha(obj_id, f), frames,
+        return clean_plate_frames(source, lambda f: alphas.final_alpha(obj_id, f), todo,
                                   exclude=exclude if others else None, inpainter=inp, align=settings["align"],
                                   frame_numbers=numbers, cancel=cancel, carry=carry)
 

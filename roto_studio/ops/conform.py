@@ -43,6 +43,12 @@ class Shot:
     problem: str | None = None
     project: Path | None = None
 
+    def placed(self) -> tuple[str, int, int, tuple[int, int]]:
+        """(media, first, last, cut) of a shot placed on its plate (cut is set); ValueError otherwise."""
+        if self.media is None or self.first is None or self.last is None or self.cut is None:
+            raise ValueError(f"the shot {self.name} is not placed on a plate")
+        return self.media, self.first, self.last, self.cut
+
 
 @dataclass
 class Conform:
@@ -166,6 +172,7 @@ def _start_timecode(media_path: str, rate: float) -> int | None:
 
 def _place(shot: Shot, clip, media, rate: float) -> int | None:
     """The plate frame of the clip's first source frame, or None when it cannot be placed."""
+    assert shot.media is not None  # plan() places only the shots whose media it found
     otio = _otio()
     ref = clip.media_reference
     avail = getattr(ref, "available_range", None)
@@ -246,9 +253,11 @@ def plan(edit_path, media_root, handles: int = 0, rate: float = 24.0) -> Conform
                 shot.problem = f"{Path(shot.media).name} cannot be opened ({str(exc).rstrip('.')})"
     placed = [s for s in result.shots if s.cut is not None]
     for i, a in enumerate(placed):
+        a_media, a_first, a_last, _ = a.placed()
         for b in placed[i + 1:]:
-            if a.media == b.media and a.first <= b.last and b.first <= a.last:
-                result.overlaps.append((a.name, b.name, max(a.first, b.first), min(a.last, b.last)))
+            b_media, b_first, b_last, _ = b.placed()
+            if a_media == b_media and a_first <= b_last and b_first <= a_last:
+                result.overlaps.append((a.name, b.name, max(a_first, b_first), min(a_last, b_last)))
     return result
 
 
@@ -270,9 +279,10 @@ def write_projects(result: Conform, out_dir, handles: int, edit_path) -> list[Pa
 
     written = []
     for s in placed:
-        project = create_project(out / f"{s.name}.roto", s.media)
-        project.settings["shot_range"] = [s.first, s.last]
-        project.settings["range"] = list(s.cut)  # the window's play range: the cut
+        media, first, last, cut = s.placed()
+        project = create_project(out / f"{s.name}.roto", media)
+        project.settings["shot_range"] = [first, last]
+        project.settings["range"] = list(cut)  # the window's play range: the cut
         if s.fps_assumed:
             from fractions import Fraction
 
@@ -280,7 +290,7 @@ def write_projects(result: Conform, out_dir, handles: int, edit_path) -> list[Pa
         project.settings["edit"] = {
             "file": str(Path(edit_path).resolve()), "event": s.event, "clip": s.clip, "reel": s.reel,
             "source_in": tc(s.source_in), "source_out": tc(s.source_out), "record_in": tc(s.record_in),
-            "handles": handles, "cut": list(s.cut), "clamped": s.clamped,
+            "handles": handles, "cut": list(cut), "clamped": s.clamped,
         }
         s.project = project.save().parent
         written.append(s.project)

@@ -59,7 +59,8 @@ def leak_frames(masks, media, obj_id: str, frames: Iterable[int], numbers: Seque
                 models[key] = KeyModel(media.read(key), masks.get(obj_id, key))
             except ValueError:  # an empty key mask: nothing to compare with
                 models[key] = None
-        if models[key] is None:
+        model = models[key]
+        if model is None:
             continue
         alpha = masks.get(obj_id, f)
         if alpha is None:
@@ -68,7 +69,7 @@ def leak_frames(masks, media, obj_id: str, frames: Iterable[int], numbers: Seque
         step = -1 if key < f else 1
         j = i + step
         source = masks.get(obj_id, numbers[j]) if 0 <= j < len(numbers) else None
-        by_key.setdefault(key, []).append(measure(models[key], media.read(f), alpha, source, f))
+        by_key.setdefault(key, []).append(measure(model, media.read(f), alpha, source, f))
     out: dict[int, str] = {}
     for checks in by_key.values():
         out.update(flag_run(checks))

@@ -132,7 +132,7 @@ def read_alpha(path) -> np.ndarray:
         elif img.dtype == np.uint32:
             alpha = (img.astype(np.float64) / 4294967295.0).astype(np.float32)
         elif img.dtype in (np.int8, np.int16, np.int32):
-            alpha = img.astype(np.float32) / float(np.iinfo(img.dtype).max)
+            alpha = img.astype(np.float32) / float(2 ** (8 * img.dtype.itemsize - 1) - 1)  # its largest value
         else:
             alpha = img.astype(np.float32)
     alpha = np.nan_to_num(alpha, nan=0.0, posinf=1.0, neginf=0.0)

@@ -57,13 +57,14 @@ def object_velocity(image: np.ndarray, alpha, prev_image=None, prev_alpha=None,
     if not inside.any():
         return vel
     grey = _grey(image)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flows, shifts = [], []
     c = _centroid(a)
     for other, other_alpha, sign in ((next_image, next_alpha, 1.0), (prev_image, prev_alpha, -1.0)):
         if other is None:
             continue
-        flows.append(sign * dis.calc(grey, _grey(other), None))  # displacement towards +1 frame
+        flow = dis.calc(grey, _grey(other), None)  # type: ignore[call-overload]  # stubs lack flow=None (OpenCV allocates it)
+        flows.append(sign * flow)  # displacement towards +1 frame
         oc = _centroid(to_alpha(other_alpha)) if other_alpha is not None else None
         shifts.append(None if oc is None or c is None else sign * (oc - c))
     if not flows:

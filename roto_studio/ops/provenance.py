@@ -6,6 +6,8 @@ at download). Nothing here loads a model; a backend that cannot be resolved is r
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def _weights(spec) -> list[dict]:
     from roto_studio.models.weights import store as wmod
@@ -25,8 +27,8 @@ def _weights(spec) -> list[dict]:
     return out
 
 
-def _entry(role: str, name: str, model: str | None) -> dict:
-    entry = {"role": role, "name": name, "model": model, "revision": None, "repo": None, "weights": []}
+def _entry(role: str, name: str, model: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"role": role, "name": name, "model": model, "revision": None, "repo": None, "weights": []}
     if model:
         try:
             from roto_studio.models.weights import registry

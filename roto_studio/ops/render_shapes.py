@@ -6,6 +6,7 @@ reads, the options) are those of the last finished run."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 from roto_studio.core.render_state import Records, digest
@@ -32,7 +33,7 @@ def run_shapes(ctx, store, objects, out: Path, shapes: dict) -> None:
         ctx.log.line("shapes", None, "skipped")
         return
     t0 = time.monotonic()
-    sources = [ObjectSource(o.name, tuple(o.color), lambda f, oid=o.id: alphas.final_alpha(oid, f))
+    sources = [ObjectSource(o.name, tuple(o.color), partial(alphas.final_alpha, o.id))
                for o in objects]
     doc = make_shapes(sources, ctx.numbers, ctx.media.width, ctx.media.height, ctx.media.read,
                       float(ctx.media.fps), tol, budget, key_tolerance=ktol)

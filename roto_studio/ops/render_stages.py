@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from functools import partial
 from pathlib import Path
 
 from roto_studio.core.errors import RotoError
@@ -92,7 +93,7 @@ class Context:
 
 def track_spans(ctx: Context, engine) -> list[tuple]:
     """(object, start keyframe, Span, bounding keyframe or None) for every span of the shot."""
-    out = []
+    out: list[tuple] = []
     for obj in ctx.project.objects:
         keys = [k for k in ctx.project.prompted_frames(obj.id)
                 if ctx.project.masks.has(obj.id, k) and k in set(ctx.numbers)]
@@ -235,7 +236,7 @@ def run_matte(ctx: Context, frames: list[int], backend: str, band, shutter_angle
                                     f"but the plate is {image.shape[1]}x{image.shape[0]}; relink the right media.")
                 matte = matter.refine(image, make_trimap(alpha, band, band))
                 if shutter > 0:  # smeared along the object's motion, read from the neighbours' masks
-                    matte = blur_frame(f, shutter, ctx.media.read, lambda g, o=obj.id: ctx.project.masks.get(o, g),
+                    matte = blur_frame(f, shutter, ctx.media.read, partial(ctx.project.masks.get, obj.id),
                                        alpha=matte, frames=ctx.number_set)
                 ctx.mattes.set(obj.id, f, matte)
                 status, outputs = "written", [target]
@@ -426,15 +427,11 @@ def _runs(numbers: list[int], todo: list[int], size: int) -> list[list[int]]:
 
 
 def _spans(frames: list[int]) -> str:
-    parts, start, prev = [], None, None
+    runs: list[list[int]] = []  # [first, last] of each run of consecutive frames
     for f in sorted(frames):
-        if start is None:
-            start = prev = f
-        elif f == prev + 1:
-            prev = f
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
         else:
-            parts.append(f"{start}-{prev}" if prev != start else str(start))
-            start = prev = f
-    if start is not None:
-        parts.append(f"{start}-{prev}" if prev != start else str(start))
+            runs.append([f, f])
+    parts = [f"{a}-{b}" if b != a else str(a) for a, b in runs]
     return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")

@@ -58,9 +58,9 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def backward_flow(grey: np.ndarray, prev_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(map_x, map_y, err): for each pixel of this frame, where it was on the previous one, and how
     far the forward flow from there fails to bring it back (px; large at occlusions)."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    back = dis.calc(grey, prev_grey, None)
-    fwd = dis.calc(prev_grey, grey, None)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    back = dis.calc(grey, prev_grey, None)  # type: ignore[call-overload]  # stubs lack flow=None (OpenCV allocates it)
+    fwd = dis.calc(prev_grey, grey, None)  # type: ignore[call-overload]  # stubs lack flow=None (OpenCV allocates it)
     h, w = grey.shape
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     mx, my = gx + back[..., 0], gy + back[..., 1]

@@ -103,7 +103,8 @@ def track_object(alpha_at: Callable[[int], np.ndarray | None], frames: Iterable[
     frames = list(frames)
     tol = float(tolerance)
     ktol = max(tol, float(key_tolerance)) if key_tolerance else tol
-    out = ObjectShapes(name, tuple(int(c) for c in color))
+    r, g, b = (int(c) for c in color)
+    out = ObjectShapes(name, (r, g, b))
     live: list[_Run] = []
     prev_alpha = prev_image = None
 
@@ -128,18 +129,19 @@ def track_object(alpha_at: Callable[[int], np.ndarray | None], frames: Iterable[
         # (a part appeared, split or merged, or its carried shape missed the tolerance: a new key)
         finish([run for run in live if all(run is not k[0] for k in kept)])
         live = []
-        for run, key, c in kept:
-            _add(run, f, key, c, alpha)
-            live.append(run)
-        taken = {id(c) for _, _, c in kept}
-        fresh = [c for c in outlines if id(c) not in taken]
-        if fresh:
-            budget = None
-            if max_points:
-                budget = max(3 * len(fresh), max_points - sum(len(k) for _, k, _ in kept))
-            for c, key, _ in fit_outlines(fresh, tol * FIT_SHARE, budget):
-                live.append(_Run(c.hole, corner_flags(key)))
-                _add(live[-1], f, key, c, alpha)
+        if alpha is not None:  # else no outlines: nothing carried onto this frame, nothing new
+            for run, key, c in kept:
+                _add(run, f, key, c, alpha)
+                live.append(run)
+            taken = {id(c) for _, _, c in kept}
+            fresh = [c for c in outlines if id(c) not in taken]
+            if fresh:
+                budget = None
+                if max_points:
+                    budget = max(3 * len(fresh), max_points - sum(len(k) for _, k, _ in kept))
+                for c, key, _ in fit_outlines(fresh, tol * FIT_SHARE, budget):
+                    live.append(_Run(c.hole, corner_flags(key)))
+                    _add(live[-1], f, key, c, alpha)
         prev_alpha = alpha if outlines else None
         prev_image = image
         if progress is not None:

@@ -31,8 +31,8 @@ class Flow:
             size = (max(8, int(round(a.shape[1] * scale))), max(8, int(round(a.shape[0] * scale))))
             a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
             b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self.field = dis.calc(a, b, None)
+        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.field = dis.calc(a, b, None)  # type: ignore[call-overload]  # stubs lack flow=None (OpenCV allocates it)
         self.sx = a.shape[1] / max(1, x1 - x0)
         self.sy = a.shape[0] / max(1, y1 - y0)
         self.x0, self.y0 = x0, y0
@@ -207,7 +207,9 @@ def in_order(p: np.ndarray, moved: np.ndarray, idx: np.ndarray) -> np.ndarray | 
     order = [(ref + i) % n for i in range(n)]
     pos = [int((idx[k] - idx[ref]) % m) for k in order]
     # longest strictly increasing subsequence of pos (patience sorting), always keeping ref
-    tails, tails_at, back = [], [], [-1] * n
+    tails: list[int] = []
+    tails_at: list[int] = []
+    back = [-1] * n
     for i, v in enumerate(pos):
         j = int(np.searchsorted(tails, v))
         if j == len(tails):

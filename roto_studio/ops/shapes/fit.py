@@ -114,7 +114,7 @@ def corners(p: np.ndarray, span: int = CORNER_SPAN, deg: float = CORNER_DEG) -> 
     cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-9)
     turn = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
     cand = np.flatnonzero(turn > deg)
-    keep = []
+    keep: list[int] = []
     for i in cand[np.argsort(-turn[cand])]:
         if all(min(abs(i - j), m - abs(i - j)) > 2 * span for j in keep):
             keep.append(int(i))
@@ -155,7 +155,7 @@ def _generate(d: np.ndarray, u: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> n
     tmp = d - (b0 + b1)[:, None] * p0 - (b2 + b3)[:, None] * p3
     x0, x1 = np.sum(a1 * tmp), np.sum(a2 * tmp)
     det = c00 * c11 - c01 * c01
-    chord = np.linalg.norm(p3 - p0)
+    chord = float(np.linalg.norm(p3 - p0))
     if abs(det) > 1e-12:
         al1, al2 = (x0 * c11 - x1 * c01) / det, (c00 * x1 - c01 * x0) / det
     else:

@@ -51,7 +51,8 @@ def from_dict(d: dict) -> ShapeDoc:
     first, last = (d.get("frames") or [0, -1])[:2]
     doc = ShapeDoc(int(d["width"]), int(d["height"]), list(range(int(first), int(last) + 1)), float(d.get("fps", 24)))
     for o in d["objects"]:
-        obj = ObjectShapes(str(o["name"]), tuple(int(c) for c in o.get("color", (255, 80, 80))))
+        r, g, b = (int(c) for c in o.get("color", (255, 80, 80)))
+        obj = ObjectShapes(str(o["name"]), (r, g, b))
         for s in o["shapes"]:
             keys = {int(k["frame"]): Key(k["points"], k["in"], k["out"], k.get("feather")) for k in s["keys"]}
             obj.shapes.append(Shape(str(s["name"]), bool(s.get("hole")), keys,
@@ -127,7 +128,10 @@ def read_svg(path: Path) -> ShapeDoc:
     root = ET.parse(path).getroot()
     ns = "{http://www.w3.org/2000/svg}"
     frame = int(root.get("data-frame", "0"))
-    doc = ShapeDoc(int(float(root.get("width"))), int(float(root.get("height"))), [frame])
+    width, height = root.get("width"), root.get("height")
+    if width is None or height is None:
+        raise ValueError("its <svg> has no width or height")
+    doc = ShapeDoc(int(float(width)), int(float(height)), [frame])
     for g in root.iter(f"{ns}g"):
         obj = ObjectShapes(g.get("id", "object"), _colour(g.get("fill", "")))
         for p in g.iter(f"{ns}path"):

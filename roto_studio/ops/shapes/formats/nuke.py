@@ -141,6 +141,8 @@ def read_nk(path: Path) -> ShapeDoc:
     for code in re.findall(r"b64decode\('([A-Za-z0-9+/=]+)'\)", text):
         src = base64.b64decode(code).decode("utf-8")
         m = re.match(r"PAYLOAD = (.*)\n", src)
+        if m is None:  # some other node's encoded code, not a roto-studio payload
+            continue
         docs.append(from_dict(json.loads(json.loads(m.group(1)))))
     if not docs:
         raise ValueError("no roto-studio Roto node in it")

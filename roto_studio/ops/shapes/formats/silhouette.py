@@ -89,17 +89,31 @@ def _life_keys(s: Shape, first: int, last: int) -> list[tuple[int, str]]:
 _PAIR = re.compile(r"\(\s*(-?[\d.eE+-]+)\s*,\s*(-?[\d.eE+-]+)\s*\)")
 
 
+def _attr(el: ET.Element, name: str) -> str:
+    """The attribute `name` of `el`; ValueError when the file leaves it out."""
+    value = el.get(name)
+    if value is None:
+        raise ValueError(f"a <{el.tag}> has no {name}")
+    return value
+
+
+def _text(el: ET.Element) -> str:
+    if el.text is None:
+        raise ValueError(f"a <{el.tag}> is empty")
+    return el.text
+
+
 def read_fxs(path: Path) -> ShapeDoc:
     root = ET.parse(path).getroot()
-    w, h = int(root.get("width")), int(root.get("height"))
+    w, h = int(_attr(root, "width")), int(_attr(root, "height"))
     first, last = int(root.get("workRangeStart", 0)), int(root.get("workRangeEnd", 0))
     start = int(root.get("sessionStartFrame", first))
     doc = ShapeDoc(w, h, list(range(first, last + 1)))
     for layer in root.findall("Layer"):
         colour = layer.find("Properties/Property[@id='color']/Value")
-        rgb = tuple(int(round(float(v) * 255)) for v in re.findall(r"[\d.]+", colour.text)) \
+        rgb = tuple(int(round(float(v) * 255)) for v in re.findall(r"[\d.]+", _text(colour))) \
             if colour is not None else (255, 80, 80)
-        obj = ObjectShapes(layer.get("label"), rgb[:3] if len(rgb) >= 3 else (255, 80, 80))
+        obj = ObjectShapes(layer.get("label", "object"), (rgb[0], rgb[1], rgb[2]) if len(rgb) >= 3 else (255, 80, 80))
         for o in layer.iter("Object"):
             if o.get("type") != "Shape":
                 continue
@@ -108,16 +122,16 @@ def read_fxs(path: Path) -> ShapeDoc:
             for key in o.findall("Properties/Property[@id='path']/Key"):
                 pts = []
                 for point in key.iter("Point"):
-                    pts.append([(float(x) * h + w / 2, float(y) * h + h / 2) for x, y in _PAIR.findall(point.text)])
+                    pts.append([(float(x) * h + w / 2, float(y) * h + h / 2) for x, y in _PAIR.findall(_text(point))])
                 a = np.array(pts)  # (N, 3, 2): anchor, in, out
-                keys[int(key.get("frame")) + start] = Key(a[:, 0], a[:, 1] - a[:, 0], a[:, 2] - a[:, 0])
-            life = [(int(k.get("frame")) + start, float(k.text)) for k in
+                keys[int(_attr(key, "frame")) + start] = Key(a[:, 0], a[:, 1] - a[:, 0], a[:, 2] - a[:, 0])
+            life = [(int(_attr(k, "frame")) + start, float(_text(k))) for k in
                     o.findall("Properties/Property[@id='opacity']/Key")]
             on = [f for f, v in life if v > 0]
             off = [f for f, v in life if v <= 0 and on and f > on[0]]
             s_first = on[0] if on else min(keys)
             s_last = (off[0] - 1) if off else last
-            obj.shapes.append(Shape(o.get("label"), mode is not None and mode.text == "Subtract", keys,
+            obj.shapes.append(Shape(o.get("label", "shape"), mode is not None and mode.text == "Subtract", keys,
                                     s_first, s_last))
         doc.objects.append(obj)
     return doc
