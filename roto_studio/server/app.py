@@ -201,7 +201,7 @@ def create_app(state: ServerState) -> FastAPI:
     @app.exception_handler(Exception)
     async def _any(request: Request, exc: Exception):
         status = _status_for(exc)
-        body = {"error": one_line(public_message(exc))}
+        body: dict[str, str | list[str]] = {"error": one_line(public_message(exc))}
         retry = getattr(exc, "retry", None)
         if retry:
             body["retry"] = list(retry)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import Response, StreamingResponse
@@ -207,6 +207,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         prompt = _prompt(body, size_of(s), logits=body.logits is not None)
         logits = wire.decode_array(body.logits.model_dump(exclude_none=True), what="logits") \
             if body.logits else None
+        key: tuple[str, str | int]  # the uploaded frame's hash, or the shot's frame number
         if body.hash:
             key, image = ("hash", body.hash), None
         elif body.frame is not None:
@@ -226,7 +227,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
             return seg.predict(prompt, mask_logits=logits, multimask=body.multimask)
 
         pred = models.run(work, torch=s.plan.uses_torch)
-        out = {"score": float(pred.score)}
+        out: dict[str, Any] = {"score": float(pred.score)}
         if pred.logits is not None:
             out["logits"] = wire.encode_array(pred.logits)
         return mask_answer(out, pred.alpha, body.masks)

@@ -97,15 +97,17 @@ class ManagedBackends(backends_mod.BackendSet):
     def _sam2(self):
         if self._sam2_model is None:
             loader = super()._sam2
-            self._sam2_model = self.manager.get(self.key if self.plan.name == "sam2" else f"sam2-clicks:{self._clicks_model}",
-                                                loader)
+            key = self.key if self.plan.name == "sam2" else f"sam2-clicks:{self._clicks_model}"
+            assert key is not None  # a sam2 plan has a key
+            self._sam2_model = self.manager.get(key, loader)
         return self._sam2_model
 
     @property
     def video(self):
         if self._video is None and self.plan.name == "cutie":
-            build = backends_mod.BackendSet.video.fget
-            self._video = self.manager.get(self.key, lambda: build(self))
+            key = self.key
+            assert key is not None  # a cutie plan has a key
+            self._video = self.manager.get(key, lambda: super(ManagedBackends, self).video)
         return super().video
 
     def drop(self) -> None:
@@ -149,6 +151,7 @@ class Session:
         """Make `job` this session's job; Conflict (409) when another is still running.
         Called under state.lock."""
         if self.busy():
+            assert self.job is not None  # busy: a job is running
             raise Conflict(f"this session is busy with a {self.job.kind} job ({self.job.id}); "
                            "wait for it to end or cancel it (POST /v1/jobs/ID/cancel).")
         self.job = job
@@ -415,7 +418,7 @@ class ServerState:
                     break
                 frame, alphas = item
                 job.done += 1
-                event = {"frame": int(frame), "done": job.done, "total": job.total}
+                event: dict[str, Any] = {"frame": int(frame), "done": job.done, "total": job.total}
                 if codec == "png16":  # JSON lines: base64 PNG per object
                     event["masks"] = {str(o): wire.b64(wire.mask_png16(a)) for o, a in alphas.items()}
                 else:  # binary messages: raw (or zlib) 16-bit pixels after the header

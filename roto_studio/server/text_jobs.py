@@ -10,6 +10,7 @@ locked frames), exactly as in-process tracking does. Cancel stops it between fra
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from roto_studio.core import wire
 from roto_studio.server.frames import UploadedFrames
@@ -79,7 +80,7 @@ def _run(state: ServerState, job: Job, session: Session, plan, key: str, phrases
                 break
             frame, alphas = item
             job.done += 1
-            event = {"frame": int(frame), "done": job.done, "total": job.total}
+            event: dict[str, Any] = {"frame": int(frame), "done": job.done, "total": job.total}
             new = {str(k): {"phrase": tracker.phrase_of(k), "score": float(tracker.score_of(k))}
                    for k in alphas if k not in seen}
             seen.update(alphas)
