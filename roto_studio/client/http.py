@@ -72,7 +72,7 @@ class ServerClient:
 
     @staticmethod
     def _error(resp) -> ServerError:
-        retry = ()
+        retry: tuple[str, ...] = ()
         try:
             body = resp.json()
             message = body.get("error") or resp.text[:200]

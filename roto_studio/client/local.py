@@ -98,7 +98,9 @@ class LocalServer:
     @staticmethod
     def _first_line(proc: subprocess.Popen, timeout: float) -> str:
         out: list[str] = []
-        reader = threading.Thread(target=lambda: out.append(proc.stdout.readline()), daemon=True)
+        stdout = proc.stdout
+        assert stdout is not None  # started with stdout=PIPE
+        reader = threading.Thread(target=lambda: out.append(stdout.readline()), daemon=True)
         reader.start()
         end = time.monotonic() + timeout
         while reader.is_alive() and time.monotonic() < end and proc.poll() is None:

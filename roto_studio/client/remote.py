@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Iterator, Sequence
+from typing import Any, Generator, Iterator, Sequence
 
 import numpy as np
 
 from roto_studio.client.http import ServerClient, ServerError
 from roto_studio.core import wire
-from roto_studio.core.errors import ModelError
+from roto_studio.core.errors import ModelError, RotoError
 from roto_studio.models.backends import BackendPlan
 from roto_studio.core.prompt import Prompt
 from roto_studio.models.base import Found, ImageSegmenter, Inpainter, Matter, Prediction, TextFinder, VideoPropagator
@@ -83,11 +83,11 @@ class RemoteSession:
             self.id = None  # the artist chose another colour space or view: a session that sees it
         if self.id is None:
             self._opened_colour = self._colour_key()
-            by_path = self.path and self._default_colour()
-            media = {"path": os.path.abspath(self.path) if by_path else None,
+            by_path = self.path if self.path and self._default_colour() else None
+            media = {"path": os.path.abspath(by_path) if by_path else None,
                      "width": int(self.source.width), "height": int(self.source.height),
                      "frame_numbers": [int(f) for f in self.source.frame_numbers]}
-            body = {"backend": self.backend, "model": self.model, "media": media}
+            body: dict[str, Any] = {"backend": self.backend, "model": self.model, "media": media}
             if self.image_size:
                 body["image_size"] = int(self.image_size)
             try:
@@ -130,10 +130,8 @@ class RemoteSession:
             todo = [int(f) for f in frames if int(f) not in self._sent]
         if not todo:
             return
-        pics = {f: (images or {}).get(f) for f in todo}
-        for f in todo:
-            if pics[f] is None:
-                pics[f] = self.source.read(f)
+        given = images or {}
+        pics = {f: given[f] if given.get(f) is not None else self.source.read(f) for f in todo}
         hashes = {f: wire.frame_hash(pics[f]) for f in todo}
         missing = set(self.post("/frames", {"frames": {str(f): h for f, h in hashes.items()}})["missing"])
         for f, h in hashes.items():
@@ -189,10 +187,10 @@ class RemoteImageSegmenter(ImageSegmenter):
         return Prediction(alpha, float(r.get("score", 1.0)), logits)
 
     def prefetch(self, images) -> None:
-        frames = [f for f in (self._frame_of(k) for k, _ in images) if f is not None]
-        if frames:
-            self.session.ensure(frames, {self._frame_of(k): im for k, im in images})
-            self.session.post("/prefetch", {"frames": frames[:64]})
+        pairs = [(f, im) for f, im in ((self._frame_of(k), im) for k, im in images) if f is not None]
+        if pairs:
+            self.session.ensure([f for f, _ in pairs], dict(pairs))
+            self.session.post("/prefetch", {"frames": [f for f, _ in pairs][:64]})
 
 
 class RemoteTextFinder(TextFinder):
@@ -208,9 +206,8 @@ class RemoteTextFinder(TextFinder):
 
     def set_image(self, image: np.ndarray, key: object = None) -> None:
         s = self.session  # key: the engine's image_key (media path or id, colour view, frame)
-        ok = isinstance(key, tuple) and key and isinstance(key[-1], (int, np.integer)) \
-            and str(key[0]) in (s.path, str(id(s.source)))
-        frame = int(key[-1]) if ok else None
+        frame = int(key[-1]) if isinstance(key, tuple) and key and isinstance(key[-1], (int, np.integer)) \
+            and str(key[0]) in (s.path, str(id(s.source))) else None
         if frame is None:
             raise ModelError("finding objects on the server works on the shot's frames only.")
         self.session.ensure([frame], {frame: image})
@@ -223,8 +220,12 @@ class RemoteTextFinder(TextFinder):
                                         "min_score": float(min_score), "backend": self.backend})
         self.describe = r.get("backend", "")
         size = (int(self.session.source.width), int(self.session.source.height))
-        return [Found(f["phrase"], wire.alpha_from_png16(wire.unb64(f["alpha"]["png16"]), size), float(f["score"]),
-                      tuple(float(v) for v in f["box"])) for f in r["found"]]
+        found = []
+        for f in r["found"]:
+            x0, y0, x1, y1 = (float(v) for v in f["box"])
+            found.append(Found(f["phrase"], wire.alpha_from_png16(wire.unb64(f["alpha"]["png16"]), size),
+                               float(f["score"]), (x0, y0, x1, y1)))
+        return found
 
 
 class _Uploader:
@@ -338,7 +339,7 @@ class RemoteVideoPropagator(VideoPropagator):
         return wire.alpha_from_blob(r["alpha"], blobs[0], size)
 
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  stop: int | None = None) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
         s = self.session
         client = s.client
         job = s.post("/propagate", {"start": int(start), "reverse": bool(reverse), "masks": client.mask_codec,
@@ -380,8 +381,6 @@ class RemoteInpainter(Inpainter):
                  prompt: str = "", seed: int = 0):
         import re
 
-        from roto_studio.core.errors import RotoError
-
         if model and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", str(model)):
             raise RotoError(f"the model server loads inpainting models by registry name (e.g. sd15-inpainting), "
                             f"not a folder ({model}); run without --server to use a local folder.")
@@ -415,7 +414,7 @@ class RemoteBackends:
 
     device = None
     reads_own_frames = True
-    retries_by_itself = ("smaller",)
+    retries_by_itself: tuple[str, ...] = ("smaller",)
 
     def __init__(self, client: ServerClient, media, backend: str = "auto", model: str | None = None,
                  image_size: int | None = None):

@@ -52,7 +52,8 @@ class ServerHost(QObject):
 
     def start(self) -> None:
         """Start the local child in a thread (returns at once); `ready` or `failed` follows."""
-        if self.local is None or self._starting or self._closing:
+        local = self.local
+        if local is None or self._starting or self._closing:
             return
         self._starting = True
         self._up.clear()
@@ -60,15 +61,19 @@ class ServerHost(QObject):
 
         def run():
             try:
-                url = self.local.start()
+                url = local.start()
             except Exception as exc:  # noqa: BLE001 - said in one line
                 self._error = str(exc)
                 self._starting = False
                 self._up.set()
                 emit(self.failed, self._error)
                 return
-            self.url, self.token = url, self.local.token
-            proc = self.local.proc
+            proc, token = local.proc, local.token
+            if proc is None or token is None:  # close() stopped it between listening and here
+                self._starting = False
+                self._up.set()
+                return
+            self.url, self.token = url, token
             self._starting = False
             self._up.set()
             emit(self.ready, url)

@@ -20,11 +20,14 @@ import logging
 import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 from roto_studio.core.errors import RotoError
+
+if TYPE_CHECKING:
+    from roto_studio.models.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +124,7 @@ class ModelService(QObject):
 
                 return Engine.local(project, backend=backend, weights=weights)
         self._factory = engine_factory
-        self._engine = None
+        self._engine: Engine | None = None
         self._ids = itertools.count(1)
         self._queue: list[_Request] = []
         self._cond = threading.Condition()
@@ -243,6 +246,7 @@ class ModelService(QObject):
     def _work_ahead(self) -> None:
         """One neighbouring embedding (engine.ahead), between requests; errors only logged."""
         engine = self._engine
+        assert engine is not None  # _ahead_waiting() said there is work ahead: the engine is built
         with self._cond:
             look, self._look = self._look, None
         try:
@@ -281,10 +285,11 @@ class ModelService(QObject):
                 except Exception:  # closing must not raise out of the thread
                     log.exception("closing the engine")
 
-    def _get_engine(self):
+    def _get_engine(self) -> Engine:
         if self._engine is None:
-            self._engine = self._factory()
-            emit(self.ready, self._engine.describe())
+            self._engine = engine = self._factory()
+            emit(self.ready, engine.describe())
+            return engine
         return self._engine
 
     def _context(self, engine):
@@ -340,7 +345,8 @@ class ModelService(QObject):
                     break
                 self._answer_waiting(engine, req)  # clicks that arrived meanwhile
         except Exception as exc:
-            exc.result = getattr(exc, "result", result)
+            # what was written before the failure (_report hands it on), as Engine.propagate does
+            setattr(exc, "result", getattr(exc, "result", result))
             raise
         finally:
             steps.close()

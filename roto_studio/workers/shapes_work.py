@@ -7,6 +7,8 @@ the file. Both take the Job's progress and cancelled callables; no widgets here.
 
 from __future__ import annotations
 
+from functools import partial
+
 from roto_studio.core.errors import Cancelled
 from roto_studio.ops.shapes import ShapesCancelled
 from roto_studio.ops.shapes.run import ObjectSource, make_shapes
@@ -15,7 +17,7 @@ from roto_studio.ops.shapes.run import ObjectSource, make_shapes
 def project_shapes(project, media, frames, tolerance: float = 1.0, max_points: int | None = None,
                    obj_ids=None, progress=None, cancelled=None, key_tolerance: float | None = None):
     objects = [o for o in project.objects if (obj_ids is None and o.visible) or (obj_ids and o.id in obj_ids)]
-    sources = [ObjectSource(o.name, tuple(o.color), lambda f, oid=o.id: project.final_alpha(oid, f))
+    sources = [ObjectSource(o.name, tuple(o.color), partial(project.final_alpha, o.id))
                for o in objects]
     try:
         return make_shapes(sources, list(frames), media.width, media.height, media.read, float(media.fps),
