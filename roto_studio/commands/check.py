@@ -29,7 +29,7 @@ def run(args) -> int:
         if missing:
             names = ", ".join(o.name for o in project.objects) or "none"
             raise ProjectError(f"no object named {missing[0]!r} in the project; objects: {names}.")
-        objects = [project.object_by_name(n) for n in args.objects]
+        objects = [o for n in args.objects if (o := project.object_by_name(n)) is not None]
     found = {}
     with project.open_media() as media:
         numbers = list(media.frame_numbers)

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from roto_studio import __version__
 
@@ -97,7 +98,8 @@ def _ram() -> dict:
 def _device(torch_ok: bool) -> dict:
     from roto_studio.models.device import choose_device
 
-    out = {"cpu_count": os.cpu_count(), "ram": _ram(), "gpus": []}
+    gpus: list[dict[str, Any]] = []
+    out: dict[str, Any] = {"cpu_count": os.cpu_count(), "ram": _ram(), "gpus": gpus}
     try:
         choice = choose_device()
         out.update(device=choice.device, dtype=choice.dtype, reason=choice.reason)
@@ -111,8 +113,8 @@ def _device(torch_ok: bool) -> dict:
         for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
             props = torch.cuda.get_device_properties(i)
             free, total = torch.cuda.mem_get_info(i)
-            out["gpus"].append({"index": i, "name": props.name, "memory_total": total, "memory_free": free,
-                                "capability": f"{props.major}.{props.minor}"})
+            gpus.append({"index": i, "name": props.name, "memory_total": total, "memory_free": free,
+                         "capability": f"{props.major}.{props.minor}"})
     except Exception as exc:  # noqa: BLE001 - driver trouble: say so
         out["gpu_error"] = str(exc).splitlines()[0]
     return out
@@ -122,7 +124,7 @@ def _cpu_runtime() -> dict:
     """What runs the image encoders on the CPU (models.cpu.runtime): asked for, installed, cached."""
     from roto_studio.models.cpu import runtime as cpu_runtime
 
-    out = {"requested": None, "error": None, "installed": {}, "cache": None, "exports": 0}
+    out: dict[str, Any] = {"requested": None, "error": None, "installed": {}, "cache": None, "exports": 0}
     try:
         out["requested"] = cpu_runtime.requested()
     except Exception as exc:  # noqa: BLE001 - a bad ROTO_CPU_RUNTIME is a problem to list

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from roto_studio.core.errors import ProjectError
 from roto_studio.ops.matte import matte_object
+
+if TYPE_CHECKING:
+    from roto_studio.models.base import Matter
 
 HELP = "Refine stored masks into soft alpha mattes (ViTMatte when installed, else classical matting)."
 
@@ -65,7 +69,7 @@ def run(args) -> int:
     if client is not None:
         from roto_studio.client.remote import RemoteMatter
 
-        matter = RemoteMatter(client, args.backend)
+        matter: Matter = RemoteMatter(client, args.backend)
     else:
         matter = make_matter(args.backend)
     note = ""

@@ -90,7 +90,7 @@ class FrameLog:
             if frame is not None:
                 self.counts[(stage, status)] += 1
             if self.json:
-                rec = {"shot": self.shot, "stage": stage, "object": obj, "frame": frame, "status": status}
+                rec: dict[str, object] = {"shot": self.shot, "stage": stage, "object": obj, "frame": frame, "status": status}
                 if seconds is not None:
                     rec["seconds"] = round(seconds, 4)
                 text = json.dumps(rec)

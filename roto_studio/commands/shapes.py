@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from roto_studio.core.errors import RotoError
@@ -70,7 +71,7 @@ def objects_for(project, names, alpha_at=None):
     if not picked:
         raise RotoError(f"{project.folder} has no objects; prompt the shot in the window first.")
     get = alpha_at or project.final_alpha
-    return [ObjectSource(o.name, tuple(o.color), lambda f, oid=o.id: get(oid, f)) for o in picked]
+    return [ObjectSource(o.name, tuple(o.color), functools.partial(get, o.id)) for o in picked]
 
 
 def shot_frames(media, frame_range) -> list[int]:

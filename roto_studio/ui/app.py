@@ -19,6 +19,8 @@ def sample_shot() -> Path | None:
     if not script.exists():
         return None
     spec = importlib.util.spec_from_file_location("roto_make_footage", script)
+    if spec is None or spec.loader is None:  # only for a file that is not Python source
+        raise ImportError(f"cannot load {script} as a Python module")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.make_footage()
@@ -27,9 +29,13 @@ def sample_shot() -> Path | None:
 def create_app(argv=None):
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if existing is None:
         app = QApplication(list(argv or ["roto-studio"]))
+    elif isinstance(existing, QApplication):
+        app = existing
+    else:  # a QCoreApplication (no widgets) made earlier in this process
+        raise RuntimeError("a QCoreApplication is already running; the window needs a QApplication.")
     app.setApplicationName("Roto Studio")
     app.setOrganizationName("roto-studio")
     style = Path(__file__).resolve().parents[2] / "resources" / "style.qss"

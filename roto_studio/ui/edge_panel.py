@@ -26,6 +26,20 @@ DEFAULTS = {"grow": 0, "feather": 0.0, "smooth": 0.0, "fill_holes": 0, "remove_s
 _SLIDER_STEPS = 10  # slider ticks per unit for float settings
 
 
+def _spin_box(is_float: bool, lo: float, hi: float, step: float) -> QSpinBox | QDoubleSpinBox:
+    """A spin box for a float setting (one decimal) or an int one."""
+    if is_float:
+        fspin = QDoubleSpinBox()
+        fspin.setDecimals(1)
+        fspin.setRange(lo, hi)
+        fspin.setSingleStep(step)
+        return fspin
+    ispin = QSpinBox()
+    ispin.setRange(int(lo), int(hi))
+    ispin.setSingleStep(int(step))
+    return ispin
+
+
 class EdgePanel(QWidget):
     """settingChanged(key, value) while the user edits; resetRequested() for "Reset"."""
 
@@ -44,11 +58,7 @@ class EdgePanel(QWidget):
         self._updating = False
         for row, (key, label, lo, hi, (smin, smax), step, suffix, tip) in enumerate(FIELDS):
             is_float = isinstance(lo, float)
-            spin = QDoubleSpinBox() if is_float else QSpinBox()
-            if is_float:
-                spin.setDecimals(1)
-            spin.setRange(lo, hi)
-            spin.setSingleStep(step)
+            spin = _spin_box(is_float, lo, hi, step)
             spin.setSuffix(suffix)
             spin.setKeyboardTracking(False)
             spin.setObjectName(f"edge_{key}")
@@ -76,6 +86,7 @@ class EdgePanel(QWidget):
     def add_section(self, widget) -> None:
         """Another panel's widgets below the edge settings (the shapes' tolerance and budget)."""
         grid = self.layout()
+        assert isinstance(grid, QGridLayout), "__init__ sets a grid layout"
         grid.addWidget(widget, grid.rowCount(), 0, 1, 3)
 
     def set_settings(self, settings: dict | None, enabled: bool = True) -> None:

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.message.linkActivated.connect(self.models_ctl.open_link)
         self.backend_label.linkActivated.connect(self.models_ctl.open_link)
         self.objects_ctl = ObjectsController(shot, self.objects, self.edges, self.edges_dock, self)
-        self.playback = PlaybackController(shot, self.canvas, self.timeline, self.frame_spin, self)
+        self.playback: PlaybackController = PlaybackController(shot, self.canvas, self.timeline, self.frame_spin, self)
         self.jobs = JobsController(shot, self.timeline, self.progress, self.job_label, self.cancel_button,
                                    self, self)
         self.service_ctl = ServiceController(shot, self.backend_combo, self.backend_label, self)
@@ -227,10 +227,10 @@ class MainWindow(QMainWindow):
         self.edges = EdgePanel()
         self.edges_dock = self._dock("Edges", "edges_dock", self.edges)
         # the progress row keeps its height while no job runs: the canvas does not jump
-        for w in (self.progress, self.cancel_button):
-            policy = w.sizePolicy()
+        for row_widget in (self.progress, self.cancel_button):
+            policy = row_widget.sizePolicy()
             policy.setRetainSizeWhenHidden(True)
-            w.setSizePolicy(policy)
+            row_widget.setSizePolicy(policy)
         self.status = self.statusBar()
         self.status_line = StatusLine()
         self.status.addWidget(self.status_line, 1)

@@ -4,7 +4,7 @@ numbered sequence opens the whole sequence (ProjectController.open_media_path do
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QPushButton
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QPushButton
 
 MEDIA_FILTER = ("Media (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.tif *.tiff *.exr *.dpx);;"
                 "All files (*)")
@@ -24,7 +24,7 @@ class MediaDialog(QFileDialog):
         self.folder_button.setToolTip("Open the image sequence in the folder shown (a folder of frames).")
         self.folder_button.clicked.connect(self._take_folder)
         grid = self.layout()
-        if grid is not None and hasattr(grid, "rowCount"):
+        if isinstance(grid, QGridLayout):  # the Qt (non-native) dialog's own layout
             grid.addWidget(self.folder_button, grid.rowCount(), 0, 1, -1)
         self.resize(820, 520)
 

@@ -298,6 +298,7 @@ class ModelManager(QDialog):
         if row is None:
             return
         scroll = self.findChild(QScrollArea, "model_rows")
+        assert scroll is not None, "__init__ makes the scrolled rows"
         scroll.ensureWidgetVisible(row)
         row.title.setStyleSheet("background:#2a4a6a;")
 

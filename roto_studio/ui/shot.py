@@ -9,10 +9,16 @@ and call project_changed / select_object / request_mask, which only emit signals
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QUndoStack
 from roto_studio.ui import settings_keys as keys
+
+if TYPE_CHECKING:
+    from roto_studio.core.media import Media
+    from roto_studio.core.project import Project
+    from roto_studio.core.undo_payloads import UndoPayloads
 
 
 class Shot(QObject):
@@ -37,11 +43,11 @@ class Shot(QObject):
         super().__init__(parent)
         self.settings = settings
         self.undo = QUndoStack(self)
-        self.undo_payloads = None  # core.undo_payloads.UndoPayloads of the open project
+        self.undo_payloads: UndoPayloads | None = None  # of the open project
         self.opened.connect(self._open_undo_payloads)
         self.closing.connect(self._close_undo_payloads)
-        self.project = None  # core.project.Project
-        self.media = None  # core.media.Media
+        self.project: Project | None = None
+        self.media: Media | None = None
         self.frame: int | None = None
         self.current_obj: str | None = None
         self.service = None  # workers.service.ModelService: the model thread
@@ -134,6 +140,7 @@ class Shot(QObject):
         from roto_studio.core.undo_payloads import UndoPayloads
 
         self._close_undo_payloads()
+        assert self.project is not None, "opened is emitted once the project is set"
         self.undo_payloads = UndoPayloads(self.project.folder, self.undo_memory_bytes(), self._undo_dropped)
 
     def _close_undo_payloads(self) -> None:

@@ -18,18 +18,17 @@ def spans(frames: list[int], numbers: list[int]) -> list[tuple[int, int]]:
         return []
     index = {f: i for i, f in enumerate(numbers)}
     pos = sorted(index[f] for f in frames if f in index)
+    if not pos:
+        return []
     out = []
-    start = prev = None
-    for p in pos:
-        if start is None:
-            start = prev = p
-        elif p == prev + 1:
+    start = prev = pos[0]
+    for p in pos[1:]:
+        if p == prev + 1:
             prev = p
         else:
             out.append((numbers[start], numbers[prev]))
             start = prev = p
-    if start is not None:
-        out.append((numbers[start], numbers[prev]))
+    out.append((numbers[start], numbers[prev]))
     return out
 
 

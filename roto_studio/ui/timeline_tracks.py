@@ -70,7 +70,12 @@ class ThumbStrip(QWidget):
         w = self.slot_width()
         n = max(1, min(len(numbers), int((right - left) // w)))
         step = (right - left) / n
-        return [(left + i * step, step, self.timeline.frame_at(left + (i + 0.5) * step)) for i in range(n)]
+        out = []
+        for i in range(n):
+            frame = self.timeline.frame_at(left + (i + 0.5) * step)
+            assert frame is not None, "the timeline has frames (numbers is not empty)"
+            out.append((left + i * step, step, frame))
+        return out
 
     def resizeEvent(self, event):
         super().resizeEvent(event)

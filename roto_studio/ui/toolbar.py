@@ -5,6 +5,8 @@ the canvas while the brush is on, so nobody paints by accident."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QActionGroup, QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsEllipseItem, QLabel, QToolBar
@@ -57,7 +59,7 @@ def tool_icon(tool: str, size: int = 20) -> QIcon:
 class ToolBar(QToolBar):
     """Tools (exclusive, checkable), brush size, and the actions given."""
 
-    def __init__(self, actions: dict, canvas, extra: list[str] = (), parent=None):
+    def __init__(self, actions: dict, canvas, extra: Sequence[str] = (), parent=None):
         super().__init__("Tools", parent)
         self.setObjectName("tool_bar")
         self.setMovable(False)
@@ -140,10 +142,11 @@ class BrushRing(QObject):
         return False
 
     def _place(self) -> None:
-        show = self.canvas.tool == "brush" and self.centre is not None and self.canvas.image is not None
+        centre = self.centre
+        show = self.canvas.tool == "brush" and centre is not None and self.canvas.image is not None
         for item in self.items:
             item.setVisible(show)
-            if show:
+            if show and centre is not None:
                 r = self.canvas.brush_radius
-                x, y = self.centre
+                x, y = centre
                 item.setRect(QRectF(x - r, y - r, 2 * r, 2 * r))

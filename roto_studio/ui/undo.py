@@ -11,8 +11,12 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QUndoCommand
+
+if TYPE_CHECKING:
+    from roto_studio.core.project import ObjectInfo
 
 # numpy / OpenCV are imported when a mask is first encoded, not at start-up
 
@@ -41,7 +45,10 @@ def decode_alpha(data: bytes | None):
 
     from roto_studio.core.masks import to_alpha
 
-    return to_alpha(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED))
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise OSError("could not decode a mask kept for undo")
+    return to_alpha(image)
 
 
 def keep(shot, data: dict):
@@ -168,8 +175,8 @@ class ObjectAdd(QUndoCommand):
         super().__init__("Add object")
         self.shot = shot
         self.name, self.color = name, color
-        self.obj = None
-        self.index = None
+        self.obj: ObjectInfo | None = None
+        self.index = 0  # of the object in the project's list (set on the first redo)
 
     def redo(self) -> None:
         p = self.shot.project
@@ -183,6 +190,7 @@ class ObjectAdd(QUndoCommand):
 
     def undo(self) -> None:
         p = self.shot.project
+        assert self.obj is not None, "QUndoStack.push runs redo before any undo"
         p.remove_object(self.obj.id, delete_masks=True)
         self.shot.project_changed()
 
@@ -194,7 +202,7 @@ class ObjectDelete(QUndoCommand):
         super().__init__("Delete object")
         self.shot = shot
         self.obj_id = obj_id
-        self.saved = None
+        self.saved: dict[str, Any] | None = None  # set by redo: what undo puts back
 
     def _dirs(self):
         masks = self.shot.project.masks
@@ -223,6 +231,7 @@ class ObjectDelete(QUndoCommand):
     def undo(self) -> None:
         p = self.shot.project
         s = self.saved
+        assert s is not None, "QUndoStack.push runs redo before any undo"
         live, trash, _ = self._dirs()
         if trash.is_dir():
             if live.exists():

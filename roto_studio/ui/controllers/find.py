@@ -82,7 +82,9 @@ class FindController(QObject):
             for phrase, alpha, _score in found:
                 add = cmd.ObjectAdd(shot, next_name({o.name for o in shot.project.objects}, phrase))
                 shot.undo.push(add)
-                shot.undo.push(cmd.MaskEdit(shot, add.obj.id, frame, None, Prompt(),
-                                            Prompt(has_mask=True), alpha, text=f"Mask of {add.obj.name}"))
+                obj = add.obj
+                assert obj is not None, "push ran the command's redo"
+                shot.undo.push(cmd.MaskEdit(shot, obj.id, frame, None, Prompt(),
+                                            Prompt(has_mask=True), alpha, text=f"Mask of {obj.name}"))
         finally:
             shot.undo.endMacro()

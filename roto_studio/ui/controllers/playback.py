@@ -102,7 +102,7 @@ class PlaybackController(QObject):
         self.shot.media.read(frame)
 
     def set_frame(self, frame: int) -> None:
-        if self.shot.media is None:
+        if self.shot.media is None or self.reader is None:  # no shot, or it is closing
             return
         numbers = self.timeline.numbers
         if frame not in numbers:

@@ -31,7 +31,10 @@ def sequence_of(path: Path) -> tuple[Path, int | None]:
         pattern = sequence_pattern_for(path)
         if pattern is None:
             return path, None
-        number = parse_pattern(pattern).match(path.name)
+        parsed = parse_pattern(pattern)
+        if parsed is None:  # sequence_pattern_for names a frame token: not expected
+            return path, None
+        number = parsed.match(path.name)
     except (RotoError, OSError):
         return path, None
     return Path(pattern), number

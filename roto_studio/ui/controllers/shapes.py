@@ -33,8 +33,9 @@ class ShapesController(QObject):
         self.overlay = ShapesOverlay(canvas.scene())
         self.on = False
         self.doc = None  # the last computed ShapeDoc
-        self.doc_key = None  # (settings, frames) it was computed for; None when stale
+        self.doc_key: tuple | None = None  # (settings, frames) it was computed for; None when stale
         self.job: Job | None = None
+        self.job_key: tuple | None = None  # the _key() self.job computes for
         self.export_job: Job | None = None
         self.dialog: ExportShapesDialog | None = None
         self.points = 0  # points drawn on the current frame
@@ -119,11 +120,10 @@ class ShapesController(QObject):
                                   progress=progress, cancelled=cancelled, key_tolerance=s["key_tolerance"])
 
         job = Job(run, "shapes", parent=self)
-        job.key = key
         job.progress.connect(self._progress)
         job.succeeded.connect(self._computed)
         job.failed.connect(self._failed)
-        self.job = job
+        self.job, self.job_key = job, key
         self.panel.count.setText("Shapes: fitting…")
         job.start()
         return job
@@ -136,7 +136,7 @@ class ShapesController(QObject):
         job = self.sender()
         if job is not self.job or self.shot.project is None:
             return
-        self.doc, self.doc_key = doc, job.key
+        self.doc, self.doc_key = doc, self.job_key
         if self.doc_key != self._key():  # edited meanwhile
             self._later.start()
         self.redraw()
@@ -172,6 +172,7 @@ class ShapesController(QObject):
 
     def _dialog_accepted(self) -> None:
         d = self.dialog
+        assert d is not None, "export_dialog made the dialog whose accepted signal calls this"
         out = d.out.text().strip()
         if not out:
             self.shot.say("choose where to write the shapes, then export again.")
