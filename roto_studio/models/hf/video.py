@@ -8,7 +8,7 @@ runs a frame), except for two things that keep memory flat however long the shot
 - `LazyFrames` stands in for `session.processed_frames`: it preprocesses a frame from the
   FrameSource, with the processor's own video processor, only when the model asks for it, and keeps
   a few in a small LRU;
-- each object's non-conditioning outputs live in a `TensorSpillDict`: the frames the model can
+- each object's non-conditioning outputs live in a `TensorSpillDict` (models.hf.spill): the frames the model can
   attend to from the current one stay in memory, older ones go to the spill folder (core.spill) and come back
   only if asked for;
 - where the model reads the memory of only the few closest conditioning frames (SAM 3 makes one
