@@ -101,7 +101,8 @@ class CleanPlate:
             blocked |= hole_mask(self.exclude(f), (h, w), self.grow)
         scale = min(1.0, self.feature_side / max(h, w))
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        fmask: np.ndarray = (~cv2.dilate(blocked.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)).astype(np.uint8) * 255
+        dilated = cv2.dilate(blocked.astype(np.uint8), np.ones((9, 9), np.uint8))
+        fmask: np.ndarray = (~dilated.astype(bool)).astype(np.uint8) * 255
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)

@@ -104,7 +104,8 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
             raise ModelError("SAM 3 video follows phrases: give Prompt(text=...); "
                              "for clicked objects use the EdgeTAM or SAM 2 backend.")
         self.add_text(obj_id, text)
-        h, w = self._need_session().video_height, self._need_session().video_width
+        sess = self._need_session()
+        h, w = sess.video_height, sess.video_width
         alpha = np.zeros((h, w), np.float32)
         for key, a in self._frame(self.position(frame)).items():
             if key.split("#")[0] == obj_id:
