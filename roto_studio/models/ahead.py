@@ -36,7 +36,7 @@ class Ahead:
         import bisect
 
         i = bisect.bisect_left(numbers, int(frame))
-        order = []
+        order: list[int] = []
         for d in range(1, self.frames + 1):
             for j in (i + d, i - d):
                 if 0 <= j < len(numbers) and len(order) < self.frames:

@@ -17,8 +17,13 @@ import importlib.util
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from roto_studio.core.errors import ModelError
+
+if TYPE_CHECKING:
+    from roto_studio.models.base import ImageSegmenter, VideoPropagator
+    from roto_studio.models.device import DeviceChoice
 
 NAMES = ("auto", "sam2", "classical", "cutie", "edgetam")
 SAM2_BY_SPEED = ["sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large"]
@@ -194,11 +199,11 @@ class BackendSet:
     def __init__(self, plan: BackendPlan, spill_dir: Path | None = None):
         self.plan = plan
         self.spill_dir = spill_dir  # where SAM 2 spills memory (core.spill.spill_root)
-        self._image = None
-        self._video = None
-        self._sam2_model = None
-        self._device = None
-        self._clicks_model = None
+        self._image: ImageSegmenter | None = None
+        self._video: VideoPropagator | None = None
+        self._sam2_model: Any = None  # a sam2 SAM2Base (sam2 ships no type hints)
+        self._device: DeviceChoice | None = None
+        self._clicks_model: str | None = None
 
     @property
     def built_video(self):

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from roto_studio.models.backends import BackendPlan
     from roto_studio.models.device import DeviceChoice, DeviceOutOfMemory
 
+# what VideoPropagator.propagate returns: (frame, {obj_id: alpha}) step by step; close() cancels
+PropagationSteps = Generator[tuple[int, dict[str, np.ndarray]], None, None]
+
 
 class FrameSource(Protocol):
     """What a video backend reads frames from; `roto_studio.core.media.Media` is one.
@@ -76,7 +79,7 @@ class VideoPropagator(ABC):
 
     @abstractmethod
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
+                  stop: int | None = None) -> PropagationSteps:
         """Yield (frame, {obj_id: alpha}) frame by frame from `start` towards `stop` (inclusive;
         None = end of shot). Closing the generator cancels; yielded frames stay valid."""
 

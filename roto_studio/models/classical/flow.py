@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from roto_studio.core.prompt import Prompt
-from roto_studio.models.base import FrameSource, VideoPropagator
+from roto_studio.models.base import FrameSource, PropagationSteps, VideoPropagator
 from roto_studio.models.classical.cut import cut as min_cut
 from roto_studio.models.classical.gmm import ColourGMM
 from roto_studio.models.classical.grabcut import GrabCutSegmenter
@@ -110,7 +109,7 @@ class FlowPropagator(VideoPropagator):
         self._rng = np.random.default_rng(seed)
         self._frames: FrameSource | None = None
         self._tracks: dict[str, _Track] = {}
-        self._init = None  # the last frame pair's (backward, forward) flow
+        self._init: tuple[np.ndarray, np.ndarray] | None = None  # the last frame pair's (backward, forward) flow
 
     # -- VideoPropagator ----------------------------------------------------------------------------
     def start(self, frames: FrameSource) -> None:
@@ -148,7 +147,7 @@ class FlowPropagator(VideoPropagator):
         self._tracks = {}
 
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  stop: int | None = None) -> PropagationSteps:
         if self._frames is None:
             raise RuntimeError("start() must be called before propagate()")
         nums = list(self._frames.frame_numbers)
@@ -179,7 +178,7 @@ class FlowPropagator(VideoPropagator):
             else:
                 state[obj_id] = None  # object appears when a prompt frame is reached
 
-        flow = cv2.DISOpticalFlow_create(self.flow_preset)
+        flow = cv2.DISOpticalFlow.create(self.flow_preset)
         self._init = None
         prev_grey = cv2.cvtColor(_shrink(prev_img, s), cv2.COLOR_RGB2GRAY)
         for f in path[1:]:
@@ -191,18 +190,19 @@ class FlowPropagator(VideoPropagator):
             flows = self._flows(flow, prev_grey, grey) if need else None
             out: dict[str, np.ndarray] = {}
             for obj_id, tr in list(self._tracks.items()):
+                cur = state.get(obj_id)  # None: not seen yet (or added while propagating)
                 if f in tr.prompts:  # a prompt on this frame resets the chain
                     mask = _shrink_mask(tr.prompts[f] > 127, s)
                     self._learn_reference(tr, feat, mask)
                     alpha = (tr.prompts[f] > 127).astype(np.float32)
-                elif state.get(obj_id) is None:
+                elif cur is None:
                     mask = None
                     alpha = np.zeros(img.shape[:2], np.float32)
-                elif not state[obj_id].any():
-                    mask = state[obj_id]
+                elif not cur.any():
+                    mask = cur
                     alpha = np.zeros(img.shape[:2], np.float32)
                 else:
-                    mask = self._step(tr, state[obj_id], flows, feat)
+                    mask = self._step(tr, cur, flows, feat)
                     alpha = self._full_alpha(img, mask, s)
                 state[obj_id] = mask
                 if mask is not None:

@@ -28,7 +28,8 @@ def graph_cut(features: np.ndarray, labels: np.ndarray, fg: ColourGMM, bg: Colou
     if not ((labels == cv2.GC_PR_FGD) | (labels == cv2.GC_PR_BGD)).any():
         return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     m = labels.astype(np.uint8).copy()
-    cv2.grabCut(features, m, None, bg.to_cv(), fg.to_cv(), 1, cv2.GC_EVAL_FREEZE_MODEL)
+    # no rect: it is read only with GC_INIT_WITH_RECT (OpenCV turns None into this empty one)
+    cv2.grabCut(features, m, (0, 0, 0, 0), bg.to_cv(), fg.to_cv(), 1, cv2.GC_EVAL_FREEZE_MODEL)
     return (m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD)
 
 
@@ -127,7 +128,7 @@ def seed_regions(features: np.ndarray, point, side: int = SEED_SIDE, tries: int 
     h, w = features.shape[:2]
     s = min(1.0, side / max(h, w))
     sw, sh = max(1, int(round(w * s))), max(1, int(round(h * s)))
-    small = cv2.resize(features, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small: np.ndarray = cv2.resize(features, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
     small = cv2.GaussianBlur(small, (0, 0), 1.0)
     x = int(np.clip(point[0] * s, 0, sw - 1))
     y = int(np.clip(point[1] * s, 0, sh - 1))

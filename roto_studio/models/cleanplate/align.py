@@ -25,8 +25,8 @@ def fill_from_around(field: np.ndarray, valid: np.ndarray) -> np.ndarray:
     valid = valid.astype(bool)
     if valid.all() or not valid.any():
         return field.copy()
-    f = field.astype(np.float32) * valid[..., None]
-    w = valid.astype(np.float32)
+    f: np.ndarray = field.astype(np.float32) * valid[..., None]
+    w: np.ndarray = valid.astype(np.float32)
     levels = [(f, w)]
     while min(f.shape[:2]) > 2 and (w < 1e-6).any():
         f = cv2.resize(f, ((f.shape[1] + 1) // 2, (f.shape[0] + 1) // 2), interpolation=cv2.INTER_AREA)
@@ -51,7 +51,7 @@ class DenseFlow:
     """DIS optical flow between display frames (RGB uint8), at most FLOW_SIDE px on a side."""
 
     def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
-        self._dis = cv2.DISOpticalFlow_create(preset)
+        self._dis = cv2.DISOpticalFlow.create(preset)
 
     def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """HxWx2: where each pixel of `a` moved to in `b` (displacement in a's full-size pixels)."""
@@ -61,7 +61,8 @@ class DenseFlow:
         if s < 1.0:
             size = (max(8, round(w * s)), max(8, round(h * s)))
             ga, gb = (cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (ga, gb))
-        f = self._dis.calc(ga, gb, None)
+        # the stubs want a flow array; OpenCV also takes None (it then makes a new one)
+        f = self._dis.calc(ga, gb, None)  # type: ignore[call-overload]
         if s < 1.0:
             f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) / s
         return f.astype(np.float32)

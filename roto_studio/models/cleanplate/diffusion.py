@@ -178,12 +178,12 @@ class DiffusionInpainter(Inpainter):
         image = Image.fromarray(np.ascontiguousarray(crop))
         mask_image = Image.fromarray(mask.astype(np.uint8) * 255)
         if (th, tw) != (ch, cw):
-            image = image.resize((tw, th), Image.LANCZOS)
-            mask_image = mask_image.resize((tw, th), Image.BILINEAR)
+            image = image.resize((tw, th), Image.Resampling.LANCZOS)
+            mask_image = mask_image.resize((tw, th), Image.Resampling.BILINEAR)
             mask_image = mask_image.point(lambda v: 255 if v > 0 else 0)  # never shrink the hole
         result = self._run(image, mask_image, th, tw)
         if result.size != (cw, ch):
-            result = result.resize((cw, ch), Image.LANCZOS)
+            result = result.resize((cw, ch), Image.Resampling.LANCZOS)
         return np.asarray(result.convert("RGB"))
 
     def _call(self, image, mask_image, th: int, tw: int):
@@ -209,7 +209,7 @@ class DiffusionInpainter(Inpainter):
                     self._tiled = True
                     self.notify(f"out of memory on {self.device}: retrying with tiled VAE and sliced attention.")
                     vae = getattr(self.pipe, "vae", None)
-                    if hasattr(vae, "enable_tiling"):
+                    if vae is not None and hasattr(vae, "enable_tiling"):
                         vae.enable_tiling()
                     if hasattr(self.pipe, "enable_attention_slicing"):
                         self.pipe.enable_attention_slicing()

@@ -78,7 +78,7 @@ class CleanPlate:
         self.refine_alignment = bool(refine_alignment)
         self._cache: OrderedDict[int, tuple] = OrderedDict()
         self._cache_frames = int(cache_frames)
-        self._orb = cv2.ORB_create(nfeatures=3000, fastThreshold=10)
+        self._orb = cv2.ORB.create(nfeatures=3000, fastThreshold=10)
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
         if align not in ("auto", "homography", "flow"):
             raise ValueError(f"unknown alignment {align!r}; use auto, homography or flow.")
@@ -101,7 +101,8 @@ class CleanPlate:
             blocked |= hole_mask(self.exclude(f), (h, w), self.grow)
         scale = min(1.0, self.feature_side / max(h, w))
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        fmask = (~cv2.dilate(blocked.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)).astype(np.uint8) * 255
+        dilated = cv2.dilate(blocked.astype(np.uint8), np.ones((9, 9), np.uint8))
+        fmask: np.ndarray = (~dilated.astype(bool)).astype(np.uint8) * 255
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
@@ -285,7 +286,7 @@ class CleanPlate:
         """(source, homography src->frame or None, full-res flow map frame->src or None), nearest
         first: every frame up to flow_search away with flow (steps composed), then sparser."""
         here = self.index[frame]
-        chain = {1: None, -1: None}
+        chain: dict[int, np.ndarray | None] = {1: None, -1: None}  # the flow composed so far, each way
         offsets = source_offsets(self.search)
         if flow:
             near = [d * k for k in range(1, self.flow_search + 1) for d in (1, -1)]
@@ -299,8 +300,9 @@ class CleanPlate:
             if flow and abs(off) <= self.flow_search:
                 d = 1 if off > 0 else -1
                 step = self.flow_step(self.numbers[j - d], src)
-                chain[d] = step if chain[d] is None else align_flow.compose(chain[d], step)
-                m = self.full_map(chain[d], frame)
+                prev = chain[d]
+                chain[d] = link = step if prev is None else align_flow.compose(prev, step)
+                m = self.full_map(link, frame)
             H = self._feature_homography(src, frame)
             if H is not None or m is not None:
                 yield src, H, m

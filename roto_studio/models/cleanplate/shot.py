@@ -153,6 +153,7 @@ class ShotCleaner:
     def _to_key(self, frame: int, missing: np.ndarray) -> list[np.ndarray]:
         """Full-resolution maps from `frame` to the keyframe: by homography, then by composed
         flow where the frame is aligned by flow too (each part of the hole takes the better)."""
+        assert self._key is not None  # called only once there is a keyframe
         key = self._key[0]
         idx = self.plate.index
         if frame not in idx or key not in idx:
@@ -183,6 +184,7 @@ class ShotCleaner:
 
     def _flow_to_key(self, frame: int) -> np.ndarray:
         idx = self.plate.index
+        assert self._key is not None  # called only once there is a keyframe
         key = self._key[0]
         at = self._flow_at if self._flow_at is not None else key
         if (idx[frame] <= idx[at] and at != key) or (idx[frame] - idx[at]) * (idx[at] - idx[key]) < 0:

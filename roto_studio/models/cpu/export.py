@@ -53,7 +53,9 @@ def _edgetam_install(model, encoder) -> None:
             p = neck.position_encoding(shape, device, dtype).to(dtype)
             feats.append(o.flatten(2).permute(2, 0, 1))
             pos.append(p.flatten(2).permute(2, 0, 1))
-        return EdgeTamVideoVisionEncoderOutput(fpn_hidden_states=feats, fpn_position_encoding=pos)
+        # transformers annotates both as one Tensor; they are per-level tuples (its docstring, its own use)
+        return EdgeTamVideoVisionEncoderOutput(
+            fpn_hidden_states=feats, fpn_position_encoding=pos)  # type: ignore[arg-type]
 
     model.get_image_features = get_image_features
     model._roto_cpu_runtime = encoder.runtime
@@ -96,6 +98,7 @@ class Sam2Encoder(torch.nn.Module):
         out = self.image_encoder(pixel_values)
         feats = list(out["backbone_fpn"])
         if self.high_res:
+            assert self.conv_s0 is not None and self.conv_s1 is not None  # set with high_res
             feats[0] = self.conv_s0(feats[0])
             feats[1] = self.conv_s1(feats[1])
         return tuple(feats)

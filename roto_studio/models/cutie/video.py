@@ -23,7 +23,7 @@ import contextlib
 import os
 import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from roto_studio.core.errors import ModelError
 from roto_studio.core.guided import guided_filter
 from roto_studio.core.masks import to_alpha
 from roto_studio.core.prompt import Prompt
-from roto_studio.models.base import FrameSource, VideoPropagator
+from roto_studio.models.base import FrameSource, PropagationSteps, VideoPropagator
 
 DEFAULT_SIZE = 480
 MIN_SIZE = 96  # below this Cutie's memory has fewer tokens than its top-k read (30) and fails
@@ -96,15 +96,17 @@ def cutie_config(variant: str = "base", **overrides):
     """
     _import_cutie()
     import cutie
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import DictConfig, OmegaConf, open_dict
 
     if variant not in VARIANTS:
         raise ModelError(f"unknown Cutie variant {variant!r}; use one of: {', '.join(VARIANTS)}.")
     root = Path(cutie.__path__[0]) / "config"
     cfg = OmegaConf.load(root / "gui_config.yaml")
+    assert isinstance(cfg, DictConfig)  # a YAML mapping, as every Cutie config is
     model = OmegaConf.load(root / "model" / "base.yaml")
     if variant != "base":
         extra = OmegaConf.load(root / "model" / f"{variant}.yaml")
+        assert isinstance(extra, DictConfig)
         extra.pop("defaults", None)
         model = OmegaConf.merge(model, extra)
     with open_dict(cfg):
@@ -361,13 +363,13 @@ class CutieVideoPropagator(VideoPropagator):
 
         Cutie only takes masks: clicks or a box must first become a mask via the image segmenter.
         """
-        self._need_frames()
+        frames = self._need_frames()
         if frame not in self._numbers:
             raise ModelError(f"frame {frame} is not in this shot ({self._numbers[0]}-{self._numbers[-1]}).")
         if prompt.mask is None:
             raise ModelError("Cutie needs a mask, not clicks or a box: make the mask with the image "
                              "segmenter (SAM 2) or the brush first, then propagate with Cutie.")
-        alpha = _as_alpha(prompt.mask, (self._frames.height, self._frames.width))
+        alpha = _as_alpha(prompt.mask, (frames.height, frames.width))
         if obj_id not in self._ids:
             self._ids[obj_id] = self._next_id
             self._next_id += 1
@@ -375,7 +377,7 @@ class CutieVideoPropagator(VideoPropagator):
         return alpha.copy()
 
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  stop: int | None = None) -> PropagationSteps:
         """Yield (frame, {obj_id: alpha}) from `start` to `stop` (inclusive). Frames before any mask
         is known yield an empty dict. Closing the generator stops between frames."""
         self._need_frames()
@@ -399,11 +401,12 @@ class CutieVideoPropagator(VideoPropagator):
 
     # -- internals
 
-    def _need_frames(self) -> None:
+    def _need_frames(self) -> FrameSource:
         if self._frames is None or not self._numbers:
             raise ModelError("no shot is loaded in the Cutie backend; open media first.")
+        return self._frames
 
-    def _run(self, seeds: Sequence[int], walk: Sequence[int]):
+    def _run(self, seeds: Sequence[int], walk: Sequence[int]) -> PropagationSteps:
         from cutie.inference.inference_core import InferenceCore
 
         from roto_studio.models.device import inference_context
@@ -412,11 +415,11 @@ class CutieVideoPropagator(VideoPropagator):
         core.max_internal_size = -1
         try:
             for frame in seeds:
-                image = self._frames.read(frame)
+                image = self._need_frames().read(frame)
                 with inference_context(self.device):
                     self._step(core, frame, image)
             for frame in walk:
-                image = self._frames.read(frame)
+                image = self._need_frames().read(frame)
                 with inference_context(self.device):
                     prob = self._step(core, frame, image)
                 yield frame, self._alphas(core, prob, frame, image)

@@ -14,7 +14,6 @@ that appear mid-shot simply show up with new keys; `phrase_of(key)` and `score_o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.core.prompt import Prompt
-from roto_studio.models.base import FrameSource, VideoPropagator
+from roto_studio.models.base import FrameSource, PropagationSteps, VideoPropagator
 from roto_studio.models.hf.speed import install_constant_caches
 from roto_studio.models.hf.video import LazyFrames, SessionMemory, memory_window
 from roto_studio.models.sam2.video import SpillDict
@@ -77,7 +76,8 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
         self._spill_outside(pos)
         w = self.window
         # per-frame bookkeeping the model never reads again once far behind
-        for per_frame in (self.session.obj_id_to_tracker_score_frame_wise, self.session.suppressed_obj_ids):
+        sess = self._need_session()
+        for per_frame in (sess.obj_id_to_tracker_score_frame_wise, sess.suppressed_obj_ids):
             for f in [f for f in per_frame if abs(f - pos) > w]:
                 del per_frame[f]
 
@@ -104,7 +104,8 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
             raise ModelError("SAM 3 video follows phrases: give Prompt(text=...); "
                              "for clicked objects use the EdgeTAM or SAM 2 backend.")
         self.add_text(obj_id, text)
-        h, w = self.session.video_height, self.session.video_width
+        sess = self._need_session()
+        h, w = sess.video_height, sess.video_width
         alpha = np.zeros((h, w), np.float32)
         for key, a in self._frame(self.position(frame)).items():
             if key.split("#")[0] == obj_id:
@@ -113,13 +114,13 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
 
     def _frame(self, pos: int) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            out = self.model(inference_session=self.session, frame_idx=pos)
+            out = self.model(inference_session=self._need_session(), frame_idx=pos)
         self._spill_ready()
         self._trim(pos)
         return self._results(out)
 
     def _results(self, out) -> dict[str, np.ndarray]:
-        sess = self.session
+        sess = self._need_session()
         post = self.processor.postprocess_outputs(sess, out)
         by_phrase = {p: g for g, p in self._groups.items()}
         result = {}
@@ -139,12 +140,12 @@ class Sam3VideoPropagator(SessionMemory, VideoPropagator):
 
     # ---- propagation -------------------------------------------------------------------------
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  stop: int | None = None) -> PropagationSteps:
         sess = self._need_session()
         if not self._groups:
             raise ModelError("nothing to find: add a phrase first.")
         s, e = self._span(start, reverse, stop)
-        numbers = self.frames.frame_numbers
+        numbers = self._need_frames().frame_numbers
         # the stock iterator: reverse starts one frame before `start_frame_idx`
         first = s + 1 if reverse else s
         count = abs(e - s) + (1 if reverse else 0)

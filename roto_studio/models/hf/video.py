@@ -8,7 +8,7 @@ runs a frame), except for two things that keep memory flat however long the shot
 - `LazyFrames` stands in for `session.processed_frames`: it preprocesses a frame from the
   FrameSource, with the processor's own video processor, only when the model asks for it, and keeps
   a few in a small LRU;
-- each object's non-conditioning outputs live in a `TensorSpillDict`: the frames the model can
+- each object's non-conditioning outputs live in a `TensorSpillDict` (models.hf.spill): the frames the model can
   attend to from the current one stay in memory, older ones go to the spill folder (core.spill) and come back
   only if asked for;
 - where the model reads the memory of only the few closest conditioning frames (SAM 3 makes one
@@ -21,10 +21,9 @@ Frames are plate numbers outside, positions (0..n-1 in `frames.frame_numbers`) i
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,8 +31,9 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, spill_root
 from roto_studio.core.prompt import Prompt
-from roto_studio.models.base import FrameSource, VideoPropagator
+from roto_studio.models.base import FrameSource, PropagationSteps, VideoPropagator
 from roto_studio.models.hf.speed import fuse_backbone, install_constant_caches
+from roto_studio.models.hf.spill import SlimOutput, TensorSpillDict
 from roto_studio.models.sam2.video import SpillDict
 
 
@@ -84,123 +84,6 @@ class LazyFrames(dict):
         return range(len(self.frame_numbers))
 
 
-def _save_outputs(out: dict, path: Path) -> None:
-    """A flat dict of tensors (or None) to `path`, each tensor's device remembered."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob = {"tensors": {}, "devices": {}, "none": []}
-    for k, v in out.items():
-        if isinstance(v, torch.Tensor):
-            blob["tensors"][k] = v.detach().to("cpu").clone()
-            blob["devices"][k] = str(v.device)
-        elif v is None:
-            blob["none"].append(k)
-        else:
-            raise TypeError(f"cannot spill {k!r} of type {type(v).__name__}")
-    torch.save(blob, path)
-
-
-def _load_outputs(path: Path) -> dict:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    out = {k: v.to(blob["devices"][k]) for k, v in blob["tensors"].items()}
-    out.update({k: None for k in blob["none"]})
-    return out
-
-
-class TensorSpillDict(SpillDict):
-    """SpillDict for transformers' frame outputs: a flat dict of tensors, each restored to its device."""
-
-    def __init__(self, folder: Path):
-        super().__init__(folder, {}, "cpu", "cpu")
-
-    def _save(self, key: int, out: dict) -> None:
-        path = self.folder / f"{key}.pt"
-        _save_outputs(out, path)
-        self._cold[key] = path
-        self.spilled += 1
-
-    def _load(self, key: int) -> dict:
-        path = self._cold.pop(key)
-        out = _load_outputs(path)
-        path.unlink(missing_ok=True)
-        self.loaded += 1
-        return out
-
-
-class SlimOutput(dict):
-    """A conditioning frame's outputs with the heavy tensors (memory features, masks) on disk.
-
-    The model reads the object pointer of every conditioning frame on every frame, but the memory
-    features only of the few closest: the small entries stay here, and any other access (a key,
-    `get`, `in`, iteration) first brings the rest back from disk. `slim()` sends them out again."""
-
-    SMALL = ("object_pointer", "object_score_logits")
-    _ids = itertools.count()
-
-    def __init__(self, out: dict, folder: Path):
-        super().__init__(out)
-        self.path = Path(folder) / f"cond{next(self._ids)}.pt"
-        self._cold: set = set()
-        self.slim()
-
-    def slim(self) -> None:
-        heavy = {k: v for k, v in dict.items(self) if k not in self.SMALL}
-        if not heavy:
-            return
-        _save_outputs(heavy, self.path)  # always rewritten: the model may have updated a restored frame
-        for k in heavy:
-            dict.__delitem__(self, k)
-        self._cold = set(heavy)
-
-    @property
-    def is_slim(self) -> bool:
-        return bool(self._cold)
-
-    def restore(self) -> None:
-        if self._cold:
-            dict.update(self, _load_outputs(self.path))
-            self._cold = set()
-
-    def drop(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def __missing__(self, key):
-        if key in self._cold:
-            self.restore()
-            return dict.__getitem__(self, key)
-        raise KeyError(key)
-
-    def get(self, key, default=None):
-        if key in self._cold:
-            self.restore()
-        return dict.get(self, key, default)
-
-    def __contains__(self, key) -> bool:
-        return key in self._cold or dict.__contains__(self, key)
-
-    def __iter__(self):
-        self.restore()
-        return dict.__iter__(self)
-
-    def __len__(self) -> int:
-        return dict.__len__(self) + len(self._cold)
-
-    def keys(self):
-        self.restore()
-        return dict.keys(self)
-
-    def items(self):
-        self.restore()
-        return dict.items(self)
-
-    def values(self):
-        self.restore()
-        return dict.values(self)
-
-    def copy(self):
-        self.restore()
-        return dict(self)
-
-
 def conditioning_to_keep(frames, pos: int, max_cond: int, near: int) -> set:
     """Conditioning frames whose memory the model may read around `pos`: for frames pos-1..pos+1,
     the `max_cond` closest (its own rule: closest before, closest at/after, then by distance), and
@@ -235,6 +118,26 @@ class SessionMemory:
     outside the attention window spilled to disk, released on close, and frame lookups.
     Subclasses set session, window, processor, dtype, frame_cache and spill_root."""
 
+    # set by the subclasses; transformers' model, processor and session are typed Any here
+    model: Any
+    processor: Any
+    session: Any | None  # None before start() and after close()
+    dtype: torch.dtype
+    frame_cache: int
+    spill_root: Path
+    frames: LazyFrames | None
+    _pos: dict[int, int]
+    _spill: SpillFolder | None
+    _spill_dir: Path | None
+
+    @property
+    def window(self) -> int:
+        """How many frames either side of the current one the model reads outputs of."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def _open_frames(self, frames: FrameSource) -> None:
         """Close any earlier session, then make the shot's frames and a fresh spill folder ready."""
         self.close()
@@ -245,30 +148,40 @@ class SessionMemory:
         self._spill = SpillFolder(self.spill_root)
         self._spill_dir = self._spill.path
 
-    def _need_session(self):
+    def _need_session(self) -> Any:
         if self.session is None:
             raise RuntimeError("start(frames) must be called first")
         return self.session
+
+    def _need_frames(self) -> LazyFrames:
+        if self.frames is None:
+            raise RuntimeError("start(frames) must be called first")
+        return self.frames
+
+    def _need_spill_dir(self) -> Path:
+        if self._spill_dir is None:
+            raise RuntimeError("start(frames) must be called first")
+        return self._spill_dir
 
     def position(self, frame: int) -> int:
         try:
             return self._pos[int(frame)]
         except KeyError:
-            raise ModelError(f"frame {frame} is not in the shot "
-                             f"({self.frames.frame_numbers[0]}-{self.frames.frame_numbers[-1]}).") from None
+            numbers = self._need_frames().frame_numbers
+            raise ModelError(f"frame {frame} is not in the shot ({numbers[0]}-{numbers[-1]}).") from None
 
     def _span(self, start: int, reverse: bool, stop: int | None) -> tuple[int, int]:
         """Positions of the first and last frame a propagation visits (stop None: to the end)."""
         s = self.position(start)
-        e = (0 if reverse else len(self.frames) - 1) if stop is None else self.position(stop)
+        e = (0 if reverse else len(self._need_frames()) - 1) if stop is None else self.position(stop)
         if (e > s) if reverse else (e < s):
             raise ValueError(f"stop frame {stop} lies behind start frame {start} for this direction")
         return s, e
 
     def _spill_ready(self) -> None:
-        for outs in self.session.output_dict_per_obj.values():
+        for outs in self._need_session().output_dict_per_obj.values():
             if not isinstance(outs["non_cond_frame_outputs"], SpillDict):
-                spill = TensorSpillDict(self._spill_dir)
+                spill = TensorSpillDict(self._need_spill_dir())
                 for k, v in outs["non_cond_frame_outputs"].items():
                     spill[k] = v
                 outs["non_cond_frame_outputs"] = spill
@@ -281,7 +194,7 @@ class SessionMemory:
         cfg = self._tracker_config()
         max_cond = int(getattr(cfg, "max_cond_frame_num", -1))
         near = int(getattr(cfg, "num_maskmem", 7))
-        for outs in self.session.output_dict_per_obj.values():
+        for outs in self._need_session().output_dict_per_obj.values():
             nc = outs["non_cond_frame_outputs"]
             if isinstance(nc, SpillDict):
                 nc.spill_outside(pos - w, pos + w)
@@ -296,7 +209,7 @@ class SessionMemory:
                     if not out.is_slim:
                         out.slim()
                 else:
-                    cond[t] = SlimOutput(out, self._spill_dir)
+                    cond[t] = SlimOutput(out, self._need_spill_dir())
 
     def conditioning_in_memory(self) -> dict:
         """{session object index: conditioning frames held whole in memory} (tests, stats)."""
@@ -377,8 +290,9 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
     def start(self, frames: FrameSource) -> None:
         self._open_frames(frames)
         self._new_session()
-        self.session.video_height = int(frames.height)
-        self.session.video_width = int(frames.width)
+        sess = self._need_session()
+        sess.video_height = int(frames.height)
+        sess.video_width = int(frames.width)
 
     def _new_session(self) -> None:
         sess = self.processor.init_video_session(inference_device=self.device, dtype=self.dtype)
@@ -417,7 +331,7 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
         return out
 
     def _alphas(self, pred_masks: torch.Tensor) -> torch.Tensor:
-        sess = self.session
+        sess = self._need_session()
         logits = self.processor.post_process_masks(
             [pred_masks], original_sizes=[[sess.video_height, sess.video_width]], binarize=False)[0]
         return torch.sigmoid(logits.float())[:, 0]
@@ -437,7 +351,7 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
         return alpha.cpu().numpy().astype(np.float32, copy=False)
 
     def _add_inputs(self, pos: int, sid: int, prompt: Prompt) -> None:
-        sess = self.session
+        sess = self._need_session()
         if prompt.mask is not None and not prompt.points and prompt.box is None:
             mask = np.asarray(prompt.mask)
             mask = mask.astype(bool) if mask.dtype == bool else mask >= 0.5
@@ -458,14 +372,14 @@ class HFVideoPropagator(SessionMemory, VideoPropagator):
 
     # ---- propagation ---------------------------------------------------------------------
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  stop: int | None = None) -> PropagationSteps:
         sess = self._need_session()
         if not self._ids:
             raise ModelError("nothing to track: add a prompt for an object first.")
         s, e = self._span(start, reverse, stop)
         order = range(s, e - 1, -1) if reverse else range(s, e + 1)
         back = {v: k for k, v in self._ids.items()}
-        numbers = self.frames.frame_numbers
+        numbers = self._need_frames().frame_numbers
         for pos in order:
             with torch.inference_mode():
                 out = self.model(inference_session=sess, frame_idx=pos, reverse=reverse)

@@ -81,8 +81,9 @@ class ViTMatteMatter(Matter):
 
         backbone = VitDetConfig(
             hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2, mlp_ratio=2,
-            image_size=64, pretrain_image_size=64, patch_size=16, num_channels=4,
-            out_features=[f"stage{layers}"], use_relative_position_embeddings=True,
+            image_size=64, pretrain_image_size=64, patch_size=16, num_channels=4, use_relative_position_embeddings=True,
+            # the dataclass signature lacks out_features; its __post_init__ takes it from **kwargs
+            out_features=[f"stage{layers}"],  # type: ignore[call-arg]
             window_block_indices=list(range(layers - 1)), residual_block_indices=[], window_size=4)
         return VitMatteConfig(backbone_config=backbone, hidden_size=hidden,
                               convstream_hidden_sizes=[8, 16, hidden],
@@ -183,7 +184,7 @@ def find_weights(names=WEIGHT_NAMES) -> tuple[str, Path] | None:
     from roto_studio.models.weights import store as weights
 
     name, path, _ = weights.pick(names)
-    return (name, path) if path is not None else None
+    return (name, path) if name is not None and path is not None else None  # pick sets both or neither
 
 
 def load(name: str | None = None, device=None, **kwargs) -> ViTMatteMatter:

@@ -32,7 +32,7 @@ class Sam2ImageSegmenter(ImageSegmenter):
         self.cache_size = max(1, int(cache_size))
         self.mask_logit_scale = mask_logit_scale  # logits fed back for a mask-only prompt
         self._cache: OrderedDict = OrderedDict()  # key -> (features, orig_hw)
-        self._key = None
+        self._key: object = None  # the current image's cache key (None: not cached)
         self.embeddings_computed = 0  # how many times the image encoder ran (tests, stats)
 
     # ---- embeddings -------------------------------------------------------------------------

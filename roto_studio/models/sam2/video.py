@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ import torch
 from roto_studio.core.errors import ModelError
 from roto_studio.core.spill import SpillFolder, check_free_space, spill_root
 from roto_studio.core.prompt import Prompt
-from roto_studio.models.base import FrameSource, VideoPropagator
+from roto_studio.models.base import FrameSource, PropagationSteps, VideoPropagator
 
 IMG_MEAN = (0.485, 0.456, 0.406)
 IMG_STD = (0.229, 0.224, 0.225)
@@ -350,6 +349,8 @@ class Sam2VideoPropagator(VideoPropagator):
         try:
             return self._pos[int(frame)]
         except KeyError:
+            if self.frames is None:
+                raise RuntimeError("start(frames) must be called first") from None
             raise ModelError(f"frame {frame} is not in the shot "
                              f"({self.frames.frame_numbers[0]}-{self.frames.frame_numbers[-1]}).") from None
 
@@ -362,6 +363,7 @@ class Sam2VideoPropagator(VideoPropagator):
         idx = self.model._obj_id_to_idx(st, obj_id)
         outs = st["output_dict_per_obj"][idx]
         if not isinstance(outs["non_cond_frame_outputs"], SpillDict):
+            assert self._spill_dir is not None  # start() makes the spill folder with the state
             spill = SpillDict(self._spill_dir, st["constants"], st["storage_device"], st["device"])
             for k, v in outs["non_cond_frame_outputs"].items():
                 spill[k] = v
@@ -371,7 +373,7 @@ class Sam2VideoPropagator(VideoPropagator):
     def _trim(self, pos: int) -> None:
         """Keep in memory only the frame outputs the model can attend to from `pos`."""
         w = self.window
-        for outs in self.state["output_dict_per_obj"].values():
+        for outs in self._need_state()["output_dict_per_obj"].values():
             nc = outs["non_cond_frame_outputs"]
             if isinstance(nc, SpillDict):
                 nc.spill_outside(pos - w, pos + w)
@@ -414,7 +416,7 @@ class Sam2VideoPropagator(VideoPropagator):
 
     # ---- propagation ---------------------------------------------------------------------
     def propagate(self, start: int, reverse: bool = False,
-                  stop: int | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+                  stop: int | None = None) -> PropagationSteps:
         st = self._need_state()
         s = self.position(start)
         if stop is None:
@@ -427,6 +429,7 @@ class Sam2VideoPropagator(VideoPropagator):
         self.check_space(len(order))
         with torch.inference_mode():
             self.model.propagate_in_video_preflight(st)
+        assert self.frames is not None  # start() sets them with the state
         numbers = self.frames.frame_numbers
         for pos in order:
             with torch.inference_mode():
@@ -438,7 +441,7 @@ class Sam2VideoPropagator(VideoPropagator):
 
     def _track_frame(self, pos: int, reverse: bool) -> torch.Tensor:
         """One step of SAM2VideoPredictor.propagate_in_video: every object on frame `pos`."""
-        st = self.state
+        st = self._need_state()
         m = self.model
         per_obj = []
         for obj_idx in range(m._get_obj_num(st)):

@@ -260,7 +260,7 @@ def _url_error(s: registry.WeightSpec, f: registry.WeightFile, exc: BaseExceptio
             return ModelError(f"{f.url} is gone (HTTP {exc.code}); update Roto Studio, {by_hand}")
         return ModelError(f"the server refused the download of {s.name} (HTTP {exc.code}); try again later, {by_hand}")
     if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
-        host = urllib.parse.urlsplit(f.url).hostname or f.url
+        host = urllib.parse.urlsplit(f.url or "").hostname or f.url
         return ModelError(f"cannot reach {host} to download {s.name} ({W.first_line(exc.reason)}); "
                           f"check the internet connection, {by_hand}")
     return ModelError(f"downloading {s.name} failed ({W.first_line(exc)}); run `{W.fix_command(s.name)}` again, {by_hand}")
@@ -268,6 +268,7 @@ def _url_error(s: registry.WeightSpec, f: registry.WeightFile, exc: BaseExceptio
 
 def _url_size(s: registry.WeightSpec, f: registry.WeightFile, token: str | None = None) -> int | None:
     """Content-Length from a HEAD request (after redirects), or None when the server will not say."""
+    assert f.url is not None  # a plain-URL file
     try:
         with _open_url(f.url, "HEAD", token=token) as resp:
             return _length(resp)
@@ -284,6 +285,7 @@ def _fetch_url(s: registry.WeightSpec, f: registry.WeightFile, staging: Path, pr
     """Stream f.url into staging/path, hashing as it goes; returns the file and its sha256 + md5.
     resume: a part left by a stopped download is hashed and continued with a Range request (from
     the start when the server ignores the range)."""
+    assert f.url is not None  # a plain-URL file (the caller sets one for a hub file)
     stopped = Cancelled(f"download of {s.name} cancelled; nothing was kept.")
     staging.mkdir(parents=True, exist_ok=True)
     size = f.size

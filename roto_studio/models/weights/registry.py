@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, replace
+from typing import Any
 
 from roto_studio.core.errors import ModelError
 
@@ -65,7 +66,7 @@ class WeightSpec:
     def size(self) -> int | None:
         """Bytes of all files, when every size is known."""
         sizes = [f.size for f in self.files]
-        return sum(sizes) if all(sizes) else None
+        return sum(s or 0 for s in sizes) if all(sizes) else None
 
     @property
     def known_size(self) -> int:
@@ -232,7 +233,7 @@ def _apply(spec: WeightSpec, entry) -> WeightSpec:
     where = f"{PINS_ENV} entry {spec.name!r}"
     if not isinstance(entry, dict):
         raise ModelError(f"the {where} is not an object; fix the pins file or unset {PINS_ENV}.")
-    changes = {}
+    changes: dict[str, Any] = {}
     if "revision" in entry:
         changes["revision"] = str(entry["revision"])
     if "files" in entry:

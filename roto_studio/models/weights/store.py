@@ -354,6 +354,7 @@ def require(name: str) -> Path:
     and the command that fixes it."""
     st = _locate(name, aside=True)
     if st.usable:
+        assert st.path is not None  # usable: its main file was found
         return st.path
     raise ModelError(message(st))
 
@@ -408,8 +409,8 @@ def message(st: WeightStatus) -> str:
                 f"was recorded at download and is checked before use (`roto-studio models verify {st.name}`).")
     assert fs is not None
     if st.state == "missing":
-        gone = [(f, _last_aside(f.path)) for f in st.files if f.state == "missing"] if st.own else []
-        gone = [(f, a) for f, a in gone if a is not None]
+        asides = [(f, _last_aside(f.path)) for f in st.files if f.state == "missing"] if st.own else []
+        gone = [(f, a) for f, a in asides if a is not None]
         if gone:  # it was there and failed its check: say so, never just "missing"
             f, (bad, state, detail) = gone[0]
             what = {"wrong size": "has the wrong size", "bad hash": "does not match its checksum"}.get(state, state)
@@ -455,7 +456,7 @@ def licence_accepted(name: str) -> bool:
     return licences.accepted(name)
 
 
-def first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException | str) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
 
