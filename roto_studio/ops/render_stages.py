@@ -64,6 +64,7 @@ class Context:
         self.render_dir = project.folder / "render"
         self.records = Records(self.render_dir / "done", project.folder)
         self.mattes = MaskStore(self.render_dir / "matte")
+        self.matte_backend = "auto"  # the matte stage's backend, named in the export's provenance
         self._digests: dict = {}
 
     def mask_file(self, obj_id: str, frame: int) -> Path:
@@ -330,7 +331,7 @@ def run_export(ctx: Context, store: SourceStore, options, out: Path) -> None:
 
     records = Records(out / ".roto-render", out)
     alphas = ctx.project.alphas(store)
-    matte = getattr(ctx, "matte_backend", "auto") if store.use_matte else None
+    matte = ctx.matte_backend if store.use_matte else None
     options = dataclasses.replace(options, provenance={"models": model_entries(ctx.project, matte)})
     objects = pick_objects(ctx.project, options.objects)
     first = ctx.numbers[0]

@@ -70,3 +70,16 @@ class PropagationTask(ServiceTask):
             self.service.cancel(self.request_id)
         elif self.prep is not None:
             self.prep.cancel()
+
+    def interruption(self, prior: dict | None) -> tuple[dict, int, int | None]:
+        """What resuming this run cut short needs (its frames finished so far, with `prior`'s if
+        that was the same job interrupted before), the number of finished frames, and the last
+        frame written (None when none was)."""
+        written = {o: list(fs) for o, fs in (self.result.written if self.result is not None else {}).items()}
+        prior = prior if prior and prior["key"] == self.key else None
+        done = {o: sorted(set(written.get(o, [])) | set(prior["done"].get(o, []) if prior else []))
+                for o in self.obj_ids}
+        info = {"key": self.key, "obj_ids": list(self.obj_ids), "start": self.start_frame,
+                "direction": self.direction, "stop": self.stop, "done": done}
+        last = [fs[-1] for fs in written.values() if fs]
+        return info, sum(len(v) for v in done.values()), last[0] if last else None

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import traceback
+from typing import Any
 from enum import Enum
 
 from PySide6.QtCore import QObject, Signal
@@ -114,6 +115,7 @@ class Job(QObject):
         self.total = 0
         self.started_at = 0.0
         self.state = "new"  # new, running, succeeded, failed, cancelled
+        self.run_info: dict[str, Any] = {}  # what the window shows at the end (e.g. out_dir)
 
     # -- control (GUI thread)
     def start(self) -> "Job":

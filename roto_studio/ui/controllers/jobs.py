@@ -124,7 +124,7 @@ class JobsController(QObject):
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self.timeline.busy = None
-        out = job.run_info.get("out_dir", "") if isinstance(getattr(job, "run_info", None), dict) else ""
+        out = job.run_info.get("out_dir", "")
         done = {JobKind.PROPAGATE: self._propagation_done, JobKind.MATTE: self._matte_done}.get(kind)
         if done is not None:
             done(job)
@@ -201,16 +201,8 @@ class JobsController(QObject):
     # ------------------------------------------------------------------ resuming after the server died
     def _interrupted(self, task) -> str:
         """Remember a propagation the model server's loss cut short; the one line to show."""
-        result = task.result
-        written = {o: list(fs) for o, fs in (result.written if result is not None else {}).items()}
-        prior = self.interrupted if self.interrupted and self.interrupted["key"] == task.key else None
-        done = {o: sorted(set(written.get(o, [])) | set(prior["done"].get(o, []) if prior else []))
-                for o in task.obj_ids}
-        self.interrupted = {"key": task.key, "obj_ids": list(task.obj_ids), "start": task.start_frame,
-                            "direction": task.direction, "stop": task.stop, "done": done}
-        n = sum(len(v) for v in done.values())
-        last = [fs[-1] for fs in written.values() if fs]
-        where = f" after frame {last[0]}" if last else ""
+        self.interrupted, n, last = task.interruption(self.interrupted)
+        where = f" after frame {last}" if last is not None else ""
         local = self.shot.server is not None and self.shot.server.mode == "local"
         then = "It is restarting: press Ctrl+R to resume." if local else \
             "Check that it runs (Settings > Models run in), then press Ctrl+R to resume."
