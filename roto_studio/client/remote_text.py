@@ -1,8 +1,8 @@
 """RemoteTextTracker: SAM 3 video phrase tracking run by the model server.
 
 It has the local tracker's shape (start, add_text, propagate, phrase_of, score_of, close), so
-models.text.tracking.run_tracking drives it unchanged and the client writes the project as when
-tracking in-process. propagate starts a track_text job with the phrases and streams one binary
+Engine.track_steps drives it unchanged and the client writes the project as when tracking
+in-process. propagate starts a track_text job with the phrases and streams one binary
 message per frame (every instance's mask; phrase and score the first time an instance is seen);
 in upload mode frames are sent ahead of the server as for propagation. Closing the stream early
 cancels the job.

@@ -57,7 +57,7 @@ def run_text(args) -> int:
                 if video_text:
                     return _track(engine, plan, phrases, args, stop)
                 print(f"backend: {engine.describe()}", file=sys.stderr)
-                if client is not None:
+                if plan is None:  # --server: the server finds them
                     from roto_studio.client.remote import RemoteTextFinder
 
                     finder = RemoteTextFinder(engine.server_session, text_name)
@@ -105,8 +105,8 @@ def _report(project, made, phrases, args) -> None:
 
 def _track(engine, plan, phrases, args, stop) -> int:
     from roto_studio.commands import common
+    from roto_studio.models.propagation import PropagationResult, run_steps
     from roto_studio.models.text import backends as text_backends
-    from roto_studio.models.text.tracking import run_tracking
 
     if plan is None:  # --server: the server's SAM 3 video
         from roto_studio.client.remote_text import RemoteTextTracker
@@ -116,8 +116,9 @@ def _track(engine, plan, phrases, args, stop) -> int:
         tracker = text_backends.build_video(plan, device=engine.plan.device, spill_dir=engine.spill_dir)
     where = f" [server {engine.backends.client.url}]" if plan is None else ""
     print(f"backend: SAM 3 video (phrases tracked through the shot){where}", file=sys.stderr)
-    result = run_tracking(engine, tracker, phrases, args.frame, args.propagate, min_score=args.min_score,
-                          progress=common.Progress(f"tracking {args.propagate}", "frames", rate=True), cancel=stop.is_set)
+    result = PropagationResult()
+    steps = engine.track_steps(tracker, phrases, args.frame, args.propagate, min_score=args.min_score, result=result)
+    run_steps(steps, result, common.Progress(f"tracking {args.propagate}", "frames", rate=True), stop.is_set)
     print(file=sys.stderr)
     project = engine.project
     for oid, (phrase, first) in result.created.items():

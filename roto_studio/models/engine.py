@@ -6,6 +6,8 @@
   before its next keyframe in that direction (so a correction on a later frame re-propagates only
   what it affects), never touches frames in the object's locked ranges, writes soft alpha frame by
   frame (finished frames stay when cancelled) and reports what it wrote (for undo).
+- track_steps(): SAM 3 video follows phrases through the shot, every instance an object, written
+  by the same loop as propagate (models.propagation.write_steps: locks, cancelling, the writer).
 
 The video propagator is conditioned on the stored masks of the keyframes, so what propagates is
 exactly what the artist sees on those frames (brush fixes included).
@@ -14,7 +16,8 @@ exactly what the artist sees on those frames (brush fixes included).
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING, Callable, Generator, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Sequence
 
 import numpy as np
 
@@ -23,11 +26,12 @@ from roto_studio.core.masks import to_alpha
 from roto_studio.models import backends as backends_mod
 from roto_studio.core.prompt import Prompt
 from roto_studio.models.base import Backends, ImageSegmenter, VideoPropagator
-from roto_studio.models.propagation import (DIRECTIONS, MaskWriter, PropagationResult, Span, Step,
-                                            split_stop, union_frames)
+from roto_studio.models.propagation import (DIRECTIONS, MaskWriter, Pass, PropagationResult, Span, Step,
+                                            run_steps, split_stop, union_frames, write_steps)
 
 if TYPE_CHECKING:
     from roto_studio.models.frame_stream import StreamFrames
+    from roto_studio.models.text.tracking import NewObject
 
 __all__ = ["DIRECTIONS", "Engine", "MaskWriter", "PropagationResult", "Span", "Step"]
 
@@ -309,7 +313,7 @@ class Engine:
 
         skip {obj_id: frames}: frames a run cut short already finished (resuming it). They are
         computed again, so the model's memory is what an uninterrupted run had, but not written."""
-        skip = {o: set(int(f) for f in fs) for o, fs in (skip or {}).items()}
+        skip_sets = {o: set(int(f) for f in fs) for o, fs in (skip or {}).items()}
         obj_ids = list(dict.fromkeys(obj_ids))
         spans, skipped = self.plan_spans(obj_ids, start, direction, stop)
         result = result if result is not None else PropagationResult()
@@ -324,71 +328,14 @@ class Engine:
         by_dir = {d: [s for s in spans if s.direction == d] for d in ("forward", "backward")}
         total = sum(len(union_frames(by_dir[d])) for d in by_dir)
         self._condition(active, start, spans)
-        writer = MaskWriter(self.project.masks, self.write_behind, on_saved) if self.write_behind else None
-        done = 0
-        try:
-            for d in ("forward", "backward"):
-                todo = by_dir[d]
-                if not todo:
-                    continue
-                wanted = {s.obj_id: set(s.frames) for s in todo}
-                order = union_frames(todo)
-                last = order[-1]
-                gen = self.video.propagate(start, reverse=(d == "backward"), stop=last)
-                try:
-                    while True:
-                        try:
-                            frame, alphas = self.guarded(lambda: next(gen))
-                        except StopIteration:
-                            break
-                        if frame == start:
-                            continue
-                        wrote = []
-                        for obj_id, frames in wanted.items():
-                            if frame not in frames:
-                                continue
-                            if frame in self.project.prompts.get(obj_id, {}):
-                                continue  # became a keyframe meanwhile (a click during the run)
-                            if self.project.is_locked(obj_id, frame):
-                                result.locked[obj_id].append(frame)
-                                continue
-                            if frame in skip.get(obj_id, ()):
-                                continue  # finished by the interrupted run: kept as it is
-                            alpha = alphas.get(obj_id)
-                            if alpha is None:
-                                continue
-                            if on_write is not None:
-                                on_write(obj_id, frame, self.project.masks.get(obj_id, frame))
-                            if writer is not None:
-                                writer.put(obj_id, frame, _as_alpha(alpha))
-                            else:
-                                self.project.masks.set(obj_id, frame, _as_alpha(alpha))
-                                if on_saved is not None:
-                                    on_saved(obj_id, frame)
-                            result.written[obj_id].append(frame)
-                            wrote.append(obj_id)
-                        done += 1
-                        yield Step(frame, done, total, wrote, d)
-                        if frame == last:
-                            break
-                finally:
-                    gen.close()
-        except GeneratorExit:
-            result.cancelled = True
-            if writer is not None:
-                writer.flush()
-            raise
-        except Exception as exc:
-            if writer is not None:
-                try:
-                    writer.flush()
-                except Exception:
-                    pass
-            setattr(exc, "result", result)  # what was written before the failure (for undo)
-            raise
-        if writer is not None:
-            writer.flush()
-        return result
+        passes = []
+        for d, todo in by_dir.items():
+            if todo:
+                last = union_frames(todo)[-1]
+                frames = partial(self.video.propagate, start, reverse=d == "backward", stop=last)
+                passes.append(Pass(d, frames, {s.obj_id: set(s.frames) for s in todo}, start=start, last=last))
+        return (yield from write_steps(self.project, self.guarded, passes, result, total, self.write_behind,
+                                       skip_sets, on_write, on_saved))
 
     def propagate(self, obj_ids: Iterable[str], start: int, direction: str = "forward", stop=None,
                   progress: Callable[[int, int], None] | None = None,
@@ -401,16 +348,27 @@ class Engine:
             result.cancelled = True
             return result
         steps = self.propagate_steps(obj_ids, start, direction, stop, on_write=on_write, result=result)
-        try:
-            for step in steps:
-                if progress is not None:
-                    progress(step.done, step.total)
-                if cancel is not None and cancel():
-                    result.cancelled = True
-                    break
-        finally:
-            steps.close()
-        return result
+        return run_steps(steps, result, progress, cancel)
+
+    def track_steps(self, tracker, phrases: Sequence[str], start: int, direction: str = "forward",
+                    stop: int | None = None, min_score: float = 0.5, new_object: NewObject | None = None,
+                    result: PropagationResult | None = None) -> Generator[Step, None, PropagationResult]:
+        """SAM 3 video (`tracker`, a Sam3VideoPropagator or the server's) follows `phrases` from
+        `start` one way, through the same loop as propagate_steps: a Step per frame (the start
+        frame too); closing it cancels between frames, finished frames stay. An instance seen for
+        the first time (on the start frame, or appearing later) with a score of at least
+        min_score and a non-empty mask gets its object id from new_object(phrase, frame, alpha),
+        which stores that first mask (default: a project object named after the phrase, the
+        mask its keyframe); its later frames are written as propagated masks, locked frames
+        never. result.created: obj_id -> (phrase, first frame)."""
+        from roto_studio.models.text import tracking
+
+        result = result if result is not None else PropagationResult()
+        track = tracking.PhraseTrack(self, tracker, phrases, start, direction, stop, min_score,
+                                     new_object or tracking.keyframed_objects(self), result)
+        passes = [Pass(track.direction, track.read, track.wanted)]
+        return (yield from track.steps(write_steps(self.project, self.guarded, passes, result, len(track.order),
+                                                   self.write_behind)))
 
     def _condition(self, active: list[str], start: int, spans: list[Span]) -> None:
         """Fresh video session state conditioned on the start masks and the keyframes that bound

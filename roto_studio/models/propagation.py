@@ -1,17 +1,20 @@
 """What a propagation is made of, below the engine: the spans it plans (per object and direction,
-ending before the next keyframe), the result and progress steps it reports, and the bounded
-background writer that stores masks while the model computes the next frame. No Qt, no torch."""
+ending before the next keyframe), the result and progress steps it reports, the bounded
+background writer that stores masks while the model computes the next frame, and the one loop
+(write_steps) that turns a model's frames into stored masks, for Engine.propagate_steps and
+Engine.track_steps alike. No Qt, no torch."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Container, Generator, Iterable, Mapping
 
 import numpy as np
 
 from roto_studio.core.errors import ModelError
+from roto_studio.core.masks import to_alpha
 
 DIRECTIONS = ("forward", "backward", "both")
 
@@ -35,6 +38,7 @@ class PropagationResult:
     locked: dict[str, list[int]] = field(default_factory=dict)  # frames left alone because locked
     spans: list[Span] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # obj_id -> why it was not propagated
+    created: dict[str, tuple[str, int]] = field(default_factory=dict)  # tracking: obj_id -> (phrase, first frame)
     cancelled: bool = False
     error: str = ""  # the failure that cut the run short after `written` (one line), else ""
     retry: tuple[str, ...] = ()  # what may work after that failure ('resume', 'smaller', 'cpu')
@@ -125,6 +129,113 @@ class MaskWriter:
                 with self._cond:
                     self._busy -= 1
                     self._cond.notify_all()
+
+
+Frames = Generator[tuple[int, Mapping[str, Any]], None, None]  # (frame, {obj_id: alpha}) from a model
+
+
+@dataclass
+class Pass:
+    """One frame generator run through write_steps: opened when the pass begins, closed when it
+    ends (which cancels the model's run)."""
+
+    direction: str  # 'forward' | 'backward', for the Steps
+    frames: Callable[[], Frames]
+    wanted: Mapping[str, Container[int]]  # obj_id -> frames it may write (it may gain objects as it runs)
+    start: int | None = None  # a frame passed over, uncounted (the one propagation starts from)
+    last: int | None = None  # the pass ends after this frame
+
+
+def write_steps(project, guarded: Callable[[Callable[[], Any]], Any], passes: Iterable[Pass],
+                result: PropagationResult, total: int, depth: int = 4,
+                skip: Mapping[str, Container[int]] | None = None,
+                on_write: Callable[[str, int, np.ndarray | None], None] | None = None,
+                on_saved: Callable[[str, int], None] | None = None) -> Generator[Step, None, PropagationResult]:
+    """The one propagation loop: each pass's frames pulled through guarded(next) (device errors
+    made clear); per frame, each wanted object's alpha is written unless the frame is its keyframe
+    (one made meanwhile, a click during the run), locked (recorded in result.locked) or in
+    skip (finished by an interrupted run being resumed); result.written grows and a Step is
+    yielded. Masks go through a MaskWriter of `depth` frames (0: stored inline); every frame is
+    stored when the loop ends, is closed (result.cancelled) or fails (the exception carries
+    `result`, what was written before, for undo). on_write(obj_id, frame, previous alpha) comes
+    before each write, on_saved(obj_id, frame) once the frame is in the store."""
+    skip = skip or {}
+    writer = MaskWriter(project.masks, depth, on_saved) if depth else None
+    done = 0
+    try:
+        for one in passes:
+            gen = one.frames()
+            try:
+                while True:
+                    try:
+                        frame, alphas = guarded(lambda: next(gen))
+                    except StopIteration:
+                        break
+                    if frame == one.start:
+                        continue
+                    wrote = []
+                    for obj_id, frames in one.wanted.items():
+                        if frame not in frames:
+                            continue
+                        if frame in project.prompts.get(obj_id, {}):
+                            continue  # became a keyframe meanwhile (a click during the run)
+                        if project.is_locked(obj_id, frame):
+                            result.locked.setdefault(obj_id, []).append(frame)
+                            continue
+                        if frame in skip.get(obj_id, ()):
+                            continue  # finished by the interrupted run: kept as it is
+                        alpha = alphas.get(obj_id)
+                        if alpha is None:
+                            continue
+                        if on_write is not None:
+                            on_write(obj_id, frame, project.masks.get(obj_id, frame))
+                        if writer is not None:
+                            writer.put(obj_id, frame, to_alpha(alpha))
+                        else:
+                            project.masks.set(obj_id, frame, to_alpha(alpha))
+                            if on_saved is not None:
+                                on_saved(obj_id, frame)
+                        result.written.setdefault(obj_id, []).append(frame)
+                        wrote.append(obj_id)
+                    done += 1
+                    yield Step(frame, done, total, wrote, one.direction)
+                    if frame == one.last:
+                        break
+            finally:
+                gen.close()
+    except GeneratorExit:
+        result.cancelled = True
+        if writer is not None:
+            writer.flush()
+        raise
+    except Exception as exc:
+        if writer is not None:
+            try:
+                writer.flush()
+            except Exception:
+                pass
+        setattr(exc, "result", result)  # what was written before the failure (for undo)
+        raise
+    if writer is not None:
+        writer.flush()
+    return result
+
+
+def run_steps(steps: Generator[Step, None, PropagationResult], result: PropagationResult,
+              progress: Callable[[int, int], None] | None = None,
+              cancel: Callable[[], bool] | None = None) -> PropagationResult:
+    """Drive a Step generator to its end: progress(done, total) per frame; cancel() -> True stops
+    between frames and keeps what was written (result.cancelled is set)."""
+    try:
+        for step in steps:
+            if progress is not None:
+                progress(step.done, step.total)
+            if cancel is not None and cancel():
+                result.cancelled = True
+                break
+    finally:
+        steps.close()
+    return result
 
 
 def union_frames(spans: list[Span]) -> list[int]:

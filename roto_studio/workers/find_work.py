@@ -66,36 +66,26 @@ def track_text(engine, progress, cancelled, phrases, start: int, direction: str,
     {obj_id: [frames]}} or {"fallback": True} without SAM 3."""
     import numpy as np
 
+    from roto_studio.models.propagation import PropagationResult, run_steps
+
     tracker = tracker_for(engine)
     if tracker is None:
         return {"fallback": True}
-    from roto_studio.models.text.tracking import walk
-
     taken = set(taken_ids)
-    ids: dict[str, str | None] = {}
-    created, written = [], {}
     masks = engine.project.masks
-    steps = walk(engine, tracker, phrases, start, direction, stop)
-    try:
-        for frame, alphas, done, total in steps:
-            for key, alpha in alphas.items():
-                if key not in ids:
-                    ids[key] = None
-                    if tracker.score_of(key) >= min_score and np.any(alpha):
-                        n = 1
-                        while f"trk{n}" in taken:
-                            n += 1
-                        ids[key] = f"trk{n}"
-                        taken.add(ids[key])
-                        created.append((ids[key], tracker.phrase_of(key), int(frame)))
-                        written[ids[key]] = []
-                oid = ids[key]
-                if oid is not None:
-                    masks.set(oid, frame, np.asarray(alpha, np.float32))
-                    written[oid].append(int(frame))
-            progress(done, total)
-            if cancelled():
-                break
-    finally:
-        steps.close()
-    return {"created": created, "written": written}
+
+    def fresh_id(phrase: str, frame: int, alpha: np.ndarray) -> str:
+        """A new id, its first mask stored; the project's objects are left to the window."""
+        n = 1
+        while f"trk{n}" in taken:
+            n += 1
+        taken.add(f"trk{n}")
+        masks.set(f"trk{n}", frame, alpha)
+        return f"trk{n}"
+
+    result = PropagationResult()
+    steps = engine.track_steps(tracker, phrases, start, direction, stop, min_score, new_object=fresh_id,
+                               result=result)
+    run_steps(steps, result, progress, cancelled)
+    created = [(oid, phrase, first) for oid, (phrase, first) in result.created.items()]
+    return {"created": created, "written": {oid: list(result.written[oid]) for oid, _, _ in created}}

@@ -13,7 +13,7 @@ Phrases are found one at a time, so each instance belongs to exactly one phrase.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ class Sam3TextFinder(TextFinder):
         self.processor = processor
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self._cache = _EmbeddingCache(cache_size)
-        self._current = None  # (vision_embeds, original_sizes, (h, w))
+        self._current: tuple[Any, list, tuple[int, ...]] | None = None  # (vision_embeds, original_sizes, (h, w))
         self.embeddings_computed = 0
 
     def set_image(self, image: np.ndarray, key: object = None) -> None:
@@ -109,7 +109,7 @@ class GroundingDinoFinder(TextFinder):
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.text_threshold = text_threshold
         self._image: np.ndarray | None = None
-        self._key = None
+        self._key: object = None
 
     def set_image(self, image: np.ndarray, key: object = None) -> None:
         self._image = np.array(image[..., :3], dtype=np.uint8)
@@ -118,6 +118,8 @@ class GroundingDinoFinder(TextFinder):
 
     def detect(self, phrase: str, min_score: float) -> dict:
         """Boxes, scores and labels of one phrase, exactly as the processor post-processes them."""
+        if self._image is None:
+            raise RuntimeError("set_image must be called before detect")
         h, w = self._image.shape[:2]
         inputs = self.processor(images=self._image, text=[[phrase]], return_tensors="pt").to(self.device)
         with torch.inference_mode():
@@ -149,5 +151,9 @@ class GroundingDinoFinder(TextFinder):
 
 def _sorted(phrase, masks, scores, boxes) -> list[Found]:
     order = torch.argsort(scores, descending=True, stable=True).tolist()
-    return [Found(phrase, masks[i].float().cpu().numpy(), float(scores[i]),
-                  tuple(float(v) for v in boxes[i])) for i in order]
+    return [Found(phrase, masks[i].float().cpu().numpy(), float(scores[i]), _box(boxes[i])) for i in order]
+
+
+def _box(values) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2

@@ -8,11 +8,16 @@ the objects are made here, on the GUI thread."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoCommand
 
 from roto_studio.workers.find_work import track_text
 from roto_studio.workers.jobs import JobKind
+
+if TYPE_CHECKING:
+    from roto_studio.core.project import ObjectInfo
 
 
 class TrackedObjects(QUndoCommand):
@@ -22,7 +27,7 @@ class TrackedObjects(QUndoCommand):
     def __init__(self, shot, created, written, text: str):
         super().__init__(text)
         self.shot, self.created, self.written = shot, created, written
-        self.objects = None  # ObjectInfo per created id, made at the first redo
+        self.objects: list[ObjectInfo] | None = None  # ObjectInfo per created id, made at the first redo
         self.saved: dict | None = None  # {(obj_id, frame): PNG bytes} kept at undo
 
     def redo(self) -> None:
@@ -32,11 +37,12 @@ class TrackedObjects(QUndoCommand):
 
         p = self.shot.project
         if self.objects is None:
-            self.objects = []
+            made: list[ObjectInfo] = []
             for oid, phrase, _first in self.created:
-                name = next_name({o.name for o in p.objects} | {o.name for o in self.objects}, phrase)
-                color = PALETTE[(len(p.objects) + len(self.objects)) % len(PALETTE)]
-                self.objects.append(ObjectInfo(id=oid, name=name, color=tuple(color)))
+                name = next_name({o.name for o in p.objects} | {o.name for o in made}, phrase)
+                r, g, b = PALETTE[(len(p.objects) + len(made)) % len(PALETTE)]
+                made.append(ObjectInfo(id=oid, name=name, color=(r, g, b)))
+            self.objects = made
         elif self.saved is not None:
             from roto_studio.ui.undo import decode_alpha
 
