@@ -1,5 +1,6 @@
-"""mypy, configured in pyproject.toml ([tool.mypy]: core, the layer with no Qt and no torch),
-finds no type errors; and it does report a planted one, so this test can fail."""
+"""mypy, configured in pyproject.toml ([tool.mypy]: the whole package, checked; core, the layer
+with no Qt and no torch, strictly), finds no type errors; and it does report planted ones, so
+these tests can fail."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def _mypy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def test_mypy_finds_nothing_in_core():
+def test_mypy_finds_nothing_in_the_package():
     out = _mypy()
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert "no issues found" in out.stdout
@@ -73,3 +74,37 @@ def test_mypy_is_strict_on_a_planted_core_module(tmp_path):
              if "planted_strict.py:" in ln and ": error:" in ln}
     # an unannotated def, a bare generic, a return of Any
     assert {("8", "no-untyped-def"), ("12", "type-arg"), ("17", "no-any-return")} <= found, out.stdout
+
+
+_PLANTED_OPS = '''"""An ops-style module: unannotated, as the layers above core may be."""
+
+
+def frames(count):
+    return list(range(count))
+
+
+def total():
+    n = len(frames(3))
+    return n.upper()
+'''
+
+
+def test_mypy_checks_a_planted_module_outside_core(tmp_path):
+    # laid out as roto_studio/ops/planted_checked.py: outside core, unannotated defs are allowed
+    # (no strict override) but their bodies are still checked (check_untyped_defs)
+    ops = tmp_path / "roto_studio" / "ops"
+    ops.mkdir(parents=True)
+    (tmp_path / "roto_studio" / "__init__.py").write_text("")
+    (ops / "__init__.py").write_text("")
+    (ops / "planted_checked.py").write_text(_PLANTED_OPS)
+    out = _mypy(str(Path("roto_studio", "ops", "planted_checked.py")), cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    errors = [ln for ln in out.stdout.splitlines() if "planted_checked.py:" in ln and ": error:" in ln]
+    assert len(errors) == 1 and "planted_checked.py:10:" in errors[0], out.stdout
+
+
+def test_the_configuration_checks_the_whole_package():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config["files"] == ["roto_studio"] and config["check_untyped_defs"] is True

@@ -4,6 +4,7 @@ workers.jobs.Job so the jobs controller treats both alike: state, progress rate,
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 class ServiceTask:
@@ -13,7 +14,7 @@ class ServiceTask:
         self.service, self.kind, self.on_end = service, kind, on_end
         self.request_id: int | None = None
         self.before: dict = {}  # {(obj_id, frame): 16-bit PNG bytes | None}: what the run replaced
-        self.result = None
+        self.result: Any = None  # the job's answer (a PropagationResult for a propagation)
         self.error: str | None = None
         self.state = "running"
         self.done = self.total = 0
