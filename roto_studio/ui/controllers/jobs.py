@@ -29,15 +29,17 @@ class JobsController(QObject):
         self.parent_widget = parent_widget  # for dialogs
         cancel_button.clicked.connect(self.cancel_job)
         self.interrupted: dict | None = None  # a propagation the model server's loss cut short
+        self._attention_job: Job | None = None  # the check after a propagation (check_attention)
         shot.closing.connect(self._closing)
         shot.serviceChanged.connect(self._connect_service)
 
     # ------------------------------------------------------------------ bookkeeping
     def _closing(self) -> None:
+        for running in (self._attention_job, self.shot.job):  # both stop before the media closes
+            if running is not None and running.is_running():
+                running.cancel()
+                running.wait(10)
         job = self.shot.job
-        if job is not None and job.is_running():
-            job.cancel()
-            job.wait(10)
         if job is not None:
             self.shot.job = None  # a service task ends with its service; its late signals are ignored
             self.progress.setVisible(False)
