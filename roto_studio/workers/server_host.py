@@ -138,8 +138,16 @@ class ServerHost(QObject):
             raise ServerUnavailable("no model server is set; choose one in Settings > Model server.")
         return ServerClient(self.url, self.token)
 
-    def close(self) -> None:
+    def stop_waiting(self) -> None:
+        """The window is closing: a model thread waiting in client() gives up at once (one line)
+        instead of holding the window's exit until the server is up."""
         self._closing = True
+        if not self._up.is_set():
+            self._error = "the window is closing; the model server is no longer needed."
+            self._up.set()
+
+    def close(self) -> None:
+        self.stop_waiting()
         self._stop_polling.set()
         if self.local is not None:
             self.local.close()

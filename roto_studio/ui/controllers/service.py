@@ -139,7 +139,10 @@ class ServiceController(QObject):
         self.restart()  # a new engine on the restarted server (after the interrupted job ends)
 
     def close(self) -> None:
-        """The window closes: the service, then the local server child."""
+        """The window closes: the service, then the local server child (a model thread still
+        waiting for that child to start is woken first, so the service's thread can end)."""
+        if self.shot.server is not None:
+            self.shot.server.stop_waiting()
         self.stop()
         self._close_server()
 
