@@ -17,6 +17,17 @@ def _mypy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+def _mypy_planted(tmp_path: Path, layer: str, name: str, text: str) -> subprocess.CompletedProcess:
+    """mypy on a module laid out as roto_studio/<layer>/<name> (so the config's per-module
+    settings apply to it); it imports nothing of ours, so the copy needs no other file."""
+    folder = tmp_path / "roto_studio" / layer
+    folder.mkdir(parents=True)
+    (tmp_path / "roto_studio" / "__init__.py").write_text("")
+    (folder / "__init__.py").write_text("")
+    (folder / name).write_text(text)
+    return _mypy(str(Path("roto_studio", layer, name)), cwd=tmp_path)
+
+
 def test_mypy_finds_nothing_in_the_package():
     out = _mypy()
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
@@ -63,12 +74,7 @@ def load(text: str) -> dict[str, int]:
 def test_mypy_is_strict_on_a_planted_core_module(tmp_path):
     # laid out as roto_studio/core/planted_strict.py so mypy names it roto_studio.core.planted_strict
     # and the core override applies (it imports nothing of ours, so the copy needs no other file)
-    core = tmp_path / "roto_studio" / "core"
-    core.mkdir(parents=True)
-    (tmp_path / "roto_studio" / "__init__.py").write_text("")
-    (core / "__init__.py").write_text("")
-    (core / "planted_strict.py").write_text(_PLANTED_CORE)
-    out = _mypy(str(Path("roto_studio", "core", "planted_strict.py")), cwd=tmp_path)
+    out = _mypy_planted(tmp_path, "core", "planted_strict.py", _PLANTED_CORE)
     assert out.returncode == 1, out.stdout + out.stderr
     found = {(ln.split(":")[1], ln.rsplit("[", 1)[-1].rstrip("]")) for ln in out.stdout.splitlines()
              if "planted_strict.py:" in ln and ": error:" in ln}
@@ -92,12 +98,7 @@ def total():
 def test_mypy_checks_a_planted_module_outside_core(tmp_path):
     # laid out as roto_studio/ops/planted_checked.py: outside core, unannotated defs are allowed
     # (no strict override) but their bodies are still checked (check_untyped_defs)
-    ops = tmp_path / "roto_studio" / "ops"
-    ops.mkdir(parents=True)
-    (tmp_path / "roto_studio" / "__init__.py").write_text("")
-    (ops / "__init__.py").write_text("")
-    (ops / "planted_checked.py").write_text(_PLANTED_OPS)
-    out = _mypy(str(Path("roto_studio", "ops", "planted_checked.py")), cwd=tmp_path)
+    out = _mypy_planted(tmp_path, "ops", "planted_checked.py", _PLANTED_OPS)
     assert out.returncode == 1, out.stdout + out.stderr
     errors = [ln for ln in out.stdout.splitlines() if "planted_checked.py:" in ln and ": error:" in ln]
     assert len(errors) == 1 and "planted_checked.py:10:" in errors[0], out.stdout
