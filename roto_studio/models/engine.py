@@ -209,7 +209,7 @@ class Engine:
             self._last.pop((obj_id, frame), None)
             return np.zeros((h, w), np.float32)
         if prompt.mask is not None:
-            mask = _as_alpha(prompt.mask)
+            mask = to_alpha(prompt.mask)
             if mask.shape != (h, w):
                 raise ModelError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the frame is {w}x{h}; "
                                  "give a mask of the frame's size.")
@@ -234,7 +234,7 @@ class Engine:
                 self.retry("smaller")  # the model server's GPU is full: once more at a smaller size
                 self.set_frame(frame)
                 pred = self.guarded(lambda: self.image.predict(prompt, mask_logits=None))
-            alpha = _as_alpha(pred.alpha)
+            alpha = to_alpha(pred.alpha)
             logits = pred.logits
             self.ahead.look(frame)
             if alpha.shape != (h, w):
@@ -424,7 +424,3 @@ def _extends(old: Prompt, new: Prompt) -> bool:
         return False
     n = len(old.points)
     return list(new.points[:n]) == list(old.points) and list(new.labels[:n]) == list(old.labels)
-
-
-def _as_alpha(mask) -> np.ndarray:
-    return to_alpha(mask)
